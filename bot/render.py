@@ -1,0 +1,51 @@
+"""Every text the bot sends or writes comes from a Jinja2 template under templates/.
+
+Telegram HTML (.html) and HTML files are autoescaped, so an answer like "<b>hi</b>" or
+"Tom & Jerry" arrives exactly as typed. Plural forms and dates go through Babel, so a language
+can be added later with a translation catalogue and no code change.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal, format_percent
+from babel.support import NullTranslations
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+
+class Renderer:
+    def __init__(self, templates: Path, *, zone: ZoneInfo, locale: str = "en_GB") -> None:
+        self.zone = zone
+        self.locale = locale
+        self.env = Environment(
+            loader=FileSystemLoader(str(templates)),
+            autoescape=select_autoescape(["html", "htm", "xml"], default_for_string=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+            extensions=["jinja2.ext.i18n"],
+        )
+        self.env.install_gettext_translations(NullTranslations(), newstyle=True)  # type: ignore[attr-defined]
+        self.env.filters.update(
+            when=self.format_when,
+            day=self.format_day,
+            number=lambda n: format_decimal(n, locale=self.locale),
+            percent=lambda x: format_percent(x, locale=self.locale),
+        )
+
+    def format_when(self, moment: datetime, fmt: str = "EEE d MMM, HH:mm") -> str:
+        return format_datetime(moment, fmt, tzinfo=self.zone, locale=self.locale)
+
+    def format_day(self, day: date | datetime, fmt: str = "EEEE d MMMM") -> str:
+        if isinstance(day, datetime):
+            day = day.astimezone(self.zone).date()
+        return format_date(day, fmt, locale=self.locale)
+
+    def render(self, name: str, /, **context: Any) -> str:
+        return self.env.get_template(name).render(**context).strip()

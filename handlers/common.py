@@ -1,0 +1,181 @@
+"""Cross-cutting handler pieces: role checks, duplicate updates, group chats, errors, /help."""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    Update,
+)
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot.context import AppContext, app_context
+from bot.people import role_of
+from storage.db import session_scope
+from storage.models import ProcessedUpdate, Role
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[Any]]
+H = TypeVar("H", bound=Handler)
+
+ROLE_RANK = {Role.MEMBER: 0, Role.LEAD: 1, Role.COORDINATOR: 2}
+
+
+@dataclass(frozen=True)
+class MenuCommand:
+    command: str
+    description: str
+    role: Role = Role.MEMBER  # the least role that sees it
+
+
+# One place lists every command, so /help, the Telegram command menu and the role checks agree.
+COMMANDS: list[MenuCommand] = [
+    MenuCommand("start", "Join or restart"),
+    MenuCommand("help", "What I can do for you"),
+]
+
+
+def register_command(command: str, description: str, role: Role = Role.MEMBER) -> None:
+    if any(entry.command == command for entry in COMMANDS):
+        return
+    COMMANDS.append(MenuCommand(command, description, role))
+
+
+def commands_for(role: Role | None) -> list[MenuCommand]:
+    rank = ROLE_RANK[role or Role.MEMBER]
+    return [entry for entry in COMMANDS if ROLE_RANK[entry.role] <= rank]
+
+
+async def set_command_menu(bot: Any, chat_id: int | None, role: Role | None) -> None:
+    """Show each person the commands their role can use (Telegram scopes menus per chat)."""
+    commands = [BotCommand(c.command, c.description) for c in commands_for(role)]
+    scope = (
+        BotCommandScopeChat(chat_id) if chat_id is not None else BotCommandScopeAllPrivateChats()
+    )
+    try:
+        await bot.set_my_commands(commands, scope=scope)
+    except TelegramError as exc:  # a menu is a nicety; never fail an update over it
+        log.warning("could not set the command menu for chat %s: %s", chat_id, exc)
+
+
+def current_role(ctx: AppContext, user_id: int) -> Role | None:
+    with session_scope(ctx.sessions) as session:
+        return role_of(session, ctx.settings, user_id)
+
+
+async def reply(update: Update, text: str, **kwargs: Any) -> None:
+    """Answer in the chat the update came from, as Telegram HTML."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    await chat.send_message(text, parse_mode="HTML", **kwargs)
+
+
+def require_role(role: Role) -> Callable[[H], H]:
+    """Let the handler run only for people with at least `role`; everyone else gets a short
+    answer, the attempt is logged, and nothing changes."""
+
+    def decorate(handler: H) -> H:
+        @functools.wraps(handler)
+        async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Any:
+            ctx = app_context(context)
+            user = update.effective_user
+            have = current_role(ctx, user.id) if user else None
+            if have is None or ROLE_RANK[have] < ROLE_RANK[role]:
+                log.warning(
+                    "refused %s to user %s (role %s, needs %s)",
+                    handler.__name__,
+                    user.id if user else None,
+                    have,
+                    role,
+                )
+                text = ctx.renderer.render("messages/not_allowed.html", needed=role.value)
+                if update.callback_query is not None:
+                    await update.callback_query.answer(text, show_alert=True)
+                else:
+                    await reply(update, text)
+                return None
+            return await handler(update, context)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+async def drop_duplicate_updates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Telegram may deliver an update twice; the second copy must change nothing."""
+    ctx = app_context(context)
+    try:
+        with session_scope(ctx.sessions) as session:
+            session.add(ProcessedUpdate(update_id=update.update_id, processed_at=ctx.clock.now()))
+    except IntegrityError:
+        log.info("dropped duplicate update %s", update.update_id)
+        raise ApplicationHandlerStop from None
+
+
+async def private_chats_only(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Consultation answers are personal: the bot works only in private chats. In a group it
+    answers a command addressed to it once, and otherwise stays quiet."""
+    chat = update.effective_chat
+    if chat is None or chat.type == chat.PRIVATE:
+        return
+    message = update.effective_message
+    if message is not None and message.text and message.text.startswith("/"):
+        ctx = app_context(context)
+        await reply(update, ctx.renderer.render("messages/private_only.html"))
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+    log.info("ignored update %s from %s chat %s", update.update_id, chat.type, chat.id)
+    raise ApplicationHandlerStop
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = app_context(context)
+    user = update.effective_user
+    role = current_role(ctx, user.id) if user else None
+    await reply(
+        update,
+        ctx.renderer.render(
+            "messages/help.html",
+            role=(role or Role.MEMBER).value,
+            commands=commands_for(role),
+            partnership=ctx.settings.partnership.name,
+        ),
+    )
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = app_context(context)
+    message = update.effective_message
+    command = (message.text or "").split()[0] if message and message.text else ""
+    log.info("unknown command %r from %s", command[:40], update.effective_user)
+    await reply(update, ctx.renderer.render("messages/unknown_command.html", command=command[:40]))
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Last resort: log with the stack, tell the person kindly, never crash the bot."""
+    log.error("error while handling an update", exc_info=context.error)
+    if not isinstance(update, Update):
+        return
+    try:
+        ctx = app_context(context)
+        if update.callback_query is not None:
+            await update.callback_query.answer()
+        await reply(update, ctx.renderer.render("messages/error.html"))
+    except Exception:  # the error reply itself may fail (403, network): nothing more to do
+        log.debug("could not tell the user about the error", exc_info=True)
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=False)
