@@ -180,4 +180,11 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from None
     settings.config_path = path.resolve() if path is not None else None
+    if settings.config_path is not None:
+        # Relative paths in a config file mean "next to this file", not "wherever I was run".
+        folder = settings.config_path.parent
+        for name in ("templates", "consultations", "codebook"):
+            value = getattr(settings.paths, name)
+            if value is not None and not value.is_absolute():
+                setattr(settings.paths, name, folder / value)
     return settings

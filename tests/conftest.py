@@ -1,0 +1,111 @@
+"""Shared fixtures: a real database (SQLite, and PostgreSQL when CONSULTBOT_TEST_POSTGRES_URL is
+set), settings, and an application context.
+
+Every test that takes `db` runs once per backend. PostgreSQL tests run against the database in
+CONSULTBOT_TEST_POSTGRES_URL: the schema is migrated once per test session and every table is
+truncated before each test; SQLite tests copy a freshly migrated template file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from bot.clock import FakeClock
+from bot.config import Settings, load_settings
+from bot.context import AppContext
+from storage import migrate
+from storage.db import SessionFactory, make_engine, make_session_factory
+from storage.models import Base
+
+POSTGRES_URL_ENV = "CONSULTBOT_TEST_POSTGRES_URL"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@dataclass
+class Database:
+    backend: str
+    url: str
+    engine: Engine
+    sessions: SessionFactory
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        # Fold the WAL back in so a plain file copy is the whole database.
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_engine() -> Iterator[Engine | None]:
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if not url:
+        yield None
+        return
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        # Start from nothing, whatever an earlier run left behind.
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _truncate_all(engine: Engine) -> None:
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def db(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_engine: Engine | None,
+) -> Iterator[Database]:
+    if request.param == "sqlite":
+        path = tmp_path / "consultbot.sqlite3"
+        shutil.copy(sqlite_template, path)
+        url = f"sqlite:///{path}"
+        engine = make_engine(url)
+        yield Database("sqlite", url, engine, make_session_factory(engine))
+        engine.dispose()
+        return
+    if postgres_engine is None:
+        pytest.skip(f"set {POSTGRES_URL_ENV} to run the PostgreSQL variant")
+    _truncate_all(postgres_engine)
+    url = postgres_engine.url.render_as_string(hide_password=False)
+    yield Database("postgresql", url, postgres_engine, make_session_factory(postgres_engine))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(db: Database, tmp_path: Path) -> Settings:
+    return load_settings(
+        None,
+        database={"url": db.url},
+        partnership={"name": "Riverside Partnership", "admins": [900]},
+    )
+
+
+@pytest.fixture
+def ctx(settings: Settings, db: Database, clock: FakeClock) -> AppContext:
+    return AppContext(settings=settings, sessions=db.sessions, clock=clock)

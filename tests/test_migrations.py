@@ -1,0 +1,69 @@
+"""The "stairway": every migration walks up and back down, and the newest schema is exactly what
+the models describe, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from storage import migrate
+from storage.db import make_engine
+from storage.models import Base
+from tests.conftest import POSTGRES_URL_ENV
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'walk.sqlite3'}")
+        yield engine
+        engine.dispose()
+        return
+    base_url = os.environ.get(POSTGRES_URL_ENV)
+    if not base_url:
+        pytest.skip(f"set {POSTGRES_URL_ENV} to run the PostgreSQL variant")
+    name = f"consultbot_walk_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(base_url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(make_url(base_url).set(database=name).render_as_string(False))
+    yield engine
+    engine.dispose()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _tables(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def test_every_migration_walks_up_and_down(empty_engine: Engine) -> None:
+    revisions = migrate.revisions_base_to_head()
+    assert revisions, "there must be at least one migration"
+    for revision in revisions:
+        migrate.upgrade(empty_engine, revision)
+        assert migrate.current_revision(empty_engine) == revision
+        # Down one step and up again: each downgrade must undo its upgrade exactly.
+        migrate.downgrade(empty_engine, "-1")
+        migrate.upgrade(empty_engine, revision)
+    assert _tables(empty_engine) == set(Base.metadata.tables)
+    migrate.downgrade(empty_engine, "base")
+    assert _tables(empty_engine) == set()
+    assert migrate.current_revision(empty_engine) is None
+
+
+def test_newest_migration_matches_the_models(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine)
+    with empty_engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == [], f"models and migrations disagree; write a migration: {differences}"
