@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +20,11 @@ from sqlalchemy import Engine, text
 from bot.clock import FakeClock
 from bot.config import Settings, load_settings
 from bot.context import AppContext
+from bot.standin import BotApiStandIn
 from storage import migrate
 from storage.db import SessionFactory, make_engine, make_session_factory
 from storage.models import Base
+from tests.harness import BotHarness
 
 POSTGRES_URL_ENV = "CONSULTBOT_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
@@ -109,3 +111,21 @@ def settings(db: Database, tmp_path: Path) -> Settings:
 @pytest.fixture
 def ctx(settings: Settings, db: Database, clock: FakeClock) -> AppContext:
     return AppContext(settings=settings, sessions=db.sessions, clock=clock)
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[BotApiStandIn]:
+    from tests.harness import TOKEN
+
+    async with BotApiStandIn(token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+async def harness(ctx: AppContext, standin: BotApiStandIn) -> AsyncIterator[BotHarness]:
+    bot = BotHarness(ctx, standin)
+    await bot.start()
+    try:
+        yield bot
+    finally:
+        await bot.stop()
