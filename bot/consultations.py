@@ -1,0 +1,758 @@
+"""Consultation sets: short question lists kept as TOML files, loaded and checked here.
+
+A consultation set is what a round asks: 3–6 prompts (1–12 allowed; a pulse may have one),
+answered with buttons and short text on a phone. Sets live as TOML files (the shipped examples
+are under ``templates/consultations/``) so a coordinator can edit wording without touching code.
+
+File format
+-----------
+
+.. code-block:: toml
+
+    id = "partnership-health-check"   # stable slug: a-z, 0-9 and '-', at most 64 characters
+    version = 1                       # bump when the meaning of a question changes
+    title = "Partnership health check"           # at most 80 characters
+    intro = "Who is asking and why..."           # plain text, at most 1000 characters
+    estimated_minutes = 4                        # 1-30
+    audience_hint = "organisations"              # organisations | service_users | everyone
+
+    [[questions]]                     # 1-12 questions, asked in file order
+    id = "engaged_early"              # stable, unique in the set: a-z, 0-9, '_', at most 32
+    type = "single"                   # single | multi | scale | yesno | text
+    text = "When do partners usually ask your group's view?"   # at most 300 characters
+    help = "..."                      # optional, at most 300 characters
+    required = true                   # default true; only text questions may be optional
+    options = [                       # single and multi only: 2-8 options
+      { id = "early", label = "Early, while plans can change" },
+      { id = "late", label = "After decisions are made", codes = ["ext.engagement"] },
+      { id = "none", label = "None of these", exclusive = true },   # multi only, see below
+    ]
+
+    [[questions]]
+    id = "rating"
+    type = "scale"
+    text = "..."
+    scale = { min = 1, max = 5, min_label = "Poor", max_label = "Excellent" }
+    codes = ["ext.engagement"]        # scale: attached to answers <= codes_at_most
+    codes_at_most = 2
+
+    [[questions]]
+    id = "feedback"
+    type = "yesno"
+    text = "Were you told what happened to your views?"
+    codes = ["ext.engagement"]        # yesno: attached to the answer named by codes_when
+    codes_when = "no"                 # "yes" (default) or "no"
+
+    [[questions]]
+    id = "obstacle"
+    type = "text"
+    text = "..."
+    required = false                  # shows a Skip button
+    max_length = 800                  # text only: default 800, at most 2000
+
+Rules worth knowing
+-------------------
+
+* Option labels are at most 40 characters: they are buttons, and an old phone shows little more.
+* Ids are short (question and option ids at most 32 characters) and never shown to people; they
+  are what answers are stored against, so keep them stable once a set has been used.
+* ``codes`` are barrier (``ext.*``, ``int.*``) or success (``success.*``) codes from the
+  taxonomy in the codebook. On single/multi questions they sit on the options; a yes/no question
+  carries them for one answer (``codes_when``); a scale for low ratings (``codes_at_most``).
+  Text questions carry none: free text is coded answer by answer by the barrier coder, and a
+  question-level code would claim a barrier the person may not have named.
+* ``exclusive = true`` (multi only) marks an option such as "None of these" that clears the
+  others when chosen, and is cleared when another is chosen.
+* Unknown fields are errors, so a misspelt ``requried = false`` is caught, not ignored.
+
+Errors come back as :class:`ConsultationError`, one line per problem, in the form
+``path/to/file.toml:14: questions[1].options[2].label: at most 40 characters (got 57)``.
+Indexes are 0-based, like the JSON snapshot. tomllib reports no positions for semantic problems,
+so :class:`_SourceMap` rescans the (already valid) TOML text to find the line of a key path.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "DEFAULT_TEXT_MAX_LENGTH",
+    "Audience",
+    "ConsultationError",
+    "ConsultationSet",
+    "Option",
+    "Problem",
+    "Question",
+    "QuestionType",
+    "ScaleSpec",
+    "consultation_digest_hash",
+    "load_consultation",
+    "load_directory",
+]
+
+DEFAULT_TEXT_MAX_LENGTH = 800
+MAX_TEXT_MAX_LENGTH = 2000
+# Part of the hashed payload: if the snapshot format itself changes, every hash changes, so an
+# import re-snapshots sets whose stored form is stale even though their files did not change.
+SNAPSHOT_FORMAT = 1
+
+_SET_ID = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+_ITEM_ID = r"^[a-z0-9_]+$"
+_CODE = r"^[a-z]+\.[a-z][a-z_]*$"
+_PATTERN_HINTS = {
+    _SET_ID: "use lowercase letters, digits and single '-' between words",
+    _ITEM_ID: "use lowercase letters, digits and '_'",
+    _CODE: "a code looks like 'ext.funding' or 'int.capacity'",
+}
+
+SetId = Annotated[str, StringConstraints(strict=True, pattern=_SET_ID, max_length=64)]
+ItemId = Annotated[str, StringConstraints(strict=True, pattern=_ITEM_ID, max_length=32)]
+Code = Annotated[str, StringConstraints(strict=True, pattern=_CODE, max_length=64)]
+
+
+def _text(max_length: int) -> Any:
+    # Stripped first, so "   " counts as empty and trailing spaces do not change the hash.
+    return Annotated[
+        str,
+        StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=max_length),
+    ]
+
+
+Label = _text(40)
+Prompt = _text(300)
+HelpText = _text(300)
+Title = _text(80)
+Intro = _text(1000)
+
+
+def _problem(at: str, message: str) -> PydanticCustomError:
+    """A validation error that also says which field under the validated model is at fault.
+
+    pydantic puts a model validator's error at the model itself; ``at`` (dotted, digits for
+    indexes) carries the rest of the path so the loader can point at the right line.
+    """
+    return PydanticCustomError("consultation", "{message}", {"message": message, "at": at})
+
+
+def _check_codes(codes: list[str], info: ValidationInfo) -> list[str]:
+    known = (info.context or {}).get("known_codes")
+    seen: set[str] = set()
+    for k, code in enumerate(codes):
+        if code in seen:
+            raise _problem(str(k), f"code {code!r} is listed twice")
+        seen.add(code)
+        if known is not None and code not in known:
+            raise _problem(str(k), f"unknown code {code!r} (not in the codebook)")
+    return codes
+
+
+class QuestionType(StrEnum):
+    SINGLE = "single"
+    MULTI = "multi"
+    SCALE = "scale"
+    YESNO = "yesno"
+    TEXT = "text"
+
+
+class Audience(StrEnum):
+    ORGANISATIONS = "organisations"
+    SERVICE_USERS = "service_users"
+    EVERYONE = "everyone"
+
+
+class _Model(BaseModel):
+    # Frozen: a loaded set is a snapshot of a file; nothing should edit it in passing.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Option(_Model):
+    id: ItemId
+    label: Label
+    codes: list[Code] = Field(default_factory=list)
+    exclusive: StrictBool = False
+
+    @field_validator("codes")
+    @classmethod
+    def _known_codes(cls, codes: list[str], info: ValidationInfo) -> list[str]:
+        return _check_codes(codes, info)
+
+
+class ScaleSpec(_Model):
+    min: StrictInt = Field(ge=0, le=10)
+    max: StrictInt = Field(ge=1, le=10)
+    min_label: Label
+    max_label: Label
+
+    @model_validator(mode="after")
+    def _range(self) -> ScaleSpec:
+        if self.min >= self.max:
+            raise _problem("max", f"must be greater than min (min {self.min}, max {self.max})")
+        return self
+
+    def values(self) -> list[int]:
+        return list(range(self.min, self.max + 1))
+
+
+_CHOICE_TYPES = (QuestionType.SINGLE, QuestionType.MULTI)
+
+
+class Question(_Model):
+    id: ItemId
+    type: QuestionType
+    text: Prompt
+    help: HelpText | None = None
+    required: StrictBool = True
+    options: list[Option] | None = Field(default=None, min_length=2, max_length=8)
+    scale: ScaleSpec | None = None
+    max_length: StrictInt | None = Field(default=None, ge=1, le=MAX_TEXT_MAX_LENGTH)
+    codes: list[Code] = Field(default_factory=list)
+    codes_when: Literal["yes", "no"] | None = None
+    codes_at_most: StrictInt | None = None
+
+    @field_validator("codes")
+    @classmethod
+    def _known_codes(cls, codes: list[str], info: ValidationInfo) -> list[str]:
+        return _check_codes(codes, info)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        # Defaults that depend on the type are filled in here, before freezing, so the snapshot
+        # and the hash are the same whether or not the file spelled the default out.
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        if data.get("type") == "text" and "max_length" not in data:
+            data["max_length"] = DEFAULT_TEXT_MAX_LENGTH
+        if data.get("type") == "yesno" and data.get("codes") and "codes_when" not in data:
+            data["codes_when"] = "yes"
+        return data
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> Question:
+        t = self.type
+        if t in _CHOICE_TYPES:
+            if self.options is None:
+                raise _problem("options", f"a {t} question needs 2–8 options")
+            seen: dict[str, int] = {}
+            for j, option in enumerate(self.options):
+                if option.id in seen:
+                    raise _problem(
+                        f"options.{j}.id",
+                        f"duplicate option id {option.id!r} (also options[{seen[option.id]}])",
+                    )
+                seen[option.id] = j
+                if option.exclusive and t is not QuestionType.MULTI:
+                    raise _problem(f"options.{j}.exclusive", "only multi questions use exclusive")
+            if self.codes:
+                raise _problem("codes", f"a {t} question carries codes on its options, not here")
+        elif self.options is not None:
+            raise _problem("options", f"only single and multi questions have options, not {t}")
+
+        if t is QuestionType.SCALE:
+            if self.scale is None:
+                raise _problem("scale", "a scale question needs scale = { min, max, ... }")
+        elif self.scale is not None:
+            raise _problem("scale", f"only scale questions have a scale, not {t}")
+
+        if t is not QuestionType.TEXT:
+            if self.max_length is not None:
+                raise _problem("max_length", f"only text questions have max_length, not {t}")
+            if not self.required:
+                # Buttons always give an answer cheaply; a Skip button is for writing.
+                raise _problem("required", "only text questions may be optional")
+
+        if t is QuestionType.TEXT and self.codes:
+            raise _problem(
+                "codes", "text answers are coded one by one by the barrier coder, not here"
+            )
+        if self.codes_when is not None and t is not QuestionType.YESNO:
+            raise _problem("codes_when", "only yesno questions use codes_when")
+        if self.codes_at_most is not None:
+            if t is not QuestionType.SCALE:
+                raise _problem("codes_at_most", "only scale questions use codes_at_most")
+            if not self.codes:
+                raise _problem("codes_at_most", "has no effect without codes")
+            assert self.scale is not None
+            if not self.scale.min <= self.codes_at_most < self.scale.max:
+                raise _problem(
+                    "codes_at_most",
+                    f"must be from {self.scale.min} to {self.scale.max - 1} "
+                    f"(got {self.codes_at_most})",
+                )
+        elif t is QuestionType.SCALE and self.codes:
+            raise _problem("codes", "a scale question with codes needs codes_at_most")
+        return self
+
+    # -- helpers for handlers and the importer ---------------------------------------------
+
+    def option(self, option_id: str) -> Option | None:
+        return next((o for o in self.options or () if o.id == option_id), None)
+
+    def is_valid_answer(self, answer: Any) -> bool:
+        """Whether ``answer`` fits this question; handlers check this before storing.
+
+        Answer shapes: single -> option id; multi -> iterable of distinct option ids (empty
+        only if not required, and an exclusive option stands alone); scale -> int in range;
+        yesno -> bool or "yes"/"no"; text -> str of 1..max_length characters.
+        """
+        t = self.type
+        if t is QuestionType.SINGLE:
+            return isinstance(answer, str) and self.option(answer) is not None
+        if t is QuestionType.MULTI:
+            if isinstance(answer, str | bytes) or not isinstance(answer, Iterable):
+                return False
+            ids = list(answer)
+            chosen = [self.option(i) if isinstance(i, str) else None for i in ids]
+            if None in chosen or len(set(ids)) != len(ids) or not ids:
+                return False
+            return len(ids) == 1 or not any(o.exclusive for o in chosen if o is not None)
+        if t is QuestionType.SCALE:
+            assert self.scale is not None
+            return type(answer) is int and self.scale.min <= answer <= self.scale.max
+        if t is QuestionType.YESNO:
+            return isinstance(answer, bool) or answer in ("yes", "no")
+        assert self.max_length is not None
+        return isinstance(answer, str) and 0 < len(answer.strip()) <= self.max_length
+
+    def codes_for(self, answer: Any) -> list[str]:
+        """The taxonomy codes the set's author attached to this answer (text: none here).
+
+        Assumes ``is_valid_answer(answer)``; unknown option ids contribute nothing.
+        """
+        t = self.type
+        if t is QuestionType.SINGLE:
+            option = self.option(answer)
+            return list(option.codes) if option else []
+        if t is QuestionType.MULTI:
+            out: list[str] = []
+            for option_id in answer:
+                option = self.option(option_id)
+                out.extend(c for c in (option.codes if option else ()) if c not in out)
+            return out
+        if t is QuestionType.YESNO and self.codes:
+            said = ("yes" if answer else "no") if isinstance(answer, bool) else answer
+            return list(self.codes) if said == self.codes_when else []
+        if t is QuestionType.SCALE and self.codes_at_most is not None:
+            return list(self.codes) if answer <= self.codes_at_most else []
+        return []
+
+
+class ConsultationSet(_Model):
+    id: SetId
+    version: StrictInt = Field(ge=1)
+    title: Title
+    intro: Intro
+    estimated_minutes: StrictInt = Field(ge=1, le=30)
+    audience_hint: Audience
+    questions: list[Question] = Field(min_length=1, max_length=12)
+
+    @model_validator(mode="after")
+    def _unique_questions(self) -> ConsultationSet:
+        seen: dict[str, int] = {}
+        for i, question in enumerate(self.questions):
+            if question.id in seen:
+                raise _problem(
+                    f"questions.{i}.id",
+                    f"duplicate question id {question.id!r} (also questions[{seen[question.id]}])",
+                )
+            seen[question.id] = i
+        return self
+
+    def question(self, question_id: str) -> Question | None:
+        return next((q for q in self.questions if q.id == question_id), None)
+
+    def all_codes(self) -> set[str]:
+        """Every code the set can attach, e.g. to check against the codebook at import."""
+        out: set[str] = set()
+        for q in self.questions:
+            out.update(q.codes)
+            for o in q.options or ():
+                out.update(o.codes)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able snapshot (defaults filled in) to store with a round; ``from_dict`` reverses."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConsultationSet:
+        # No known_codes here: a stored snapshot stays readable after the codebook changes.
+        return cls.model_validate(data)
+
+
+def consultation_digest_hash(consultation: ConsultationSet) -> str:
+    """SHA-256 hex of the set's meaning: comments, layout and spelled-out defaults do not count."""
+    payload = {"format": SNAPSHOT_FORMAT, "set": consultation.to_dict()}
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+# -- errors --------------------------------------------------------------------------------
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+class ConsultationError(ValueError):
+    """One or more problems in consultation files; ``str()`` gives one line per problem."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+    @property
+    def file(self) -> str:
+        return self.problems[0].file
+
+    @property
+    def line(self) -> int | None:
+        return self.problems[0].line
+
+    @property
+    def field(self) -> str | None:
+        return self.problems[0].field
+
+
+def _format_path(path: KeyPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _friendly(error: Mapping[str, Any]) -> str:
+    """pydantic's wording, reworded for someone editing a TOML file."""
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    if kind == "string_too_long":
+        return f"at most {ctx['max_length']} characters (got {len(value)})"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "too_short":
+        return f"at least {ctx['min_length']} items (got {ctx['actual_length']})"
+    if kind == "too_long":
+        return f"at most {ctx['max_length']} items (got {ctx['actual_length']})"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return "unknown field (misspelt? see the format in bot/consultations.py)"
+    if kind in ("enum", "literal_error"):
+        return f"must be one of {ctx['expected']} (got {value!r})"
+    if kind == "string_pattern_mismatch":
+        hint = _PATTERN_HINTS.get(ctx.get("pattern", ""), f"must match {ctx.get('pattern')}")
+        return f"{hint} (got {value!r})"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"must be a whole number without quotes (got {value!r})"
+    if kind == "bool_type":
+        return f"must be true or false without quotes (got {value!r})"
+    if kind == "string_type":
+        return f"must be text in quotes (got {value!r})"
+    if kind == "list_type":
+        return "must be a list: [ ... ]"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return "must be a table: { ... } or a [section]"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx['ge']} (got {value!r})"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx['le']} (got {value!r})"
+    return str(error["msg"])
+
+
+class _ScanStop(Exception):
+    pass
+
+
+class _SourceMap:
+    """Line numbers of key paths in TOML text that tomllib has already accepted.
+
+    A small scanner, not a parser: it follows table headers (``[a.b]``), arrays of tables
+    (``[[questions]]``, indexed in order), dotted keys, inline tables and arrays (including
+    arrays of inline tables over several lines), and skips strings and comments so a '#' or a
+    bracket inside a string does not mislead it. Each key records the line where it starts;
+    each array element the line where it starts.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.i = 0
+        self.lines: dict[KeyPath, int] = {}
+        self._aot: dict[KeyPath, int] = {}
+        self._newlines = [k for k, c in enumerate(text) if c == "\n"]
+        # Whatever was mapped before a surprise is still right, so keep it.
+        with contextlib.suppress(_ScanStop, IndexError):
+            self._document()
+
+    def locate(self, path: KeyPath) -> int | None:
+        """Line of ``path``, or of its nearest mapped parent (a missing field -> its table)."""
+        for n in range(len(path), 0, -1):
+            if path[:n] in self.lines:
+                return self.lines[path[:n]]
+        return None
+
+    # -- scanning --
+
+    def _line(self, pos: int) -> int:
+        return bisect.bisect_left(self._newlines, pos) + 1
+
+    def _record(self, path: KeyPath, pos: int) -> None:
+        self.lines.setdefault(path, self._line(pos))
+
+    def _peek(self, s: str) -> bool:
+        return self.text.startswith(s, self.i)
+
+    def _expect(self, s: str) -> None:
+        if not self._peek(s):
+            raise _ScanStop
+        self.i += len(s)
+
+    def _skip(self, newlines: bool) -> None:
+        text, n = self.text, len(self.text)
+        while self.i < n:
+            c = text[self.i]
+            if c in " \t" or (newlines and c in "\r\n"):
+                self.i += 1
+            elif c == "#":
+                end = text.find("\n", self.i)
+                self.i = n if end < 0 else end
+            else:
+                return
+
+    def _document(self) -> None:
+        table: KeyPath = ()
+        while True:
+            self._skip(newlines=True)
+            if self.i >= len(self.text):
+                return
+            start = self.i
+            if self._peek("[["):
+                self.i += 2
+                keys = self._keys()
+                self._skip(newlines=False)
+                self._expect("]]")
+                parent = self._resolve(keys[:-1])
+                array = (*parent, keys[-1])
+                index = self._aot.get(array, -1) + 1
+                self._aot[array] = index
+                table = (*array, index)
+                self._record(array, start)
+                self._record(table, start)
+            elif self._peek("["):
+                self.i += 1
+                keys = self._keys()
+                self._skip(newlines=False)
+                self._expect("]")
+                table = self._resolve(keys)
+                self._record(table, start)
+            else:
+                self._keyval(table)
+
+    def _resolve(self, keys: list[str]) -> KeyPath:
+        # In [questions.scale], "questions" means the latest [[questions]] element.
+        path: KeyPath = ()
+        for key in keys:
+            path = (*path, key)
+            if path in self._aot:
+                path = (*path, self._aot[path])
+        return path
+
+    def _keyval(self, table: KeyPath) -> None:
+        start = self.i
+        keys = self._keys()
+        for n in range(1, len(keys) + 1):
+            self._record((*table, *keys[:n]), start)
+        self._skip(newlines=False)
+        self._expect("=")
+        self._value((*table, *keys))
+
+    def _keys(self) -> list[str]:
+        keys: list[str] = []
+        while True:
+            self._skip(newlines=False)
+            if self._peek('"') or self._peek("'"):
+                start = self.i
+                self._string()
+                keys.append(tomllib.loads(f"k = {self.text[start : self.i]}")["k"])
+            else:
+                m = re.compile(r"[A-Za-z0-9_-]+").match(self.text, self.i)
+                if not m:
+                    raise _ScanStop
+                keys.append(m.group())
+                self.i = m.end()
+            self._skip(newlines=False)
+            if not self._peek("."):
+                return keys
+            self.i += 1
+
+    def _string(self) -> None:
+        text = self.text
+        for quote in ('"""', "'''"):
+            if self._peek(quote):
+                self.i += 3
+                while not self._peek(quote):
+                    self.i += 2 if quote == '"""' and text[self.i] == "\\" else 1
+                    if self.i >= len(text):
+                        raise _ScanStop
+                self.i += 3
+                while self.i < len(text) and text[self.i] == quote[0]:
+                    self.i += 1  # up to two quotes may end the content: """a""""
+                return
+        quote = text[self.i]
+        self.i += 1
+        while text[self.i] != quote:
+            self.i += 2 if quote == '"' and text[self.i] == "\\" else 1
+        self.i += 1
+
+    def _value(self, path: KeyPath) -> None:
+        self._skip(newlines=False)
+        c = self.text[self.i]
+        if c in "\"'":
+            self._string()
+        elif c == "[":
+            self.i += 1
+            index = 0
+            while True:
+                self._skip(newlines=True)
+                if self._peek("]"):
+                    self.i += 1
+                    return
+                self._record((*path, index), self.i)
+                before = self.i
+                self._value((*path, index))
+                if self.i == before:
+                    raise _ScanStop
+                index += 1
+                self._skip(newlines=True)
+                if self._peek(","):
+                    self.i += 1
+        elif c == "{":
+            self.i += 1
+            while True:
+                self._skip(newlines=True)
+                if self._peek("}"):
+                    self.i += 1
+                    return
+                self._keyval(path)
+                self._skip(newlines=True)
+                if self._peek(","):
+                    self.i += 1
+        else:
+            # Numbers, booleans, dates: run to the next delimiter.
+            m = re.compile(r"[^,\]}\r\n#]*").match(self.text, self.i)
+            assert m is not None
+            self.i = m.end()
+
+
+# -- loading -------------------------------------------------------------------------------
+
+_TOML_POSITION = re.compile(r"at line (\d+), column \d+")
+
+
+def _problems_from(error: ValidationError, text: str, file: str) -> list[Problem]:
+    source = _SourceMap(text)
+    problems: list[Problem] = []
+    for item in error.errors():
+        path: KeyPath = tuple(item["loc"])
+        if item["type"] == "consultation":
+            ctx = item["ctx"]
+            extra = [int(p) if p.isdigit() else p for p in str(ctx["at"]).split(".") if p]
+            path = (*path, *extra)
+            message = str(ctx["message"])
+        else:
+            message = _friendly(item)
+        problems.append(Problem(file, source.locate(path), _format_path(path) or None, message))
+    problems.sort(key=lambda p: p.line or 0)
+    return problems
+
+
+def load_consultation(path: Path, known_codes: set[str] | None = None) -> ConsultationSet:
+    """Read one TOML file; raise ConsultationError naming file, line and field on any problem.
+
+    With ``known_codes`` (the codebook's codes) every code in the set must be one of them.
+    """
+    file = str(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConsultationError([Problem(file, None, None, f"not UTF-8 text ({exc})")]) from exc
+    except OSError as exc:
+        raise ConsultationError([Problem(file, None, None, f"cannot read: {exc}")]) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = _TOML_POSITION.search(str(exc))
+        line = int(m.group(1)) if m else None
+        raise ConsultationError([Problem(file, line, None, f"TOML syntax: {exc}")]) from exc
+    context = {"known_codes": frozenset(known_codes)} if known_codes is not None else None
+    try:
+        return ConsultationSet.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ConsultationError(_problems_from(exc, text, file)) from None
+
+
+def load_directory(path: Path, known_codes: set[str] | None = None) -> list[ConsultationSet]:
+    """Load every ``*.toml`` in ``path`` (not recursive), sorted by set id.
+
+    Problems in all files are gathered into one ConsultationError, so one run shows them all;
+    two files with the same set id are an error, since rounds refer to sets by id.
+    """
+    problems: list[Problem] = []
+    loaded: dict[str, tuple[ConsultationSet, Path]] = {}
+    for file in sorted(path.glob("*.toml")):
+        try:
+            consultation = load_consultation(file, known_codes)
+        except ConsultationError as exc:
+            problems.extend(exc.problems)
+            continue
+        if consultation.id in loaded:
+            _, first = loaded[consultation.id]
+            line = _SourceMap(file.read_text(encoding="utf-8")).locate(("id",))
+            problems.append(
+                Problem(
+                    str(file),
+                    line,
+                    "id",
+                    f"duplicate consultation id {consultation.id!r} (also in {first})",
+                )
+            )
+            continue
+        loaded[consultation.id] = (consultation, file)
+    if problems:
+        raise ConsultationError(problems)
+    return [loaded[key][0] for key in sorted(loaded)]
