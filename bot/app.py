@@ -18,7 +18,7 @@ from telegram.ext import (
 
 from bot.context import CONTEXT_KEY, AppContext
 from bot.people import list_privileged
-from handlers import common, participant
+from handlers import common, coordinator, lead, participant
 from storage.db import session_scope
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,9 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
 
     application.add_handler(CommandHandler("start", participant.start), group=FEATURES)
     application.add_handler(CommandHandler("help", common.help_command), group=FEATURES)
+    participant.register(application)
+    lead.register(application)
+    coordinator.register(application)
 
     # Within one group the first matching handler wins, so the catch-all for unknown commands
     # is added after every feature's handlers.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import ContextTypes
+from telegram.ext import Application, ContextTypes
 
 from bot.context import app_context
 from bot.people import find_participant
@@ -33,3 +33,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(update, text)
     if update.effective_chat is not None and role is not None:
         await set_command_menu(context.bot, update.effective_chat.id, role)
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Add the participant handlers (group FEATURES); /start is registered by bot.app."""

@@ -240,6 +240,8 @@ class Question(Base):
     options: Mapped[list[Any]] = mapped_column(default=list)  # [{id, label, codes}]
     scale: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     max_length: Mapped[int | None]
+    # Question-level coding rules from the file: {"codes": [...], "codes_when": "no", ...}.
+    coding: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     consultation: Mapped[Consultation] = relationship(back_populates="questions")
 

@@ -2,21 +2,21 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 05:49:23.296881
+Create Date: 2026-11-22 05:55:48.404764
 
 """
-from collections.abc import Sequence
+from typing import Sequence, Union
 
-import sqlalchemy as sa
 from alembic import op
-
+import sqlalchemy as sa
 import storage.types
+
 
 # revision identifiers, used by Alembic.
 revision: str = '0001'
-down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: Union[str, Sequence[str], None] = None
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
@@ -111,6 +111,7 @@ def upgrade() -> None:
     sa.Column('options', sa.JSON(), nullable=False),
     sa.Column('scale', sa.JSON(), nullable=True),
     sa.Column('max_length', sa.Integer(), nullable=True),
+    sa.Column('coding', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['consultation_id'], ['consultations.id'], name=op.f('fk_questions_consultation_id_consultations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_questions')),
     sa.UniqueConstraint('consultation_id', 'key', name=op.f('uq_questions_consultation_id_key'))
