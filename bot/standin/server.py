@@ -316,6 +316,9 @@ class BotApiStandIn:
         if handler is None:
             return self._error(ApiError(404, "Not Found"))
         try:
+            # The body is read before any simulated delay: the server has the request even
+            # if the client gives up waiting for the answer.
+            params = await self._read_params(request)
             delay = self._slow.get(key, self._slow.get(None, 0.0))
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
@@ -324,10 +327,12 @@ class BotApiStandIn:
             if fault is not None:
                 self.stats.injected_failures += 1
                 raise ApiError(fault, "Internal Server Error" if fault == 500 else "Bad Gateway")
-            params = await self._read_params(request)
             result = await handler(params)
         except ApiError as exc:
             return self._error(exc)
+        except ConnectionError:
+            # The client hung up mid-request; there is nobody to answer.
+            return web.Response(status=499)
         return web.json_response({"ok": True, "result": result}, dumps=_dumps)
 
     def _error(self, exc: ApiError) -> web.Response:
@@ -373,6 +378,8 @@ class BotApiStandIn:
             chat_id = _as_int(raw, "chat_id")
         chat = self._chats.get(chat_id)
         if chat is None:
+            if chat_id in self._users:
+                raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
             raise bad_request("chat not found")
         if not chat.is_group and not chat.started:
             # Telegram knows the user (e.g. from a group) but they never opened the bot.
