@@ -30,6 +30,13 @@ POSTGRES_URL_ENV = "CONSULTBOT_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def skip_postgres() -> None:
+    """Skip a PostgreSQL variant locally; in CI (CONSULTBOT_REQUIRE_POSTGRES) fail instead."""
+    if os.environ.get("CONSULTBOT_REQUIRE_POSTGRES"):
+        pytest.fail(f"{POSTGRES_URL_ENV} is not set but CONSULTBOT_REQUIRE_POSTGRES is")
+    pytest.skip(f"set {POSTGRES_URL_ENV} to run the PostgreSQL variant")
+
+
 @dataclass
 class Database:
     backend: str
@@ -88,7 +95,7 @@ def db(
         engine.dispose()
         return
     if postgres_engine is None:
-        pytest.skip(f"set {POSTGRES_URL_ENV} to run the PostgreSQL variant")
+        skip_postgres()
     _truncate_all(postgres_engine)
     url = postgres_engine.url.render_as_string(hide_password=False)
     yield Database("postgresql", url, postgres_engine, make_session_factory(postgres_engine))

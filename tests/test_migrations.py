@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from storage import migrate
 from storage.db import make_engine
 from storage.models import Base
-from tests.conftest import POSTGRES_URL_ENV
+from tests.conftest import POSTGRES_URL_ENV, skip_postgres
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -29,7 +29,7 @@ def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         return
     base_url = os.environ.get(POSTGRES_URL_ENV)
     if not base_url:
-        pytest.skip(f"set {POSTGRES_URL_ENV} to run the PostgreSQL variant")
+        skip_postgres()
     name = f"consultbot_walk_{uuid.uuid4().hex[:8]}"
     admin = make_engine(base_url).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

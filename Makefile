@@ -1,0 +1,42 @@
+# Two commands are all a newcomer needs:  make demo  and  make test.
+# Each creates .venv on first use and installs the project with its dev extras into it.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install demo test lint format bench clean
+
+help:
+	@echo "make demo    run a whole consultation round on the embedded defaults (no Telegram needed)"
+	@echo "make test    run the test suite (SQLite; PostgreSQL too when CONSULTBOT_TEST_POSTGRES_URL is set)"
+	@echo "make lint    ruff"
+	@echo "make bench   run the benchmarks under bench/ (prints figures)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/consultbot demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check bot handlers storage tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff format bot handlers storage tests bench
+
+bench: $(STAMP)
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
