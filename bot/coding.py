@@ -1,0 +1,709 @@
+"""Rule/lexicon-based coding of consultation answers against the barrier taxonomy.
+
+The coder is deliberately transparent: every code it assigns can be traced back to the words
+that triggered it (``Evidence``), so coordinators can check and overrule it. No model weights,
+no network: a codebook (TOML) lists, per code, two kinds of cue:
+
+* ``cues`` are self-contained *problem statements* ("roof leaks", "never get told",
+  "too many meetings"). They count on their own, unless a negator sits just before them
+  ("it is *not* tokenistic").
+* ``topics`` name a *resource or subject* ("volunteers", "premises", "paperwork"). Naming a
+  subject is not a barrier ("our volunteers are brilliant"), so a topic only counts when the
+  same clause also carries a problem marker ("hard", "not enough", "can't", "nightmare"), when
+  an absence word sits right before it ("no reserves"), or when it is the answer to a negated
+  contrast ("funding isn't the problem, volunteers are").
+
+Negation therefore works in two directions, which is the point: "no problems with premises"
+negates the *problem marker* and discards the topic, while "we never get told about tenders"
+is a cue whose negative sense is the problem itself and is kept.
+
+Cue mini-language (one phrase per string, case-insensitive):
+
+* words separated by spaces match across spaces, hyphens or slashes ("short term" matches
+  "short-term" and "shortterm");
+* a plain word also matches simple inflections (volunteer -> volunteers, volunteering,
+  volunteered; apply -> applies, applied) and British/US spelling variants (organise/organize,
+  centre/center, labour/labor);
+* ``word*`` matches any word starting with ``word``; ``=word`` matches the word exactly;
+* ``a|b`` inside one word position gives alternatives;
+* ``[word]`` is an optional word; ``~N`` allows up to N arbitrary words; ``#`` matches a number
+  or amount such as "40", "£500" or "5k".
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "Code",
+    "Codebook",
+    "CodebookError",
+    "Coding",
+    "Evidence",
+    "code_text",
+    "default_codebook_path",
+    "explain",
+    "load_codebook",
+]
+
+Family = Literal["external", "internal", "success"]
+FAMILIES: tuple[str, ...] = ("external", "internal", "success")
+EvidenceKind = Literal["cue", "topic", "contrast"]
+
+# Evidence weights feed the per-code confidence: a self-contained cue is far more reliable than
+# a topic word that merely shares a clause with a problem marker.
+_WEIGHTS: dict[str, float] = {"cue": 0.9, "absence": 0.75, "topic": 0.6, "contrast": 0.55}
+# Codes below this confidence, or answers where negation discarded something, are flagged so a
+# coordinator looks at them rather than trusting the count blindly.
+DOUBTFUL_BELOW = 0.7
+
+
+def default_codebook_path() -> Path:
+    """The codebook shipped with the project (a deployment may point elsewhere)."""
+    return Path(__file__).resolve().parent.parent / "templates" / "codebook" / "barriers.toml"
+
+
+class CodebookError(ValueError):
+    """A codebook file is missing, is not valid TOML, or breaks the codebook schema."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Default lexicons. A codebook may replace any of them under a [lexicon] table; they live here
+# so that a deployment's own codebook only has to list its codes.
+# ---------------------------------------------------------------------------------------------
+
+DEFAULT_LEXICON: dict[str, tuple[str, ...]] = {
+    # Words that flip what follows them. Apostrophe-less spellings are common on phones.
+    "negators": (
+        "not", "no", "never", "nor", "neither", "without", "hardly", "cannot", "dont", "cant",
+        "isnt", "arent", "wasnt", "werent", "didnt", "doesnt", "havent", "hasnt", "hadnt",
+        "wont", "aint", "nothing", "nobody", "noone", "none",
+    ),
+    # Evaluative problem words that *can* be negated ("no problems", "isn't an issue").
+    "problem_markers": (
+        "problem*", "issue*", "trouble*", "difficult*", "barrier*", "challeng*", "concern*",
+        "worr*", "struggl*", "hard", "harder", "nightmare*", "obstacle*", "hurdle*", "tough",
+        "impossible", "poor", "weak*", "limited", "insufficient", "scarce", "late", "later",
+        "cut", "cuts", "slashed", "falling", "dropp*", "declin*", "shrink*", "lose", "losing",
+        "lost", "burn* out", "burnt", "stretched", "exhausted", "tired", "overwhelm*",
+        "fragile", "precarious", "at risk", "broken", "falling apart", "rubbish", "terrible",
+        "awful", "endless", "excessive", "ridiculous", "disproportionate*", "over the top",
+        "overkill", "crazy", "mad", "madness", "a pain", "frustrat*", "hurts", "killing",
+        "expensive", "costly", "costs a fortune", "dried up", "drying up", "too", "only",
+        "leave", "leaving", "left", "resign*", "short", "shortage*", "risk*", "pressure*",
+        "nobody", "no one", "no-one", "dwindl*", "unreliable", "complicated", "complex",
+        "confus*", "daunting", "bureaucratic", "onerous", "time consuming", "takes ages",
+        "squeez*", "stuck", "drift*", "so much", "doubled", "gone up", "going up", "rising",
+    ),
+    # Deficit phrases whose negative sense *is* the problem, so they are never negated.
+    "deficit_markers": (
+        "not enough", "n't enough", "lack*", "short of", "too few", "too little", "too small",
+        "can't", "unable", "n't have", "haven't got", "n't got", "can't afford", "need",
+        "never", "no longer", "can't find", "can't get", "can't keep", "n't know", "no idea",
+        "not very", "n't very", "not confident", "beyond us", "nobody has", "no one has",
+        "none of us", "n't anyone", "less and less", "fewer", "struggle to", "hard to",
+        "not good", "n't good", "out of date", "ancient", "falling apart",
+    ),
+    # Absence words: immediately before a topic they make it a barrier ("no reserves").
+    "absence_words": ("no", "zero", "without", "nor", "lack of", "lost our", "lost the", "lost a"),
+}
+
+# Clause boundaries: punctuation, contrastive conjunctions, and "and" when a new subject
+# starts ("... too big and we don't have ..."), because negation and problem markers should not
+# leak across clauses.
+_CLAUSE_SPLIT = re.compile(
+    r"[.;!?:\n(),\u2013\u2014]+|\s-\s|"
+    r"\b(?:but|however|though|although|whereas|apart from|except|while|so|because|as long as|"
+    r"and\s+(?=(?:we|our|i|the|they|their|it|its|it's|there|nobody|no one|everyone|half|staff|"
+    r"now|then|also)\b))\b"
+)
+# The second half of "X isn't the problem, Y is" / "it's not X, it's Y" takes over the problem
+# that the first half denied.
+_CONTRAST_HEAD = re.compile(
+    r"^\s*(?:and\s+)?(?:it's|its|it is|the problem is|the issue is|rather)\b"
+)
+_CONTRAST_TAIL = re.compile(r"\b(?:is|are|was|were|does|do)\s*$")
+_TOKEN = re.compile(r"£?\d[\d,.]*[km]?|[\w]+(?:'\w+)*")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
+
+_SEP = r"[\s\-/]*"
+_WORD_CHARS = r"[\w'£]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Codebook
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    code: str
+    family: Family
+    label: str
+    description: str
+    cues: tuple[str, ...]
+    topics: tuple[str, ...] = ()
+
+    @property
+    def is_barrier(self) -> bool:
+        return self.family != "success"
+
+
+# Groups an indexed pattern can belong to.
+_CUE, _TOPIC, _PROBLEM, _DEFICIT, _ABSENCE = range(5)
+_Match = tuple[int, str, int, int]  # (group, code, start, end)
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """Every cue compiled once, and indexed by the first letters of its first word.
+
+    Scanning an answer with one big alternation per code costs a try of every alternative at
+    every character. Instead the answer is tokenised once, each token's first three letters
+    pick the few cues that could start there, and only those are tried with ``match`` at that
+    token. That is what lets a digest code 100,000 answers in seconds.
+    """
+
+    by_key: dict[str, tuple[int, ...]]
+    entries: tuple[tuple[int, str, re.Pattern[str]], ...]
+    inword: tuple[tuple[int, str, re.Pattern[str]], ...]  # cues that start mid-word ("n't")
+    cache: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def candidates(self, tok: str) -> tuple[int, ...]:
+        """Entries whose first word could be ``tok`` (memoised: answers reuse few words)."""
+        hit = self.cache.get(tok)
+        if hit is not None:
+            return hit
+        first = tok[0]
+        if first.isdigit() or first == "£":
+            keys: tuple[str, ...] = ("#",)
+        elif len(tok) >= 3:
+            keys = (tok[:3], "*" + first, "*" + tok[:2])
+        else:
+            keys = ("=" + tok, "*" + first, "*" + tok[:2])
+        found: list[int] = []
+        for key in keys:
+            found.extend(self.by_key.get(key, ()))
+        hit = tuple(found)
+        if len(self.cache) < 200_000:  # bounded: free text has an open vocabulary
+            self.cache[tok] = hit
+        return hit
+
+    def scan(self, norm: str, tokens: list[tuple[int, int, str]]) -> list[_Match]:
+        best: dict[tuple[int, str, int], int] = {}
+        entries = self.entries
+        candidates = self.candidates
+        for start, _end, tok in tokens:
+            for i in candidates(tok):
+                group, code, rx = entries[i]
+                m = rx.match(norm, start)
+                if m is not None:
+                    k = (group, code, start)
+                    # Keep the longest match per code and start: it is the best evidence.
+                    if m.end() > best.get(k, -1):
+                        best[k] = m.end()
+        for group, code, rx in self.inword:
+            for m in rx.finditer(norm):
+                k = (group, code, m.start())
+                if m.end() > best.get(k, -1):
+                    best[k] = m.end()
+        return [(g, c, st, en) for (g, c, st), en in best.items()]
+
+
+@dataclass(frozen=True)
+class Codebook:
+    """A set of codes plus the lexicons, with all patterns compiled once at load time."""
+
+    codes: tuple[Code, ...]
+    source: Path | None = None
+    lexicon: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_LEXICON))
+    _index: _Index = field(init=False, repr=False, compare=False)
+    _negators: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        where = str(self.source) if self.source else "<codebook>"
+        builder = _IndexBuilder(where)
+        for c in self.codes:
+            builder.add(_CUE, c.code, "cues", c.cues)
+            builder.add(_TOPIC, c.code, "topics", c.topics)
+        lex = self.lexicon
+        builder.add(_PROBLEM, "", "lexicon.problem_markers", lex["problem_markers"])
+        builder.add(_DEFICIT, "", "lexicon.deficit_markers", lex["deficit_markers"])
+        builder.add(_ABSENCE, "", "lexicon.absence_words", lex["absence_words"])
+        object.__setattr__(self, "_index", builder.build())
+        object.__setattr__(self, "_negators", frozenset(lex["negators"]))
+
+    def __getitem__(self, code: str) -> Code:
+        for c in self.codes:
+            if c.code == code:
+                return c
+        raise KeyError(code)
+
+    def __contains__(self, code: object) -> bool:
+        return any(c.code == code for c in self.codes)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.codes)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @property
+    def barrier_codes(self) -> tuple[str, ...]:
+        return tuple(c.code for c in self.codes if c.is_barrier)
+
+    @property
+    def success_codes(self) -> tuple[str, ...]:
+        return tuple(c.code for c in self.codes if not c.is_barrier)
+
+    def family_of(self, code: str) -> Family:
+        return self[code].family
+
+
+def _line_of(raw: str, needle_re: str, occurrence: int = 1) -> int | None:
+    """1-based line of the n-th match, so error messages can point at the offending entry."""
+    for n, m in enumerate(re.finditer(needle_re, raw, re.MULTILINE), start=1):
+        if n == occurrence:
+            return raw.count("\n", 0, m.start()) + 1
+    return None
+
+
+def _where(path: str, line: int | None) -> str:
+    return f"{path}, line {line}" if line else path
+
+
+def load_codebook(path: Path | None = None) -> Codebook:
+    """Load and validate a codebook; ``None`` loads the one shipped with the project."""
+    p = Path(path) if path is not None else default_codebook_path()
+    name = str(p)
+    try:
+        raw = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CodebookError(f"{name}: cannot read codebook ({exc.strerror or exc})") from exc
+    try:
+        data = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib puts "(at line N, column M)" in its message; keep it verbatim.
+        raise CodebookError(f"{name}: not valid TOML: {exc}") from exc
+
+    entries = data.get("code")
+    if not isinstance(entries, list) or not entries:
+        raise CodebookError(f"{name}: field 'code': expected at least one [[code]] table")
+
+    seen: dict[str, int] = {}
+    codes: list[Code] = []
+    for idx, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise CodebookError(f"{name}: field 'code': entry {idx + 1} is not a table")
+        ident = entry.get("code")
+        line = (
+            _line_of(raw, rf"^\s*code\s*=\s*[\"']{re.escape(ident)}[\"']", seen.get(ident, 0) + 1)
+            if isinstance(ident, str)
+            else _line_of(raw, r"^\s*\[\[code\]\]", idx + 1)
+        )
+        loc = _where(name, line)
+        if not isinstance(ident, str) or not re.fullmatch(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*", ident):
+            raise CodebookError(
+                f"{loc}: field 'code': expected a dotted lower-case identifier, got {ident!r}"
+            )
+        if ident in seen:
+            raise CodebookError(f"{loc}: field 'code': duplicate code {ident!r}")
+        seen[ident] = seen.get(ident, 0) + 1
+        family = entry.get("family")
+        if family not in FAMILIES:
+            raise CodebookError(
+                f"{loc}: field 'family' of {ident!r}: unknown family {family!r} "
+                f"(expected one of {', '.join(FAMILIES)})"
+            )
+        for key in ("label", "description"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise CodebookError(f"{loc}: field {key!r} of {ident!r}: missing or empty")
+        cues = entry.get("cues")
+        if not isinstance(cues, list) or not cues or not all(
+            isinstance(c, str) and c.strip() for c in cues
+        ):
+            raise CodebookError(
+                f"{loc}: field 'cues' of {ident!r}: expected a non-empty list of non-empty strings"
+            )
+        topics = entry.get("topics", [])
+        if not isinstance(topics, list) or not all(
+            isinstance(t, str) and t.strip() for t in topics
+        ):
+            raise CodebookError(f"{loc}: field 'topics' of {ident!r}: expected a list of strings")
+        if family == "success" and topics:
+            # Success factors are praise; topic+problem-marker inference would turn
+            # "meetings are a nightmare" into a success.
+            raise CodebookError(
+                f"{loc}: field 'topics' of {ident!r}: not allowed for success codes"
+            )
+        codes.append(Code(ident, family, entry["label"].strip(), entry["description"].strip(),
+                          tuple(cues), tuple(topics)))
+
+    lexicon = dict(DEFAULT_LEXICON)
+    lex_raw = data.get("lexicon", {})
+    if not isinstance(lex_raw, dict):
+        raise CodebookError(f"{name}: field 'lexicon': expected a table")
+    for key, val in lex_raw.items():
+        if key not in DEFAULT_LEXICON:
+            key_line = _line_of(raw, rf"^\s*{re.escape(key)}\s*=")
+            raise CodebookError(
+                f"{_where(name, key_line)}: field "
+                f"'lexicon.{key}': unknown lexicon (expected one of {', '.join(DEFAULT_LEXICON)})"
+            )
+        if not isinstance(val, list) or not val or not all(isinstance(v, str) for v in val):
+            raise CodebookError(f"{name}: field 'lexicon.{key}': expected a non-empty list")
+        lexicon[key] = tuple(val)
+    return Codebook(codes=tuple(codes), source=p, lexicon=lexicon)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cue compilation
+# ---------------------------------------------------------------------------------------------
+
+_US_UK = (
+    # Applied to each literal surface form so that cues can be written in British spelling.
+    (re.compile(r"is(e|ed|es|ing|ation|ations|er|ers)$"), r"i[sz]\1"),
+    (re.compile(r"isation"), r"i[sz]ation"),
+    (re.compile(r"(?<=\w{3})our(s|ed|ing)?$"), r"ou?r\1"),
+    (re.compile(r"centre"), r"cent(?:re|er)"),
+    (re.compile(r"programme"), r"program(?:me)?"),
+    (re.compile(r"licence"), r"licen[cs]e"),
+    (re.compile(r"judgement"), r"judge?ment"),
+)
+_VOWELS = set("aeiou")
+# "can't" in a cue should also match "cannot", "can not" and "cant".
+_CONTRACTIONS = {
+    "can't": r"(?:can'?t|cannot|can\s+not)",
+    "won't": r"(?:won'?t|will\s+not)",
+    "n't": r"(?:n'?t|\s+not)",
+}
+
+
+def _inflections(word: str) -> set[str]:
+    """Cheap suffix stemming in reverse: generate the forms a cue word may take."""
+    forms = {word, word + "s", word + "'s"}
+    if len(word) <= 2:
+        return {word}
+    if word.endswith("y") and word[-2] not in _VOWELS:
+        forms |= {word[:-1] + "ies", word[:-1] + "ied", word + "ing"}
+    elif word.endswith("e"):
+        forms |= {word + "d", word[:-1] + "ing", word + "r", word + "rs"}
+    else:
+        forms |= {word + "es", word + "ed", word + "ing", word + "er", word + "ers"}
+        # bid -> bidding, plan -> planned: double a final consonant after a single vowel.
+        if (len(word) <= 5 and word[-1] not in _VOWELS | {"w", "x", "y"}
+                and word[-2] in _VOWELS and word[-3] not in _VOWELS):
+            d = word + word[-1]
+            forms |= {d + "ing", d + "ed", d + "er", d + "ers"}
+    return forms
+
+
+def _literal(form: str) -> str:
+    """Escape one surface form and widen apostrophes and British/US spellings."""
+    # Apostrophes are optional because "cant", "dont" and "theres" are everyday spellings.
+    if form in _CONTRACTIONS:
+        return _CONTRACTIONS[form]
+    pieces = [re.escape(p) for p in form.split("'")]
+    out = "'?".join(pieces)
+    if "'" not in form:
+        for rx, repl in _US_UK:
+            out = rx.sub(repl, out)
+    return out
+
+
+def _word_regex(tok: str) -> str:
+    alts: list[str] = []
+    for alt in tok.split("|"):
+        if not alt:
+            continue
+        if alt.endswith("*"):
+            alts.append(_literal(alt[:-1]) + r"[\w']*")
+        elif alt.startswith("="):
+            alts.append(_literal(alt[1:]))
+        elif alt == "#":
+            alts.append(r"£?\d[\d,.]*[km]?")
+        else:
+            forms = _inflections(alt) if alt.isalpha() else {alt}
+            alts.extend(_literal(f) for f in sorted(forms, key=len, reverse=True))
+    return "(?:" + "|".join(alts) + ")"
+
+
+def _cue_regex(cue: str) -> str:
+    tokens = cue.strip().lower().translate(_APOSTROPHES).split()
+    parts: list[str] = []
+    for i, tok in enumerate(tokens):
+        gap = re.fullmatch(r"~(\d+)", tok)
+        if gap:
+            if i == 0 or i == len(tokens) - 1:
+                raise ValueError("a ~N gap must sit between two words")
+            # The separator before each skipped word must be non-empty, otherwise a single
+            # word could be split N ways and the regex would backtrack exponentially.
+            parts.append(rf"(?:[\s\-/]+{_WORD_CHARS}+){{0,{int(gap.group(1))}}}")
+        elif tok.startswith("[") and tok.endswith("]"):
+            if i == 0:
+                raise ValueError("a cue cannot start with an optional [word]")
+            parts.append(rf"(?:{_SEP}{_word_regex(tok[1:-1])})?")
+        else:
+            rx = _word_regex(tok)
+            parts.append(rx if i == 0 else _SEP + rx)
+    return "".join(parts) + r"(?![\w])"
+
+
+def _first_keys(cue: str) -> set[str] | None:
+    """Index keys for the first word of a cue; None for cues that start mid-word."""
+    first = cue.strip().lower().translate(_APOSTROPHES).split()[0]
+    if first.startswith("n't"):
+        return None
+    keys: set[str] = set()
+    for alt in first.split("|"):
+        if alt == "#":
+            keys.add("#")
+            continue
+        prefix = alt.endswith("*")
+        word = alt.strip("=*")
+        # Spelling variants can change the first three letters of short words (rise/rize).
+        variants = {word, word.replace("is", "iz"), word.replace("'", "")}
+        if word == "can't":
+            variants.add("cannot")
+        elif word == "won't":
+            variants.add("will")
+        for v in variants:
+            if len(v) >= 3:
+                keys.add(v[:3])
+            elif prefix:
+                keys.add("*" + v)
+            else:
+                keys.add("=" + v)
+    return keys
+
+
+class _IndexBuilder:
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.by_key: dict[str, list[int]] = {}
+        self.entries: list[tuple[int, str, re.Pattern[str]]] = []
+        self.inword: list[tuple[int, str, re.Pattern[str]]] = []
+
+    def add(self, group: int, code: str, fieldname: str, cues: Iterable[str]) -> None:
+        for cue in cues:
+            try:
+                keys = _first_keys(cue)
+                body = _cue_regex(cue)
+                # Every cue but the mid-word ones starts at a word boundary.
+                rx = re.compile(body if keys is None else r"(?<![\w£])" + body)
+            except (ValueError, re.error, IndexError) as exc:
+                owner = f" of {code!r}" if code else ""
+                raise CodebookError(
+                    f"{self.where}: field {fieldname!r}{owner}: bad cue {cue!r}: {exc}"
+                ) from exc
+            if keys is None:
+                self.inword.append((group, code, rx))
+                continue
+            self.entries.append((group, code, rx))
+            for k in keys:
+                self.by_key.setdefault(k, []).append(len(self.entries) - 1)
+
+    def build(self) -> _Index:
+        return _Index(
+            {k: tuple(v) for k, v in self.by_key.items()}, tuple(self.entries), tuple(self.inword)
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Coding
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why a code was (or was nearly) assigned."""
+
+    code: str
+    words: str  # the matched words exactly as they appear in the answer
+    span: tuple[int, int]  # character offsets into the original answer
+    negated: bool = False  # True: the cue was found but discarded because negated/denied
+    kind: EvidenceKind = "cue"
+    trigger: str | None = None  # the problem/absence marker that activated a topic
+
+
+@dataclass(frozen=True, slots=True)
+class Coding:
+    codes: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+    confidence: float  # min over assigned codes; 1.0 when nothing at all was matched
+    doubtful: bool  # worth a human look: weak single evidence, negation or contrast involved
+
+    def barriers(self, codebook: Codebook) -> tuple[str, ...]:
+        return tuple(c for c in self.codes if codebook.family_of(c) != "success")
+
+    def successes(self, codebook: Codebook) -> tuple[str, ...]:
+        return tuple(c for c in self.codes if codebook.family_of(c) == "success")
+
+
+def _normalise(text: str) -> str:
+    """Lower-case and unify apostrophes *without changing length*, so spans stay valid."""
+    low = text.translate(_APOSTROPHES).lower()
+    if len(low) == len(text):
+        return low
+    # Rare characters (e.g. 'İ') change length when lower-cased; fall back char by char.
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text.translate(_APOSTROPHES))
+
+
+def _is_negator(tok: str, negators: frozenset[str]) -> bool:
+    return tok in negators or tok.endswith("n't")
+
+
+def _split_clauses(norm: str) -> list[tuple[int, int]]:
+    clauses: list[tuple[int, int]] = []
+    pos = 0
+    for m in _CLAUSE_SPLIT.finditer(norm):
+        if m.start() > pos:
+            clauses.append((pos, m.start()))
+        pos = m.end()
+    if pos < len(norm):
+        clauses.append((pos, len(norm)))
+    return clauses or [(0, len(norm))]
+
+
+def code_text(text: str, codebook: Codebook) -> Coding:
+    """Assign barrier and success codes to one answer, with the evidence for each."""
+    norm = _normalise(text)
+    clauses = _split_clauses(norm)
+    clause_starts = [c[0] for c in clauses]
+    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(norm)]
+    tok_starts = [t[0] for t in tokens]
+    negators = codebook._negators
+
+    def clause_index(pos: int) -> int:
+        return max(bisect_right(clause_starts, pos) - 1, 0)
+
+    def negated_before(start: int, window: int = 3) -> bool:
+        cstart = clauses[clause_index(start)][0]
+        i = bisect_left(tok_starts, start)
+        # A cue starting mid-word ("n't very confident" in "aren't") carries its own negator,
+        # so the word it starts in does not count as a negator before it.
+        if i > 0 and tokens[i - 1][1] > start:
+            i -= 1
+        lo = max(bisect_left(tok_starts, cstart), i - window)
+        return any(_is_negator(tokens[j][2], negators) for j in range(lo, i))
+
+    matches = codebook._index.scan(norm, tokens)
+    matches.sort(key=lambda m: (m[2], -m[3]))
+
+    # 1) Strong cues: count on their own unless a negator sits just before them.
+    evidence: list[Evidence] = []
+    cue_spans: list[tuple[int, int]] = []
+    for group, code, s, e in matches:
+        if group == _CUE:
+            neg = negated_before(s)
+            evidence.append(Evidence(code, text[s:e], (s, e), neg, "cue"))
+            if not neg:
+                cue_spans.append((s, e))
+
+    def inside_cue(s: int, e: int) -> bool:
+        # Words already explained by a cue are not reused for topic inference, so "we can't
+        # pay wages until the grant lands" stays int.finance and does not also become funding.
+        return any(cs <= s and e <= ce for cs, ce in cue_spans)
+
+    # 2) Problem markers per clause; a negated one denies the clause ("no problems with X").
+    positive: list[list[tuple[int, int]]] = [[] for _ in clauses]
+    denied = [False] * len(clauses)
+    absences: list[tuple[int, int]] = []
+    topics: list[tuple[str, int, int]] = []
+    for group, code, s, e in matches:
+        if group == _CUE or inside_cue(s, e):
+            continue
+        if group == _TOPIC:
+            topics.append((code, s, e))
+        elif group == _ABSENCE:
+            absences.append((s, e))
+        elif group == _DEFICIT:
+            positive[clause_index(s)].append((s, e))
+        elif negated_before(s):
+            denied[clause_index(s)] = True
+        else:
+            positive[clause_index(s)].append((s, e))
+
+    # 3) Topics need a marker near them, an absence word right before them, or a contrast.
+    for code, s, e in topics:
+        idx = clause_index(s)
+        ab = _absence_before(absences, s, e, tok_starts, clauses[idx][0])
+        if ab is not None:
+            evidence.append(Evidence(code, text[s:e], (s, e), False, "topic", text[ab[0]:ab[1]]))
+            continue
+        # The marker must not be the topic itself ("time consuming" is no marker for "time").
+        near = [p for p in positive[idx] if abs(p[0] - s) <= 60 and not (p[0] <= s < p[1])]
+        if near:
+            p = min(near, key=lambda p: abs(p[0] - s))
+            evidence.append(Evidence(code, text[s:e], (s, e), False, "topic", text[p[0]:p[1]]))
+        elif denied[idx]:
+            evidence.append(Evidence(code, text[s:e], (s, e), True, "topic"))
+        elif idx > 0 and denied[idx - 1] and not positive[idx - 1]:
+            seg = norm[clauses[idx][0]:clauses[idx][1]]
+            if _CONTRAST_HEAD.search(seg) or _CONTRAST_TAIL.search(seg):
+                evidence.append(Evidence(code, text[s:e], (s, e), False, "contrast"))
+
+    evidence.sort(key=lambda ev: (ev.span, ev.code))
+    strength: dict[str, float] = {}
+    for ev in evidence:
+        if ev.negated:
+            continue
+        absent = ev.kind == "topic" and ev.trigger is not None and _is_absence(ev.trigger)
+        kind = "absence" if absent else ev.kind
+        strength[ev.code] = 1 - (1 - strength.get(ev.code, 0.0)) * (1 - _WEIGHTS[kind])
+    codes = tuple(sorted(strength))
+    confidence = round(min(strength.values()), 3) if strength else 1.0
+    doubtful = (
+        confidence < DOUBTFUL_BELOW
+        or any(ev.negated for ev in evidence)
+        or any(ev.kind == "contrast" for ev in evidence)
+    )
+    return Coding(codes, tuple(evidence), confidence, doubtful)
+
+
+def _is_absence(trigger: str) -> bool:
+    return trigger.lower().split()[0] in {"no", "zero", "without", "nor", "lack", "lost"}
+
+
+def _absence_before(
+    absences: list[tuple[int, int]], start: int, end: int, tok_starts: list[int], clause_start: int
+) -> tuple[int, int] | None:
+    """An absence word ending at most one word before the topic, in the same clause."""
+    first = bisect_left(tok_starts, start)
+    for a_s, a_e in absences:
+        if a_s < clause_start or a_e > start:
+            continue
+        if first - bisect_left(tok_starts, a_e) <= 1:
+            return (a_s, a_e)
+    return None
+
+
+def explain(coding: Coding) -> str:
+    """One line for coordinators: 'ext.funding: 'grant', 'cash' ; int.capacity: 'volunteers''."""
+    if not coding.codes:
+        dropped = [f"'{ev.words}' ({ev.code})" for ev in coding.evidence if ev.negated]
+        return "no code" + (f" (negated: {', '.join(dropped)})" if dropped else "")
+    parts: list[str] = []
+    for code in coding.codes:
+        words: list[str] = []
+        for ev in coding.evidence:
+            if ev.code == code and not ev.negated:
+                w = f"'{ev.words}'"
+                if ev.kind == "contrast":
+                    w += " (by contrast)"
+                if w not in words:
+                    words.append(w)
+        parts.append(f"{code}: {', '.join(words)}")
+    line = " ; ".join(parts)
+    dropped = sorted({f"'{ev.words}' ({ev.code})" for ev in coding.evidence if ev.negated})
+    if dropped:
+        line += f" [negated: {', '.join(dropped)}]"
+    if coding.doubtful:
+        line += " [doubtful]"
+    return line
