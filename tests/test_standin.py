@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import subprocess
+import sys
 import time
-import warnings
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -37,10 +38,12 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.standin import BotApiStandIn, FloodLimits
 from bot.standin.html import parse_html
+
+# PTB itself warns when constructing RetryAfter with an int; that is not ours to fix here.
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
 USER = 424242
 OTHER = 515151
@@ -66,9 +69,7 @@ def _seconds(value: int | float | dt.timedelta) -> float:
 
 
 def _retry_after(exc: RetryAfter) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        return _seconds(exc.retry_after)
+    return _seconds(exc.retry_after)
 
 
 def keyboard(*pairs: tuple[str, str]) -> InlineKeyboardMarkup:
@@ -269,6 +270,26 @@ async def test_long_poll_returns_as_soon_as_update_arrives(
     started = time.monotonic()
     assert await bot.get_updates(offset=updates[0].update_id + 1, timeout=0.3) == ()
     assert 0.25 < time.monotonic() - started < 1.5
+
+    # As on Telegram, a newer getUpdates call (here from a second instance) terminates one
+    # still waiting.
+    first = asyncio.create_task(bot.get_updates(timeout=5))
+    await asyncio.sleep(0.05)
+    async with Bot(standin.token, base_url=standin.bot_base_url) as second_instance:
+        assert await second_instance.get_updates(timeout=0.1) == ()
+    with pytest.raises(Conflict, match="terminated by other getUpdates request"):
+        await asyncio.wait_for(first, 2)
+
+
+async def test_allowed_updates_filters_new_updates(standin: BotApiStandIn, bot: Bot) -> None:
+    await bot.get_updates(allowed_updates=["callback_query"])
+    standin.send_text(USER, "ignored")
+    assert await bot.get_updates() == ()
+    assert standin.stats.updates_dropped == 1
+    await bot.get_updates(allowed_updates=[])  # back to the default set
+    standin.send_text(USER, "seen")
+    [update] = await bot.get_updates()
+    assert update.message is not None and update.message.text == "seen"
 
 
 async def test_group_messages_and_other_update_kinds(standin: BotApiStandIn, bot: Bot) -> None:
@@ -561,3 +582,32 @@ async def test_application_polling_against_standin(standin: BotApiStandIn) -> No
             await app.stop()
     assert not app.running
     assert standin.pending_updates == 0  # PTB confirmed everything on the way out
+
+
+@pytest.mark.slow
+async def test_standalone_server_runs_and_stops_by_itself() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.standin",
+        "--port",
+        "0",
+        "--token",
+        "1:T",
+        "--lifetime",
+        "5",
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        first = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
+        url = first.rsplit(" ", 1)[-1].strip()
+        assert url.startswith("http://127.0.0.1:")
+        async with Bot("1:T", base_url=f"{url}/bot") as standalone:
+            assert standalone.id == 1
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 5) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
