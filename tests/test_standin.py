@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 
 import aiohttp
+import aiohttp.web
 import pytest
 from telegram import (
     Bot,
@@ -334,6 +335,32 @@ async def test_webhook_blocks_get_updates(bot: Bot) -> None:
     assert info.url == "https://127.0.0.1:1/hook"
     await bot.delete_webhook()
     assert await bot.get_updates() == ()
+
+
+async def test_webhook_delivery(standin: BotApiStandIn, bot: Bot) -> None:
+    received: asyncio.Queue[tuple[str | None, dict[str, object]]] = asyncio.Queue()
+
+    async def hook(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        secret = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+        await received.put((secret, await request.json()))
+        return aiohttp.web.Response()
+
+    app = aiohttp.web.Application()
+    app.router.add_post("/hook", hook)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        await bot.set_webhook(f"http://127.0.0.1:{port}/hook", secret_token="s3cret")
+        standin.send_text(USER, "via webhook")
+        secret, update = await asyncio.wait_for(received.get(), 3)
+        assert secret == "s3cret"
+        assert Update.de_json(update, bot).message.text == "via webhook"  # type: ignore[union-attr]
+        await bot.delete_webhook()
+    finally:
+        await runner.cleanup()
 
 
 # --------------------------------------------------------------------------- files, commands

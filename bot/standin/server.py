@@ -853,7 +853,10 @@ class BotApiStandIn:
             )
         offset = _as_int(params.get("offset") or 0, "offset")
         limit = min(max(_as_int(params.get("limit") or 100, "limit"), 1), 100)
-        timeout = max(float(params.get("timeout") or 0), 0.0)
+        try:
+            timeout = max(float(params.get("timeout") or 0), 0.0)
+        except ValueError:
+            raise bad_request("invalid timeout specified") from None
         allowed = _as_json(params.get("allowed_updates"), "allowed_updates")
         if isinstance(allowed, list):
             self._allowed_updates = frozenset(str(a) for a in allowed) or None
