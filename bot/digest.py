@@ -1,0 +1,998 @@
+"""Compiles a Digest (plain data) for a round, or for a period across rounds.
+
+Everything is counted in SQL with GROUP BY, so a digest of 100,000 answers stays fast and small;
+only free texts are read into Python, in id-ordered pages, to code them and to pick quotes.
+
+Who counts as what:
+- invited: an invitation row; responded: the person answered at least one question;
+  completed: they finished the round.
+- a barrier's respondents: people with at least one answer carrying the code. An answer's codes
+  are its OPTION and AUTO codes, unless a human reviewed it: then only its HUMAN codes count.
+
+Privacy: no cell and no quote is drawn from fewer than k respondents (bot.privacy).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from bot.coding import Codebook, code_text, load_codebook
+from bot.config import Settings
+from bot.privacy import MERGED_LABEL, Scrubber, merge_small, shown
+from storage.models import (
+    Action,
+    ActionStatus,
+    Answer,
+    AnswerChoice,
+    AnswerCode,
+    AnswerReview,
+    CodeSource,
+    Consultation,
+    Invitation,
+    InvitationStatus,
+    Organisation,
+    Participant,
+    Question,
+    Round,
+    RoundStatus,
+)
+
+# An AUTO row with this code marks "the coder read this answer and found nothing", so a later
+# digest does not code it again. It is never counted or shown.
+NO_CODE = "-"
+NOT_GIVEN = "Not given"
+QUOTE_MAX = 220
+CODING_PAGE = 2000
+
+DIMENSIONS: tuple[tuple[str, str], ...] = (
+    ("area", "Area"),
+    ("size", "Organisation size"),
+    ("sector", "Sector"),
+    ("answers_as", "Answering as"),
+    ("kind", "Organisation type"),
+)
+ANSWERS_AS_LABELS = {"organisation": "An organisation", "service_user": "A service user"}
+
+
+# --------------------------------------------------------------------------- plain data
+
+
+@dataclass
+class SegmentRow:
+    label: str
+    invited: int
+    responded: int | None  # None: fewer than k, not shown
+    completed: int | None
+    rate: float | None
+    merged: bool = False
+
+
+@dataclass
+class Dimension:
+    key: str
+    label: str
+    rows: list[SegmentRow]
+    note: str | None = None
+
+
+@dataclass
+class Participation:
+    invited: int
+    responded: int
+    completed: int
+    rate: float | None
+    completion_rate: float | None
+    dimensions: list[Dimension]
+    reach_gaps: list[str]  # segments with few or no responses, in words
+    organisations_without: list[str]  # named only for coordinators
+    organisations_few: int  # registered organisations under k responses (all audiences)
+
+
+@dataclass
+class ChoiceCount:
+    key: str
+    label: str
+    count: int
+    share: float
+
+
+@dataclass
+class ScaleStats:
+    n: int
+    mean: float
+    sd: float
+    min: float
+    max: float
+    min_label: str | None = None
+    max_label: str | None = None
+
+
+@dataclass
+class QuestionSummary:
+    key: str
+    text: str
+    type: str
+    answered: int
+    skipped: int
+    suppressed: bool = False
+    choices: list[ChoiceCount] = field(default_factory=list)
+    merged: ChoiceCount | None = None  # the "Other (merged)" cell when shown
+    merged_hidden: bool = False  # some choices under k could not be shown at all
+    scale: ScaleStats | None = None
+    consultation: str = ""
+
+
+@dataclass
+class BarrierRow:
+    code: str
+    label: str
+    family: str  # external | internal | success
+    respondents: int
+    share: float
+    previous_share: float | None = None  # same code in the comparison round/period
+
+    @property
+    def change(self) -> float | None:
+        if self.previous_share is None:
+            return None
+        return self.share - self.previous_share
+
+
+@dataclass
+class FamilyTotal:
+    family: str
+    label: str
+    respondents: int | None
+    share: float | None
+
+
+@dataclass
+class Barriers:
+    base: int  # respondents the shares are out of
+    rows: list[BarrierRow]  # barriers at or above k, most frequent first
+    successes: list[BarrierRow]
+    families: list[FamilyTotal]
+    merged: int | None  # respondents in "Other (merged)" barriers, when at or above k
+    merged_codes: int  # how many codes were merged or suppressed
+    compared_with: str | None  # "round 3" / "the previous quarter"
+
+
+@dataclass
+class Quote:
+    code: str
+    label: str
+    family: str
+    text: str
+
+
+@dataclass
+class ActionItem:
+    id: int
+    round_id: int
+    barrier_code: str | None
+    barrier_label: str | None
+    finding: str
+    action: str
+    owner: str
+    due_on: date | None
+    status: str
+    overdue: bool
+    published: bool
+
+
+@dataclass
+class OrganisationDetail:
+    name: str
+    invited: int
+    responded: int | None
+    completed: int | None
+    barriers: list[BarrierRow]
+    suppressed: bool  # fewer than k of them responded: barriers are not shown
+
+
+@dataclass
+class Digest:
+    title: str
+    partnership: str
+    scope: str  # "Round 4: How well are we working with you?" or "July to September 2026"
+    round_ids: list[int]
+    period_start: datetime | None
+    period_end: datetime | None
+    generated_at: datetime
+    k: int
+    audience: str  # coordinator | lead
+    participation: Participation
+    questions: list[QuestionSummary]
+    barriers: Barriers
+    quotes: list[Quote]
+    actions: list[ActionItem]
+    organisation: OrganisationDetail | None = None
+    notes: list[str] = field(default_factory=list)  # what the privacy rules held back
+
+    @property
+    def open_actions(self) -> list[ActionItem]:
+        return [a for a in self.actions if a.status == ActionStatus.OPEN.value]
+
+    @property
+    def overdue_actions(self) -> list[ActionItem]:
+        return [a for a in self.actions if a.overdue]
+
+    @property
+    def top_barriers(self) -> list[BarrierRow]:
+        return self.barriers.rows[:3]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a digest covers: explicit rounds, with a label and optional period bounds."""
+
+    round_ids: tuple[int, ...]
+    label: str
+    start: datetime | None = None
+    end: datetime | None = None
+    previous: tuple[int, ...] = ()
+    previous_label: str | None = None
+
+
+class DigestError(Exception):
+    """A digest that cannot be made (no such round, nothing closed yet); the text is for people."""
+
+
+# --------------------------------------------------------------------------- scopes
+
+
+def round_scope(session: Session, round_id: int) -> Scope:
+    round_ = session.get(Round, round_id)
+    if round_ is None:
+        raise DigestError(f"There is no round {round_id}.")
+    consultation = round_.consultation
+    previous = previous_round(session, round_)
+    return Scope(
+        round_ids=(round_.id,),
+        label=f"Round {round_.id}: {consultation.title}",
+        start=round_.opened_at or round_.opens_at,
+        end=round_.closed_at or round_.closes_at,
+        previous=(previous.id,) if previous else (),
+        previous_label=f"round {previous.id}" if previous else None,
+    )
+
+
+def previous_round(session: Session, round_: Round) -> Round | None:
+    """The previous closed round of the same consultation set (any version of it)."""
+    slug = round_.consultation.slug
+    moment = round_.closed_at or round_.closes_at
+    return session.scalar(
+        select(Round)
+        .join(Consultation, Consultation.id == Round.consultation_id)
+        .where(
+            Consultation.slug == slug,
+            Round.status == RoundStatus.CLOSED,
+            Round.id != round_.id,
+            func.coalesce(Round.closed_at, Round.closes_at) < moment,
+        )
+        .order_by(func.coalesce(Round.closed_at, Round.closes_at).desc(), Round.id.desc())
+        .limit(1)
+    )
+
+
+def quarter_bounds(moment: datetime, zone: ZoneInfo, offset: int = 0) -> tuple[datetime, datetime]:
+    """The calendar quarter holding `moment` in the partnership's zone (offset -1: the one
+    before), as UTC instants [start, end)."""
+    local = moment.astimezone(zone)
+    index = (local.year * 4 + (local.month - 1) // 3) + offset
+    year, q = divmod(index, 4)
+    start = datetime(year, q * 3 + 1, 1, tzinfo=zone)
+    ny, nq = divmod(index + 1, 4)
+    end = datetime(ny, nq * 3 + 1, 1, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _closed_rounds_between(session: Session, start: datetime, end: datetime) -> list[int]:
+    closed = func.coalesce(Round.closed_at, Round.closes_at)
+    return list(
+        session.scalars(
+            select(Round.id)
+            .where(Round.status == RoundStatus.CLOSED, closed >= start, closed < end)
+            .order_by(Round.id)
+        )
+    )
+
+
+def quarter_scope(session: Session, settings: Settings, moment: datetime) -> Scope:
+    """Rounds that closed in the quarter holding `moment` (partnership time zone); if none has
+    closed yet this quarter, the quarter before."""
+    zone = settings.zone
+    for offset in (0, -1):
+        start, end = quarter_bounds(moment, zone, offset)
+        ids = _closed_rounds_between(session, start, end)
+        if ids:
+            p_start, p_end = quarter_bounds(moment, zone, offset - 1)
+            return Scope(
+                round_ids=tuple(ids),
+                label=_quarter_label(start, end, zone),
+                start=start,
+                end=end,
+                previous=tuple(_closed_rounds_between(session, p_start, p_end)),
+                previous_label="the previous quarter",
+            )
+    raise DigestError("No round has closed this quarter or last quarter.")
+
+
+def _quarter_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    first = start.astimezone(zone)
+    last = (end - timedelta(seconds=1)).astimezone(zone)
+    return f"{first:%B} to {last:%B %Y}"
+
+
+# --------------------------------------------------------------------------- coding
+
+
+def codebook_for(settings: Settings, cache: dict[str, Any] | None = None) -> Codebook:
+    """The codebook from settings, loaded once per process when `cache` (ctx.extras) is given."""
+    if cache is not None and "codebook" in cache:
+        book = cache["codebook"]
+        assert isinstance(book, Codebook)
+        return book
+    book = load_codebook(settings.paths.codebook)
+    if cache is not None:
+        cache["codebook"] = book
+    return book
+
+
+def code_uncoded_answers(session: Session, round_ids: Sequence[int], codebook: Codebook) -> int:
+    """Run the coder over free-text answers that have no AUTO codes yet and no human review,
+    storing AUTO rows (or a NO_CODE marker), a page at a time. Returns how many were coded."""
+    coded = 0
+    last = 0
+    has_auto = exists().where(
+        AnswerCode.answer_id == Answer.id, AnswerCode.source == CodeSource.AUTO
+    )
+    reviewed = exists().where(AnswerReview.answer_id == Answer.id)
+    while True:
+        page = session.execute(
+            select(Answer.id, Answer.text)
+            .join(Invitation, Invitation.id == Answer.invitation_id)
+            .join(Question, Question.id == Answer.question_id)
+            .where(
+                Invitation.round_id.in_(round_ids),
+                Question.type == "text",
+                Answer.skipped.is_(False),
+                Answer.text.is_not(None),
+                Answer.id > last,
+                ~has_auto,
+                ~reviewed,
+            )
+            .order_by(Answer.id)
+            .limit(CODING_PAGE)
+        ).all()
+        if not page:
+            return coded
+        rows: list[dict[str, Any]] = []
+        for answer_id, text in page:
+            coding = code_text(text or "", codebook)
+            evidence: dict[str, str] = {}
+            for ev in coding.evidence:
+                if not ev.negated and ev.code not in evidence:
+                    evidence[ev.code] = ev.words[:300]
+            for code in coding.codes or (NO_CODE,):
+                rows.append(
+                    {
+                        "answer_id": answer_id,
+                        "code": code,
+                        "source": CodeSource.AUTO,
+                        "evidence": evidence.get(code),
+                        "doubtful": coding.doubtful,
+                    }
+                )
+        session.execute(insert(AnswerCode), rows)
+        coded += len(page)
+        last = page[-1][0]
+
+
+def effective_codes(round_ids: Sequence[int]) -> Any:
+    """A subquery (answer_id, invitation_id, code) of the codes that count, per the rules above."""
+    reviewed = exists().where(AnswerReview.answer_id == AnswerCode.answer_id)
+    return (
+        select(AnswerCode.answer_id, Answer.invitation_id, AnswerCode.code)
+        .join(Answer, Answer.id == AnswerCode.answer_id)
+        .join(Invitation, Invitation.id == Answer.invitation_id)
+        .where(
+            Invitation.round_id.in_(round_ids),
+            AnswerCode.code != NO_CODE,
+            or_(
+                and_(~reviewed, AnswerCode.source.in_([CodeSource.OPTION, CodeSource.AUTO])),
+                and_(reviewed, AnswerCode.source == CodeSource.HUMAN),
+            ),
+        )
+        .subquery("effective")
+    )
+
+
+# --------------------------------------------------------------------------- compile
+
+
+def compile_digest(
+    session: Session,
+    settings: Settings,
+    scope: Scope,
+    *,
+    organisation_id: int | None = None,
+    audience: str = "coordinator",
+    codebook: Codebook | None = None,
+    now: datetime | None = None,
+    code_answers: bool = True,
+) -> Digest:
+    """The digest of `scope`. `audience` "lead" hides other organisations' names; with
+    `organisation_id` the digest adds that organisation's own detail."""
+    k = settings.privacy.k
+    codebook = codebook or load_codebook(settings.paths.codebook)
+    now = now or datetime.now(UTC)
+    ids = list(scope.round_ids)
+    if code_answers:
+        code_uncoded_answers(session, ids, codebook)
+        if scope.previous:
+            code_uncoded_answers(session, list(scope.previous), codebook)
+        session.flush()
+    notes: list[str] = []
+    participation = _participation(session, ids, k, audience, notes)
+    questions = _questions(session, ids, k, notes)
+    barriers = _barriers(session, ids, k, codebook, scope, notes)
+    quotes = _quotes(session, ids, k, codebook, barriers)
+    organisation = (
+        _organisation_detail(session, ids, k, codebook, organisation_id)
+        if organisation_id is not None
+        else None
+    )
+    actions = list_actions(session, ids, codebook=codebook, today=now.date())
+    return Digest(
+        title=f"{settings.partnership.name}: what we heard",
+        partnership=settings.partnership.name,
+        scope=scope.label,
+        round_ids=ids,
+        period_start=scope.start,
+        period_end=scope.end,
+        generated_at=now,
+        k=k,
+        audience=audience,
+        participation=participation,
+        questions=questions,
+        barriers=barriers,
+        quotes=quotes,
+        actions=actions,
+        organisation=organisation,
+        notes=notes,
+    )
+
+
+def _flag(condition: ColumnElement[bool]) -> Any:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _responded() -> ColumnElement[bool]:
+    return or_(
+        Invitation.started_at.is_not(None),
+        Invitation.completed_at.is_not(None),
+        Invitation.status.in_([InvitationStatus.STARTED, InvitationStatus.COMPLETED]),
+    )
+
+
+def _completed() -> ColumnElement[bool]:
+    return or_(
+        Invitation.completed_at.is_not(None), Invitation.status == InvitationStatus.COMPLETED
+    )
+
+
+def _dimension_column(key: str) -> Any:
+    if key in ("area", "size"):
+        return func.coalesce(Invitation.segment[key].as_string(), getattr(Organisation, key))
+    if key == "answers_as":
+        return Invitation.segment["answers_as"].as_string()
+    return getattr(Organisation, key)
+
+
+def _rate(part: int | None, whole: int) -> float | None:
+    if part is None or whole == 0:
+        return None
+    return part / whole
+
+
+def _participation(
+    session: Session, ids: list[int], k: int, audience: str, notes: list[str]
+) -> Participation:
+    invited, responded, completed = session.execute(
+        select(func.count(), _flag(_responded()), _flag(_completed())).where(
+            Invitation.round_id.in_(ids)
+        )
+    ).one()
+    invited, responded, completed = int(invited), int(responded or 0), int(completed or 0)
+
+    dimensions: list[Dimension] = []
+    gaps: list[str] = []
+    for key, label in DIMENSIONS:
+        column = _dimension_column(key).label("value")
+        rows = session.execute(
+            select(column, func.count(), _flag(_responded()), _flag(_completed()))
+            .select_from(Invitation)
+            .outerjoin(Organisation, Organisation.id == Invitation.organisation_id)
+            .where(Invitation.round_id.in_(ids))
+            .group_by(column)
+        ).all()
+        raw = [
+            (_segment_label(key, value), int(n), int(r or 0), int(c or 0))
+            for value, n, r, c in rows
+        ]
+        if all(value == NOT_GIVEN for value, *_ in raw):
+            continue  # nobody has this segment: leave the dimension out
+        dimensions.append(_dimension(key, label, raw, k, gaps))
+    if any(d.note for d in dimensions):
+        notes.append(
+            f"Segments with fewer than {k} people invited are merged into "
+            f'"{MERGED_LABEL}"; response counts under {k} are shown as "fewer than {k}".'
+        )
+
+    # Registered organisations with few or no responses in this scope.
+    per_org = (
+        select(
+            Invitation.organisation_id.label("org"),
+            _flag(_responded()).label("responded"),
+        )
+        .where(Invitation.round_id.in_(ids), Invitation.organisation_id.is_not(None))
+        .group_by(Invitation.organisation_id)
+        .subquery()
+    )
+    org_rows = session.execute(
+        select(Organisation.name, func.coalesce(per_org.c.responded, 0))
+        .outerjoin(per_org, per_org.c.org == Organisation.id)
+        .order_by(Organisation.name)
+    ).all()
+    few = [(name, int(r)) for name, r in org_rows if int(r) < k]
+    without = [f"{name} ({'none' if r == 0 else f'fewer than {k}'})" for name, r in few]
+    return Participation(
+        invited=invited,
+        responded=responded,
+        completed=completed,
+        rate=_rate(responded, invited),
+        completion_rate=_rate(completed, invited),
+        dimensions=dimensions,
+        reach_gaps=gaps,
+        organisations_without=without if audience == "coordinator" else [],
+        organisations_few=len(few),
+    )
+
+
+def _segment_label(key: str, value: Any) -> str:
+    if value is None or str(value).strip() == "":
+        return NOT_GIVEN
+    text = str(value)
+    if key == "answers_as":
+        return ANSWERS_AS_LABELS.get(text, text.replace("_", " ").capitalize())
+    return text
+
+
+def _dimension(
+    key: str, label: str, raw: list[tuple[str, int, int, int]], k: int, gaps: list[str]
+) -> Dimension:
+    # Fold segments with fewer than k *invited* into one cell, so a tiny group is never a row.
+    merged = merge_small(raw, lambda r: r[1], k)
+    rows: list[SegmentRow] = []
+    cells = [(v, n, r, c, False) for v, n, r, c in merged.kept]
+    if merged.merged:
+        cells.append(
+            (
+                MERGED_LABEL,
+                sum(x[1] for x in merged.merged),
+                sum(x[2] for x in merged.merged),
+                sum(x[3] for x in merged.merged),
+                True,
+            )
+        )
+    for value, n, r, c, is_merged in cells:
+        if merged.suppressed and is_merged:
+            continue
+        resp = r if shown(r, k) else None
+        comp = c if shown(c, k) else None
+        rows.append(SegmentRow(value, n, resp, comp, _rate(resp, n), is_merged))
+        if r < k and value != NOT_GIVEN:
+            words = "no responses" if r == 0 else f"fewer than {k} responses"
+            gaps.append(f"{label}: {value} ({words} from {n} invited)")
+    rows.sort(key=lambda s: (s.merged, s.label == NOT_GIVEN, -(s.rate or 0), s.label))
+    note = "Some small segments were merged." if merged.merged else None
+    return Dimension(key, label, rows, note)
+
+
+def _questions(session: Session, ids: list[int], k: int, notes: list[str]) -> list[QuestionSummary]:
+    answered = _flag(Answer.skipped.is_(False))
+    base = session.execute(
+        select(Question, Consultation.title, func.count(Answer.id), answered)
+        .join(Answer, Answer.question_id == Question.id)
+        .join(Invitation, Invitation.id == Answer.invitation_id)
+        .join(Consultation, Consultation.id == Question.consultation_id)
+        .where(Invitation.round_id.in_(ids))
+        .group_by(Question.id, Consultation.title)
+        .order_by(Question.consultation_id, Question.position)
+    ).all()
+    choice_counts: dict[int, dict[str, int]] = defaultdict(dict)
+    for qid, key, n in session.execute(
+        select(Answer.question_id, AnswerChoice.option_key, func.count())
+        .join(Answer, Answer.id == AnswerChoice.answer_id)
+        .join(Invitation, Invitation.id == Answer.invitation_id)
+        .where(Invitation.round_id.in_(ids), Answer.skipped.is_(False))
+        .group_by(Answer.question_id, AnswerChoice.option_key)
+    ):
+        choice_counts[qid][key] = int(n)
+    scales: dict[int, tuple[int, float, float, float, float]] = {}
+    for qid, n, mean, mean_sq, lo, hi in session.execute(
+        select(
+            Answer.question_id,
+            func.count(Answer.number),
+            func.avg(Answer.number),
+            func.avg(Answer.number * Answer.number),
+            func.min(Answer.number),
+            func.max(Answer.number),
+        )
+        .join(Invitation, Invitation.id == Answer.invitation_id)
+        .where(
+            Invitation.round_id.in_(ids),
+            Answer.skipped.is_(False),
+            Answer.number.is_not(None),
+        )
+        .group_by(Answer.question_id)
+    ):
+        scales[qid] = (int(n), float(mean), float(mean_sq), float(lo), float(hi))
+
+    summaries: list[QuestionSummary] = []
+    hidden_any = False
+    for question, title, total, n_answered in base:
+        n_answered = int(n_answered or 0)
+        summary = QuestionSummary(
+            key=question.key,
+            text=question.text,
+            type=question.type,
+            answered=n_answered,
+            skipped=int(total) - n_answered,
+            consultation=title,
+        )
+        summaries.append(summary)
+        if n_answered < k:
+            summary.suppressed = True
+            hidden_any = True
+            continue
+        if question.type in ("single", "multi", "yesno"):
+            counts = choice_counts.get(question.id, {})
+            labels = _option_labels(question)
+            cells = [
+                ChoiceCount(key, label, counts.get(key, 0), counts.get(key, 0) / n_answered)
+                for key, label in labels.items()
+            ]
+            merged = merge_small(cells, lambda c: c.count, k)
+            summary.choices = sorted(merged.kept, key=lambda c: -c.count)
+            if merged.merged and question.type == "multi":
+                merged.merged_count = _distinct_choosers(
+                    session, ids, question.id, [c.key for c in merged.merged]
+                )
+                merged.suppressed = merged.merged_count < k
+            if merged.merged:
+                if merged.suppressed:
+                    summary.merged_hidden = True
+                    hidden_any = True
+                else:
+                    summary.merged = ChoiceCount(
+                        "other", MERGED_LABEL, merged.merged_count, merged.merged_count / n_answered
+                    )
+        elif question.type == "scale" and question.id in scales:
+            n, mean, mean_sq, lo, hi = scales[question.id]
+            variance = max(mean_sq - mean * mean, 0.0) * (n / (n - 1) if n > 1 else 0.0)
+            spec = question.scale or {}
+            summary.scale = ScaleStats(
+                n=n,
+                mean=mean,
+                sd=math.sqrt(variance),
+                min=lo,
+                max=hi,
+                min_label=spec.get("min_label"),
+                max_label=spec.get("max_label"),
+            )
+    if hidden_any:
+        notes.append(
+            f"Questions answered by fewer than {k} people, and answer options chosen by fewer "
+            f'than {k}, are merged into "{MERGED_LABEL}" or not shown.'
+        )
+    return summaries
+
+
+def _distinct_choosers(session: Session, ids: list[int], question_id: int, keys: list[str]) -> int:
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(Answer.id)))
+            .join(AnswerChoice, AnswerChoice.answer_id == Answer.id)
+            .join(Invitation, Invitation.id == Answer.invitation_id)
+            .where(
+                Invitation.round_id.in_(ids),
+                Answer.question_id == question_id,
+                Answer.skipped.is_(False),
+                AnswerChoice.option_key.in_(keys),
+            )
+        )
+        or 0
+    )
+
+
+def _option_labels(question: Question) -> dict[str, str]:
+    if question.type == "yesno":
+        return {"yes": "Yes", "no": "No"}
+    return {str(o["id"]): str(o.get("label", o["id"])) for o in question.options or []}
+
+
+def _respondents(session: Session, ids: list[int]) -> int:
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(Answer.invitation_id)))
+            .join(Invitation, Invitation.id == Answer.invitation_id)
+            .where(Invitation.round_id.in_(ids), Answer.skipped.is_(False))
+        )
+        or 0
+    )
+
+
+def _code_counts(
+    session: Session, ids: list[int], organisation_id: int | None = None
+) -> dict[str, int]:
+    eff = effective_codes(ids)
+    query = select(eff.c.code, func.count(func.distinct(eff.c.invitation_id))).group_by(eff.c.code)
+    if organisation_id is not None:
+        query = query.join(Invitation, Invitation.id == eff.c.invitation_id).where(
+            Invitation.organisation_id == organisation_id
+        )
+    return {code: int(n) for code, n in session.execute(query)}
+
+
+def _family_counts(session: Session, ids: list[int], codebook: Codebook) -> dict[str, int]:
+    eff = effective_codes(ids)
+    families: dict[str, list[str]] = defaultdict(list)
+    for c in codebook.codes:
+        families[c.family].append(c.code)
+    family = case(
+        *[(eff.c.code.in_(codes), literal(name)) for name, codes in families.items()],
+        else_=literal("unknown"),
+    ).label("family")
+    return {
+        name: int(n)
+        for name, n in session.execute(
+            select(family, func.count(func.distinct(eff.c.invitation_id))).group_by(family)
+        )
+    }
+
+
+FAMILY_LABELS = {
+    "external": "External: how public bodies work with the sector",
+    "internal": "Internal: the organisation's own means",
+    "success": "What helps (success factors)",
+}
+
+
+def _rows_for(
+    counts: dict[str, int], base: int, codebook: Codebook
+) -> tuple[list[BarrierRow], list[BarrierRow]]:
+    barriers: list[BarrierRow] = []
+    successes: list[BarrierRow] = []
+    for code, n in counts.items():
+        if code not in codebook:
+            continue
+        entry = codebook[code]
+        row = BarrierRow(code, entry.label, entry.family, n, n / base if base else 0.0)
+        (successes if entry.family == "success" else barriers).append(row)
+    return barriers, successes
+
+
+def _barriers(
+    session: Session, ids: list[int], k: int, codebook: Codebook, scope: Scope, notes: list[str]
+) -> Barriers:
+    base = _respondents(session, ids)
+    counts = _code_counts(session, ids)
+    barriers, successes = _rows_for(counts, base, codebook)
+    p_base = _respondents(session, list(scope.previous)) if scope.previous else 0
+    p_counts = _code_counts(session, list(scope.previous)) if p_base >= k else {}
+    merged_b = merge_small(barriers, lambda r: r.respondents, k)
+    merged_s = merge_small(successes, lambda r: r.respondents, k)
+    if p_base >= k:
+        for row in merged_b.kept + merged_s.kept:
+            # Only compare with a previous cell that could itself be shown (zero or k and up).
+            n = p_counts.get(row.code, 0)
+            row.previous_share = n / p_base if shown(n, k) else None
+    fam = _family_counts(session, ids, codebook)
+    families = []
+    for name in ("external", "internal", "success"):
+        n = fam.get(name, 0)
+        ok = shown(n, k)
+        families.append(
+            FamilyTotal(
+                name, FAMILY_LABELS[name], n if ok else None, n / base if ok and base else None
+            )
+        )
+    merged_count = None
+    if merged_b.merged:
+        # Count people, not mentions: one person naming three rare barriers is still one.
+        eff = effective_codes(ids)
+        distinct = int(
+            session.scalar(
+                select(func.count(func.distinct(eff.c.invitation_id))).where(
+                    eff.c.code.in_([r.code for r in merged_b.merged])
+                )
+            )
+            or 0
+        )
+        merged_count = distinct if distinct >= k else None
+    merged_codes = len(merged_b.merged) + len(merged_s.merged)
+    if merged_codes:
+        notes.append(
+            f"Barriers and success factors named by fewer than {k} people are merged into "
+            f'"{MERGED_LABEL}" or not shown.'
+        )
+    return Barriers(
+        base=base,
+        rows=sorted(merged_b.kept, key=lambda r: (-r.respondents, r.code)),
+        successes=sorted(merged_s.kept, key=lambda r: (-r.respondents, r.code)),
+        families=families,
+        merged=merged_count,
+        merged_codes=merged_codes,
+        compared_with=scope.previous_label if p_base >= k else None,
+    )
+
+
+def known_names(session: Session) -> list[str]:
+    names = list(
+        session.scalars(
+            select(Participant.display_name).where(Participant.display_name.is_not(None))
+        )
+    )
+    names += list(session.scalars(select(Organisation.name)))
+    return [n for n in names if n]
+
+
+def _quotes(
+    session: Session, ids: list[int], k: int, codebook: Codebook, barriers: Barriers
+) -> list[Quote]:
+    """Up to two short quotes per code shown (a code under k has no row, so no quote)."""
+    rows = barriers.rows + barriers.successes
+    if not rows:
+        return []
+    scrubber = Scrubber(known_names(session))
+    eff = effective_codes(ids)
+    n_codes = select(eff.c.answer_id, func.count().label("n")).group_by(eff.c.answer_id).subquery()
+    quotes: list[Quote] = []
+    for row in rows:
+        candidates = session.execute(
+            select(Answer.text)
+            .join(eff, eff.c.answer_id == Answer.id)
+            .join(n_codes, n_codes.c.answer_id == Answer.id)
+            .join(Question, Question.id == Answer.question_id)
+            .where(
+                eff.c.code == row.code,
+                Question.type == "text",
+                Answer.text.is_not(None),
+                func.length(Answer.text).between(25, 400),
+            )
+            # Focused answers first (fewest codes), then those nearest a readable length.
+            .order_by(n_codes.c.n, func.abs(func.length(Answer.text) - 110), Answer.id)
+            .limit(12)
+        ).scalars()
+        picked: list[str] = []
+        for text in candidates:
+            clean = scrubber(text or "")
+            if len(clean) > QUOTE_MAX:
+                clean = clean[: QUOTE_MAX - 1].rsplit(" ", 1)[0] + "…"
+            if len(clean) < 20 or clean in picked:
+                continue
+            picked.append(clean)
+            if len(picked) == 2:
+                break
+        quotes.extend(Quote(row.code, row.label, row.family, q) for q in picked)
+    return quotes
+
+
+def _organisation_detail(
+    session: Session, ids: list[int], k: int, codebook: Codebook, organisation_id: int
+) -> OrganisationDetail | None:
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        return None
+    invited, responded, completed = session.execute(
+        select(func.count(), _flag(_responded()), _flag(_completed())).where(
+            Invitation.round_id.in_(ids), Invitation.organisation_id == organisation_id
+        )
+    ).one()
+    invited, responded, completed = int(invited), int(responded or 0), int(completed or 0)
+    base = int(
+        session.scalar(
+            select(func.count(func.distinct(Answer.invitation_id)))
+            .join(Invitation, Invitation.id == Answer.invitation_id)
+            .where(
+                Invitation.round_id.in_(ids),
+                Invitation.organisation_id == organisation_id,
+                Answer.skipped.is_(False),
+            )
+        )
+        or 0
+    )
+    suppressed = base < k
+    rows: list[BarrierRow] = []
+    if not suppressed:
+        counts = _code_counts(session, ids, organisation_id)
+        barriers, _ = _rows_for(counts, base, codebook)
+        rows = sorted(
+            merge_small(barriers, lambda r: r.respondents, k).kept,
+            key=lambda r: (-r.respondents, r.code),
+        )
+    return OrganisationDetail(
+        name=organisation.name,
+        invited=invited,
+        responded=responded if shown(responded, k) else None,
+        completed=completed if shown(completed, k) else None,
+        barriers=rows,
+        suppressed=suppressed,
+    )
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def list_actions(
+    session: Session,
+    round_ids: Iterable[int],
+    *,
+    codebook: Codebook | None = None,
+    today: date | None = None,
+) -> list[ActionItem]:
+    today = today or datetime.now(UTC).date()
+    items = []
+    for a in session.scalars(
+        select(Action).where(Action.round_id.in_(list(round_ids))).order_by(Action.id)
+    ):
+        label = None
+        if a.barrier_code and codebook is not None and a.barrier_code in codebook:
+            label = codebook[a.barrier_code].label
+        items.append(
+            ActionItem(
+                id=a.id,
+                round_id=a.round_id,
+                barrier_code=a.barrier_code,
+                barrier_label=label,
+                finding=a.finding,
+                action=a.action,
+                owner=a.owner,
+                due_on=a.due_on,
+                status=a.status.value,
+                overdue=a.status == ActionStatus.OPEN and a.due_on is not None and a.due_on < today,
+                published=a.published_at is not None,
+            )
+        )
+    return items
+
+
+def clear_auto_codes(session: Session, answer_ids: Sequence[int]) -> None:
+    """Forget machine codes (e.g. after the codebook changed) so the next digest codes again."""
+    session.execute(
+        delete(AnswerCode).where(
+            AnswerCode.answer_id.in_(answer_ids), AnswerCode.source == CodeSource.AUTO
+        )
+    )

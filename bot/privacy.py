@@ -1,0 +1,157 @@
+"""Privacy helpers for digests: scrubbing quotes and keeping every cell at or above k.
+
+A cell (a count shown in any breakdown) drawn from fewer than k respondents is never shown:
+small cells are merged into "Other (merged)" and, if the merged cell is itself under k, the next
+smallest cell joins it, so a suppressed number cannot be worked out by subtraction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+MERGED_LABEL = "Other (merged)"
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+# Phone numbers: 9+ digits with optional spaces, dots, dashes, brackets and a leading +.
+_PHONE = re.compile(r"(?<!\w)\+?\(?\d[\d\s().-]{7,}\d(?!\w)")
+_URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
+_HANDLE = re.compile(r"(?<!\w)@\w{3,}")
+_SPACES = re.compile(r"\s+")
+
+T = TypeVar("T")
+
+
+class Scrubber:
+    """Removes e-mail addresses, phone numbers, links, @handles and known names from text.
+
+    Names are the display names of participants and the names of organisations; each full name
+    and each of its words of three letters or more is removed (whole words, any case).
+    """
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        words: set[str] = set()
+        for name in names:
+            name = (name or "").strip()
+            if not name:
+                continue
+            words.add(name.lower())
+            for part in re.findall(r"[^\W\d_]{3,}", name):
+                words.add(part.lower())
+        words -= _HARMLESS
+        # Longest first, so "Riverside Food Bank" goes before "Riverside".
+        ordered = sorted(words, key=len, reverse=True)
+        self._names = (
+            re.compile(
+                r"(?<!\w)(?:" + "|".join(re.escape(w) for w in ordered) + r")(?!\w)",
+                re.IGNORECASE,
+            )
+            if ordered
+            else None
+        )
+
+    def __call__(self, text: str) -> str:
+        text = _EMAIL.sub("[email removed]", text)
+        text = _URL.sub("[link removed]", text)
+        text = _PHONE.sub("[phone removed]", text)
+        text = _HANDLE.sub("[name removed]", text)
+        if self._names is not None:
+            text = self._names.sub("[name removed]", text)
+        return _SPACES.sub(" ", text).strip()
+
+
+# Everyday words that appear in organisation names ("The Community Trust") and must stay in
+# quotes, or every sentence would be shredded.
+_HARMLESS = {
+    "the",
+    "and",
+    "for",
+    "group",
+    "groups",
+    "community",
+    "trust",
+    "charity",
+    "centre",
+    "center",
+    "project",
+    "projects",
+    "network",
+    "association",
+    "society",
+    "club",
+    "services",
+    "service",
+    "support",
+    "people",
+    "local",
+    "council",
+    "team",
+    "young",
+    "older",
+    "family",
+    "families",
+    "health",
+    "care",
+    "food",
+    "bank",
+    "action",
+    "partnership",
+    "forum",
+    "youth",
+    "women",
+    "men",
+    "friends",
+    "our",
+    "all",
+    "new",
+    "voluntary",
+    "volunteers",
+    "church",
+    "school",
+    "housing",
+    "mental",
+    "advice",
+    "carers",
+    "café",
+    "cafe",
+    "hub",
+    "house",
+    "home",
+}
+
+
+def scrub(text: str, names: Iterable[str] = ()) -> str:
+    """One-off scrub; build a Scrubber once when scrubbing many texts."""
+    return Scrubber(names)(text)
+
+
+def shown(count: int | None, k: int) -> bool:
+    """May a cell with `count` respondents be shown? Zero is shown (it describes no one)."""
+    return count is not None and (count == 0 or count >= k)
+
+
+@dataclass
+class Merged(Generic[T]):
+    kept: list[T]
+    merged: list[T]  # folded into "Other (merged)"
+    merged_count: int  # respondents in the merged cell (shown only if >= k)
+    suppressed: bool  # the merged cell itself stays hidden (it is under k)
+
+
+def merge_small(items: Sequence[T], count: Callable[[T], int], k: int) -> Merged[T]:
+    """Fold every item under k into one merged cell; if that cell is under k too, fold the next
+    smallest item in until it is not (or nothing is left). Zero-count items stay as they are."""
+    kept = [i for i in items if count(i) == 0 or count(i) >= k]
+    merged = [i for i in items if 0 < count(i) < k]
+    total = sum(count(i) for i in merged)
+    while merged and total < k:
+        candidates = [i for i in kept if count(i) > 0]
+        if not candidates:
+            break
+        smallest = min(candidates, key=count)
+        kept.remove(smallest)
+        merged.append(smallest)
+        total += count(smallest)
+    return Merged(kept, merged, total, suppressed=bool(merged) and total < k)
