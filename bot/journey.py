@@ -1,13 +1,54 @@
 """A participant's way through a consultation round. Where someone is is always derived from
-the database (their invitation and answers), never held in memory."""
+the database (their invitation and answers), never held in memory.
+
+Callback data (all checked against the database on every press, never trusted):
+  p:go:<inv>  p:later:<inv>  p:no:<inv>     the round intro / reminder
+  a:<inv>:<q>:<v>                            answer: option index, scale number, yes | no
+  t:<inv>:<q>:<i>   d:<inv>:<q>              multi: toggle option i, Done
+  s:<inv>:<q>                                skip an optional text question
+  e:<inv>:<q>                                change an answer after finishing
+
+The question being asked is `Invitation.editing_question_id` when set (a change after
+finishing, or a multi-choice question whose ticks are being toggled), otherwise the first
+question of the consultation without an answer row.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.messages import Button, OutgoingMessage, rows
+from bot.outcome import Outcome
+from bot.people import find_participant
 from bot.render import Renderer
-from storage.models import Invitation
+from storage.models import (
+    Answer,
+    AnswerChoice,
+    AnswerCode,
+    CodeSource,
+    Invitation,
+    InvitationStatus,
+    Participant,
+    Question,
+    Round,
+    RoundStatus,
+)
+
+if TYPE_CHECKING:
+    from bot.context import AppContext
+
+log = logging.getLogger(__name__)
+
+T = "messages/participant/"
+YESNO = (("yes", "Yes"), ("no", "No"))
+WAITING = (InvitationStatus.PENDING, InvitationStatus.DELIVERED, InvitationStatus.QUEUED)
+ANSWER_PREFIXES = frozenset({"p", "a", "t", "d", "s", "e"})
 
 
 def invitation_message(
@@ -35,3 +76,551 @@ def invitation_message(
             ],
         ),
     )
+
+
+def reminder_message(
+    session: Session, renderer: Renderer, invitation: Invitation, *, partnership: str
+) -> OutgoingMessage:
+    """A gentle nudge before a round closes, with Continue / Not this time."""
+    round_ = invitation.round
+    answered = len(invitation.answers)
+    text = renderer.render(
+        T + "reminder.html",
+        title=round_.consultation.title,
+        partnership=partnership,
+        answered=answered,
+        total=len(round_.consultation.questions),
+        closes_at=round_.closes_at,
+    )
+    return OutgoingMessage(
+        text=text,
+        buttons=rows(
+            [
+                Button("Continue", f"p:go:{invitation.id}"),
+                Button("Not this time", f"p:no:{invitation.id}"),
+            ]
+        ),
+    )
+
+
+# --- where someone is -------------------------------------------------------------------
+
+
+def _open_invitations(session: Session, participant: Participant) -> list[Invitation]:
+    return list(
+        session.scalars(
+            select(Invitation)
+            .join(Round, Invitation.round_id == Round.id)
+            .where(Invitation.participant_id == participant.id, Round.status == RoundStatus.OPEN)
+            .order_by(Invitation.invited_at, Invitation.id)
+        )
+    )
+
+
+def active_invitation(session: Session, participant: Participant) -> Invitation | None:
+    """The round this person is part-way through (or changing an answer in), if any."""
+    for invitation in _open_invitations(session, participant):
+        if invitation.status == InvitationStatus.STARTED or (
+            invitation.status == InvitationStatus.COMPLETED
+            and invitation.editing_question_id is not None
+        ):
+            return invitation
+    return None
+
+
+def next_invitation_for(session: Session, participant: Participant) -> Invitation | None:
+    """The one invitation this person should see now: the round in progress, else the oldest
+    waiting one in an open round. One round runs at a time; a round opened while another is in
+    progress should be written QUEUED and is offered when this returns it."""
+    active = active_invitation(session, participant)
+    if active is not None:
+        return active
+    for invitation in _open_invitations(session, participant):
+        if invitation.status in WAITING:
+            return invitation
+    return None
+
+
+def current_question(invitation: Invitation) -> Question | None:
+    questions = invitation.round.consultation.questions
+    if invitation.editing_question_id is not None:
+        for question in questions:
+            if question.id == invitation.editing_question_id:
+                return question
+    answered = {answer.question_id for answer in invitation.answers}
+    for question in questions:
+        if question.id not in answered:
+            return question
+    return None
+
+
+def answer_for(invitation: Invitation, question: Question) -> Answer | None:
+    for answer in invitation.answers:
+        if answer.question_id == question.id:
+            return answer
+    return None
+
+
+# --- showing questions and answers -----------------------------------------------------
+
+
+def _labels(question: Question) -> dict[str, str]:
+    if question.type == "yesno" and not question.options:
+        return dict(YESNO)
+    return {str(o["id"]): str(o["label"]) for o in question.options}
+
+
+def describe_answer(question: Question, answer: Answer | None) -> str:
+    if answer is None:
+        return ""
+    if answer.skipped:
+        return "(skipped)"
+    if question.type == "text":
+        return answer.text or ""
+    if question.type == "scale":
+        return "" if answer.number is None else f"{answer.number:g}"
+    labels = _labels(question)
+    chosen = {c.option_key for c in answer.choices}
+    return ", ".join(labels[k] for k in labels if k in chosen)
+
+
+def question_message(
+    renderer: Renderer, invitation: Invitation, question: Question
+) -> OutgoingMessage:
+    questions = invitation.round.consultation.questions
+    number = questions.index(question) + 1
+    answer = answer_for(invitation, question)
+    editing = invitation.status == InvitationStatus.COMPLETED
+    prefix = f"{invitation.id}:{question.id}"
+    buttons: list[list[Button]] = []
+    if question.type == "single":
+        buttons = [
+            [Button(str(o["label"]), f"a:{prefix}:{i}")] for i, o in enumerate(question.options)
+        ]
+    elif question.type == "yesno":
+        buttons = [[Button(label, f"a:{prefix}:{key}") for key, label in _labels(question).items()]]
+    elif question.type == "scale":
+        scale = question.scale or {}
+        numbers = [
+            Button(str(n), f"a:{prefix}:{n}")
+            for n in range(int(scale.get("min", 1)), int(scale.get("max", 5)) + 1)
+        ]
+        # Phones show six buttons in a row comfortably; wider scales get two rows.
+        buttons = (
+            [numbers]
+            if len(numbers) <= 6
+            else [numbers[: len(numbers) // 2], numbers[len(numbers) // 2 :]]
+        )
+    elif question.type == "multi":
+        chosen = {c.option_key for c in answer.choices} if answer else set()
+        buttons = [
+            [Button(("✓ " if str(o["id"]) in chosen else "") + str(o["label"]), f"t:{prefix}:{i}")]
+            for i, o in enumerate(question.options)
+        ]
+        buttons.append([Button("Done", f"d:{prefix}")])
+    elif question.type == "text" and not question.required:
+        buttons = [[Button("Skip", f"s:{prefix}")]]
+    text = renderer.render(
+        T + "question.html",
+        number=number,
+        total=len(questions),
+        question=question,
+        scale=question.scale or {},
+        editing=editing and answer is not None,
+        current=describe_answer(question, answer),
+    )
+    return OutgoingMessage(text=text, buttons=rows(*buttons))
+
+
+def answered_message(
+    renderer: Renderer, invitation: Invitation, question: Question
+) -> OutgoingMessage:
+    """The prompt as it stays in the chat once answered: the question and the choice."""
+    questions = invitation.round.consultation.questions
+    text = renderer.render(
+        T + "answered.html",
+        number=questions.index(question) + 1,
+        total=len(questions),
+        question=question,
+        answer=describe_answer(question, answer_for(invitation, question)),
+    )
+    return OutgoingMessage(text=text)
+
+
+def summary_message(renderer: Renderer, invitation: Invitation) -> OutgoingMessage:
+    questions = invitation.round.consultation.questions
+    items = [(q, describe_answer(q, answer_for(invitation, q))) for q in questions]
+    text = renderer.render(
+        T + "summary.html",
+        title=invitation.round.consultation.title,
+        items=items,
+        closes_at=invitation.round.closes_at,
+    )
+    buttons = [
+        Button(f"Change {n}", f"e:{invitation.id}:{q.id}") for n, q in enumerate(questions, 1)
+    ]
+    return OutgoingMessage(
+        text=text, buttons=rows(*[buttons[i : i + 4] for i in range(0, len(buttons), 4)])
+    )
+
+
+# --- storing answers ---------------------------------------------------------------------
+
+
+def _codes(question: Question, keys: list[str], number: float | None) -> set[str]:
+    codes: set[str] = set()
+    for option in question.options:
+        if str(option["id"]) in keys:
+            codes.update(option.get("codes") or [])
+    coding = question.coding or {}
+    rule_codes = coding.get("codes") or []
+    if question.type == "yesno" and coding.get("codes_when") in keys:
+        codes.update(rule_codes)
+    limit = coding.get("codes_at_most")
+    if question.type == "scale" and limit is not None and number is not None and number <= limit:
+        codes.update(rule_codes)
+    return codes
+
+
+def store_answer(
+    session: Session,
+    invitation: Invitation,
+    question: Question,
+    *,
+    now: datetime,
+    keys: list[str] | None = None,
+    number: float | None = None,
+    text: str | None = None,
+    skipped: bool = False,
+) -> Answer:
+    """Write (or overwrite) one answer with its choices and option codes, right away, so a
+    half-finished consultation still counts."""
+    answer = answer_for(invitation, question)
+    if answer is None:
+        answer = Answer(invitation=invitation, question=question, answered_at=now)
+        session.add(answer)
+    else:
+        answer.changed_at = now
+    answer.number = number
+    answer.text = text
+    answer.skipped = skipped
+    answer.choices = [AnswerChoice(option_key=k) for k in keys or []]
+    # Option-carried codes follow the answer; the coder's and coordinators' codes are theirs.
+    kept = [c for c in answer.codes if c.source != CodeSource.OPTION]
+    answer.codes = kept + [
+        AnswerCode(code=code, source=CodeSource.OPTION, coded_at=now)
+        for code in sorted(_codes(question, keys or [], number))
+    ]
+    if invitation.status != InvitationStatus.COMPLETED:
+        invitation.status = InvitationStatus.STARTED
+        invitation.started_at = invitation.started_at or now
+    session.flush()
+    return answer
+
+
+# --- presses ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Press:
+    kind: str
+    invitation_id: int
+    question_id: int | None = None
+    value: str | None = None
+
+
+def parse_press(data: str) -> Press | None:
+    """Parse callback data of this module, or None if it is malformed."""
+    parts = data.split(":")
+    try:
+        if parts[0] == "p" and len(parts) == 3 and parts[1] in {"go", "later", "no"}:
+            return Press(parts[1], int(parts[2]))
+        if parts[0] in {"a", "t"} and len(parts) == 4:
+            return Press(parts[0], int(parts[1]), int(parts[2]), parts[3])
+        if parts[0] in {"d", "s", "e"} and len(parts) == 3:
+            return Press(parts[0], int(parts[1]), int(parts[2]))
+    except ValueError:
+        return None
+    return None
+
+
+class Refused(Exception):
+    """A press that changes nothing; `template` says why, kindly."""
+
+    def __init__(self, template: str, reason: str, *, toast: bool = False) -> None:
+        super().__init__(reason)
+        self.template = template
+        self.toast = toast
+
+
+def handle_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Outcome:
+    renderer = ctx.renderer
+    try:
+        return _handle_press(session, ctx, user_id, data)
+    except Refused as refused:
+        log.warning("refused press %r from %s: %s", data[:64], user_id, refused)
+        text = renderer.render(T + refused.template)
+        return Outcome(toast=text) if refused.toast else Outcome(toast=text).say(text)
+
+
+def _checked(
+    session: Session, user_id: int, press: Press
+) -> tuple[Participant, Invitation, Question | None]:
+    participant = find_participant(session, user_id)
+    invitation = session.get(Invitation, press.invitation_id)
+    if participant is None or invitation is None or invitation.participant_id != participant.id:
+        raise Refused("bad_button.html", "invitation not this person's")
+    if invitation.round.status != RoundStatus.OPEN:
+        raise Refused("round_closed.html", f"round {invitation.round_id} not open")
+    question = None
+    if press.question_id is not None:
+        question = session.get(Question, press.question_id)
+        if question is None or question.consultation_id != invitation.round.consultation_id:
+            raise Refused("bad_button.html", "question not in this round")
+    return participant, invitation, question
+
+
+def _parse_value(question: Question, value: str | None) -> tuple[list[str], float | None]:
+    if value is None:
+        raise Refused("bad_button.html", "no value")
+    if question.type == "single":
+        if value.isdigit() and int(value) < len(question.options):
+            return [str(question.options[int(value)]["id"])], None
+    elif question.type == "yesno":
+        if value in _labels(question):
+            return [value], None
+    elif question.type == "scale":
+        scale = question.scale or {}
+        if value.lstrip("-").isdigit() and scale.get("min", 1) <= int(value) <= scale.get("max", 5):
+            return [], float(value)
+    raise Refused("bad_button.html", f"value {value!r} not valid for a {question.type} question")
+
+
+def _handle_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Outcome:
+    press = parse_press(data)
+    if press is None:
+        raise Refused("bad_button.html", "malformed")
+    participant, invitation, question = _checked(session, user_id, press)
+    now = ctx.clock.now()
+    renderer = ctx.renderer
+    if press.kind == "go":
+        return _start(session, ctx, participant, invitation)
+    if press.kind == "later":
+        return Outcome().say(renderer.render(T + "later.html"))
+    if press.kind == "no":
+        if invitation.status in (*WAITING, InvitationStatus.STARTED):
+            invitation.status = InvitationStatus.DECLINED
+            invitation.declined_at = now
+            invitation.editing_question_id = None
+        out = Outcome().say(renderer.render(T + "declined.html"))
+        return _offer_next(session, ctx, participant, out, after=invitation)
+    assert question is not None
+    if press.kind == "e":
+        if invitation.status != InvitationStatus.COMPLETED:
+            raise Refused("already_saved.html", "change before finishing", toast=True)
+        invitation.editing_question_id = question.id
+        return Outcome(toast="").say(question_message(renderer, invitation, question))
+    if invitation.status not in (InvitationStatus.STARTED, InvitationStatus.COMPLETED):
+        raise Refused("already_saved.html", f"invitation is {invitation.status}", toast=True)
+    current = current_question(invitation)
+    if current is None or current.id != question.id:
+        # A second tap on a prompt already answered: idempotent, says so, changes nothing.
+        raise Refused("already_saved.html", "not the question being asked", toast=True)
+    if press.kind == "a":
+        if question.type not in ("single", "yesno", "scale"):
+            raise Refused("bad_button.html", "answer press on a non-button question")
+        keys, number = _parse_value(question, press.value)
+        store_answer(session, invitation, question, now=now, keys=keys, number=number)
+        return _advance(session, ctx, participant, invitation, question)
+    if press.kind == "s":
+        if question.type != "text" or question.required:
+            raise Refused("bad_button.html", "skip on a required question")
+        store_answer(session, invitation, question, now=now, skipped=True)
+        return _advance(session, ctx, participant, invitation, question)
+    if question.type != "multi":
+        raise Refused("bad_button.html", "toggle on a non-multi question")
+    if press.kind == "t":
+        value = press.value or ""
+        if not value.isdigit() or int(value) >= len(question.options):
+            raise Refused("bad_button.html", "no such option")
+        option = question.options[int(value)]
+        answer = answer_for(invitation, question)
+        chosen = [c.option_key for c in answer.choices] if answer else []
+        exclusive = {str(o["id"]) for o in question.options if o.get("exclusive")}
+        key = str(option["id"])
+        if key in chosen:
+            chosen.remove(key)
+        elif key in exclusive:
+            chosen = [key]  # "None of these" clears the others
+        else:
+            chosen = [k for k in chosen if k not in exclusive] + [key]
+        store_answer(session, invitation, question, now=now, keys=chosen)
+        # The ticks are stored as they are given; the question stays current until Done.
+        invitation.editing_question_id = question.id
+        return Outcome(toast="", edit=question_message(renderer, invitation, question))
+    # Done
+    answer = answer_for(invitation, question)
+    if answer is None or not answer.choices:
+        raise Refused("pick_one.html", "done with nothing ticked", toast=True)
+    return _advance(session, ctx, participant, invitation, question)
+
+
+def _start(
+    session: Session, ctx: AppContext, participant: Participant, invitation: Invitation
+) -> Outcome:
+    renderer = ctx.renderer
+    if invitation.status == InvitationStatus.COMPLETED:
+        return Outcome(toast="").say(summary_message(renderer, invitation))
+    active = active_invitation(session, participant)
+    if active is not None and active.id != invitation.id:
+        # One round at a time: finish (or decline) the one in progress first.
+        out = Outcome(toast="").say(renderer.render(T + "one_at_a_time.html"))
+        question = current_question(active)
+        if question is not None:
+            out.say(question_message(renderer, active, question))
+        if invitation.status in (InvitationStatus.PENDING, InvitationStatus.DELIVERED):
+            invitation.status = InvitationStatus.QUEUED
+        return out
+    now = ctx.clock.now()
+    invitation.status = InvitationStatus.STARTED
+    invitation.started_at = invitation.started_at or now
+    invitation.delivered_at = invitation.delivered_at or now
+    question = current_question(invitation)
+    if question is None:
+        return _finish(session, ctx, participant, invitation, Outcome(toast=""))
+    return Outcome(toast="").say(question_message(renderer, invitation, question))
+
+
+def _advance(
+    session: Session,
+    ctx: AppContext,
+    participant: Participant,
+    invitation: Invitation,
+    answered: Question,
+) -> Outcome:
+    renderer = ctx.renderer
+    invitation.editing_question_id = None
+    out = Outcome(toast="", edit=answered_message(renderer, invitation, answered))
+    if invitation.status == InvitationStatus.COMPLETED:
+        return out.say(summary_message(renderer, invitation))
+    question = current_question(invitation)
+    if question is not None:
+        return out.say(question_message(renderer, invitation, question))
+    return _finish(session, ctx, participant, invitation, out)
+
+
+def _finish(
+    session: Session,
+    ctx: AppContext,
+    participant: Participant,
+    invitation: Invitation,
+    out: Outcome,
+) -> Outcome:
+    invitation.status = InvitationStatus.COMPLETED
+    invitation.completed_at = ctx.clock.now()
+    out.say(summary_message(ctx.renderer, invitation))
+    return _offer_next(session, ctx, participant, out, after=invitation)
+
+
+def _offer_next(
+    session: Session,
+    ctx: AppContext,
+    participant: Participant,
+    out: Outcome,
+    *,
+    after: Invitation,
+) -> Outcome:
+    session.flush()
+    following = next_invitation_for(session, participant)
+    if following is None or following.id == after.id:
+        return out
+    if following.status in WAITING:
+        following.status = InvitationStatus.DELIVERED
+        following.delivered_at = following.delivered_at or ctx.clock.now()
+    out.say(
+        invitation_message(
+            session, ctx.renderer, following, partnership=ctx.settings.partnership.name
+        )
+    )
+    return out
+
+
+# --- typed messages ------------------------------------------------------------------------
+
+
+def handle_text(session: Session, ctx: AppContext, participant: Participant, text: str) -> Outcome:
+    """Free text from a participant: the answer to a text question, or a nudge back to the
+    question (or round) that is waiting."""
+    renderer = ctx.renderer
+    invitation = active_invitation(session, participant)
+    if invitation is None:
+        return resume(session, ctx, participant, typed=True)
+    question = current_question(invitation)
+    if question is None:
+        return resume(session, ctx, participant, typed=True)
+    if question.type != "text":
+        return (
+            Outcome()
+            .say(renderer.render(T + "use_buttons.html"))
+            .say(question_message(renderer, invitation, question))
+        )
+    limit = min(
+        question.max_length or ctx.settings.privacy.max_text_length,
+        ctx.settings.privacy.max_text_length,
+    )
+    if len(text) > limit:
+        # Never truncate silently and never keep a half: nothing is stored until it fits.
+        return Outcome().say(renderer.render(T + "too_long.html", limit=limit, length=len(text)))
+    if not text.strip():
+        return Outcome().say(question_message(renderer, invitation, question))
+    store_answer(session, invitation, question, now=ctx.clock.now(), text=text)
+    renderer_out = _advance(session, ctx, participant, invitation, question)
+    # A typed answer has no prompt to edit; the next prompt follows straight away.
+    renderer_out.edit = None
+    return renderer_out
+
+
+def handle_other(session: Session, ctx: AppContext, participant: Participant, kind: str) -> Outcome:
+    """A sticker, photo, voice note or location: kindly say what is expected instead."""
+    renderer = ctx.renderer
+    invitation = active_invitation(session, participant)
+    question = current_question(invitation) if invitation else None
+    out = Outcome().say(
+        renderer.render(
+            T + "not_text.html", kind=kind, expecting=question.type if question else None
+        )
+    )
+    if invitation is not None and question is not None:
+        out.say(question_message(renderer, invitation, question))
+    return out
+
+
+def resume(
+    session: Session, ctx: AppContext, participant: Participant, *, typed: bool = False
+) -> Outcome:
+    """Carry on where they left off, or offer the round that is waiting."""
+    renderer = ctx.renderer
+    invitation = next_invitation_for(session, participant)
+    if invitation is None:
+        return Outcome().say(renderer.render(T + "nothing_waiting.html", typed=typed))
+    if invitation.status in WAITING or invitation.status == InvitationStatus.DECLINED:
+        if invitation.status in WAITING:
+            invitation.status = InvitationStatus.DELIVERED
+            invitation.delivered_at = invitation.delivered_at or ctx.clock.now()
+        return Outcome().say(
+            invitation_message(
+                session, renderer, invitation, partnership=ctx.settings.partnership.name
+            )
+        )
+    question = current_question(invitation)
+    if question is None:
+        return Outcome().say(summary_message(renderer, invitation))
+    return Outcome().say(question_message(renderer, invitation, question))
+
+
+def answers_summary(invitation: Invitation) -> list[dict[str, Any]]:
+    return [
+        {"question": q.text, "answer": describe_answer(q, answer_for(invitation, q))}
+        for q in invitation.round.consultation.questions
+        if answer_for(invitation, q) is not None
+    ]

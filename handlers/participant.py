@@ -1,39 +1,331 @@
-"""Community members and leads: joining, answering, and staying in control of their data."""
+"""Community members and leads: joining, answering, and staying in control of their data.
+
+Each handler parses the update, calls one service (bot.joining, bot.journey, bot.mydata,
+bot.invites) inside one session, and only after the commit talks to Telegram, so what a
+person said is stored before anything is sent back.
+"""
 
 from __future__ import annotations
 
-from telegram import Update
-from telegram.ext import Application, ContextTypes
+import logging
+from collections.abc import Callable
 
-from bot.context import app_context
+from sqlalchemy.orm import Session
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot import joining, journey, mydata
+from bot.context import AppContext, app_context
+from bot.invites import create_invite, deep_link, parse_invite_args
+from bot.messages import OutgoingMessage
+from bot.outcome import Outcome
 from bot.people import find_participant
-from handlers.common import reply, set_command_menu
+from handlers.common import register_command, require_role, set_command_menu
 from storage.db import session_scope
+from storage.models import Participant, ParticipantStatus, Role
+
+log = logging.getLogger(__name__)
+T = "messages/participant/"
+
+register_command("resume", "Carry on with a consultation")
+register_command("profile", "Change your profile answers")
+register_command("pause", "No new consultations for now")
+register_command("stop", "No more messages from me")
+register_command("mydata", "See everything I keep about you")
+register_command("forget", "Erase everything I keep about you")
+register_command("invite", "Create an invite link", Role.COORDINATOR)
+
+
+def markup(message: OutgoingMessage) -> InlineKeyboardMarkup | None:
+    if not message.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(b.text, callback_data=b.callback_data, url=b.url) for b in row]
+            for row in message.buttons
+        ]
+    )
+
+
+async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: Outcome) -> None:
+    """Carry out a service's decision. A 403 means the person blocked the bot: mark them
+    unreachable so the outbox stops too."""
+    ctx = app_context(context)
+    query = update.callback_query
+    chat = update.effective_chat
+    try:
+        if query is not None:
+            await query.answer(outcome.toast or None)
+        if outcome.edit is not None and query is not None and query.message is not None:
+            try:
+                await query.edit_message_text(
+                    outcome.edit.text, parse_mode="HTML", reply_markup=markup(outcome.edit)
+                )
+            except BadRequest as exc:  # "message is not modified" or too old to edit
+                log.info("could not edit message: %s", exc)
+        if chat is None:
+            return
+        for message in outcome.messages:
+            await chat.send_message(
+                message.text,
+                parse_mode="HTML",
+                reply_markup=markup(message),
+                disable_notification=message.disable_notification,
+            )
+        for document in outcome.documents:
+            await chat.send_document(
+                InputFile(document.content, filename=document.filename), caption=document.caption
+            )
+    except Forbidden:
+        user = update.effective_user
+        if user is not None:
+            with session_scope(ctx.sessions) as session:
+                joining.mark_unreachable(session, user.id)
+        log.info("user %s blocked the bot; marked unreachable", user.id if user else None)
+        return
+    if outcome.menu_role is not None and chat is not None:
+        await set_command_menu(context.bot, chat.id, Role(outcome.menu_role))
+
+
+def _participant_service(
+    service: Callable[[Session, AppContext, Participant], Outcome],
+) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], object]:
+    """A command for people who have joined; others are told how to join."""
+
+    async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        ctx = app_context(context)
+        user = update.effective_user
+        if user is None:
+            return
+        with session_scope(ctx.sessions) as session:
+            participant = find_participant(session, user.id)
+            if participant is None or participant.consent_at is None:
+                outcome = Outcome().say(ctx.renderer.render(T + "not_joined.html"))
+            else:
+                outcome = service(session, ctx, participant)
+        await deliver(update, context, outcome)
+
+    handler.__name__ = getattr(service, "__name__", "participant_command")
+    return handler
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     ctx = app_context(context)
-    user = update.effective_user
-    if user is None:
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return
+    code = context.args[0] if context.args else None
+    with session_scope(ctx.sessions) as session:
+        outcome = joining.start(session, ctx, user.id, chat.id, code)
+    await deliver(update, context, outcome)
+
+
+async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = app_context(context)
+    query, user, chat = update.callback_query, update.effective_user, update.effective_chat
+    if query is None or user is None or chat is None:
+        return
+    data = query.data or ""
+    prefix = data.split(":", 1)[0]
+    with session_scope(ctx.sessions) as session:
+        if prefix in joining.JOIN_PREFIXES:
+            outcome = joining.handle_press(session, ctx, user.id, chat.id, user.full_name, data)
+        elif prefix == "f":
+            outcome = _forget_press(session, ctx, user.id, data)
+        else:
+            outcome = journey.handle_press(session, ctx, user.id, data)
+    await deliver(update, context, outcome)
+
+
+def _forget_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Outcome:
+    if data == "f:no":
+        return Outcome(
+            toast="", edit=OutgoingMessage(ctx.renderer.render(T + "forget_cancelled.html"))
+        )
+    if data != "f:yes":
+        return Outcome(toast="").say(ctx.renderer.render(T + "bad_button.html"))
+    erased = mydata.forget(session, user_id)
+    template = "forgotten.html" if erased else "nothing_to_forget.html"
+    return Outcome(toast="", edit=OutgoingMessage(ctx.renderer.render(T + template)))
+
+
+async def on_malformed_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Callback data in no format anyone uses: forged or corrupted. Say so briefly, log it."""
+    ctx = app_context(context)
+    query = update.callback_query
+    log.warning(
+        "malformed callback %r from %s",
+        (query.data or "")[:64] if query else None,
+        update.effective_user.id if update.effective_user else None,
+    )
+    await deliver(
+        update, context, Outcome(toast="").say(ctx.renderer.render(T + "bad_button.html"))
+    )
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = app_context(context)
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None or message.text is None:
         return
     with session_scope(ctx.sessions) as session:
         participant = find_participant(session, user.id)
-        role = participant.role if participant else None
-        if participant is not None and update.effective_chat is not None:
-            participant.chat_id = update.effective_chat.id
-        name = participant.display_name if participant else None
-    if participant is None:
-        text = ctx.renderer.render(
-            "messages/welcome.html",
-            partnership=ctx.settings.partnership.name,
-            allow_individuals=ctx.settings.partnership.allow_individuals,
+        if participant is None or participant.consent_at is None:
+            outcome = joining.start(session, ctx, user.id, message.chat_id, None)
+        else:
+            outcome = journey.handle_text(session, ctx, participant, message.text)
+    await deliver(update, context, outcome)
+
+
+async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = app_context(context)
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    kind = next(
+        (
+            k
+            for k in (
+                "sticker",
+                "photo",
+                "voice",
+                "location",
+                "video",
+                "audio",
+                "document",
+                "contact",
+            )
+            if getattr(message, k, None)
+        ),
+        "message",
+    )
+    if kind == "location":
+        kind = "location pin"
+    elif kind == "voice":
+        kind = "voice message"
+    with session_scope(ctx.sessions) as session:
+        participant = find_participant(session, user.id)
+        if participant is None or participant.consent_at is None:
+            outcome = joining.start(session, ctx, user.id, message.chat_id, None)
+        else:
+            outcome = journey.handle_other(session, ctx, participant, kind)
+    await deliver(update, context, outcome)
+
+
+async def stopped_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """After /stop the bot sends nothing unasked and answers only /start (and a hint)."""
+    user = update.effective_user
+    if user is None or update.my_chat_member is not None:
+        return
+    message = update.effective_message
+    if message is not None and message.text and message.text.split()[0].split("@")[0] == "/start":
+        return
+    ctx = app_context(context)
+    with session_scope(ctx.sessions) as session:
+        participant = find_participant(session, user.id)
+        stopped = participant is not None and participant.status == ParticipantStatus.STOPPED
+    if not stopped:
+        return
+    await deliver(
+        update, context, Outcome(toast="").say(ctx.renderer.render(T + "stopped_hint.html"))
+    )
+    raise ApplicationHandlerStop
+
+
+async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The person blocked the bot (kicked) or left: stop sending. /start brings them back."""
+    member = update.my_chat_member
+    if member is None or member.chat.type != "private":
+        return
+    if member.new_chat_member.status in ("kicked", "left"):
+        ctx = app_context(context)
+        with session_scope(ctx.sessions) as session:
+            joining.mark_unreachable(session, member.from_user.id)
+
+
+def _pause(session: Session, ctx: AppContext, participant: Participant) -> Outcome:
+    return joining.set_status(session, ctx, participant, ParticipantStatus.PAUSED)
+
+
+def _stop(session: Session, ctx: AppContext, participant: Participant) -> Outcome:
+    return joining.set_status(session, ctx, participant, ParticipantStatus.STOPPED)
+
+
+def _forget(session: Session, ctx: AppContext, participant: Participant) -> Outcome:
+    return mydata.confirm_forget(ctx)
+
+
+@require_role(Role.COORDINATOR)
+async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = app_context(context)
+    user = update.effective_user
+    try:
+        options = parse_invite_args(list(context.args or []))
+    except ValueError as exc:
+        text = ctx.renderer.render("messages/invites/usage.html", problem=str(exc))
+        await deliver(update, context, Outcome().say(text))
+        return
+    with session_scope(ctx.sessions) as session:
+        invite = create_invite(
+            session,
+            now=ctx.clock.now(),
+            created_by=user.id if user else None,
+            **options,  # type: ignore[arg-type]
         )
-    else:
-        text = ctx.renderer.render("messages/welcome_back.html", name=name)
-    await reply(update, text)
-    if update.effective_chat is not None and role is not None:
-        await set_command_menu(context.bot, update.effective_chat.id, role)
+        text = ctx.renderer.render(
+            "messages/invites/created.html",
+            label=options["organisation"] or options["group"],
+            group=bool(options["group"]),
+            link=deep_link(context.bot.username, invite.code),
+            expires_at=invite.expires_at,
+            max_uses=invite.max_uses,
+        )
+    await deliver(update, context, Outcome().say(text))
+
+
+# The first part of callback data this module answers; anything without a short lowercase
+# prefix is malformed. Other features use their own prefixes and are not swallowed here.
+OWN_PRESSES = r"^(p|a|t|d|s|e|c|j|pf|f):"
+MALFORMED = r"^(?![a-z]{1,4}:)"
+MEDIA = (
+    filters.Sticker.ALL
+    | filters.PHOTO
+    | filters.VOICE
+    | filters.LOCATION
+    | filters.VIDEO
+    | filters.AUDIO
+    | filters.Document.ALL
+    | filters.CONTACT
+)
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
     """Add the participant handlers (group FEATURES); /start is registered by bot.app."""
+    application.add_handler(TypeHandler(Update, stopped_guard), group=-5)
+    application.add_handler(ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
+    commands = {
+        "resume": joining.resume_command,
+        "profile": joining.profile_command,
+        "pause": _pause,
+        "stop": _stop,
+        "mydata": mydata.mydata,
+        "forget": _forget,
+    }
+    for name, service in commands.items():
+        application.add_handler(CommandHandler(name, _participant_service(service)))
+    application.add_handler(CommandHandler("invite", invite_command))
+    application.add_handler(CallbackQueryHandler(on_press, pattern=OWN_PRESSES))
+    application.add_handler(CallbackQueryHandler(on_malformed_press, pattern=MALFORMED))
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
+    application.add_handler(MessageHandler(MEDIA, on_other))

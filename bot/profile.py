@@ -1,0 +1,88 @@
+"""The deployment's profile questions (templates/profile.toml): asked after joining and with
+/profile, stored in Participant.profile, and copied into each invitation's segment."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from storage.models import Participant
+
+PROFILE_FILE = "profile.toml"
+# Organisation columns a profile answer may fill in when the organisation has none yet.
+ORGANISATION_FIELDS = ("area", "size", "sector", "kind")
+
+
+@dataclass(frozen=True)
+class ProfileOption:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ProfileQuestion:
+    key: str
+    text: str
+    options: tuple[ProfileOption, ...]
+    only_for: str | None = None
+
+
+@lru_cache(maxsize=8)
+def load_profile_questions(templates: Path) -> tuple[ProfileQuestion, ...]:
+    path = templates / PROFILE_FILE
+    if not path.exists():
+        return ()
+    with path.open("rb") as handle:
+        data: dict[str, Any] = tomllib.load(handle)
+    questions = []
+    for raw in data.get("questions", [])[:3]:  # more than three is no longer "quick"
+        options = tuple(ProfileOption(str(o["id"]), str(o["label"])[:40]) for o in raw["options"])
+        if not 2 <= len(options) <= 8:
+            raise ValueError(f"{path}: profile question {raw['key']!r} needs 2-8 options")
+        questions.append(
+            ProfileQuestion(str(raw["key"]), str(raw["text"]), options, raw.get("only_for"))
+        )
+    return tuple(questions)
+
+
+def applies(question: ProfileQuestion, participant: Participant, *, joining: bool) -> bool:
+    if question.key == "answers_as" and joining and participant.answers_as:
+        return False  # the invite link already said who they answer for
+    # Ask an "only_for" question only of people known to answer that way.
+    return not (question.only_for and participant.answers_as != question.only_for)
+
+
+def next_question(
+    questions: tuple[ProfileQuestion, ...], participant: Participant, after: int, *, joining: bool
+) -> int | None:
+    """Index of the next question to ask after index `after` (-1 to begin)."""
+    for index in range(after + 1, len(questions)):
+        if applies(questions[index], participant, joining=joining):
+            return index
+    return None
+
+
+def set_answer(participant: Participant, question: ProfileQuestion, option: ProfileOption) -> None:
+    profile = dict(participant.profile or {})  # a new dict, so the JSON column sees the change
+    profile[question.key] = option.id
+    participant.profile = profile
+    if question.key == "answers_as":
+        participant.answers_as = option.id
+    org = participant.organisation
+    if (
+        org is not None
+        and question.key in ORGANISATION_FIELDS
+        and getattr(org, question.key) is None
+    ):
+        setattr(org, question.key, option.id)
+
+
+def segment_of(participant: Participant) -> dict[str, Any]:
+    """What an invitation copies so a digest counts people as they were when asked."""
+    segment = dict(participant.profile or {})
+    if participant.answers_as:
+        segment["answers_as"] = participant.answers_as
+    return segment
