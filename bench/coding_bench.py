@@ -67,9 +67,8 @@ def score(
         "micro_p": mp,
         "micro_r": mr,
         "micro_f1": 2 * mp * mr / (mp + mr) if mp + mr else 0.0,
-        "exact_match": sum(
-            1 for t, g in examples if set(code_text(t, codebook).codes) == g
-        ) / len(examples),
+        "exact_match": sum(1 for t, g in examples if set(code_text(t, codebook).codes) == g)
+        / len(examples),
     }
     return per, avg
 
@@ -112,8 +111,10 @@ def main() -> None:
 
     t0 = time.perf_counter()
     codebook = load_codebook(args.codebook)
-    print(f"codebook: {codebook.source} ({len(codebook)} codes, "
-          f"loaded and compiled in {1000 * (time.perf_counter() - t0):.1f} ms)")
+    print(
+        f"codebook: {codebook.source} ({len(codebook)} codes, "
+        f"loaded and compiled in {1000 * (time.perf_counter() - t0):.1f} ms)"
+    )
     dev, holdout = load_examples("dev"), load_examples("holdout")
     if args.errors:
         errors(dev if args.errors == "dev" else holdout, codebook)

@@ -26,8 +26,11 @@ Cue mini-language (one phrase per string, case-insensitive):
   centre/center, labour/labor);
 * ``word*`` matches any word starting with ``word``; ``=word`` matches the word exactly;
 * ``a|b`` inside one word position gives alternatives;
+* ``(a b|c d)`` gives alternative phrases at one position;
 * ``[word]`` is an optional word; ``~N`` allows up to N arbitrary words; ``#`` matches a number
-  or amount such as "40", "£500" or "5k".
+  or amount such as "40", "£500", "5k" or "a hundred pound";
+* a cue starting with ``!`` names a good state that is a barrier only when negated:
+  ``!up to standard`` codes "the kitchen isn't up to standard".
 """
 
 from __future__ import annotations
@@ -78,50 +81,189 @@ class CodebookError(ValueError):
 # so that a deployment's own codebook only has to list its codes.
 # ---------------------------------------------------------------------------------------------
 
+# fmt: off  (one word list per line would make these lexicons unreadable)
 DEFAULT_LEXICON: dict[str, tuple[str, ...]] = {
     # Words that flip what follows them. Apostrophe-less spellings are common on phones.
     "negators": (
-        "not", "no", "never", "nor", "neither", "without", "hardly", "cannot", "dont", "cant",
-        "isnt", "arent", "wasnt", "werent", "didnt", "doesnt", "havent", "hasnt", "hadnt",
-        "wont", "aint", "nothing", "nobody", "noone", "none",
+        "not",
+        "no",
+        "never",
+        "nor",
+        "neither",
+        "without",
+        "hardly",
+        "cannot",
+        "dont",
+        "cant",
+        "isnt",
+        "arent",
+        "wasnt",
+        "werent",
+        "didnt",
+        "doesnt",
+        "havent",
+        "hasnt",
+        "hadnt",
+        "wont",
+        "aint",
+        "nothing",
+        "nobody",
+        "noone",
+        "none",
     ),
     # Evaluative problem words that *can* be negated ("no problems", "isn't an issue").
     "problem_markers": (
-        "problem*", "issue*", "trouble*", "difficult*", "barrier*", "challeng*", "concern*",
-        "worr*", "struggl*", "hard", "harder", "nightmare*", "obstacle*", "hurdle*", "tough",
-        "impossible", "poor", "weak*", "limited", "insufficient", "scarce", "late", "later",
-        "cut", "cuts", "slashed", "falling", "dropp*", "declin*", "shrink*", "lose", "losing",
-        "lost", "burn* out", "burnt", "stretched", "exhausted", "tired", "overwhelm*",
-        "fragile", "precarious", "at risk", "broken", "falling apart", "rubbish", "terrible",
-        "awful", "endless", "excessive", "ridiculous", "disproportionate*", "over the top",
-        "overkill", "crazy", "mad", "madness", "a pain", "frustrat*", "hurts", "killing",
-        "expensive", "costly", "costs a fortune", "dried up", "drying up", "too", "only",
-        "leave", "leaving", "left", "resign*", "short", "shortage*", "risk*", "pressure*",
-        "nobody", "no one", "no-one", "dwindl*", "unreliable", "complicated", "complex",
-        "confus*", "daunting", "bureaucratic", "onerous", "time consuming", "takes ages",
-        "squeez*", "stuck", "drift*", "so much", "doubled", "gone up", "going up", "rising",
+        "problem*",
+        "issue*",
+        "trouble*",
+        "difficult*",
+        "barrier*",
+        "challeng*",
+        "concern*",
+        "worr*",
+        "struggl*",
+        "hard",
+        "harder",
+        "nightmare*",
+        "obstacle*",
+        "hurdle*",
+        "tough",
+        "impossible",
+        "poor",
+        "weak*",
+        "limited",
+        "insufficient",
+        "scarce",
+        "late",
+        "later",
+        "cut",
+        "cuts",
+        "slashed",
+        "falling",
+        "dropp*",
+        "declin*",
+        "shrink*",
+        "lose",
+        "losing",
+        "lost",
+        "burn* out",
+        "burnt",
+        "stretched",
+        "exhausted",
+        "tired",
+        "overwhelm*",
+        "fragile",
+        "precarious",
+        "at risk",
+        "broken",
+        "falling apart",
+        "rubbish",
+        "terrible",
+        "awful",
+        "endless",
+        "excessive",
+        "ridiculous",
+        "disproportionate*",
+        "over the top",
+        "overkill",
+        "crazy",
+        "mad",
+        "madness",
+        "a pain",
+        "frustrat*",
+        "hurts",
+        "killing",
+        "expensive",
+        "costly",
+        "costs a fortune",
+        "dried up",
+        "drying up",
+        "too",
+        "only",
+        "leave",
+        "leaving",
+        "left",
+        "resign*",
+        "short",
+        "shortage*",
+        "risk*",
+        "pressure*",
+        "nobody",
+        "no one",
+        "no-one",
+        "dwindl*",
+        "unreliable",
+        "complicated",
+        "complex",
+        "confus*",
+        "daunting",
+        "bureaucratic",
+        "onerous",
+        "time consuming",
+        "takes ages",
+        "squeez*",
+        "stuck",
+        "drift*",
+        "so much",
+        "doubled",
+        "gone up",
+        "going up",
+        "rising",
     ),
     # Deficit phrases whose negative sense *is* the problem, so they are never negated.
     "deficit_markers": (
-        "not enough", "n't enough", "lack*", "short of", "too few", "too little", "too small",
-        "can't", "unable", "n't have", "haven't got", "n't got", "can't afford", "need",
-        "never", "no longer", "can't find", "can't get", "can't keep", "n't know", "no idea",
-        "not very", "n't very", "not confident", "beyond us", "nobody has", "no one has",
-        "none of us", "n't anyone", "less and less", "fewer", "struggle to", "hard to",
-        "not good", "n't good", "out of date", "ancient", "falling apart",
+        "not enough",
+        "n't enough",
+        "lack*",
+        "short of",
+        "too few",
+        "too little",
+        "too small",
+        "can't",
+        "unable",
+        "n't have",
+        "haven't got",
+        "n't got",
+        "can't afford",
+        "need",
+        "never",
+        "no longer",
+        "can't find",
+        "can't get",
+        "can't keep",
+        "n't know",
+        "no idea",
+        "not very",
+        "n't very",
+        "not confident",
+        "beyond us",
+        "nobody has",
+        "no one has",
+        "none of us",
+        "n't anyone",
+        "less and less",
+        "fewer",
+        "struggle to",
+        "hard to",
+        "not good",
+        "n't good",
+        "out of date",
+        "ancient",
+        "falling apart",
     ),
     # Absence words: immediately before a topic they make it a barrier ("no reserves").
     "absence_words": ("no", "zero", "without", "nor", "lack of", "lost our", "lost the", "lost a"),
 }
+# fmt: on
 
 # Clause boundaries: punctuation, contrastive conjunctions, and "and" when a new subject
 # starts ("... too big and we don't have ..."), because negation and problem markers should not
 # leak across clauses.
 _CLAUSE_SPLIT = re.compile(
     r"[.;!?:\n(),\u2013\u2014]+|\s-\s|"
-    r"\b(?:but|however|though|although|whereas|apart from|except|while|so|because|as long as|"
-    r"and\s+(?=(?:we|our|i|the|they|their|it|its|it's|there|nobody|no one|everyone|half|staff|"
-    r"now|then|also)\b))\b"
+    r"\b(?:but|however|though|although|whereas|apart from|except|while|because|as long as|"
+    r"(?:and|so)\s+(?=(?:we|our|i|the|they|their|it|its|it's|there|nobody|no one|everyone|"
+    r"half|staff|now|then|also)\b))\b"
 )
 # The second half of "X isn't the problem, Y is" / "it's not X, it's Y" takes over the problem
 # that the first half denied.
@@ -155,8 +297,9 @@ class Code:
         return self.family != "success"
 
 
-# Groups an indexed pattern can belong to.
-_CUE, _TOPIC, _PROBLEM, _DEFICIT, _ABSENCE = range(5)
+# Groups an indexed pattern can belong to. _NEG_CUE is a "!cue": a positive state that is a
+# barrier only when negated ("!up to standard" -> "isn't up to standard").
+_CUE, _TOPIC, _PROBLEM, _DEFICIT, _ABSENCE, _NEG_CUE = range(6)
 _Match = tuple[int, str, int, int]  # (group, code, start, end)
 
 
@@ -183,6 +326,8 @@ class _Index:
         first = tok[0]
         if first.isdigit() or first == "£":
             keys: tuple[str, ...] = ("#",)
+        elif tok in _NUMBER_SET:
+            keys = ("#", tok[:3], "*" + first, "*" + tok[:2])
         elif len(tok) >= 3:
             keys = (tok[:3], "*" + first, "*" + tok[:2])
         else:
@@ -278,6 +423,20 @@ def _where(path: str, line: int | None) -> str:
     return f"{path}, line {line}" if line else path
 
 
+def _field_where(raw: str, name: str, start: int | None, key: str) -> str | None:
+    """'file, line N' for ``key =`` inside the [[code]] entry whose code is on line ``start``."""
+    if start is None:
+        return None
+    lines = raw.splitlines()
+    for n in range(start, len(lines) + 1):
+        text = lines[n - 1].strip()
+        if n > start and text.startswith("[["):
+            break
+        if re.match(rf"{re.escape(key)}\s*=", text):
+            return _where(name, n)
+    return None
+
+
 def load_codebook(path: Path | None = None) -> Codebook:
     """Load and validate a codebook; ``None`` loads the one shipped with the project."""
     p = Path(path) if path is not None else default_codebook_path()
@@ -308,6 +467,10 @@ def load_codebook(path: Path | None = None) -> Codebook:
             else _line_of(raw, r"^\s*\[\[code\]\]", idx + 1)
         )
         loc = _where(name, line)
+
+        def field_loc(key: str, start: int | None = line, fallback: str = loc) -> str:
+            return _field_where(raw, name, start, key) or fallback
+
         if not isinstance(ident, str) or not re.fullmatch(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*", ident):
             raise CodebookError(
                 f"{loc}: field 'code': expected a dotted lower-case identifier, got {ident!r}"
@@ -318,32 +481,47 @@ def load_codebook(path: Path | None = None) -> Codebook:
         family = entry.get("family")
         if family not in FAMILIES:
             raise CodebookError(
-                f"{loc}: field 'family' of {ident!r}: unknown family {family!r} "
+                f"{field_loc('family')}: field 'family' of {ident!r}: unknown family {family!r} "
                 f"(expected one of {', '.join(FAMILIES)})"
             )
         for key in ("label", "description"):
             if not isinstance(entry.get(key), str) or not entry[key].strip():
-                raise CodebookError(f"{loc}: field {key!r} of {ident!r}: missing or empty")
+                raise CodebookError(
+                    f"{field_loc(key)}: field {key!r} of {ident!r}: missing or empty"
+                )
         cues = entry.get("cues")
-        if not isinstance(cues, list) or not cues or not all(
-            isinstance(c, str) and c.strip() for c in cues
+        if (
+            not isinstance(cues, list)
+            or not cues
+            or not all(isinstance(c, str) and c.strip() for c in cues)
         ):
             raise CodebookError(
-                f"{loc}: field 'cues' of {ident!r}: expected a non-empty list of non-empty strings"
+                f"{field_loc('cues')}: field 'cues' of {ident!r}: "
+                "expected a non-empty list of non-empty strings"
             )
         topics = entry.get("topics", [])
         if not isinstance(topics, list) or not all(
             isinstance(t, str) and t.strip() for t in topics
         ):
-            raise CodebookError(f"{loc}: field 'topics' of {ident!r}: expected a list of strings")
+            raise CodebookError(
+                f"{field_loc('topics')}: field 'topics' of {ident!r}: expected a list of strings"
+            )
         if family == "success" and topics:
             # Success factors are praise; topic+problem-marker inference would turn
             # "meetings are a nightmare" into a success.
             raise CodebookError(
-                f"{loc}: field 'topics' of {ident!r}: not allowed for success codes"
+                f"{field_loc('topics')}: field 'topics' of {ident!r}: not allowed for success codes"
             )
-        codes.append(Code(ident, family, entry["label"].strip(), entry["description"].strip(),
-                          tuple(cues), tuple(topics)))
+        codes.append(
+            Code(
+                ident,
+                family,
+                entry["label"].strip(),
+                entry["description"].strip(),
+                tuple(cues),
+                tuple(topics),
+            )
+        )
 
     lexicon = dict(DEFAULT_LEXICON)
     lex_raw = data.get("lexicon", {})
@@ -397,8 +575,12 @@ def _inflections(word: str) -> set[str]:
     else:
         forms |= {word + "es", word + "ed", word + "ing", word + "er", word + "ers"}
         # bid -> bidding, plan -> planned: double a final consonant after a single vowel.
-        if (len(word) <= 5 and word[-1] not in _VOWELS | {"w", "x", "y"}
-                and word[-2] in _VOWELS and word[-3] not in _VOWELS):
+        if (
+            len(word) <= 5
+            and word[-1] not in _VOWELS | {"w", "x", "y"}
+            and word[-2] in _VOWELS
+            and word[-3] not in _VOWELS
+        ):
             d = word + word[-1]
             forms |= {d + "ing", d + "ed", d + "er", d + "ers"}
     return forms
@@ -417,6 +599,14 @@ def _literal(form: str) -> str:
     return out
 
 
+# Amounts and counts, in figures or words ("40", "£500", "5k", "twelve", "a hundred pound").
+_NUMBER_WORDS = (
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+    "twelve", "fifteen", "twenty", "thirty", "forty", "fifty", "sixty", "hundred", "thousand",
+)  # fmt: skip
+_NUMBER = r"(?:£?\d[\d,.]*[km]?|(?:" + "|".join(_NUMBER_WORDS) + r"))(?:[\s\-]*(?:pounds?|quid))?"
+
+
 def _word_regex(tok: str) -> str:
     alts: list[str] = []
     for alt in tok.split("|"):
@@ -427,15 +617,36 @@ def _word_regex(tok: str) -> str:
         elif alt.startswith("="):
             alts.append(_literal(alt[1:]))
         elif alt == "#":
-            alts.append(r"£?\d[\d,.]*[km]?")
+            alts.append(_NUMBER)
         else:
             forms = _inflections(alt) if alt.isalpha() else {alt}
             alts.extend(_literal(f) for f in sorted(forms, key=len, reverse=True))
     return "(?:" + "|".join(alts) + ")"
 
 
-def _cue_regex(cue: str) -> str:
-    tokens = cue.strip().lower().translate(_APOSTROPHES).split()
+_NUMBER_SET = frozenset(_NUMBER_WORDS)
+_CUE_TOKEN = re.compile(r"\([^)]*\)|\[[^\]]*\]|\S+")
+
+
+def _cue_tokens(cue: str) -> list[str]:
+    """Split a cue into word positions; (a b|c) and [a b] groups count as one position."""
+    text = cue.strip().lower().translate(_APOSTROPHES)
+    if text.startswith("!"):
+        text = text[1:].lstrip()
+    return _CUE_TOKEN.findall(text)
+
+
+def _position_regex(tok: str) -> str:
+    if tok.startswith("(") and tok.endswith(")"):
+        # A group of alternative phrases, each of which may be several words.
+        phrases = [p for p in tok[1:-1].split("|") if p.strip()]
+        if not phrases:
+            raise ValueError("empty (...) group")
+        return "(?:" + "|".join(_sequence_regex(p.split()) for p in phrases) + ")"
+    return _word_regex(tok)
+
+
+def _sequence_regex(tokens: list[str]) -> str:
     parts: list[str] = []
     for i, tok in enumerate(tokens):
         gap = re.fullmatch(r"~(\d+)", tok)
@@ -448,20 +659,39 @@ def _cue_regex(cue: str) -> str:
         elif tok.startswith("[") and tok.endswith("]"):
             if i == 0:
                 raise ValueError("a cue cannot start with an optional [word]")
-            parts.append(rf"(?:{_SEP}{_word_regex(tok[1:-1])})?")
+            parts.append(rf"(?:{_SEP}{_sequence_regex(tok[1:-1].split())})?")
         else:
-            rx = _word_regex(tok)
-            parts.append(rx if i == 0 else _SEP + rx)
-    return "".join(parts) + r"(?![\w])"
+            rx = _position_regex(tok)
+            # Words may run together ("cashflow"), but not straight after a gap, where that
+            # would let a cue word match the tail of a skipped word ("feed|back").
+            after_gap = i > 0 and tokens[i - 1].startswith("~")
+            parts.append(rx if i == 0 else (r"[\s\-/]+" if after_gap else _SEP) + rx)
+    if not parts:
+        raise ValueError("empty cue")
+    return "".join(parts)
+
+
+def _cue_regex(cue: str) -> str:
+    return _sequence_regex(_cue_tokens(cue)) + r"(?![\w])"
+
+
+def _first_words(tok: str) -> list[str]:
+    if tok.startswith("(") and tok.endswith(")"):
+        words: list[str] = []
+        for phrase in tok[1:-1].split("|"):
+            if phrase.split():
+                words.extend(_first_words(phrase.split()[0]))
+        return words
+    return tok.split("|")
 
 
 def _first_keys(cue: str) -> set[str] | None:
     """Index keys for the first word of a cue; None for cues that start mid-word."""
-    first = cue.strip().lower().translate(_APOSTROPHES).split()[0]
-    if first.startswith("n't"):
+    first_words = _first_words(_cue_tokens(cue)[0])
+    if any(w.startswith("n't") for w in first_words):
         return None
     keys: set[str] = set()
-    for alt in first.split("|"):
+    for alt in first_words:
         if alt == "#":
             keys.add("#")
             continue
@@ -490,8 +720,9 @@ class _IndexBuilder:
         self.entries: list[tuple[int, str, re.Pattern[str]]] = []
         self.inword: list[tuple[int, str, re.Pattern[str]]] = []
 
-    def add(self, group: int, code: str, fieldname: str, cues: Iterable[str]) -> None:
+    def add(self, kind: int, code: str, fieldname: str, cues: Iterable[str]) -> None:
         for cue in cues:
+            group = kind
             try:
                 keys = _first_keys(cue)
                 body = _cue_regex(cue)
@@ -502,6 +733,8 @@ class _IndexBuilder:
                 raise CodebookError(
                     f"{self.where}: field {fieldname!r}{owner}: bad cue {cue!r}: {exc}"
                 ) from exc
+            if group == _CUE and cue.strip().startswith("!"):
+                group = _NEG_CUE
             if keys is None:
                 self.inword.append((group, code, rx))
                 continue
@@ -583,7 +816,8 @@ def code_text(text: str, codebook: Codebook) -> Coding:
     def clause_index(pos: int) -> int:
         return max(bisect_right(clause_starts, pos) - 1, 0)
 
-    def negated_before(start: int, window: int = 3) -> bool:
+    def negator_before(start: int, window: int = 3) -> int | None:
+        """Start of the closest negator among the few words before ``start``, in its clause."""
         cstart = clauses[clause_index(start)][0]
         i = bisect_left(tok_starts, start)
         # A cue starting mid-word ("n't very confident" in "aren't") carries its own negator,
@@ -591,7 +825,13 @@ def code_text(text: str, codebook: Codebook) -> Coding:
         if i > 0 and tokens[i - 1][1] > start:
             i -= 1
         lo = max(bisect_left(tok_starts, cstart), i - window)
-        return any(_is_negator(tokens[j][2], negators) for j in range(lo, i))
+        for j in range(i - 1, lo - 1, -1):
+            if _is_negator(tokens[j][2], negators):
+                return tokens[j][0]
+        return None
+
+    def negated_before(start: int) -> bool:
+        return negator_before(start) is not None
 
     matches = codebook._index.scan(norm, tokens)
     matches.sort(key=lambda m: (m[2], -m[3]))
@@ -605,6 +845,30 @@ def code_text(text: str, codebook: Codebook) -> Coding:
             evidence.append(Evidence(code, text[s:e], (s, e), neg, "cue"))
             if not neg:
                 cue_spans.append((s, e))
+        elif group == _NEG_CUE:
+            neg_at = negator_before(s)
+            if neg_at is not None:
+                evidence.append(Evidence(code, text[neg_at:e], (neg_at, e), False, "cue"))
+                cue_spans.append((neg_at, e))
+
+    # Overlapping praise matches of one success code are one statement: if any of them is
+    # negated, all are ("we don't all want the same thing" must not keep "same thing"). Not for
+    # barriers, whose cues often carry their own negation ("don't hear about ... until").
+    success = set(codebook.success_codes)
+    for i, ev in enumerate(evidence):
+        if (
+            ev.code in success
+            and not ev.negated
+            and any(
+                o.negated
+                and o.code == ev.code
+                and o.span[0] < ev.span[1]
+                and ev.span[0] < o.span[1]
+                for o in evidence
+            )
+        ):
+            evidence[i] = Evidence(ev.code, ev.words, ev.span, True, ev.kind, ev.trigger)
+            cue_spans.remove(ev.span)
 
     def inside_cue(s: int, e: int) -> bool:
         # Words already explained by a cue are not reused for topic inference, so "we can't
@@ -612,40 +876,69 @@ def code_text(text: str, codebook: Codebook) -> Coding:
         return any(cs <= s and e <= ce for cs, ce in cue_spans)
 
     # 2) Problem markers per clause; a negated one denies the clause ("no problems with X").
-    positive: list[list[tuple[int, int]]] = [[] for _ in clauses]
+    # Deficit markers ("need", "lack of", "can't find") point forward at their object; problem
+    # words ("X is a nightmare") point back at their subject. Each falls back to the other side.
+    markers: list[list[tuple[int, int, bool]]] = [[] for _ in clauses]  # (start, end, forward)
     denied = [False] * len(clauses)
     absences: list[tuple[int, int]] = []
-    topics: list[tuple[str, int, int]] = []
+    raw_topics: list[tuple[str, int, int]] = []
     for group, code, s, e in matches:
-        if group == _CUE or inside_cue(s, e):
+        if group in (_CUE, _NEG_CUE) or inside_cue(s, e):
             continue
         if group == _TOPIC:
-            topics.append((code, s, e))
+            raw_topics.append((code, s, e))
         elif group == _ABSENCE:
             absences.append((s, e))
         elif group == _DEFICIT:
-            positive[clause_index(s)].append((s, e))
-        elif negated_before(s):
-            denied[clause_index(s)] = True
+            markers[clause_index(s)].append((s, e, True))
+        elif (neg_at := negator_before(s)) is not None:
+            idx = clause_index(s)
+            denied[idx] = True
+            # The negator of a denied problem ("never had a problem") is not also a deficit.
+            markers[idx] = [m for m in markers[idx] if not (neg_at <= m[0] < s)]
         else:
-            positive[clause_index(s)].append((s, e))
+            markers[clause_index(s)].append((s, e, False))
+    # A topic inside a longer topic of another code is part of that phrase ("write funding
+    # bids" is about skills, not funding).
+    topics = [
+        t
+        for t in raw_topics
+        if not any(
+            o is not t and o[1] <= t[1] and t[2] <= o[2] and o[2] - o[1] > t[2] - t[1]
+            for o in raw_topics
+        )
+    ]
+    by_clause: list[list[tuple[str, int, int]]] = [[] for _ in clauses]
+    for t in topics:
+        by_clause[clause_index(t[1])].append(t)
+    trigger_of: dict[tuple[str, int, int], tuple[int, int]] = {}
+    for idx, marks in enumerate(markers):
+        for ms, me, forward in marks:
+            after = [t for t in by_clause[idx] if t[1] >= me and t[1] - me <= 60]
+            before = [t for t in by_clause[idx] if t[2] <= ms and ms - t[2] <= 60]
+            targets = (after or before) if forward else (before or after)
+            for t in targets:
+                trigger_of.setdefault(t, (ms, me))
 
-    # 3) Topics need a marker near them, an absence word right before them, or a contrast.
-    for code, s, e in topics:
+    # 3) Topics need a marker pointing at them, an absence word right before them, or a
+    # contrast with a denied clause just before.
+    for t in sorted(topics, key=lambda t: t[1]):
+        code, s, e = t
         idx = clause_index(s)
         ab = _absence_before(absences, s, e, tok_starts, clauses[idx][0])
         if ab is not None:
-            evidence.append(Evidence(code, text[s:e], (s, e), False, "topic", text[ab[0]:ab[1]]))
-            continue
-        # The marker must not be the topic itself ("time consuming" is no marker for "time").
-        near = [p for p in positive[idx] if abs(p[0] - s) <= 60 and not (p[0] <= s < p[1])]
-        if near:
-            p = min(near, key=lambda p: abs(p[0] - s))
-            evidence.append(Evidence(code, text[s:e], (s, e), False, "topic", text[p[0]:p[1]]))
+            evidence.append(Evidence(code, text[s:e], (s, e), False, "topic", text[ab[0] : ab[1]]))
+        elif t in trigger_of:
+            ms, me = trigger_of[t]
+            evidence.append(Evidence(code, text[s:e], (s, e), False, "topic", text[ms:me]))
         elif denied[idx]:
             evidence.append(Evidence(code, text[s:e], (s, e), True, "topic"))
-        elif idx > 0 and denied[idx - 1] and not positive[idx - 1]:
-            seg = norm[clauses[idx][0]:clauses[idx][1]]
+        elif negator_before(s, window=2) is not None:
+            # "it's not the money, ...": the topic itself is denied, which sets up a contrast.
+            denied[idx] = True
+            evidence.append(Evidence(code, text[s:e], (s, e), True, "topic"))
+        elif idx > 0 and denied[idx - 1] and not markers[idx - 1]:
+            seg = norm[clauses[idx][0] : clauses[idx][1]]
             if _CONTRAST_HEAD.search(seg) or _CONTRAST_TAIL.search(seg):
                 evidence.append(Evidence(code, text[s:e], (s, e), False, "contrast"))
 
