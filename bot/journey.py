@@ -329,16 +329,26 @@ class Press:
     value: str | None = None
 
 
+MAX_ID = 2**31 - 1  # row ids are 32-bit; a forged longer number must not reach the database
+
+
+def _id(text: str) -> int:
+    value = int(text)
+    if not 0 < value <= MAX_ID:
+        raise ValueError(text)
+    return value
+
+
 def parse_press(data: str) -> Press | None:
     """Parse callback data of this module, or None if it is malformed."""
     parts = data.split(":")
     try:
         if parts[0] == "p" and len(parts) == 3 and parts[1] in {"go", "later", "no"}:
-            return Press(parts[1], int(parts[2]))
+            return Press(parts[1], _id(parts[2]))
         if parts[0] in {"a", "t"} and len(parts) == 4:
-            return Press(parts[0], int(parts[1]), int(parts[2]), parts[3])
+            return Press(parts[0], _id(parts[1]), _id(parts[2]), parts[3])
         if parts[0] in {"d", "s", "e"} and len(parts) == 3:
-            return Press(parts[0], int(parts[1]), int(parts[2]))
+            return Press(parts[0], _id(parts[1]), _id(parts[2]))
     except ValueError:
         return None
     return None

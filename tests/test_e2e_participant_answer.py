@@ -1,0 +1,294 @@
+"""Answering a round end to end: every question type, skipping, changing after finishing,
+resuming after a restart, two rounds one at a time, and the bad inputs around it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.catalogue import import_consultation
+from bot.consultations import load_consultation
+from storage.db import session_scope
+from storage.models import (
+    Answer,
+    AnswerCode,
+    Invitation,
+    InvitationStatus,
+    Participant,
+    RoundStatus,
+)
+from tests import factories
+from tests.harness import BotHarness
+
+ME = 3001
+
+ALL_TYPES = '''
+id = "all-types"
+version = 1
+title = "Everything at once"
+intro = "A test set with every question type."
+estimated_minutes = 2
+audience_hint = "everyone"
+
+[[questions]]
+id = "when"
+type = "single"
+text = "When are you asked?"
+options = [
+  { id = "early", label = "Early" },
+  { id = "late", label = "Late", codes = ["ext.engagement"] },
+]
+
+[[questions]]
+id = "barriers"
+type = "multi"
+text = "What gets in the way?"
+options = [
+  { id = "funding", label = "Funding", codes = ["ext.funding"] },
+  { id = "forms", label = "Forms", codes = ["ext.red_tape"] },
+  { id = "none", label = "None of these", exclusive = true },
+]
+
+[[questions]]
+id = "equal"
+type = "scale"
+text = "How equal do you feel?"
+scale = { min = 1, max = 5, min_label = "Not at all", max_label = "Fully" }
+codes = ["ext.engagement"]
+codes_at_most = 2
+
+[[questions]]
+id = "heard"
+type = "yesno"
+text = "Did you hear back?"
+codes = ["ext.engagement"]
+codes_when = "no"
+
+[[questions]]
+id = "more"
+type = "text"
+text = "Anything else?"
+required = false
+max_length = 300
+'''
+
+
+@pytest.fixture
+def consultation_file(tmp_path: Path) -> Path:
+    path = tmp_path / "all-types.toml"
+    path.write_text(ALL_TYPES)
+    return path
+
+
+def setup_round(harness: BotHarness, path: Path, *, rounds: int = 1) -> list[int]:
+    with session_scope(harness.ctx.sessions) as session:
+        consultation, _ = import_consultation(session, load_consultation(path))
+        person = factories.participant(session, ME, profile={"area": "north"})
+        ids = []
+        for _ in range(rounds):
+            round_ = factories.open_round(session, consultation)
+            ids.append(factories.invitation(session, round_, person).id)
+        return ids
+
+
+async def next_prompt(harness: BotHarness, needle: str):  # type: ignore[no-untyped-def]
+    return await harness.standin.wait_for_message(ME, predicate=lambda m: needle in m.text)
+
+
+async def test_every_question_type_then_change_an_answer(
+    harness: BotHarness, consultation_file: Path
+) -> None:
+    [inv_id] = setup_round(harness, consultation_file)
+    intro = await harness.say(ME, "/resume")
+    assert "Everything at once" in intro.text
+    harness.standin.press(ME, intro, "Start now")
+    q1 = await next_prompt(harness, "1 of 5")
+    edited = await harness.press(ME, q1, "Late")
+    assert "✓ Late" in edited.text and not edited.buttons, "the prompt is edited to the choice"
+    q2 = await next_prompt(harness, "2 of 5")
+    with session_scope(harness.ctx.sessions) as session:
+        # Stored the moment it was given: a half-finished consultation counts.
+        inv = session.get(Invitation, inv_id)
+        assert inv is not None and inv.status == InvitationStatus.STARTED and len(inv.answers) == 1
+    toggled = await harness.press(ME, q2, "Funding")
+    assert toggled.message_id == q2.message_id and "✓ Funding" in [b["text"] for b in toggled.buttons]
+    toggled = await harness.press(ME, toggled, "Forms")
+    toggled = await harness.press(ME, toggled, "None of these")  # exclusive: clears the others
+    assert [b["text"] for b in toggled.buttons if b["text"].startswith("✓")] == ["✓ None of these"]
+    toggled = await harness.press(ME, toggled, "Funding")  # and a real one clears "none"
+    toggled = await harness.press(ME, toggled, "Forms")
+    harness.standin.press(ME, toggled, "Done")
+    q3 = await next_prompt(harness, "3 of 5")
+    assert "Not at all" in q3.text and [b["text"] for b in q3.buttons] == ["1", "2", "3", "4", "5"]
+    harness.standin.press(ME, q3, "2")
+    q4 = await next_prompt(harness, "4 of 5")
+    harness.standin.press(ME, q4, "No")
+    q5 = await next_prompt(harness, "5 of 5")
+    assert "Skip" in [b["text"] for b in q5.buttons]
+    await harness.say(ME, "<b>x</b> & y")
+    summary = await next_prompt(harness, "Thank you")
+    assert "<b>x</b> & y" in summary.text, "typed text comes back exactly as typed"
+    assert "&lt;b&gt;" in summary.html
+    assert "Funding, Forms" in summary.text
+    with session_scope(harness.ctx.sessions) as session:
+        inv = session.get(Invitation, inv_id)
+        assert inv is not None and inv.status == InvitationStatus.COMPLETED
+        assert inv.completed_at is not None and inv.started_at is not None
+        by_key = {a.question.key: a for a in inv.answers}
+        assert [c.option_key for c in by_key["when"].choices] == ["late"]
+        assert sorted(c.option_key for c in by_key["barriers"].choices) == ["forms", "funding"]
+        assert by_key["equal"].number == 2
+        assert [c.option_key for c in by_key["heard"].choices] == ["no"]
+        assert by_key["more"].text == "<b>x</b> & y"
+        codes = {k: sorted(c.code for c in a.codes) for k, a in by_key.items()}
+        assert codes == {
+            "when": ["ext.engagement"],
+            "barriers": ["ext.funding", "ext.red_tape"],
+            "equal": ["ext.engagement"],
+            "heard": ["ext.engagement"],
+            "more": [],
+        }
+
+    # Change answer 3 after finishing: the scale goes up and its code goes away.
+    change = await harness.press(ME, summary, "Change 3")
+    assert "Your answer now: 2" in change.text
+    harness.standin.press(ME, change, "4")
+    again = await next_prompt(harness, "Thank you")
+    assert "→ 4" in again.text
+    with session_scope(harness.ctx.sessions) as session:
+        answer = session.scalar(select(Answer).where(Answer.number.is_not(None)))
+        assert answer is not None and answer.number == 4 and answer.changed_at is not None
+        assert not answer.codes
+        inv = session.get(Invitation, inv_id)
+        assert inv is not None and inv.editing_question_id is None
+
+    # A double tap on an old prompt changes nothing.
+    with session_scope(harness.ctx.sessions) as session:
+        inv = session.get(Invitation, inv_id)
+        assert inv is not None
+        first_question = inv.round.consultation.questions[0].id
+    harness.standin.press_button(ME, q1.message_id, f"a:{inv_id}:{first_question}:0")
+    await harness.settle()
+    with session_scope(harness.ctx.sessions) as session:
+        ans = session.scalar(select(Answer).where(Answer.question.has(key="when")))
+        assert ans is not None and [c.option_key for c in ans.choices] == ["late"]
+    assert harness.standin.callback_answers[-1].text == "Already saved ✓"
+
+
+async def test_skip_resume_after_restart_and_bad_input(
+    harness: BotHarness, consultation_file: Path
+) -> None:
+    [inv_id] = setup_round(harness, consultation_file)
+    intro = await harness.say(ME, "/resume")
+    harness.standin.press(ME, intro, "Start now")
+    q1 = await next_prompt(harness, "1 of 5")
+    # Free text where a button is expected: asked to use the buttons, prompt repeated.
+    nudge = await harness.say(ME, "early I guess")
+    assert "buttons" in nudge.text
+    await next_prompt(harness, "1 of 5")  # the prompt again, after the nudge
+    harness.standin.send_sticker(ME)
+    sticker = await next_prompt(harness, "sticker")
+    assert "buttons" in sticker.text
+    harness.standin.press(ME, q1, "Early")
+    await next_prompt(harness, "2 of 5")
+
+    await harness.restart()
+    resumed = await harness.say(ME, "/resume")
+    assert "2 of 5" in resumed.text, "where someone is comes from the database"
+    toggled = await harness.press(ME, resumed, "Forms")
+    nothing = await harness.press(ME, toggled, "✓ Forms")  # untick
+    harness.standin.press(ME, nothing, "Done")
+    await harness.settle(0.3)
+    assert harness.standin.callback_answers[-1].text.startswith("Please tick")
+    await harness.press(ME, nothing, "Forms")
+    harness.standin.press(ME, nothing, "Done")
+    q3 = await next_prompt(harness, "3 of 5")
+    harness.standin.press(ME, q3, "5")
+    q4 = await next_prompt(harness, "4 of 5")
+    harness.standin.press(ME, q4, "Yes")
+    q5 = await next_prompt(harness, "5 of 5")
+
+    standin = harness.standin
+    for send in (
+        lambda: standin.send_photo(ME),
+        lambda: standin.send_voice(ME),
+        lambda: standin.send_location(ME, 51.5, -0.1),
+    ):
+        send()
+        reply = await next_prompt(harness, "only save typed words")
+        await harness.standin.wait_for_message(ME, after_message_id=reply.message_id)
+    too_long = await harness.say(ME, "x" * 301)
+    assert "300" in too_long.text and "shorten" in too_long.text
+    with session_scope(harness.ctx.sessions) as session:
+        assert session.scalar(select(Answer).where(Answer.text.is_not(None))) is None
+
+    harness.standin.press(ME, q5, "Skip")
+    summary = await next_prompt(harness, "Thank you")
+    assert "(skipped)" in summary.text
+    with session_scope(harness.ctx.sessions) as session:
+        inv = session.get(Invitation, inv_id)
+        assert inv is not None and inv.status == InvitationStatus.COMPLETED
+        assert len(inv.answers) == 5 and sum(a.skipped for a in inv.answers) == 1
+
+
+async def test_closed_forged_and_foreign_presses_change_nothing(
+    harness: BotHarness, consultation_file: Path
+) -> None:
+    [inv_id] = setup_round(harness, consultation_file)
+    with session_scope(harness.ctx.sessions) as session:
+        stranger = factories.participant(session, ME + 1)
+        consultation = session.get(Invitation, inv_id).round.consultation  # type: ignore[union-attr]
+        theirs = factories.invitation(session, factories.open_round(session, consultation), stranger)
+        their_id, qid = theirs.id, consultation.questions[0].id
+    intro = await harness.say(ME, "/resume")
+    harness.standin.press(ME, intro, "Start now")
+    q1 = await next_prompt(harness, "1 of 5")
+    for data in (
+        f"a:{their_id}:{qid}:0",  # someone else's invitation
+        f"a:{inv_id}:{qid}:9",  # no such option
+        f"a:{inv_id}:999999:0",  # question from another consultation
+        "a:not:a:number",
+        "garbage",
+        "p:go:" + "9" * 30,
+    ):
+        reply = await harness.press_data(ME, q1, data)
+        assert "doesn't work" in reply.text, data
+    with session_scope(harness.ctx.sessions) as session:
+        assert session.scalar(select(Answer)) is None
+
+    with session_scope(harness.ctx.sessions) as session:
+        session.get(Invitation, inv_id).round.status = RoundStatus.CLOSED  # type: ignore[union-attr]
+    for _ in range(2):
+        closed = await harness.press(ME, q1, "Early")
+        assert "closed" in closed.text
+    with session_scope(harness.ctx.sessions) as session:
+        assert session.scalar(select(Answer)) is None
+        assert session.scalar(select(AnswerCode)) is None
+
+
+async def test_two_rounds_run_one_at_a_time(harness: BotHarness, tmp_path: Path) -> None:
+    path = tmp_path / "pulse.toml"
+    path.write_text((factories.SETS / "pulse.toml").read_text())
+    first, second = setup_round(harness, path, rounds=2)
+    with session_scope(harness.ctx.sessions) as session:
+        session.get(Invitation, second).status = InvitationStatus.QUEUED  # type: ignore[union-attr]
+    intro = await harness.say(ME, "/resume")
+    harness.standin.press(ME, intro, "Start now")
+    q1 = await next_prompt(harness, "1 of 2")
+    harness.standin.press(ME, q1, "4")
+    q2 = await next_prompt(harness, "2 of 2")
+    harness.standin.press(ME, q2, "Skip")
+    offered = await next_prompt(harness, "Open until")
+    with session_scope(harness.ctx.sessions) as session:
+        assert session.get(Invitation, first).status == InvitationStatus.COMPLETED  # type: ignore[union-attr]
+        assert session.get(Invitation, second).status == InvitationStatus.DELIVERED  # type: ignore[union-attr]
+    # The offered button belongs to the second invitation.
+    assert offered.buttons[0]["callback_data"] == f"p:go:{second}"
+    harness.standin.press(ME, offered, "Start now")
+    await next_prompt(harness, "1 of 2")
+    with session_scope(harness.ctx.sessions) as session:
+        person = session.scalar(select(Participant))
+        assert person is not None
+        assert session.get(Invitation, second).segment == {"area": "north"}  # type: ignore[union-attr]
