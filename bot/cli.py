@@ -16,6 +16,7 @@ import typer
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from bot import cli_rounds
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
 from storage import migrate
@@ -97,6 +98,8 @@ roles_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(roles_app, name="roles")
+app.add_typer(cli_rounds.consultations_app, name="consultations")
+app.add_typer(cli_rounds.rounds_app, name="rounds")
 
 
 def state(ctx: typer.Context) -> CliState:

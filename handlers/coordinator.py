@@ -1,9 +1,380 @@
-"""Coordinators: scheduling and watching rounds."""
+"""Coordinators: scheduling and watching rounds. Thin adapters over bot.rounds,
+bot.schedule_dialog and bot.delivery; every command and button is coordinator-only."""
 
 from __future__ import annotations
 
-from telegram.ext import Application
+import asyncio
+import logging
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import rounds, schedule_dialog
+from bot.context import AppContext, app_context
+from bot.delivery import Sender, make_bot
+from bot.messages import OutgoingMessage
+from handlers.common import register_command, reply, require_role
+from storage.db import session_scope
+from storage.models import Role
+
+log = logging.getLogger(__name__)
+
+DIALOG_GROUP = -5  # before the features group, so typed dialog answers are not taken as answers
+
+register_command("schedule", "Plan a consultation round", Role.COORDINATOR)
+register_command("rounds", "Rounds and response rates", Role.COORDINATOR)
+register_command("round", "One round in detail: /round N", Role.COORDINATOR)
+register_command("remind", "Remind non-finishers: /remind N", Role.COORDINATOR)
+register_command("close", "Close a round now: /close N", Role.COORDINATOR)
+register_command("cancel", "Cancel a round: /cancel N", Role.COORDINATOR)
+
+
+def services_for(ctx: AppContext) -> rounds.Services:
+    return rounds.Services(
+        renderer=ctx.renderer,
+        partnership=ctx.settings.partnership.name,
+        max_rounds_per_period=ctx.settings.rounds.max_rounds_per_period,
+        period_days=ctx.settings.rounds.period_days,
+    )
+
+
+def _markup(message: OutgoingMessage) -> InlineKeyboardMarkup | None:
+    if not message.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(b.text, callback_data=b.callback_data, url=b.url) for b in row]
+            for row in message.buttons
+        ]
+    )
+
+
+async def _show(update: Update, message: OutgoingMessage) -> None:
+    await reply(update, message.text, reply_markup=_markup(message))
+
+
+def _round_number(context: ContextTypes.DEFAULT_TYPE) -> int | None:
+    args = context.args or []
+    if len(args) != 1 or not args[0].lstrip("#").isdigit():
+        return None
+    return int(args[0].lstrip("#"))
+
+
+async def tick_now(ctx: AppContext) -> list[tuple[int, str, str]]:
+    """Run what is due, then wake the sender. Used by the job and after a coordinator acts."""
+    done = await asyncio.to_thread(
+        rounds.run_due_events, ctx.sessions, now=ctx.clock.now(), services=services_for(ctx)
+    )
+    wake_sender(ctx)
+    return done
+
+
+def wake_sender(ctx: AppContext) -> None:
+    sender = ctx.extras.get("sender")
+    if isinstance(sender, Sender):
+        sender.wake()
+
+
+# ------------------------------------------------------------------ /schedule dialog
+
+
+@require_role(Role.COORDINATOR)
+async def schedule_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = app_context(context)
+    assert update.effective_chat is not None
+    try:
+        with session_scope(ctx.sessions) as session:
+            screen = schedule_dialog.start(session, update.effective_chat.id, now=ctx.clock.now())
+    except schedule_dialog.DialogError as exc:
+        await reply(update, str(exc))
+        return
+    await _show(update, screen.message)
+
+
+@require_role(Role.COORDINATOR)
+async def schedule_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = app_context(context)
+    query = update.callback_query
+    assert (
+        query is not None
+        and update.effective_chat is not None
+        and update.effective_user is not None
+    )
+    try:
+        with session_scope(ctx.sessions) as session:
+            screen = schedule_dialog.press(
+                session,
+                update.effective_chat.id,
+                query.data or "",
+                now=ctx.clock.now(),
+                settings=ctx.settings,
+                renderer=ctx.renderer,
+                actor=update.effective_user.id,
+            )
+    except (schedule_dialog.DialogError, rounds.RoundError) as exc:
+        await query.answer(str(exc)[:190], show_alert=True)
+        return
+    await query.answer()
+    if query.message is not None:
+        # The pressed message loses its buttons, so an old step cannot be pressed again by mistake.
+        try:
+            await query.edit_message_reply_markup(None)
+        except Exception:  # already edited, or too old to edit: harmless
+            log.debug("could not clear buttons", exc_info=True)
+    await _show(update, screen.message)
+    if screen.opens_now:
+        await tick_now(ctx)
+
+
+async def schedule_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Typed dialog answers (a date, a time, a cron expression). Only reached while a
+    coordinator's dialog waits for text; anything else goes on to the other handlers."""
+    ctx = app_context(context)
+    chat, message = update.effective_chat, update.effective_message
+    if chat is None or message is None or not message.text:
+        return
+    with session_scope(ctx.sessions) as session:
+        waiting = schedule_dialog.waiting_for_text(session, chat.id)
+    if not waiting:
+        return
+    await _schedule_text(update, context)
+    raise ApplicationHandlerStop
+
+
+@require_role(Role.COORDINATOR)
+async def _schedule_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = app_context(context)
+    assert update.effective_chat is not None and update.effective_message is not None
+    try:
+        with session_scope(ctx.sessions) as session:
+            screen = schedule_dialog.text(
+                session,
+                update.effective_chat.id,
+                update.effective_message.text or "",
+                now=ctx.clock.now(),
+                settings=ctx.settings,
+            )
+    except schedule_dialog.DialogError as exc:
+        await reply(update, str(exc))
+        return
+    await _show(update, screen.message)
+
+
+# ------------------------------------------------------------------ watching and acting
+
+
+@require_role(Role.COORDINATOR)
+async def rounds_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = app_context(context)
+    with session_scope(ctx.sessions) as session:
+        text = ctx.renderer.render(
+            "messages/coordinator/rounds.html", rounds=rounds.list_rounds(session)
+        )
+    await reply(update, text)
+
+
+@require_role(Role.COORDINATOR)
+async def round_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = app_context(context)
+    number = _round_number(context)
+    if number is None:
+        await reply(update, "Which round? Send it like /round 3 (see /rounds).")
+        return
+    try:
+        with session_scope(ctx.sessions) as session:
+            round_ = rounds.get_round(session, number)
+            stats = rounds.round_stats(session, round_)
+            text = ctx.renderer.render(
+                "messages/coordinator/round.html",
+                s=stats,
+                audience=rounds.describe_audience(round_.audience),
+            )
+    except rounds.RoundError as exc:
+        await reply(update, str(exc).capitalize() + ".")
+        return
+    await reply(update, text)
+
+
+async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str) -> None:
+    ctx = app_context(context)
+    number = _round_number(context)
+    if number is None:
+        await reply(update, f"Which round? Send it like /{action} 3 (see /rounds).")
+        return
+    assert update.effective_user is not None
+    actor = update.effective_user.id
+    now = ctx.clock.now()
+    try:
+        with session_scope(ctx.sessions) as session:
+            round_ = rounds.get_round(session, number)
+            if action == "remind":
+                count = rounds.remind_round(
+                    session,
+                    round_,
+                    now=now,
+                    services=services_for(ctx),
+                    key=f"m{now:%Y%m%d%H%M}",
+                    actor=actor,
+                )
+                text = f"Reminding {count} {'person' if count == 1 else 'people'} who have not finished round #{number}."
+            elif action == "close":
+                rounds.close_round(session, round_, now=now, actor=actor)
+                text = f"Round #{number} is closed."
+            else:
+                if round_.status.value not in ("scheduled", "open"):
+                    raise rounds.RoundError(f"round {number} is already {round_.status.value}")
+                message = schedule_dialog.cancel_buttons(round_)
+                await _show(update, message)
+                return
+    except rounds.RoundError as exc:
+        await reply(update, str(exc).capitalize() + ".")
+        return
+    await reply(update, text)
+    wake_sender(ctx)
+
+
+@require_role(Role.COORDINATOR)
+async def remind_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _act(update, context, "remind")
+
+
+@require_role(Role.COORDINATOR)
+async def close_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _act(update, context, "close")
+
+
+@require_role(Role.COORDINATOR)
+async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _act(update, context, "cancel")
+
+
+@require_role(Role.COORDINATOR)
+async def cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``c:x:<round>`` cancels, ``c:k:<round>`` keeps; the round is checked afresh."""
+    ctx = app_context(context)
+    query = update.callback_query
+    assert query is not None and update.effective_user is not None
+    parts = (query.data or "").split(":")
+    if len(parts) != 3 or not parts[2].isdigit():
+        await query.answer("I did not recognise that button.", show_alert=True)
+        return
+    number = int(parts[2])
+    if parts[1] == "k":
+        await query.answer("Kept.")
+        await reply(update, f"Round #{number} stays as it is.")
+        return
+    try:
+        with session_scope(ctx.sessions) as session:
+            rounds.cancel_round(
+                session,
+                rounds.get_round(session, number),
+                now=ctx.clock.now(),
+                actor=update.effective_user.id,
+            )
+    except rounds.RoundError as exc:
+        await query.answer(str(exc).capitalize() + ".", show_alert=True)
+        return
+    await query.answer("Cancelled.")
+    await reply(update, f"Round #{number} is cancelled.")
+
+
+# ------------------------------------------------------------------ the repeating job and the sender
+
+
+async def tick_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The one repeating job: make sure the sender runs, then run what is due."""
+    ctx = app_context(context)
+    application = context.application
+    if "sender" not in ctx.extras:
+        start_sender(application, ctx)
+    try:
+        done = await tick_now(ctx)
+    except Exception:
+        log.exception("rounds tick failed")
+        return
+    for ident, kind, note in done:
+        log.info("event %s (%s): %s", ident, kind, note)
+
+
+def start_sender(application: Application, ctx: AppContext) -> Sender:  # type: ignore[type-arg]
+    settings = ctx.settings
+    bot = make_bot(
+        application.bot.token,
+        settings.telegram.base_url,
+        settings.telegram.base_file_url,
+        timeout=settings.telegram.request_timeout,
+    )
+    sender = Sender(
+        ctx.sessions,
+        bot,
+        clock=ctx.clock,
+        rate=settings.sending.rate_per_second,
+        per_chat_interval=settings.sending.per_chat_interval,
+        batch_size=settings.sending.batch_size,
+        max_attempts=settings.sending.max_attempts,
+        poll_interval=min(1.0, settings.rounds.tick_seconds),
+        locale=settings.partnership.locale,
+    )
+    ctx.extras["sender"] = sender
+    application.create_task(_supervise(application, ctx, sender), name="outbox-sender")
+    return sender
+
+
+async def _supervise(application: Application, ctx: AppContext, sender: Sender) -> None:  # type: ignore[type-arg]
+    """Run the sender while the application runs; stop it when the application stops."""
+    async with sender.bot:
+        task = asyncio.create_task(sender.run())
+        while application.running and not task.done():
+            await asyncio.sleep(0.2)
+        sender.stop()
+        await task
+    ctx.extras.pop("sender", None)
+
+
+def schedule_jobs(application: Application) -> None:  # type: ignore[type-arg]
+    ctx: AppContext = app_context_from(application)
+    if application.job_queue is None:
+        log.warning("no job queue: install python-telegram-bot[job-queue]; rounds will not run")
+        return
+    application.job_queue.run_repeating(
+        tick_job, interval=ctx.settings.rounds.tick_seconds, first=0.0, name="rounds-tick"
+    )
+
+
+def app_context_from(application: Application) -> AppContext:  # type: ignore[type-arg]
+    from bot.context import CONTEXT_KEY
+
+    ctx = application.bot_data[CONTEXT_KEY]
+    assert isinstance(ctx, AppContext)
+    return ctx
+
+
+class _DialogWaiting(filters.MessageFilter):
+    def filter(self, message: Any) -> bool:
+        return bool(message.text) and not message.text.startswith("/")
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Add the coordinator handlers (group FEATURES)."""
+    """Add the coordinator handlers (group FEATURES) and the rounds job."""
+    application.add_handler(CommandHandler("schedule", schedule_command))
+    application.add_handler(CommandHandler("rounds", rounds_command))
+    application.add_handler(CommandHandler("round", round_command))
+    application.add_handler(CommandHandler("remind", remind_command))
+    application.add_handler(CommandHandler("close", close_command))
+    application.add_handler(CommandHandler("cancel", cancel_command))
+    application.add_handler(CallbackQueryHandler(schedule_button, pattern=r"^c:s:"))
+    application.add_handler(CallbackQueryHandler(cancel_button, pattern=r"^c:[xk]:"))
+    application.add_handler(
+        MessageHandler(filters.ChatType.PRIVATE & _DialogWaiting(), schedule_text),
+        group=DIALOG_GROUP,
+    )
+    schedule_jobs(application)
