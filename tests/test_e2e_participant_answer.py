@@ -24,7 +24,7 @@ from tests.harness import BotHarness
 
 ME = 3001
 
-ALL_TYPES = '''
+ALL_TYPES = """
 id = "all-types"
 version = 1
 title = "Everything at once"
@@ -72,7 +72,7 @@ type = "text"
 text = "Anything else?"
 required = false
 max_length = 300
-'''
+"""
 
 
 @pytest.fixture
@@ -113,7 +113,9 @@ async def test_every_question_type_then_change_an_answer(
         inv = session.get(Invitation, inv_id)
         assert inv is not None and inv.status == InvitationStatus.STARTED and len(inv.answers) == 1
     toggled = await harness.press(ME, q2, "Funding")
-    assert toggled.message_id == q2.message_id and "✓ Funding" in [b["text"] for b in toggled.buttons]
+    assert toggled.message_id == q2.message_id and "✓ Funding" in [
+        b["text"] for b in toggled.buttons
+    ]
     toggled = await harness.press(ME, toggled, "Forms")
     toggled = await harness.press(ME, toggled, "None of these")  # exclusive: clears the others
     assert [b["text"] for b in toggled.buttons if b["text"].startswith("✓")] == ["✓ None of these"]
@@ -240,7 +242,9 @@ async def test_closed_forged_and_foreign_presses_change_nothing(
     with session_scope(harness.ctx.sessions) as session:
         stranger = factories.participant(session, ME + 1)
         consultation = session.get(Invitation, inv_id).round.consultation  # type: ignore[union-attr]
-        theirs = factories.invitation(session, factories.open_round(session, consultation), stranger)
+        theirs = factories.invitation(
+            session, factories.open_round(session, consultation), stranger
+        )
         their_id, qid = theirs.id, consultation.questions[0].id
     intro = await harness.say(ME, "/resume")
     harness.standin.press(ME, intro, "Start now")

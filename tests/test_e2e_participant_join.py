@@ -39,9 +39,7 @@ async def test_join_consent_and_profile(harness: BotHarness) -> None:
         MEMBER, predicate=lambda m: "part of town" in m.text
     )
     size = await harness.press(MEMBER, question, "South")
-    size = await harness.standin.wait_for_message(
-        MEMBER, predicate=lambda m: "How big" in m.text
-    )
+    size = await harness.standin.wait_for_message(MEMBER, predicate=lambda m: "How big" in m.text)
     await harness.press(MEMBER, size, "1-10 paid staff")
     done = await harness.standin.wait_for_message(MEMBER, predicate=lambda m: "All set" in m.text)
     assert "/profile" in done.text
@@ -61,9 +59,13 @@ async def test_join_consent_and_profile(harness: BotHarness) -> None:
     first = await harness.say(MEMBER, "/profile")
     assert "answering for an organisation" in first.text
     area = await harness.press(MEMBER, first, "For myself")
-    area = await harness.standin.wait_for_message(MEMBER, predicate=lambda m: "part of town" in m.text)
+    area = await harness.standin.wait_for_message(
+        MEMBER, predicate=lambda m: "part of town" in m.text
+    )
     await harness.press(MEMBER, area, "✓ South")
-    await harness.standin.wait_for_message(MEMBER, predicate=lambda m: "profile is updated" in m.text)
+    await harness.standin.wait_for_message(
+        MEMBER, predicate=lambda m: "profile is updated" in m.text
+    )
     with session_scope(harness.ctx.sessions) as session:
         person = session.scalar(select(Participant))
         assert person is not None and person.answers_as == "service_user"
