@@ -880,6 +880,7 @@ def _quotes(
     eff = effective_codes(ids)
     n_codes = select(eff.c.answer_id, func.count().label("n")).group_by(eff.c.answer_id).subquery()
     quotes: list[Quote] = []
+    used: set[str] = set()  # a quote already shown under another code is a last resort
     for row in rows:
         candidates = session.execute(
             select(Answer.text)
@@ -896,16 +897,17 @@ def _quotes(
             .order_by(n_codes.c.n, func.abs(func.length(Answer.text) - 110), Answer.id)
             .limit(12)
         ).scalars()
-        picked: list[str] = []
+        fresh: list[str] = []
+        reused: list[str] = []
         for text in candidates:
             clean = scrubber(text or "")
             if len(clean) > QUOTE_MAX:
                 clean = clean[: QUOTE_MAX - 1].rsplit(" ", 1)[0] + "…"
-            if len(clean) < 20 or clean in picked:
+            if len(clean) < 20 or clean in fresh or clean in reused:
                 continue
-            picked.append(clean)
-            if len(picked) == 2:
-                break
+            (reused if clean in used else fresh).append(clean)
+        picked = (fresh + reused)[:2]
+        used.update(picked)
         quotes.extend(Quote(row.code, row.label, row.family, q) for q in picked)
     return quotes
 

@@ -1,0 +1,416 @@
+"""Turning a Digest into what people read: Telegram HTML messages, a printable HTML file with
+embedded charts, Markdown, a CSV of anonymised answers, and chart PNGs.
+
+Every answer text reaching a template is escaped by Jinja2's autoescape (HTML) or by the `md`
+filter (Markdown); CSV cells that a spreadsheet would run as formulas are neutralised.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: charts are only ever written to bytes
+
+import matplotlib.pyplot as plt
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.digest import (
+    NO_CODE,
+    Digest,
+    Scope,
+    effective_codes,
+    known_names,
+)
+from bot.privacy import MERGED_LABEL, Scrubber
+from bot.render import Renderer
+from storage.models import (
+    Answer,
+    AnswerChoice,
+    Invitation,
+    Question,
+)
+
+TELEGRAM_LIMIT = 4096
+FAMILY_COLOURS = {"external": "#1f5f8b", "internal": "#d9822b", "success": "#3a8a4f"}
+FORMATS = ("tg", "html", "md", "csv")
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def _signed_pp(change: float | None) -> str:
+    if change is None:
+        return ""
+    points = round(change * 100)
+    if points == 0:
+        return "no change"
+    return f"{'+' if points > 0 else '−'}{abs(points)} pts"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
+
+
+def _md(text: Any) -> str:
+    """Escape text for Markdown: its own syntax, and HTML that renderers pass through."""
+    value = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    value = _MD_SPECIAL.sub(r"\\\1", value)
+    return " ".join(value.split())
+
+
+def _prepare(renderer: Renderer) -> Renderer:
+    renderer.env.filters.setdefault("pp", _signed_pp)
+    renderer.env.filters.setdefault("md", _md)
+    return renderer
+
+
+def _context(digest: Digest) -> dict[str, Any]:
+    barriers = digest.barriers
+    return {
+        "d": digest,
+        "external": [r for r in barriers.rows if r.family == "external"],
+        "internal": [r for r in barriers.rows if r.family == "internal"],
+        "families": {f.family: f for f in barriers.families},
+        "merged_label": MERGED_LABEL,
+        "quotes_by_code": _quotes_by_code(digest),
+    }
+
+
+def _quotes_by_code(digest: Digest) -> list[tuple[str, str, list[str]]]:
+    grouped: dict[str, tuple[str, str, list[str]]] = {}
+    for q in digest.quotes:
+        grouped.setdefault(q.code, (q.label, q.family, []))[2].append(q.text)
+    return [(label, family, texts) for label, family, texts in grouped.values()]
+
+
+def render_telegram(digest: Digest, renderer: Renderer) -> list[str]:
+    """The digest as Telegram HTML messages, each under 4096 characters, tags never broken."""
+    text = _prepare(renderer).render("digest/telegram.html", **_context(digest))
+    return split_html(text, TELEGRAM_LIMIT)
+
+
+def render_html(digest: Digest, renderer: Renderer, *, charts: bool = True) -> str:
+    """A self-contained HTML file fit to print: charts embedded as base64 PNG."""
+    images: dict[str, str] = {}
+    if charts:
+        for name, png in (
+            ("response", chart_response_rates(digest)),
+            ("barriers", chart_barriers(digest)),
+        ):
+            if png:
+                images[name] = base64.b64encode(png).decode("ascii")
+    return _prepare(renderer).render("digest/report.html", images=images, **_context(digest))
+
+
+def render_markdown(digest: Digest, renderer: Renderer) -> str:
+    return _prepare(renderer).render("digest/report.md", **_context(digest)) + "\n"
+
+
+# --------------------------------------------------------------------------- splitting
+
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)([^>]*)>")
+_ENTITY = re.compile(r"&[#a-zA-Z0-9]+;")
+
+
+def _tokens(text: str) -> Iterator[str]:
+    """Tags, entities and single characters: the pieces a split may fall between."""
+    pos = 0
+    for m in re.finditer(r"<[^>]*>|&[#a-zA-Z0-9]+;", text):
+        yield from text[pos : m.start()]
+        yield m.group()
+        pos = m.end()
+    yield from text[pos:]
+
+
+def split_html(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """Split Telegram HTML into parts under `limit`, preferring blank lines, then line ends,
+    then spaces. Tags open at a split are closed at its end and reopened in the next part."""
+    parts: list[str] = []
+    open_tags: list[tuple[str, str]] = []  # (name, the opening tag as written)
+    current: list[str] = []
+    size = 0
+    # Positions in `current` where a break is nice, with the tag stack at that point.
+    breaks: list[tuple[int, int, list[tuple[str, str]]]] = []  # (index, priority, stack)
+
+    def closing(stack: list[tuple[str, str]]) -> str:
+        return "".join(f"</{name}>" for name, _ in reversed(stack))
+
+    def reopening(stack: list[tuple[str, str]]) -> str:
+        return "".join(tag for _, tag in stack)
+
+    tokens = list(_tokens(text))
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        budget = limit - len(closing(open_tags)) - 1
+        if size + len(tok) > budget and current:
+            # Cut at the best break point so far, or right here if there is none.
+            if breaks:
+                best = max(breaks, key=lambda b: (b[1], b[0]))
+                index, _, stack = best
+            else:
+                index, stack = len(current), list(open_tags)
+            head = "".join(current[:index]).rstrip()
+            tail = current[index:]
+            parts.append(head + closing(stack))
+            prefix = reopening(stack)
+            current = [prefix] if prefix else []
+            # Re-feed the tail so its tags are tracked against the reopened stack.
+            open_tags = list(stack)
+            tokens[i:i] = tail
+            size = len(prefix)
+            breaks = []
+            # Drop leading whitespace in the new part.
+            while i < len(tokens) and tokens[i] in ("\n", " "):
+                i += 1
+            continue
+        m = _TAG.fullmatch(tok)
+        if m:
+            name = m.group(2).lower()
+            if m.group(1):
+                for j in range(len(open_tags) - 1, -1, -1):
+                    if open_tags[j][0] == name:
+                        del open_tags[j]
+                        break
+            else:
+                open_tags.append((name, tok))
+        current.append(tok)
+        size += len(tok)
+        if tok == "\n":
+            blank = len(current) >= 2 and current[-2] == "\n"
+            breaks.append((len(current), 3 if blank else 2, list(open_tags)))
+        elif tok == " ":
+            breaks.append((len(current), 1, list(open_tags)))
+        i += 1
+    if current:
+        last = "".join(current).strip()
+        if last:
+            parts.append(last + closing(open_tags))
+    return [p.strip() for p in parts if p.strip()]
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def _figure_png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def chart_response_rates(digest: Digest) -> bytes | None:
+    """Response rate by segment: one bar per shown segment, grouped by dimension."""
+    labels: list[str] = []
+    rates: list[float] = []
+    notes: list[str] = []
+    for dim in digest.participation.dimensions:
+        for row in dim.rows:
+            labels.append(f"{dim.label}: {row.label}")
+            rates.append((row.rate or 0.0) * 100)
+            notes.append(
+                f"{row.rate:.0%} of {row.invited}"
+                if row.rate is not None
+                else f"fewer than {digest.k} of {row.invited}"
+            )
+    if not labels:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(labels) + 1.2))
+    y = list(range(len(labels)))[::-1]
+    ax.barh(y, rates, color="#1f5f8b")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlim(0, 118)
+    ax.set_xlabel("Responded (% of people invited)")
+    for yy, rate, note in zip(y, rates, notes, strict=True):
+        ax.text(rate + 1, yy, note, va="center", fontsize=7, color="#333333")
+    ax.set_title("Who we heard from: response rate by segment", fontsize=10, loc="left")
+    ax.spines[["top", "right"]].set_visible(False)
+    return _figure_png(fig)
+
+
+def chart_barriers(digest: Digest) -> bytes | None:
+    """Barriers named, external against internal, as a share of respondents."""
+    rows = digest.barriers.rows
+    if not rows:
+        return None
+    ordered = sorted(rows, key=lambda r: (r.family != "external", -r.share))
+    labels = [r.label for r in ordered]
+    shares = [r.share * 100 for r in ordered]
+    colours = [FAMILY_COLOURS.get(r.family, "#777777") for r in ordered]
+    fig, ax = plt.subplots(figsize=(7.5, 0.36 * len(rows) + 1.3))
+    y = list(range(len(rows)))[::-1]
+    ax.barh(y, shares, color=colours)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlim(0, max(shares) * 1.25 + 5)
+    ax.set_xlabel(f"% of {digest.barriers.base} respondents")
+    for yy, share in zip(y, shares, strict=True):
+        ax.text(share + 0.8, yy, f"{share:.0f}%", va="center", fontsize=7)
+    from matplotlib.patches import Patch
+
+    ax.legend(
+        handles=[
+            Patch(color=FAMILY_COLOURS["external"], label="External (how public bodies work)"),
+            Patch(color=FAMILY_COLOURS["internal"], label="Internal (the group's own means)"),
+        ],
+        fontsize=7,
+        loc="lower right",
+        frameon=False,
+    )
+    ax.set_title("Barriers named: external against internal", fontsize=10, loc="left")
+    ax.spines[["top", "right"]].set_visible(False)
+    return _figure_png(fig)
+
+
+# --------------------------------------------------------------------------- CSV
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def safe_cell(value: Any) -> str:
+    """A CSV cell a spreadsheet will show as text, never run as a formula."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+CSV_COLUMNS = (
+    "respondent",
+    "round",
+    "answering_as",
+    "area",
+    "question",
+    "question_type",
+    "skipped",
+    "choices",
+    "number",
+    "text",
+    "codes",
+)
+
+
+def write_csv(session: Session, settings: Settings, scope: Scope, out: TextIO) -> int:
+    """Anonymised answers, one row per answer, streamed in id order. Respondents are numbered
+    afresh in each file; texts are scrubbed; an area or role held by fewer than k respondents
+    shows as "Other (merged)". Returns the number of rows written."""
+    k = settings.privacy.k
+    ids = list(scope.round_ids)
+    scrubber = Scrubber(known_names(session))
+    area_col = Invitation.segment["area"].as_string()
+    as_col = Invitation.segment["answers_as"].as_string()
+    common: dict[str, set[str]] = {}
+    for name, col in (("area", area_col), ("as", as_col)):
+        common[name] = {
+            str(value)
+            for value, n in session.execute(
+                select(col, func.count())
+                .where(Invitation.round_id.in_(ids), Invitation.started_at.is_not(None))
+                .group_by(col)
+            )
+            if value is not None and n >= k
+        }
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    numbers: dict[int, int] = {}
+    written = 0
+    last = 0
+    while True:
+        page = session.execute(
+            select(
+                Answer.id,
+                Answer.invitation_id,
+                Invitation.round_id,
+                as_col,
+                area_col,
+                Question.key,
+                Question.type,
+                Answer.skipped,
+                Answer.number,
+                Answer.text,
+            )
+            .join(Invitation, Invitation.id == Answer.invitation_id)
+            .join(Question, Question.id == Answer.question_id)
+            .where(Invitation.round_id.in_(ids), Answer.id > last)
+            .order_by(Answer.id)
+            .limit(2000)
+        ).all()
+        if not page:
+            return written
+        answer_ids = [row[0] for row in page]
+        choices: dict[int, list[str]] = {}
+        for answer_id, key in session.execute(
+            select(AnswerChoice.answer_id, AnswerChoice.option_key)
+            .where(AnswerChoice.answer_id.in_(answer_ids))
+            .order_by(AnswerChoice.answer_id, AnswerChoice.option_key)
+        ):
+            choices.setdefault(answer_id, []).append(key)
+        page_eff = effective_codes(ids)
+        codes: dict[int, list[str]] = {}
+        for answer_id, code in session.execute(
+            select(page_eff.c.answer_id, page_eff.c.code)
+            .where(page_eff.c.answer_id.in_(answer_ids), page_eff.c.code != NO_CODE)
+            .order_by(page_eff.c.answer_id, page_eff.c.code)
+        ):
+            codes.setdefault(answer_id, []).append(code)
+        for aid, inv, round_id, answers_as, area, key, qtype, skipped, number, text in page:
+            respondent = numbers.setdefault(inv, len(numbers) + 1)
+            writer.writerow(
+                [
+                    safe_cell(cell)
+                    for cell in (
+                        respondent,
+                        round_id,
+                        answers_as if answers_as in common["as"] else MERGED_LABEL,
+                        area if area in common["area"] else MERGED_LABEL,
+                        key,
+                        qtype,
+                        "yes" if skipped else "",
+                        " ".join(choices.get(aid, [])),
+                        "" if number is None else f"{number:g}",
+                        scrubber(text) if text else "",
+                        " ".join(codes.get(aid, [])),
+                    )
+                ]
+            )
+            written += 1
+        last = page[-1][0]
+
+
+# --------------------------------------------------------------------------- files
+
+
+def write_digest(
+    digest: Digest,
+    renderer: Renderer,
+    fmt: str,
+    path: Path,
+    *,
+    session: Session | None = None,
+    settings: Settings | None = None,
+    scope: Scope | None = None,
+) -> Path:
+    """Write one format to `path` (csv needs session, settings and scope to stream answers)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "html":
+        path.write_text(render_html(digest, renderer), encoding="utf-8")
+    elif fmt == "md":
+        path.write_text(render_markdown(digest, renderer), encoding="utf-8")
+    elif fmt == "tg":
+        path.write_text("\n\n-----\n\n".join(render_telegram(digest, renderer)) + "\n", "utf-8")
+    elif fmt == "csv":
+        if session is None or settings is None or scope is None:
+            raise ValueError("the CSV needs a session, settings and scope")
+        with path.open("w", encoding="utf-8", newline="") as out:
+            write_csv(session, settings, scope, out)
+    else:
+        raise ValueError(f"unknown format {fmt!r} (use one of {', '.join(FORMATS)})")
+    return path
