@@ -67,6 +67,7 @@ import logging
 import os
 import signal
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -122,7 +123,9 @@ def backoff(attempts: int) -> float:
 
 
 def _retry_seconds(exc: RetryAfter) -> float:
-    value: Any = exc.retry_after
+    with warnings.catch_warnings():  # PTB 22 warns that it becomes a timedelta: both handled
+        warnings.simplefilter("ignore")
+        value: Any = exc.retry_after
     if isinstance(value, timedelta):
         return value.total_seconds()
     return float(value)

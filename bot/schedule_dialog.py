@@ -2,7 +2,7 @@
 DialogState row and returns the next screen (an OutgoingMessage), so any process and any
 restart can carry the dialog on (firm principle 1).
 
-Callback data is ``c:s:<step>:<value>``. A press is checked against the stored step (a stale
+Callback data is ``co:s:<step>:<value>``. A press is checked against the stored step (a stale
 button from an earlier step is refused) and its value against what that step offered (a
 forged value is refused); nothing changes in either case.
 """
@@ -69,7 +69,7 @@ def waiting_for_text(session: Session, chat_id: int) -> bool:
 
 
 def _b(text: str, step: str, value: str) -> Button:
-    return Button(text, f"c:s:{step}:{value}")
+    return Button(text, f"co:s:{step}:{value}")
 
 
 def _set(state: DialogState, step: str, now: datetime, **data: Any) -> None:
@@ -162,9 +162,9 @@ def press(
     renderer: Renderer,
     actor: int,
 ) -> Screen:
-    """Handle a ``c:s:...`` button."""
+    """Handle a ``co:s:...`` button."""
     parts = data.split(":", 3)
-    if len(parts) != 4 or parts[:2] != ["c", "s"]:
+    if len(parts) != 4 or parts[:2] != ["co", "s"]:
         raise DialogError("I did not recognise that button.")
     step, value = parts[2], parts[3]
     state = _state(session, chat_id)
@@ -420,5 +420,5 @@ def cancel_buttons(round_: Round) -> OutgoingMessage:
     return OutgoingMessage(
         f"Cancel round #{round_.id} ({round_.consultation.title}, {round_.status.value})? "
         "Unsent invitations are withdrawn; answers already given are kept.",
-        rows([Button("Yes, cancel it", f"c:x:{round_.id}"), Button("Keep it", f"c:k:{round_.id}")]),
+        rows([Button("Yes, cancel it", f"co:x:{round_.id}"), Button("Keep it", f"co:k:{round_.id}")]),
     )

@@ -28,7 +28,7 @@ from storage.models import Role
 
 log = logging.getLogger(__name__)
 
-DIALOG_GROUP = -5  # before the features group, so typed dialog answers are not taken as answers
+DIALOG_GROUP = -4  # before the features group, so typed dialog answers are not taken as answers
 
 register_command("schedule", "Plan a consultation round", Role.COORDINATOR)
 register_command("rounds", "Rounds and response rates", Role.COORDINATOR)
@@ -124,13 +124,13 @@ async def schedule_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await query.answer(str(exc)[:190], show_alert=True)
         return
     await query.answer()
-    if query.message is not None:
-        # The pressed message loses its buttons, so an old step cannot be pressed again by mistake.
-        try:
-            await query.edit_message_reply_markup(None)
-        except Exception:  # already edited, or too old to edit: harmless
-            log.debug("could not clear buttons", exc_info=True)
-    await _show(update, screen.message)
+    # The next step replaces this one in place, so a button of an earlier step is gone.
+    markup = _markup(screen.message)
+    try:
+        await query.edit_message_text(screen.message.text, reply_markup=markup)
+    except Exception:  # too old to edit, or unchanged: show it as a new message instead
+        log.debug("could not edit the dialog message", exc_info=True)
+        await _show(update, screen.message)
     if screen.opens_now:
         await tick_now(ctx)
 
@@ -259,7 +259,7 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 @require_role(Role.COORDINATOR)
 async def cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``c:x:<round>`` cancels, ``c:k:<round>`` keeps; the round is checked afresh."""
+    """``co:x:<round>`` cancels, ``co:k:<round>`` keeps; the round is checked afresh."""
     ctx = app_context(context)
     query = update.callback_query
     assert query is not None and update.effective_user is not None
@@ -371,8 +371,8 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CommandHandler("remind", remind_command))
     application.add_handler(CommandHandler("close", close_command))
     application.add_handler(CommandHandler("cancel", cancel_command))
-    application.add_handler(CallbackQueryHandler(schedule_button, pattern=r"^c:s:"))
-    application.add_handler(CallbackQueryHandler(cancel_button, pattern=r"^c:[xk]:"))
+    application.add_handler(CallbackQueryHandler(schedule_button, pattern=r"^co:s:"))
+    application.add_handler(CallbackQueryHandler(cancel_button, pattern=r"^co:[xk]:"))
     application.add_handler(
         MessageHandler(filters.ChatType.PRIVATE & _DialogWaiting(), schedule_text),
         group=DIALOG_GROUP,
