@@ -15,11 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: charts are only ever written to bytes
-
-import matplotlib.pyplot as plt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -201,10 +199,17 @@ def split_html(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
 # --------------------------------------------------------------------------- charts
 
 
-def _figure_png(fig: Any) -> bytes:
+def _figure(width: float, height: float) -> tuple[Figure, Any]:
+    # The object API with the Agg canvas, not pyplot: no global state, so charts can be drawn
+    # in worker threads and nothing needs a display.
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
+
+
+def _figure_png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -224,7 +229,7 @@ def chart_response_rates(digest: Digest) -> bytes | None:
             )
     if not labels:
         return None
-    fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(labels) + 1.2))
+    fig, ax = _figure(7.5, 0.32 * len(labels) + 1.2)
     y = list(range(len(labels)))[::-1]
     ax.barh(y, rates, color="#1f5f8b")
     ax.set_yticks(y, labels, fontsize=8)
@@ -246,7 +251,7 @@ def chart_barriers(digest: Digest) -> bytes | None:
     labels = [r.label for r in ordered]
     shares = [r.share * 100 for r in ordered]
     colours = [FAMILY_COLOURS.get(r.family, "#777777") for r in ordered]
-    fig, ax = plt.subplots(figsize=(7.5, 0.36 * len(rows) + 1.3))
+    fig, ax = _figure(7.5, 0.36 * len(rows) + 1.3)
     y = list(range(len(rows)))[::-1]
     ax.barh(y, shares, color=colours)
     ax.set_yticks(y, labels, fontsize=8)
@@ -254,8 +259,6 @@ def chart_barriers(digest: Digest) -> bytes | None:
     ax.set_xlabel(f"% of {digest.barriers.base} respondents")
     for yy, share in zip(y, shares, strict=True):
         ax.text(share + 0.8, yy, f"{share:.0f}%", va="center", fontsize=7)
-    from matplotlib.patches import Patch
-
     ax.legend(
         handles=[
             Patch(color=FAMILY_COLOURS["external"], label="External (how public bodies work)"),
