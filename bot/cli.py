@@ -244,6 +244,11 @@ def roles_list(ctx: typer.Context) -> None:
         typer.echo(f"{user_id:>14}  {role:<12} {name}")
 
 
+from bot.cli_digest import register as _register_digest  # noqa: E402 (needs app, state)
+
+_register_digest(app)
+
+
 def main() -> None:
     try:
         app()

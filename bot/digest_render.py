@@ -52,7 +52,7 @@ def _signed_pp(change: float | None) -> str:
     points = round(change * 100)
     if points == 0:
         return "no change"
-    return f"{'+' if points > 0 else '−'}{abs(points)} pts"
+    return f"{'+' if points > 0 else '−'}{abs(points)} pt{'s' if abs(points) != 1 else ''}"
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")

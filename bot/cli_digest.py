@@ -1,0 +1,63 @@
+"""`consultbot digest`: write a round's (or a quarter's) digest to a file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.cli import UserError, state
+from storage.db import session_scope
+
+
+class Format(StrEnum):
+    html = "html"
+    md = "md"
+    csv = "csv"
+    tg = "tg"
+
+
+def digest(
+    ctx: typer.Context,
+    round_id: Annotated[
+        int | None, typer.Option("--round", help="The round number (see `consultbot rounds`).")
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", help="'quarter': rounds closed this quarter.")
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="html, md, csv or tg.")] = Format.html,
+    out: Annotated[Path, typer.Option("--out", help="File to write.")] = Path("digest.html"),
+) -> None:
+    """Write the coordinators' digest (everything at or above k) of a round or a quarter."""
+    from bot.context import AppContext
+    from bot.digest import DigestError, codebook_for, compile_digest, quarter_scope, round_scope
+    from bot.digest_render import write_digest
+
+    if (round_id is None) == (period is None):
+        raise UserError("give either --round N or --period quarter")
+    if period is not None and period != "quarter":
+        raise UserError("--period takes 'quarter'")
+    settings = state(ctx).settings
+    app = AppContext(settings=settings, sessions=state(ctx).ready_sessions())
+    with session_scope(app.sessions) as session:
+        try:
+            scope = (
+                round_scope(session, round_id)
+                if round_id is not None
+                else quarter_scope(session, settings, app.clock.now())
+            )
+        except DigestError as exc:
+            raise UserError(str(exc), 1) from None
+        result = compile_digest(
+            session, settings, scope, codebook=codebook_for(settings, app.extras)
+        )
+        write_digest(
+            result, app.renderer, fmt.value, out, session=session, settings=settings, scope=scope
+        )
+    typer.echo(f"wrote {out} ({fmt.value}, {scope.label})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("digest")(digest)
