@@ -141,6 +141,11 @@ class QuestionSummary:
     scale: ScaleStats | None = None
     consultation: str = ""
 
+    @property
+    def visible(self) -> list[ChoiceCount]:
+        """Choices somebody picked, most picked first (zeros are left out of the prose)."""
+        return [c for c in self.choices if c.count]
+
 
 @dataclass
 class BarrierRow:
@@ -684,7 +689,9 @@ def _questions(session: Session, ids: list[int], k: int, notes: list[str]) -> li
                 ChoiceCount(key, label, counts.get(key, 0), counts.get(key, 0) / n_answered)
                 for key, label in labels.items()
             ]
-            merged = merge_small(cells, lambda c: c.count, k)
+            merged = merge_small(
+                cells, lambda c: c.count, k, complementary=question.type != "multi"
+            )
             summary.choices = sorted(merged.kept, key=lambda c: -c.count)
             if merged.merged and question.type == "multi":
                 merged.merged_count = _distinct_choosers(
@@ -812,8 +819,8 @@ def _barriers(
     barriers, successes = _rows_for(counts, base, codebook)
     p_base = _respondents(session, list(scope.previous)) if scope.previous else 0
     p_counts = _code_counts(session, list(scope.previous)) if p_base >= k else {}
-    merged_b = merge_small(barriers, lambda r: r.respondents, k)
-    merged_s = merge_small(successes, lambda r: r.respondents, k)
+    merged_b = merge_small(barriers, lambda r: r.respondents, k, complementary=False)
+    merged_s = merge_small(successes, lambda r: r.respondents, k, complementary=False)
     if p_base >= k:
         for row in merged_b.kept + merged_s.kept:
             # Only compare with a previous cell that could itself be shown (zero or k and up).
@@ -942,7 +949,7 @@ def _organisation_detail(
         counts = _code_counts(session, ids, organisation_id)
         barriers, _ = _rows_for(counts, base, codebook)
         rows = sorted(
-            merge_small(barriers, lambda r: r.respondents, k).kept,
+            merge_small(barriers, lambda r: r.respondents, k, complementary=False).kept,
             key=lambda r: (-r.respondents, r.code),
         )
     return OrganisationDetail(

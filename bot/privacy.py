@@ -140,13 +140,18 @@ class Merged(Generic[T]):
     suppressed: bool  # the merged cell itself stays hidden (it is under k)
 
 
-def merge_small(items: Sequence[T], count: Callable[[T], int], k: int) -> Merged[T]:
-    """Fold every item under k into one merged cell; if that cell is under k too, fold the next
-    smallest item in until it is not (or nothing is left). Zero-count items stay as they are."""
+def merge_small(
+    items: Sequence[T], count: Callable[[T], int], k: int, *, complementary: bool = True
+) -> Merged[T]:
+    """Fold every item under k into one merged cell. With `complementary` (cells that add up
+    to a shown total, like areas or a single-choice question), a merged cell under k pulls in
+    the next smallest item until it is not, so no hidden cell can be worked out by
+    subtraction. Without it (barriers, multi-choice options: people may be in several cells,
+    nothing adds up), small cells are merged or hidden and the others stay. Zero stays."""
     kept = [i for i in items if count(i) == 0 or count(i) >= k]
     merged = [i for i in items if 0 < count(i) < k]
     total = sum(count(i) for i in merged)
-    while merged and total < k:
+    while complementary and merged and total < k:
         candidates = [i for i in kept if count(i) > 0]
         if not candidates:
             break
