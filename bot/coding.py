@@ -57,11 +57,18 @@ __all__ = [
 
 Family = Literal["external", "internal", "success"]
 FAMILIES: tuple[str, ...] = ("external", "internal", "success")
-EvidenceKind = Literal["cue", "topic", "contrast"]
+EvidenceKind = Literal["cue", "topic", "contrast", "headline", "model"]
 
 # Evidence weights feed the per-code confidence: a self-contained cue is far more reliable than
 # a topic word that merely shares a clause with a problem marker.
-_WEIGHTS: dict[str, float] = {"cue": 0.9, "absence": 0.75, "topic": 0.6, "contrast": 0.55}
+_WEIGHTS: dict[str, float] = {
+    "cue": 0.9,
+    "absence": 0.75,
+    "topic": 0.6,
+    "contrast": 0.55,
+    "headline": 0.6,
+    "model": 0.5,
+}
 # Codes below this confidence, or answers where negation discarded something, are flagged so a
 # coordinator looks at them rather than trusting the count blindly.
 DOUBTFUL_BELOW = 0.7
@@ -370,6 +377,7 @@ class Codebook:
     lexicon: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_LEXICON))
     _index: _Index = field(init=False, repr=False, compare=False)
     _negators: frozenset[str] = field(init=False, repr=False, compare=False)
+    _fuzzy: _Fuzzy = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         where = str(self.source) if self.source else "<codebook>"
@@ -383,6 +391,9 @@ class Codebook:
         builder.add(_ABSENCE, "", "lexicon.absence_words", lex["absence_words"])
         object.__setattr__(self, "_index", builder.build())
         object.__setattr__(self, "_negators", frozenset(lex["negators"]))
+        phrases = [p for c in self.codes for p in (*c.cues, *c.topics)]
+        phrases += [p for key in ("problem_markers", "deficit_markers") for p in lex[key]]
+        object.__setattr__(self, "_fuzzy", _Fuzzy.build(phrases))
 
     def __getitem__(self, code: str) -> Code:
         for c in self.codes:
@@ -806,7 +817,23 @@ def _split_clauses(norm: str) -> list[tuple[int, int]]:
 
 def code_text(text: str, codebook: Codebook) -> Coding:
     """Assign barrier and success codes to one answer, with the evidence for each."""
-    norm = _normalise(text)
+    norm, omap = _correct_typos(_normalise(text), codebook)
+    if omap is not None:
+        original = text
+
+        def src(s: int, e: int) -> tuple[str, tuple[int, int]]:
+            os_, oe = omap[s], omap[e]
+            return original[os_:oe], (os_, oe)
+
+    else:
+
+        def src(s: int, e: int) -> tuple[str, tuple[int, int]]:
+            return text[s:e], (s, e)
+
+    def ev_at(code: str, s: int, e: int, neg: bool, kind: EvidenceKind, trig=None) -> Evidence:
+        words, span = src(s, e)
+        return Evidence(code, words, span, neg, kind, None if trig is None else src(*trig)[0])
+
     clauses = _split_clauses(norm)
     clause_starts = [c[0] for c in clauses]
     tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(norm)]
@@ -816,8 +843,13 @@ def code_text(text: str, codebook: Codebook) -> Coding:
     def clause_index(pos: int) -> int:
         return max(bisect_right(clause_starts, pos) - 1, 0)
 
-    def negator_before(start: int, window: int = 3) -> int | None:
-        """Start of the closest negator among the few words before ``start``, in its clause."""
+    def negator_before(start: int, window: int = 3, strict: bool = False) -> int | None:
+        """Start of the closest negator among the few words before ``start``, in its clause.
+
+        ``strict`` (for self-contained cues): only words that do not change the subject may sit
+        between the negator and the cue, so "it's not tokenistic" and "never had any damp" are
+        denials but "the landlord won't fix the damp" is not.
+        """
         cstart = clauses[clause_index(start)][0]
         i = bisect_left(tok_starts, start)
         # A cue starting mid-word ("n't very confident" in "aren't") carries its own negator,
@@ -828,10 +860,12 @@ def code_text(text: str, codebook: Codebook) -> Coding:
         for j in range(i - 1, lo - 1, -1):
             if _is_negator(tokens[j][2], negators):
                 return tokens[j][0]
+            if strict and tokens[j][2] not in _TRANSPARENT:
+                return None
         return None
 
     def negated_before(start: int) -> bool:
-        return negator_before(start) is not None
+        return negator_before(start, strict=True) is not None
 
     matches = codebook._index.scan(norm, tokens)
     matches.sort(key=lambda m: (m[2], -m[3]))
@@ -842,13 +876,13 @@ def code_text(text: str, codebook: Codebook) -> Coding:
     for group, code, s, e in matches:
         if group == _CUE:
             neg = negated_before(s)
-            evidence.append(Evidence(code, text[s:e], (s, e), neg, "cue"))
+            evidence.append(ev_at(code, s, e, neg, "cue"))
             if not neg:
                 cue_spans.append((s, e))
         elif group == _NEG_CUE:
             neg_at = negator_before(s)
             if neg_at is not None:
-                evidence.append(Evidence(code, text[neg_at:e], (neg_at, e), False, "cue"))
+                evidence.append(ev_at(code, neg_at, e, False, "cue"))
                 cue_spans.append((neg_at, e))
 
     # Overlapping praise matches of one success code are one statement: if any of them is
@@ -925,22 +959,32 @@ def code_text(text: str, codebook: Codebook) -> Coding:
     for t in sorted(topics, key=lambda t: t[1]):
         code, s, e = t
         idx = clause_index(s)
-        ab = _absence_before(absences, s, e, tok_starts, clauses[idx][0])
+        cs, ce = clauses[idx]
+        ab = _absence_before(absences, s, e, tok_starts, cs)
         if ab is not None:
-            evidence.append(Evidence(code, text[s:e], (s, e), False, "topic", text[ab[0] : ab[1]]))
+            evidence.append(ev_at(code, s, e, False, "topic", ab))
         elif t in trigger_of:
-            ms, me = trigger_of[t]
-            evidence.append(Evidence(code, text[s:e], (s, e), False, "topic", text[ms:me]))
+            evidence.append(ev_at(code, s, e, False, "topic", trigger_of[t]))
         elif denied[idx]:
-            evidence.append(Evidence(code, text[s:e], (s, e), True, "topic"))
-        elif negator_before(s, window=2) is not None:
+            evidence.append(ev_at(code, s, e, True, "topic"))
+        elif (neg_at := negator_before(s, window=2)) is not None:
+            if _BUT_NOT.search(norm, 0, neg_at + 3) and norm.startswith("not", neg_at):
+                # "we have the passion but not the skills": "but not" is a lack, not a denial.
+                evidence.append(ev_at(code, s, e, False, "topic", (neg_at, neg_at + 3)))
+                continue
             # "it's not the money, ...": the topic itself is denied, which sets up a contrast.
             denied[idx] = True
-            evidence.append(Evidence(code, text[s:e], (s, e), True, "topic"))
+            evidence.append(ev_at(code, s, e, True, "topic"))
         elif idx > 0 and denied[idx - 1] and not markers[idx - 1]:
-            seg = norm[clauses[idx][0] : clauses[idx][1]]
+            seg = norm[cs:ce]
             if _CONTRAST_HEAD.search(seg) or _CONTRAST_TAIL.search(seg):
-                evidence.append(Evidence(code, text[s:e], (s, e), False, "contrast"))
+                evidence.append(ev_at(code, s, e, False, "contrast"))
+            elif _is_headline(norm, cs, ce, by_clause[idx]):
+                evidence.append(ev_at(code, s, e, False, "headline"))
+        elif _is_headline(norm, cs, ce, by_clause[idx]):
+            # A bare subject as the whole clause answers "what gets in the way?": "Cash flow.",
+            # "Time, money and volunteers", "the forms, the meetings... pick one".
+            evidence.append(ev_at(code, s, e, False, "headline"))
 
     evidence.sort(key=lambda ev: (ev.span, ev.code))
     strength: dict[str, float] = {}
@@ -955,9 +999,164 @@ def code_text(text: str, codebook: Codebook) -> Coding:
     doubtful = (
         confidence < DOUBTFUL_BELOW
         or any(ev.negated for ev in evidence)
-        or any(ev.kind == "contrast" for ev in evidence)
+        or any(ev.kind in ("contrast", "headline", "model") for ev in evidence)
     )
     return Coding(codes, tuple(evidence), confidence, doubtful)
+
+
+def _wordset(*chunks: str) -> frozenset[str]:
+    return frozenset(" ".join(chunks).split())
+
+
+_BUT_NOT = re.compile(r"\bbut\s+not\s*$")
+# Words that may sit between a negator and a self-contained cue without changing what the
+# negator denies ("not *really* tokenistic", "never *had any* damp").
+_TRANSPARENT = _wordset(
+    "a an the any at all really very so too that this it its it's is are was were be been",
+    "being ever had have has got get getting much of our us we quite particularly exactly",
+    "just even actually still yet as",
+)
+# Words a bare heading may carry besides its subject ("The paperwork.", "time, money and ...").
+_FILLER = _wordset(
+    "a an the our and or of more any just lack also too plus simple as that honestly",
+    "mainly mostly probably definitely basically really 1 2 3 4 5 etc",
+)
+
+
+def _is_headline(norm: str, cs: int, ce: int, topics: list[tuple[str, int, int]]) -> bool:
+    """A clause that is nothing but subjects and filler words ("Cash flow", "the forms")."""
+    covered = [(s, e) for _, s, e in topics]
+    for m in _TOKEN.finditer(norm, cs, ce):
+        if m.group() in _FILLER:
+            continue
+        if not any(s <= m.start() and m.end() <= e for s, e in covered):
+            return False
+    return bool(covered)
+
+
+# --------------------------------------------------------------------------------------------
+# Light spelling tolerance: a long word one edit away from a cue word is read as that word.
+# --------------------------------------------------------------------------------------------
+
+FUZZY_MIN_LEN = 7  # shorter words have too many real-word neighbours ("cash"/"case")
+# Real words one edit away from a cue word that must not be "corrected" into it.
+_FUZZY_PROTECT = _wordset(
+    "contact contacts contacted content context country counter fending standing trusted",
+    "trustee trustees planned planner planning present presents parking parting marking",
+    "meeting meetings started starting staffed stuffed worried wording workers working",
+    "funders funding funded founder founders founded landing lending spending sending",
+    "feeling falling filling calling failing telling selling billing willing killing",
+    "leading loading reading heading needing feeding holding folding minding binding",
+    "shared shares sharing scared scaring caring daring bearing hearing wearing clearing",
+    "coming costing hosting posting testing resting renting rented tenders tendered",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fuzzy:
+    known: frozenset[str]
+    deletes: dict[str, frozenset[str]]
+    targets: frozenset[str] = frozenset()  # words a misspelling may be corrected into
+    stems: tuple[str, ...] = ()  # prefixes of word* cues: anything starting so is known
+    cache: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, phrases: Iterable[str]) -> _Fuzzy:
+        known: set[str] = set()
+        targets: set[str] = set()
+        stems: set[str] = set()
+        for phrase in phrases:
+            for word in re.findall(r"[a-z']+\*?", phrase.lower().translate(_APOSTROPHES)):
+                if "'" in word:
+                    continue
+                if word.endswith("*"):
+                    stems.add(word[:-1])
+                    if len(word) > FUZZY_MIN_LEN and word[:-1].isalpha():
+                        targets |= {f for f in _inflections(word[:-1]) if "'" not in f}
+                    continue
+                forms = {f for f in _inflections(word) if "'" not in f}
+                known |= forms
+                if len(word) >= FUZZY_MIN_LEN:
+                    # Only words written in the codebook (and their regular endings) are
+                    # correction targets; invented inflections ("premiseses") are not.
+                    targets |= {word} if word.endswith("s") else forms
+        deletes: dict[str, set[str]] = {}
+        for w in targets:
+            for i in range(1, len(w)):  # the first letter is kept: typos rarely hit it
+                deletes.setdefault(w[:i] + w[i + 1 :], set()).add(w)
+        return cls(
+            frozenset(known | targets),
+            {k: frozenset(v) for k, v in deletes.items()},
+            targets=frozenset(targets),
+            stems=tuple(sorted(stems)),
+        )
+
+    def correct(self, tok: str) -> str | None:
+        """The cue word ``tok`` is a one-edit misspelling of, if exactly one fits."""
+        hit = self.cache.get(tok, "")
+        if hit != "":
+            return hit
+        found: set[str] = set()
+        if (
+            len(tok) >= FUZZY_MIN_LEN
+            and tok not in self.known
+            and tok not in _FUZZY_PROTECT
+            and not tok.startswith(self.stems)
+            and tok + "s" not in self.known
+            and not any(tok[: -len(x)] in self.known for x in ("s", "es", "ed", "ing", "er"))
+        ):
+            found |= self.deletes.get(tok, frozenset())  # a letter missing
+            for i in range(1, len(tok)):
+                d = tok[:i] + tok[i + 1 :]
+                if d in self.targets:
+                    found.add(d)  # a letter too many
+                for w in self.deletes.get(d, ()):  # one letter wrong or two swapped
+                    if len(w) == len(tok) and _one_swap_or_sub(w, tok):
+                        found.add(w)
+            found = {w for w in found if w[0] == tok[0]}
+        out = next(iter(found)) if len(found) == 1 else None
+        if len(self.cache) < 100_000:
+            self.cache[tok] = out
+        return out
+
+
+def _one_swap_or_sub(a: str, b: str) -> bool:
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    if len(diff) == 1:
+        return True
+    return (
+        len(diff) == 2
+        and diff[1] == diff[0] + 1
+        and a[diff[0]] == b[diff[1]]
+        and (a[diff[1]] == b[diff[0]])
+    )
+
+
+def _correct_typos(norm: str, codebook: Codebook) -> tuple[str, list[int] | None]:
+    """``norm`` with misspelt cue words corrected, and a map back to the original offsets."""
+    fuzzy = codebook._fuzzy
+    fixes: list[tuple[int, int, str]] = []
+    for m in _LONG_WORD.finditer(norm):
+        fixed = fuzzy.correct(m.group())
+        if fixed is not None:
+            fixes.append((m.start(), m.end(), fixed))
+    if not fixes:
+        return norm, None
+    pieces: list[str] = []
+    omap: list[int] = []
+    pos = 0
+    for s, e, word in fixes:
+        pieces.append(norm[pos:s])
+        omap.extend(range(pos, s))
+        pieces.append(word)
+        omap.extend(min(s + i, e - 1) for i in range(len(word)))
+        pos = e
+    pieces.append(norm[pos:])
+    omap.extend(range(pos, len(norm) + 1))
+    return "".join(pieces), omap
+
+
+_LONG_WORD = re.compile(rf"\b[a-z]{{{FUZZY_MIN_LEN},}}\b")
 
 
 def _is_absence(trigger: str) -> bool:
@@ -988,8 +1187,10 @@ def explain(coding: Coding) -> str:
         for ev in coding.evidence:
             if ev.code == code and not ev.negated:
                 w = f"'{ev.words}'"
-                if ev.kind == "contrast":
-                    w += " (by contrast)"
+                if ev.kind in ("contrast", "headline", "model"):
+                    w += {"contrast": " (by contrast)", "headline": " (as a heading)"}.get(
+                        ev.kind, " (model)"
+                    )
                 if w not in words:
                     words.append(w)
         parts.append(f"{code}: {', '.join(words)}")
