@@ -168,7 +168,8 @@ def rounds_schedule(
                     now=clock_now,
                 )
                 typer.echo(
-                    f"schedule {schedule.id}: first round {round_.id} opens {round_.opens_at.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}"
+                    f"schedule {schedule.id}: first round {round_.id} opens "
+                    f"{round_.opens_at.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}"
                 )
             else:
                 if at:
@@ -189,7 +190,8 @@ def rounds_schedule(
                     remind_before=reminders,
                 )
                 typer.echo(
-                    f"round {round_.id} opens {opens_at.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}"
+                    f"round {round_.id} opens "
+                    f"{opens_at.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}"
                 )
             preview = rounds.preview_audience(
                 session,
@@ -218,7 +220,8 @@ def rounds_list(ctx: typer.Context, limit: int = 20) -> None:
         for r, invited, completed in rounds.list_rounds(session, limit=limit):
             rate = f"{completed}/{invited} ({completed / invited:.0%})" if invited else "-"
             typer.echo(
-                f"{r.id:>5}  {r.status.value:<9} {r.opens_at.astimezone(zone):%Y-%m-%d %H:%M}  {rate:<16} {r.consultation.slug}"
+                f"{r.id:>5}  {r.status.value:<9} {r.opens_at.astimezone(zone):%Y-%m-%d %H:%M}  "
+                f"{rate:<16} {r.consultation.slug}"
             )
 
 
@@ -231,13 +234,15 @@ def rounds_show(ctx: typer.Context, round_id: int) -> None:
         except rounds.RoundError as exc:
             raise _user_error(str(exc), 1) from None
         typer.echo(
-            f"round {round_id} {s.round.status.value}: invited {s.invited}, delivered {s.delivered}, "
+            f"round {round_id} {s.round.status.value}: invited {s.invited}, "
+            f"delivered {s.delivered}, "
             f"started {s.started}, completed {s.completed}, unreachable {s.unreachable}"
         )
         for key, values in s.by_segment.items():
             for value, c in values.items():
                 typer.echo(
-                    f"  {key}={value}: {c['completed']} of {sum(c.values())} completed, {c['unreachable']} unreachable"
+                    f"  {key}={value}: {c['completed']} of {sum(c.values())} completed, "
+                    f"{c['unreachable']} unreachable"
                 )
 
 

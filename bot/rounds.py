@@ -757,7 +757,8 @@ def run_event(session: Session, event: ScheduledEvent, *, now: datetime, service
         if round_.status != RoundStatus.OPEN or round_.closes_at <= now:
             status, note = EventStatus.SKIPPED, "round not open"
         else:
-            note = f"reminded {remind_round(session, round_, now=now, services=services, key=f'e{event.id}')}"
+            count = remind_round(session, round_, now=now, services=services, key=f"e{event.id}")
+            note = f"reminded {count}"
     elif event.kind == EventKind.CLOSE_ROUND:
         if round_.status in (RoundStatus.OPEN, RoundStatus.SCHEDULED):
             close_round(session, round_, now=now)
@@ -888,20 +889,17 @@ def list_rounds(session: Session, *, limit: int = 20) -> list[tuple[Round, int, 
             .limit(limit)
         )
     )
-    counts = dict(
-        ((rid, done), n)
-        for rid, done, n in session.execute(
-            select(
-                Invitation.round_id, Invitation.status == InvitationStatus.COMPLETED, func.count()
-            )
-            .where(Invitation.round_id.in_([r.id for r in rounds]))
-            .group_by(Invitation.round_id, Invitation.status == InvitationStatus.COMPLETED)
-        )
-    )
-    out = []
-    for r in rounds:
-        completed = counts.get((r.id, True), 0)
-        out.append((r, completed + counts.get((r.id, False), 0), completed))
+    invited: Counter[int] = Counter()
+    completed: Counter[int] = Counter()
+    for rid, status, n in session.execute(
+        select(Invitation.round_id, Invitation.status, func.count())
+        .where(Invitation.round_id.in_([r.id for r in rounds]))
+        .group_by(Invitation.round_id, Invitation.status)
+    ):
+        invited[rid] += n
+        if status == InvitationStatus.COMPLETED:
+            completed[rid] += n
+    out = [(r, invited[r.id], completed[r.id]) for r in rounds]
     return out
 
 

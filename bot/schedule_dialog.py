@@ -176,7 +176,8 @@ def press(
         raise DialogError("That dialog has ended. Send /schedule to start again.")
     if state.step != step:
         raise DialogError(
-            "That button belongs to an earlier step. Please use the latest message, or send /schedule to start again."
+            "That button belongs to an earlier step. Please use the latest message, "
+            "or send /schedule to start again."
         )
     if step == "con":
         consultation = session.get(Consultation, int(value)) if value.isdigit() else None
@@ -220,7 +221,9 @@ def press(
             _set(state, "at", now)
             return Screen(
                 OutgoingMessage(
-                    f"Send the date and time, like <code>{(now + timedelta(days=7)).astimezone(settings.zone):%Y-%m-%d} 09:00</code> ({settings.partnership.timezone})."
+                    f"Send the date and time, like <code>"
+                    f"{(now + timedelta(days=7)).astimezone(settings.zone):%Y-%m-%d} 09:00</code> "
+                    f"({settings.partnership.timezone})."
                 )
             )
         if value == "weekly":
@@ -242,7 +245,9 @@ def press(
             _set(state, "cron", now)
             return Screen(
                 OutgoingMessage(
-                    f"Send a cron expression (minute hour day month weekday, fields ANDed, in {settings.partnership.timezone}), like <code>0 9 1-7 * mon</code> for the first Monday at 09:00."
+                    f"Send a cron expression (minute hour day month weekday, fields ANDed, in "
+                    f"{settings.partnership.timezone}), like <code>0 9 1-7 * mon</code> "
+                    "for the first Monday at 09:00."
                 )
             )
         raise DialogError("That option is not one I offered.")
@@ -392,7 +397,10 @@ def _confirm(
             actor=actor,
             progress_chat_id=chat_id,
         )
-        message = f"Scheduled: {when['label']} (schedule {schedule.id}). The first round is #{round_.id}. /rounds to watch."
+        message = (
+            f"Scheduled: {when['label']} (schedule {schedule.id}). "
+            f"The first round is #{round_.id}. /rounds to watch."
+        )
     else:
         opens_at = now if when["mode"] == "now" else datetime.fromisoformat(when["at"])
         round_ = schedule_once(
@@ -420,5 +428,7 @@ def cancel_buttons(round_: Round) -> OutgoingMessage:
     return OutgoingMessage(
         f"Cancel round #{round_.id} ({round_.consultation.title}, {round_.status.value})? "
         "Unsent invitations are withdrawn; answers already given are kept.",
-        rows([Button("Yes, cancel it", f"co:x:{round_.id}"), Button("Keep it", f"co:k:{round_.id}")]),
+        rows(
+            [Button("Yes, cancel it", f"co:x:{round_.id}"), Button("Keep it", f"co:k:{round_.id}")]
+        ),
     )

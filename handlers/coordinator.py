@@ -225,7 +225,10 @@ async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str) 
                     key=f"m{now:%Y%m%d%H%M}",
                     actor=actor,
                 )
-                text = f"Reminding {count} {'person' if count == 1 else 'people'} who have not finished round #{number}."
+                text = (
+                    f"Reminding {count} {'person' if count == 1 else 'people'} "
+                    f"who have not finished round #{number}."
+                )
             elif action == "close":
                 rounds.close_round(session, round_, now=now, actor=actor)
                 text = f"Round #{number} is closed."
@@ -287,7 +290,7 @@ async def cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await reply(update, f"Round #{number} is cancelled.")
 
 
-# ------------------------------------------------------------------ the repeating job and the sender
+# ------------------------------------------------------------- the repeating job and the sender
 
 
 async def tick_job(context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -83,13 +83,17 @@ async def test_schedule_now_from_chat_opens_sends_and_shows_progress(harness: Bo
         round_ = s.scalar(select(Round))
         assert round_ is not None and round_.status == RoundStatus.OPEN
         assert round_.progress_chat_id == COORDINATOR
-    await wait_until(lambda: any("Sent 5 of 5" in m.text for m in harness.standin.messages(COORDINATOR)))
+    await wait_until(
+        lambda: any("Sent 5 of 5" in m.text for m in harness.standin.messages(COORDINATOR))
+    )
     assert harness.standin.messages(4999) == []  # south was not asked
     with session_scope(harness.ctx.sessions) as s:
         actions = set(s.scalars(select(AuditEvent.action)))
         assert {"round.schedule", "round.open"} <= actions
         delivered = s.scalar(
-            select(func.count()).select_from(Invitation).where(Invitation.status == InvitationStatus.DELIVERED)
+            select(func.count())
+            .select_from(Invitation)
+            .where(Invitation.status == InvitationStatus.DELIVERED)
         )
         assert delivered == 5
 
@@ -128,7 +132,9 @@ async def test_dialog_refuses_stale_forged_and_bad_text(harness: BotHarness) -> 
     msg = await harness.press(COORDINATOR, first, "How well are we working with you?")
     assert "Who is asked" in msg.text
     harness.standin.press_button(COORDINATOR, msg.message_id, old_data, chat_id=COORDINATOR)
-    harness.standin.press_button(COORDINATOR, msg.message_id, "co:s:aud:hackers", chat_id=COORDINATOR)
+    harness.standin.press_button(
+        COORDINATOR, msg.message_id, "co:s:aud:hackers", chat_id=COORDINATOR
+    )
     await harness.settle(0.5)
     alerts = [a.text for a in harness.standin.callback_answers if a.show_alert]
     assert any("earlier step" in (t or "") for t in alerts)
@@ -149,8 +155,12 @@ async def test_remind_close_and_cancel_with_confirmation(harness: BotHarness) ->
             person = s.scalar(select(Participant).where(Participant.telegram_user_id == uid))
             assert person is not None
             factories.invitation(
-                s, round_, person,
-                status=InvitationStatus.COMPLETED if uid == recipients[0] else InvitationStatus.DELIVERED,
+                s,
+                round_,
+                person,
+                status=InvitationStatus.COMPLETED
+                if uid == recipients[0]
+                else InvitationStatus.DELIVERED,
             )
         rid = round_.id
     reply = await harness.say(COORDINATOR, f"/remind {rid}")
@@ -182,7 +192,14 @@ async def test_every_coordinator_command_and_button_is_refused_to_members_and_le
         rid = round_.id
         grant_role(s, LEAD, Role.LEAD)
     for user in (MEMBER, LEAD):
-        for command in ("/schedule", "/rounds", f"/round {rid}", f"/remind {rid}", f"/close {rid}", f"/cancel {rid}"):
+        for command in (
+            "/schedule",
+            "/rounds",
+            f"/round {rid}",
+            f"/remind {rid}",
+            f"/close {rid}",
+            f"/cancel {rid}",
+        ):
             answer = await harness.say(user, command)
             assert "only for coordinators" in answer.text, (user, command)
     # Buttons: a forged cancel, a forged dialog step, a coordinator's real button pressed by
@@ -214,8 +231,13 @@ async def test_round_completes_through_429_and_403_without_retrying_the_blocked(
         from bot.rounds import schedule_once
 
         round_ = schedule_once(
-            s, consultation, audience={"who": "everyone"}, opens_at=harness.ctx.clock.now(),
-            open_for=timedelta(days=3), remind_before=[], progress_chat_id=COORDINATOR,
+            s,
+            consultation,
+            audience={"who": "everyone"},
+            opens_at=harness.ctx.clock.now(),
+            open_for=timedelta(days=3),
+            remind_before=[],
+            progress_chat_id=COORDINATOR,
         )
         rid = round_.id
     from handlers.coordinator import tick_now
@@ -226,8 +248,11 @@ async def test_round_completes_through_429_and_403_without_retrying_the_blocked(
     def finished() -> bool:
         with session_scope(harness.ctx.sessions) as s:
             return not s.scalar(
-                select(func.count()).select_from(Delivery).where(
-                    Delivery.round_id == rid, Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING))
+                select(func.count())
+                .select_from(Delivery)
+                .where(
+                    Delivery.round_id == rid,
+                    Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)),
                 )
             )
 
@@ -235,7 +260,11 @@ async def test_round_completes_through_429_and_403_without_retrying_the_blocked(
     stats = harness.standin.stats
     with session_scope(harness.ctx.sessions) as s:
         by_status = dict(
-            s.execute(select(Delivery.status, func.count()).where(Delivery.round_id == rid).group_by(Delivery.status)).all()
+            s.execute(
+                select(Delivery.status, func.count())
+                .where(Delivery.round_id == rid)
+                .group_by(Delivery.status)
+            ).all()
         )
         assert by_status == {DeliveryStatus.SENT: total - 3, DeliveryStatus.UNREACHABLE: 3}
         for uid in blocked:

@@ -48,8 +48,12 @@ def tick(ctx: AppContext) -> list[tuple[int, str, str]]:
 def population(ctx: AppContext) -> dict[str, int]:
     """Five people: two in north organisations, one south, one paused, one stopped."""
     with session_scope(ctx.sessions) as s:
-        north = factories.organisation(s, "North Food Bank", area="north", size="small", sector="food")
-        north2 = factories.organisation(s, "North Youth", area="north", size="micro", sector="youth")
+        north = factories.organisation(
+            s, "North Food Bank", area="north", size="small", sector="food"
+        )
+        north2 = factories.organisation(
+            s, "North Youth", area="north", size="micro", sector="youth"
+        )
         south = factories.organisation(s, "South Arts", area="south", size="large", sector="arts")
         ids = {
             "a": factories.participant(s, 101, organisation=north).id,
@@ -135,25 +139,38 @@ def test_catch_up_after_downtime_closes_without_opening_and_skips_late_reminders
         second = s.get(Round, late)
         assert first is not None and second is not None
         assert first.status == RoundStatus.CLOSED and first.opened_at is None
-        assert s.scalar(select(func.count()).select_from(Invitation).where(Invitation.round_id == missed)) == 0
+        assert (
+            s.scalar(
+                select(func.count()).select_from(Invitation).where(Invitation.round_id == missed)
+            )
+            == 0
+        )
         # The second round is still within its window: it opens late rather than never.
         assert second.status == RoundStatus.OPEN
-        skipped = s.scalars(
-            select(ScheduledEvent).where(ScheduledEvent.round_id == missed)
-        ).all()
+        skipped = s.scalars(select(ScheduledEvent).where(ScheduledEvent.round_id == missed)).all()
         assert {e.kind.value: e.status for e in skipped}["remind"] == EventStatus.SKIPPED
-        assert s.scalar(select(func.count()).select_from(Delivery).where(Delivery.kind == "reminder")) == 0
+        assert (
+            s.scalar(select(func.count()).select_from(Delivery).where(Delivery.kind == "reminder"))
+            == 0
+        )
     assert len(done) >= 2
 
 
-def test_a_claimed_event_runs_once_even_when_ticked_twice(ctx: AppContext, clock: FakeClock) -> None:
+def test_a_claimed_event_runs_once_even_when_ticked_twice(
+    ctx: AppContext, clock: FakeClock
+) -> None:
     ids = population(ctx)
     round_id = plan(ctx, ids, opens_at=clock.now())
     first = tick(ctx)
     second = tick(ctx)
     assert len(first) == 1 and second == []
     with session_scope(ctx.sessions) as s:
-        assert s.scalar(select(func.count()).select_from(Invitation).where(Invitation.round_id == round_id)) == 2
+        assert (
+            s.scalar(
+                select(func.count()).select_from(Invitation).where(Invitation.round_id == round_id)
+            )
+            == 2
+        )
 
 
 def test_person_mid_way_through_another_round_is_queued(ctx: AppContext, clock: FakeClock) -> None:
@@ -173,9 +190,12 @@ def test_person_mid_way_through_another_round_is_queued(ctx: AppContext, clock: 
             for i in s.scalars(select(Invitation).where(Invitation.round_id == round_id))
         }
         assert rows == {ids["a"]: InvitationStatus.QUEUED, ids["b"]: InvitationStatus.PENDING}
-        assert s.scalar(
-            select(func.count()).select_from(Delivery).where(Delivery.round_id == round_id)
-        ) == 1
+        assert (
+            s.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.round_id == round_id)
+            )
+            == 1
+        )
 
 
 def test_fatigue_cap_leaves_out_organisations_and_tells_the_coordinator(
@@ -190,7 +210,12 @@ def test_fatigue_cap_leaves_out_organisations_and_tells_the_coordinator(
     third = plan(ctx, ids, opens_at=clock.now(), progress_chat_id=900)
     tick(ctx)
     with session_scope(ctx.sessions) as s:
-        assert s.scalar(select(func.count()).select_from(Invitation).where(Invitation.round_id == third)) == 0
+        assert (
+            s.scalar(
+                select(func.count()).select_from(Invitation).where(Invitation.round_id == third)
+            )
+            == 0
+        )
         notice = s.scalar(select(Delivery).where(Delivery.kind == "notice"))
         assert notice is not None and notice.chat_id == 900
         assert "North Food Bank" in notice.payload["text"] and "left out" in notice.payload["text"]
@@ -279,7 +304,9 @@ def test_catch_up_of_a_recurring_schedule_after_months_down(
             (r.opens_at.astimezone(LONDON).date().isoformat(), r.status, r.opened_at is not None)
             for r in s.scalars(select(Round).order_by(Round.opens_at))
         ]
-        reminders = s.scalar(select(func.count()).select_from(Delivery).where(Delivery.kind == "reminder"))
+        reminders = s.scalar(
+            select(func.count()).select_from(Delivery).where(Delivery.kind == "reminder")
+        )
     assert statuses == [
         ("2026-01-05", RoundStatus.CLOSED, False),
         ("2026-02-02", RoundStatus.CLOSED, False),

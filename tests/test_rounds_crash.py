@@ -29,12 +29,23 @@ BATCH = 50
 
 def _sender_command(db: Database, standin: BotApiStandIn, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "bot.delivery",
-        "--database", db.url,
-        "--token", TOKEN,
-        "--base-url", standin.bot_base_url,
-        "--base-file-url", standin.file_base_url,
-        "--rate", "400", "--batch-size", str(BATCH), "--per-chat", "1",
+        sys.executable,
+        "-m",
+        "bot.delivery",
+        "--database",
+        db.url,
+        "--token",
+        TOKEN,
+        "--base-url",
+        standin.bot_base_url,
+        "--base-file-url",
+        standin.file_base_url,
+        "--rate",
+        "400",
+        "--batch-size",
+        str(BATCH),
+        "--per-chat",
+        "1",
         *extra,
     ]
 
@@ -49,15 +60,22 @@ async def test_sigkill_mid_round_loses_nothing_and_duplicates_at_most_a_batch(
             factories.participant(s, 20_000 + n, organisation=org)
             standin.register_chat(20_000 + n)
         schedule_once(
-            s, consultation, audience={"who": "everyone"}, opens_at=ctx.clock.now(),
-            open_for=timedelta(days=3), remind_before=[],
+            s,
+            consultation,
+            audience={"who": "everyone"},
+            opens_at=ctx.clock.now(),
+            open_for=timedelta(days=3),
+            remind_before=[],
         )
     run_due_events(ctx.sessions, now=ctx.clock.now(), services=Services(ctx.renderer, "P"))
     standin.slow(0.01, "sendMessage")  # requests in flight when the axe falls
     env = {**os.environ, "CONSULTBOT_TOKEN": TOKEN}
     first = await asyncio.create_subprocess_exec(
-        *_sender_command(db, standin), cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        *_sender_command(db, standin),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     deadline = asyncio.get_running_loop().time() + 30
     while standin.stats.messages_sent < RECIPIENTS // 3:
@@ -70,13 +88,18 @@ async def test_sigkill_mid_round_loses_nothing_and_duplicates_at_most_a_batch(
     assert 0 < killed_at < RECIPIENTS
     with session_scope(ctx.sessions) as s:
         in_flight = s.scalar(
-            select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.SENDING)
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.status == DeliveryStatus.SENDING)
         )
     assert in_flight is not None and in_flight <= BATCH
 
     second = await asyncio.create_subprocess_exec(
-        *_sender_command(db, standin, "--until-idle"), cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        *_sender_command(db, standin, "--until-idle"),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(second.communicate(), 60)
     assert second.returncode == 0, err.decode()
@@ -89,6 +112,8 @@ async def test_sigkill_mid_round_loses_nothing_and_duplicates_at_most_a_batch(
     assert missing == [], f"lost: {missing[:10]}"
     assert duplicates <= BATCH and max(per_chat.values()) <= 2
     with session_scope(ctx.sessions) as s:
-        statuses = dict(s.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
+        statuses = dict(
+            s.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()
+        )
     assert statuses == {DeliveryStatus.SENT: RECIPIENTS}
     print(f"killed after {killed_at} sends; {in_flight} rows in flight; {duplicates} duplicated")
