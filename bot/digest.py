@@ -884,26 +884,59 @@ def _quotes(
     if not rows:
         return []
     scrubber = Scrubber(known_names(session))
-    eff = effective_codes(ids)
-    n_codes = select(eff.c.answer_id, func.count().label("n")).group_by(eff.c.answer_id).subquery()
+    # One pass over the (answer, code, length) triples of coded free texts: small integers,
+    # not texts. Texts are then fetched only for the dozen candidates per code.
+    by_answer: dict[int, list[str]] = defaultdict(list)
+    lengths: dict[int, int] = {}
+    wanted = {row.code for row in rows}
+    for answer_id, code, source, length, reviewed in session.execute(
+        select(
+            AnswerCode.answer_id,
+            AnswerCode.code,
+            AnswerCode.source,
+            func.length(Answer.text),
+            AnswerReview.answer_id.is_not(None),
+        )
+        .join(Answer, Answer.id == AnswerCode.answer_id)
+        .join(Invitation, Invitation.id == Answer.invitation_id)
+        .join(Question, Question.id == Answer.question_id)
+        .outerjoin(AnswerReview, AnswerReview.answer_id == Answer.id)
+        .where(
+            Invitation.round_id.in_(ids),
+            Question.type == "text",
+            Answer.text.is_not(None),
+            AnswerCode.code != NO_CODE,
+        )
+    ):
+        # The same rule as effective_codes, applied here so the query stays a plain join.
+        if (source == CodeSource.HUMAN) != bool(reviewed) or source == CodeSource.OPTION:
+            continue
+        by_answer[answer_id].append(code)
+        lengths[answer_id] = int(length or 0)
+    per_code: dict[str, list[int]] = defaultdict(list)
+    for answer_id, codes in by_answer.items():
+        if not 25 <= lengths[answer_id] <= 400:
+            continue
+        for code in codes:
+            if code in wanted:
+                per_code[code].append(answer_id)
+    # Focused answers first (fewest codes), then those nearest a readable length.
+    chosen = {
+        code: sorted(ids_, key=lambda a: (len(by_answer[a]), abs(lengths[a] - 110), a))[:12]
+        for code, ids_ in per_code.items()
+    }
+    texts = dict(
+        session.execute(
+            select(Answer.id, Answer.text).where(
+                Answer.id.in_(sorted({a for ids_ in chosen.values() for a in ids_}))
+            )
+        ).all()
+    )
+    del per_code
     quotes: list[Quote] = []
     used: set[str] = set()  # a quote already shown under another code is a last resort
     for row in rows:
-        candidates = session.execute(
-            select(Answer.text)
-            .join(eff, eff.c.answer_id == Answer.id)
-            .join(n_codes, n_codes.c.answer_id == Answer.id)
-            .join(Question, Question.id == Answer.question_id)
-            .where(
-                eff.c.code == row.code,
-                Question.type == "text",
-                Answer.text.is_not(None),
-                func.length(Answer.text).between(25, 400),
-            )
-            # Focused answers first (fewest codes), then those nearest a readable length.
-            .order_by(n_codes.c.n, func.abs(func.length(Answer.text) - 110), Answer.id)
-            .limit(12)
-        ).scalars()
+        candidates = [texts.get(a) for a in chosen.get(row.code, [])]
         fresh: list[str] = []
         reused: list[str] = []
         for text in candidates:

@@ -32,34 +32,47 @@ class Scrubber:
     """
 
     def __init__(self, names: Iterable[str] = ()) -> None:
-        words: set[str] = set()
+        # Names are kept as tuples of lower-case words and matched word by word: one regex
+        # alternation of thousands of names takes seconds to compile.
+        phrases: set[tuple[str, ...]] = set()
         for name in names:
-            name = (name or "").strip()
-            if not name:
+            words = tuple(w.lower() for w in _WORD.findall(name or ""))
+            if not words:
                 continue
-            words.add(name.lower())
-            for part in re.findall(r"[^\W\d_]{3,}", name):
-                words.add(part.lower())
-        words -= _HARMLESS
-        # Longest first, so "Riverside Food Bank" goes before "Riverside".
-        ordered = sorted(words, key=len, reverse=True)
-        self._names = (
-            re.compile(
-                r"(?<!\w)(?:" + "|".join(re.escape(w) for w in ordered) + r")(?!\w)",
-                re.IGNORECASE,
-            )
-            if ordered
-            else None
-        )
+            phrases.add(words)
+            for part in words:
+                if len(part) >= 3 and part not in _HARMLESS and not part.isdigit():
+                    phrases.add((part,))
+        self._phrases = phrases
+        self._longest = max((len(p) for p in phrases), default=0)
+
+    def _remove_names(self, text: str) -> str:
+        words = [(m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(text)]
+        spans: list[tuple[int, int]] = []
+        i = 0
+        while i < len(words):
+            for n in range(min(self._longest, len(words) - i), 0, -1):
+                if tuple(w[2] for w in words[i : i + n]) in self._phrases:
+                    spans.append((words[i][0], words[i + n - 1][1]))
+                    i += n
+                    break
+            else:
+                i += 1
+        for start, end in reversed(spans):
+            text = text[:start] + "[name removed]" + text[end:]
+        return text
 
     def __call__(self, text: str) -> str:
         text = _EMAIL.sub("[email removed]", text)
         text = _URL.sub("[link removed]", text)
         text = _PHONE.sub("[phone removed]", text)
         text = _HANDLE.sub("[name removed]", text)
-        if self._names is not None:
-            text = self._names.sub("[name removed]", text)
+        if self._phrases:
+            text = self._remove_names(text)
         return _SPACES.sub(" ", text).strip()
+
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 
 # Everyday words that appear in organisation names ("The Community Trust") and must stay in
