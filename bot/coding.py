@@ -1023,8 +1023,19 @@ _FILLER = _wordset(
 )
 
 
+_HEAD_PUNCT = frozenset(".,;:!?\n()-\u2013\u2014")
+
+
 def _is_headline(norm: str, cs: int, ce: int, topics: list[tuple[str, int, int]]) -> bool:
-    """A clause that is nothing but subjects and filler words ("Cash flow", "the forms")."""
+    """A clause that is nothing but subjects and filler words ("Cash flow", "the forms").
+
+    It must stand between punctuation marks (or the ends of the answer), not be one half of a
+    sentence split at a conjunction ("so the rent and the post are at risk").
+    """
+    before = norm[:cs].rstrip()
+    after = norm[ce:].lstrip()
+    if (before and before[-1] not in _HEAD_PUNCT) or (after and after[0] not in _HEAD_PUNCT):
+        return False
     covered = [(s, e) for _, s, e in topics]
     for m in _TOKEN.finditer(norm, cs, ce):
         if m.group() in _FILLER:
