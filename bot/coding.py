@@ -39,7 +39,7 @@ import re
 import tomllib
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -307,7 +307,7 @@ class Code:
 # Groups an indexed pattern can belong to. _NEG_CUE is a "!cue": a positive state that is a
 # barrier only when negated ("!up to standard" -> "isn't up to standard").
 _CUE, _TOPIC, _PROBLEM, _DEFICIT, _ABSENCE, _NEG_CUE = range(6)
-_Match = tuple[int, str, int, int]  # (group, code, start, end)
+_Match = tuple[int, str, int, int, re.Pattern[str]]  # (group, code, start, end, pattern)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +323,7 @@ class _Index:
     by_key: dict[str, tuple[int, ...]]
     entries: tuple[tuple[int, str, re.Pattern[str]], ...]
     inword: tuple[tuple[int, str, re.Pattern[str]], ...]  # cues that start mid-word ("n't")
+    source: dict[re.Pattern[str], str]  # the codebook string each pattern was compiled from
     cache: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def candidates(self, tok: str) -> tuple[int, ...]:
@@ -348,24 +349,27 @@ class _Index:
         return hit
 
     def scan(self, norm: str, tokens: list[tuple[int, int, str]]) -> list[_Match]:
-        best: dict[tuple[int, str, int], int] = {}
+        best: dict[tuple[int, str, int], tuple[int, re.Pattern[str]]] = {}
         entries = self.entries
-        candidates = self.candidates
+        cache = self.cache
         for start, _end, tok in tokens:
-            for i in candidates(tok):
+            found = cache.get(tok)
+            if found is None:
+                found = self.candidates(tok)
+            for i in found:
                 group, code, rx = entries[i]
                 m = rx.match(norm, start)
                 if m is not None:
                     k = (group, code, start)
                     # Keep the longest match per code and start: it is the best evidence.
-                    if m.end() > best.get(k, -1):
-                        best[k] = m.end()
+                    if k not in best or m.end() > best[k][0]:
+                        best[k] = (m.end(), rx)
         for group, code, rx in self.inword:
             for m in rx.finditer(norm):
                 k = (group, code, m.start())
-                if m.end() > best.get(k, -1):
-                    best[k] = m.end()
-        return [(g, c, st, en) for (g, c, st), en in best.items()]
+                if k not in best or m.end() > best[k][0]:
+                    best[k] = (m.end(), rx)
+        return [(g, c, st, en, rx) for (g, c, st), (en, rx) in best.items()]
 
 
 @dataclass(frozen=True)
@@ -378,6 +382,7 @@ class Codebook:
     _index: _Index = field(init=False, repr=False, compare=False)
     _negators: frozenset[str] = field(init=False, repr=False, compare=False)
     _fuzzy: _Fuzzy = field(init=False, repr=False, compare=False)
+    _success: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         where = str(self.source) if self.source else "<codebook>"
@@ -394,6 +399,9 @@ class Codebook:
         phrases = [p for c in self.codes for p in (*c.cues, *c.topics)]
         phrases += [p for key in ("problem_markers", "deficit_markers") for p in lex[key]]
         object.__setattr__(self, "_fuzzy", _Fuzzy.build(phrases))
+        object.__setattr__(
+            self, "_success", frozenset(c.code for c in self.codes if not c.is_barrier)
+        )
 
     def __getitem__(self, code: str) -> Code:
         for c in self.codes:
@@ -730,6 +738,7 @@ class _IndexBuilder:
         self.by_key: dict[str, list[int]] = {}
         self.entries: list[tuple[int, str, re.Pattern[str]]] = []
         self.inword: list[tuple[int, str, re.Pattern[str]]] = []
+        self.source: dict[re.Pattern[str], str] = {}
 
     def add(self, kind: int, code: str, fieldname: str, cues: Iterable[str]) -> None:
         for cue in cues:
@@ -746,6 +755,7 @@ class _IndexBuilder:
                 ) from exc
             if group == _CUE and cue.strip().startswith("!"):
                 group = _NEG_CUE
+            self.source.setdefault(rx, cue)
             if keys is None:
                 self.inword.append((group, code, rx))
                 continue
@@ -755,7 +765,10 @@ class _IndexBuilder:
 
     def build(self) -> _Index:
         return _Index(
-            {k: tuple(v) for k, v in self.by_key.items()}, tuple(self.entries), tuple(self.inword)
+            {k: tuple(v) for k, v in self.by_key.items()},
+            tuple(self.entries),
+            tuple(self.inword),
+            self.source,
         )
 
 
@@ -774,6 +787,7 @@ class Evidence:
     negated: bool = False  # True: the cue was found but discarded because negated/denied
     kind: EvidenceKind = "cue"
     trigger: str | None = None  # the problem/absence marker that activated a topic
+    cue: str | None = None  # the codebook cue or topic that matched, as written there
 
 
 @dataclass(frozen=True, slots=True)
@@ -830,9 +844,13 @@ def code_text(text: str, codebook: Codebook) -> Coding:
         def src(s: int, e: int) -> tuple[str, tuple[int, int]]:
             return text[s:e], (s, e)
 
+    source = codebook._index.source
+    cue_at: dict[tuple[str, int, int], str] = {}
+
     def ev_at(code: str, s: int, e: int, neg: bool, kind: EvidenceKind, trig=None) -> Evidence:
         words, span = src(s, e)
-        return Evidence(code, words, span, neg, kind, None if trig is None else src(*trig)[0])
+        trigger = None if trig is None else src(*trig)[0]
+        return Evidence(code, words, span, neg, kind, trigger, cue_at.get((code, s, e)))
 
     clauses = _split_clauses(norm)
     clause_starts = [c[0] for c in clauses]
@@ -869,11 +887,14 @@ def code_text(text: str, codebook: Codebook) -> Coding:
 
     matches = codebook._index.scan(norm, tokens)
     matches.sort(key=lambda m: (m[2], -m[3]))
+    for _g, code, s, e, rx in matches:
+        if code:
+            cue_at[(code, s, e)] = source[rx]
 
     # 1) Strong cues: count on their own unless a negator sits just before them.
     evidence: list[Evidence] = []
     cue_spans: list[tuple[int, int]] = []
-    for group, code, s, e in matches:
+    for group, code, s, e, _rx in matches:
         if group == _CUE:
             neg = negated_before(s)
             evidence.append(ev_at(code, s, e, neg, "cue"))
@@ -882,13 +903,14 @@ def code_text(text: str, codebook: Codebook) -> Coding:
         elif group == _NEG_CUE:
             neg_at = negator_before(s)
             if neg_at is not None:
-                evidence.append(ev_at(code, neg_at, e, False, "cue"))
+                ev = ev_at(code, neg_at, e, False, "cue")
+                evidence.append(replace(ev, cue=cue_at.get((code, s, e))))
                 cue_spans.append((neg_at, e))
 
     # Overlapping praise matches of one success code are one statement: if any of them is
     # negated, all are ("we don't all want the same thing" must not keep "same thing"). Not for
     # barriers, whose cues often carry their own negation ("don't hear about ... until").
-    success = set(codebook.success_codes)
+    success = codebook._success
     for i, ev in enumerate(evidence):
         if (
             ev.code in success
@@ -901,7 +923,7 @@ def code_text(text: str, codebook: Codebook) -> Coding:
                 for o in evidence
             )
         ):
-            evidence[i] = Evidence(ev.code, ev.words, ev.span, True, ev.kind, ev.trigger)
+            evidence[i] = Evidence(ev.code, ev.words, ev.span, True, ev.kind, ev.trigger, ev.cue)
             cue_spans.remove(ev.span)
 
     def inside_cue(s: int, e: int) -> bool:
@@ -916,7 +938,7 @@ def code_text(text: str, codebook: Codebook) -> Coding:
     denied = [False] * len(clauses)
     absences: list[tuple[int, int]] = []
     raw_topics: list[tuple[str, int, int]] = []
-    for group, code, s, e in matches:
+    for group, code, s, e, _rx in matches:
         if group in (_CUE, _NEG_CUE) or inside_cue(s, e):
             continue
         if group == _TOPIC:

@@ -20,10 +20,11 @@ from bot.coding import (
 
 DATA = Path(__file__).resolve().parent / "data" / "coding"
 
-# Macro-F1 measured on the holdout set when the cues were last changed (0.972, see
-# bench/coding_bench.py). The guard allows a small margin so harmless cue edits pass, but a
-# change that really hurts unseen answers fails.
-HOLDOUT_MACRO_F1_MEASURED = 0.972
+# Macro-F1 measured on each seen set when the cues were last changed (bench/coding_bench.py).
+# All three sets are "seen" (cues were tuned on their errors); the guard allows a small margin
+# so harmless cue edits pass, but a change that really hurts one author's wording fails. The
+# untouched test of generalisation is sealed.jsonl, which only the lead engineer evaluates.
+MACRO_F1_MEASURED = {"dev": 0.998, "holdout": 0.971, "independent": 0.922}
 MARGIN = 0.03
 
 
@@ -344,9 +345,11 @@ def test_labelled_sets_are_well_formed(cb: Codebook) -> None:
     assert not {t for t, _ in _load("holdout")} & {t for t, _ in _load("dev")}
 
 
-def test_holdout_macro_f1_does_not_regress(cb: Codebook) -> None:
-    score = _macro_f1(_load("holdout"), cb)
-    assert score >= HOLDOUT_MACRO_F1_MEASURED - MARGIN, f"holdout macro-F1 fell to {score:.3f}"
+@pytest.mark.parametrize("name", sorted(MACRO_F1_MEASURED))
+def test_macro_f1_does_not_regress(cb: Codebook, name: str) -> None:
+    score = _macro_f1(_load(name), cb)
+    floor = MACRO_F1_MEASURED[name] - MARGIN
+    assert score >= floor, f"{name} macro-F1 fell to {score:.3f} (floor {floor:.3f})"
 
 
 def test_throughput_sanity(cb: Codebook) -> None:
@@ -358,3 +361,81 @@ def test_throughput_sanity(cb: Codebook) -> None:
         code_text(t, cb)
     rate = len(texts) / (time.perf_counter() - start)
     assert rate > 1000, f"only {rate:.0f} answers/s"
+
+
+# --------------------------------------------------------------------------- generalisation
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Too many voluntears have left", ("int.capacity",)),  # swapped letters
+        ("The paperwrok is endless", ("ext.red_tape",)),
+        ("The bureacracy is unreal", ("ext.red_tape",)),
+        ("Our premisses are too small", ("int.premises",)),  # a letter too many
+        ("It all feels tokenisitc", ("ext.engagement",)),
+    ],
+)
+def test_one_edit_typos_in_long_words(cb: Codebook, text: str, expected: tuple[str, ...]) -> None:
+    coding = code_text(text, cb)
+    assert coding.codes == expected
+    for ev in coding.evidence:  # evidence still points at the words as typed
+        assert text[ev.span[0] : ev.span[1]] == ev.words
+
+
+def test_fuzzy_matching_leaves_short_and_real_words_alone(cb: Codebook) -> None:
+    assert codes("We have a good contact at the council", cb) == ()  # not "contract"
+    assert codes("The kids were snowing each other", cb) == ()  # first letter is never changed
+    assert cb._fuzzy.correct("fundng") is None  # shorter than 7 letters: too risky
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("they call us partners but we never get a say", ("ext.engagement",)),
+        ("it's all done to us not with us", ("ext.engagement",)),
+        ("We're always the last to know", ("ext.information",)),
+        ("we meet in a pub, nowhere to keep anything", ("int.premises",)),
+        ("we just haven't got the bodies", ("int.capacity",)),
+        ("AGM wasn't quorate again", ("int.leadership",)),
+        ("none of us are techy", ("int.skills",)),
+        ("half our members can't use zoom", ("int.skills",)),
+        ("the joint bid with the housing association got us three years", (
+            "success.joint_funding",
+        )),
+        ("Cash flow. Simple as that", ("int.finance",)),  # a bare subject as a heading
+        ("Time, money, volunteers.", ("int.capacity", "int.finance")),
+    ],
+)  # fmt: skip
+def test_everyday_idiom_from_other_authors(
+    cb: Codebook, text: str, expected: tuple[str, ...]
+) -> None:
+    assert codes(text, cb) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A negator governs a cue only across words that do not change the subject.
+        ("the landlord won't fix the damp", ("int.premises",)),
+        ("we've never had any damp", ()),
+        ("The session is not really tokenistic", ()),
+        # "but not X" is a lack; "not X, ..." at the start is a denial.
+        ("we have the passion but not the skills", ("int.skills", "success.commitment")),
+        ("not money, not the building, we just haven't got the bodies", ("int.capacity",)),
+        # A heading only stands between punctuation, not as half of a sentence.
+        ("Our volunteers are brilliant.", ()),
+        ("no problems with premises", ()),
+    ],
+)
+def test_negation_still_works_with_the_broader_cues(
+    cb: Codebook, text: str, expected: tuple[str, ...]
+) -> None:
+    assert codes(text, cb) == expected
+
+
+def test_evidence_names_the_codebook_cue(cb: Codebook) -> None:
+    coding = code_text("Meetings are always at 2pm on a weekday", cb)
+    cues = {ev.cue for ev in coding.evidence if ev.code == "ext.engagement"}
+    assert cues and all(isinstance(c, str) for c in cues)
+    assert any(c in cb["ext.engagement"].cues for c in cues)
