@@ -300,7 +300,12 @@ class Sender:
     def _release(self) -> None:
         if self._lock_connection is not None:
             with contextlib.suppress(Exception):
-                self._lock_connection.close()  # closing the session releases the lock
+                # A pooled connection outlives close(): unlock explicitly, or the next sender
+                # in this process would wait for a lock nobody uses.
+                self._lock_connection.execute(text("SELECT pg_advisory_unlock_all()"))
+                self._lock_connection.commit()
+            with contextlib.suppress(Exception):
+                self._lock_connection.close()
             self._lock_connection = None
 
     # -------------------------------------------------------------- database side

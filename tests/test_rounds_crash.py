@@ -77,13 +77,16 @@ async def test_sigkill_mid_round_loses_nothing_and_duplicates_at_most_a_batch(
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    deadline = asyncio.get_running_loop().time() + 30
-    while standin.stats.messages_sent < RECIPIENTS // 3:
-        assert asyncio.get_running_loop().time() < deadline, "the sender never got going"
-        assert first.returncode is None, await first.stderr.read()  # type: ignore[union-attr]
-        await asyncio.sleep(0.01)
-    first.send_signal(signal.SIGKILL)
-    await first.wait()
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while standin.stats.messages_sent < RECIPIENTS // 3:
+            assert asyncio.get_running_loop().time() < deadline, "the sender never got going"
+            assert first.returncode is None, await first.stderr.read()  # type: ignore[union-attr]
+            await asyncio.sleep(0.01)
+    finally:
+        if first.returncode is None:
+            first.send_signal(signal.SIGKILL)
+        await first.wait()
     killed_at = standin.stats.messages_sent
     assert 0 < killed_at < RECIPIENTS
     with session_scope(ctx.sessions) as s:
@@ -101,7 +104,12 @@ async def test_sigkill_mid_round_loses_nothing_and_duplicates_at_most_a_batch(
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    _, err = await asyncio.wait_for(second.communicate(), 60)
+    try:
+        _, err = await asyncio.wait_for(second.communicate(), 60)
+    finally:
+        if second.returncode is None:
+            second.send_signal(signal.SIGKILL)
+            await second.wait()
     assert second.returncode == 0, err.decode()
 
     per_chat = Counter(
