@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot import cli_rounds
+from bot.cli_invites import invites_app
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
 from storage import migrate
@@ -98,6 +99,7 @@ roles_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(roles_app, name="roles")
+app.add_typer(invites_app, name="invites")
 app.add_typer(cli_rounds.consultations_app, name="consultations")
 app.add_typer(cli_rounds.rounds_app, name="rounds")
 
@@ -244,9 +246,9 @@ def roles_list(ctx: typer.Context) -> None:
         typer.echo(f"{user_id:>14}  {role:<12} {name}")
 
 
-from bot.cli_digest import register as _register_digest  # noqa: E402 (needs app, state)
+from bot.cli_digest import register as _register_digest  # noqa: E402
 
-_register_digest(app)
+_register_digest(app, state, UserError)
 
 
 def main() -> None:

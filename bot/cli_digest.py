@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from bot.cli import UserError, state
 from storage.db import session_scope
+
+# Given by bot.cli at registration: importing bot.cli from here would load it twice when it
+# runs as `python -m bot.cli`, and its CliState class would then not match.
+_state: Callable[[typer.Context], Any]
+UserError: type[Exception]
 
 
 class Format(StrEnum):
@@ -39,8 +44,8 @@ def digest(
         raise UserError("give either --round N or --period quarter")
     if period is not None and period != "quarter":
         raise UserError("--period takes 'quarter'")
-    settings = state(ctx).settings
-    app = AppContext(settings=settings, sessions=state(ctx).ready_sessions())
+    settings = _state(ctx).settings
+    app = AppContext(settings=settings, sessions=_state(ctx).ready_sessions())
     with session_scope(app.sessions) as session:
         try:
             scope = (
@@ -49,7 +54,7 @@ def digest(
                 else quarter_scope(session, settings, app.clock.now())
             )
         except DigestError as exc:
-            raise UserError(str(exc), 1) from None
+            raise UserError(str(exc), 1) from None  # type: ignore[call-arg]
         result = compile_digest(
             session, settings, scope, codebook=codebook_for(settings, app.extras)
         )
@@ -59,5 +64,9 @@ def digest(
     typer.echo(f"wrote {out} ({fmt.value}, {scope.label})")
 
 
-def register(app: typer.Typer) -> None:
+def register(
+    app: typer.Typer, state: Callable[[typer.Context], Any], user_error: type[Exception]
+) -> None:
+    global _state, UserError
+    _state, UserError = state, user_error
     app.command("digest")(digest)
