@@ -20,7 +20,7 @@ from bot.audit import record
 from bot.invites import check_invite, invite_label
 from bot.messages import Button, OutgoingMessage, rows
 from bot.outcome import Outcome
-from bot.people import find_participant
+from bot.people import find_participant, role_of
 from bot.profile import load_profile_questions, next_question, set_answer
 from storage.models import Invite, Participant, ParticipantStatus, Role
 
@@ -92,6 +92,17 @@ def start(
                 )
             )
         return Outcome().say(privacy_notice(ctx, code, label))
+    role = role_of(session, ctx.settings, user_id)
+    if not joined and role == Role.COORDINATOR:
+        # Staff named by an admin (or in the config) run the partnership's side; they need no
+        # invite, and are asked for consent only if they ever join as a participant.
+        return Outcome(menu_role=Role.COORDINATOR.value).say(
+            renderer.render("messages/welcome_staff.html", partnership=partnership)
+        )
+    if not joined and participant is not None and participant.role == Role.LEAD:
+        # An admin already made them a lead: the notice is all that stands between them and
+        # taking part, no invite needed.
+        return Outcome().say(privacy_notice(ctx, "", None))
     if joined:
         assert participant is not None
         out = Outcome(menu_role=participant.role.value).say(
@@ -144,7 +155,9 @@ def handle_press(
                     )
                 )
             invite = check.invite
-        elif not ctx.settings.partnership.allow_individuals:
+        elif not ctx.settings.partnership.allow_individuals and not (
+            participant is not None and participant.role != Role.MEMBER
+        ):
             return _bad(renderer, data, user_id)
         if participant is not None and participant.consent_at is not None:
             return Outcome(toast=renderer.render(T + "already_saved.html"))

@@ -41,6 +41,8 @@ async def test_command_menus_are_scoped_by_role(harness: BotHarness) -> None:
     scoped = harness.standin.commands({"type": "chat", "chat_id": COORDINATOR})
     assert scoped, "a coordinator gets a menu of their own"
     assert set(default) <= {c["command"] for c in scoped}
+    assert "schedule" in {c["command"] for c in scoped}
+    assert "schedule" not in default, "members never see coordinator commands"
 
 
 async def test_unknown_command_gets_a_kind_answer(harness: BotHarness) -> None:
@@ -70,3 +72,19 @@ async def test_the_bot_survives_a_restart(harness: BotHarness) -> None:
     await harness.restart()
     reply = await harness.say(MEMBER, "/help")
     assert "/start" in reply.text
+
+
+async def test_a_lead_named_by_an_admin_joins_without_an_invite(harness: BotHarness) -> None:
+    lead = 1003
+    with session_scope(harness.ctx.sessions) as session:
+        grant_role(session, lead, Role.LEAD)
+    notice = await harness.say(lead, "/start")
+    assert notice.button("Agree")
+    await harness.press(lead, notice, "Agree")
+    await harness.settle(0.3)
+    with session_scope(harness.ctx.sessions) as session:
+        from bot.people import find_participant
+
+        person = find_participant(session, lead)
+        assert person is not None and person.consent_at is not None
+        assert person.role == Role.LEAD
