@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from telegram import (
     BotCommand,
@@ -116,9 +117,12 @@ def require_role(role: Role) -> Callable[[H], H]:
 async def drop_duplicate_updates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Telegram may deliver an update twice; the second copy must change nothing."""
     ctx = app_context(context)
+    # A plain INSERT, not an ORM add and flush: this runs for every update, and the unit of
+    # work costs several times the statement itself.
+    row = {"update_id": update.update_id, "processed_at": ctx.clock.now()}
     try:
         with session_scope(ctx.sessions) as session:
-            session.add(ProcessedUpdate(update_id=update.update_id, processed_at=ctx.clock.now()))
+            session.connection().execute(insert(ProcessedUpdate.__table__).values(row))
     except IntegrityError:
         log.info("dropped duplicate update %s", update.update_id)
         raise ApplicationHandlerStop from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.error import BadRequest, Forbidden
@@ -232,9 +233,13 @@ async def stopped_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if message is not None and message.text and message.text.split()[0].split("@")[0] == "/start":
         return
     ctx = app_context(context)
+    # One column, not the ORM row: this runs for every update.
+    table = Participant.__table__
     with session_scope(ctx.sessions) as session:
-        participant = find_participant(session, user.id)
-        stopped = participant is not None and participant.status == ParticipantStatus.STOPPED
+        status = session.connection().scalar(
+            select(table.c.status).where(table.c.telegram_user_id == user.id)
+        )
+    stopped = status == ParticipantStatus.STOPPED
     if not stopped:
         return
     await deliver(
