@@ -8,8 +8,8 @@ from typing import Any
 
 from telegram.ext import Application
 
-from bot.app import build_application
 from bot.context import AppContext
+from bot.local import LocalBot
 from bot.standin import BotApiStandIn
 from bot.standin.models import BotMessage
 
@@ -20,37 +20,20 @@ class BotHarness:
     def __init__(self, ctx: AppContext, standin: BotApiStandIn) -> None:
         self.ctx = ctx
         self.standin = standin
-        self.application: Application | None = None  # type: ignore[type-arg]
+        ctx.settings.telegram.request_timeout = 5
+        self.bot = LocalBot(
+            ctx, TOKEN, base_url=standin.bot_base_url, file_base_url=standin.file_base_url
+        )
 
     @property
     def app(self) -> Application:  # type: ignore[type-arg]
-        assert self.application is not None, "the bot is not running"
-        return self.application
+        return self.bot.app
 
     async def start(self) -> None:
-        settings = self.ctx.settings
-        settings.telegram.base_url = self.standin.bot_base_url
-        settings.telegram.base_file_url = self.standin.file_base_url
-        settings.telegram.poll_timeout = 1
-        settings.telegram.request_timeout = 5
-        self.application = build_application(self.ctx, TOKEN)
-        await self.application.initialize()
-        if self.application.post_init:
-            await self.application.post_init(self.application)
-        assert self.application.updater is not None
-        await self.application.updater.start_polling(poll_interval=0.0, timeout=1)
-        await self.application.start()
+        await self.bot.start(poll_timeout=1)
 
     async def stop(self) -> None:
-        application, self.application = self.application, None
-        if application is None:
-            return
-        assert application.updater is not None
-        if application.updater.running:
-            await application.updater.stop()
-        if application.running:
-            await application.stop()
-        await application.shutdown()
+        await self.bot.stop()
 
     async def restart(self) -> None:
         """Stop and start the bot, as a deployment restart would: nothing survives in memory."""
