@@ -247,29 +247,24 @@ def rounds_show(ctx: typer.Context, round_id: int) -> None:
 
 
 def _act(ctx: typer.Context, round_id: int, action: str) -> None:
-    from bot.render import Renderer
+    from bot.context import AppContext
+    from bot.services import round_services
 
     settings = _state(ctx).settings
     now = datetime.now(UTC)
-    with session_scope(_state(ctx).ready_sessions()) as session:
+    sessions = _state(ctx).ready_sessions()
+    services = round_services(AppContext(settings=settings, sessions=sessions))
+    with session_scope(sessions) as session:
         try:
             round_ = rounds.get_round(session, round_id)
             if action == "remind":
-                services = rounds.Services(
-                    Renderer(
-                        settings.paths.templates,
-                        zone=settings.zone,
-                        locale=settings.partnership.locale,
-                    ),
-                    settings.partnership.name,
-                )
                 n = rounds.remind_round(
                     session, round_, now=now, services=services, key=f"m{now:%Y%m%d%H%M}"
                 )
                 typer.echo(f"round {round_id}: {n} reminders queued")
             elif action == "close":
-                rounds.close_round(session, round_, now=now)
-                typer.echo(f"round {round_id} closed")
+                rounds.close_round(session, round_, now=now, on_closed=services.on_closed)
+                typer.echo(f"round {round_id} closed; the digest is queued to its leads")
             else:
                 rounds.cancel_round(session, round_, now=now)
                 typer.echo(f"round {round_id} cancelled")

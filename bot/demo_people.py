@@ -8,20 +8,81 @@ from dataclasses import dataclass, field
 
 ORGANISATIONS: list[dict[str, str]] = [
     {"name": "Riverside Food Bank", "kind": "charity", "area": "north", "size": "small"},
-    {"name": "Northgate Carers Network", "kind": "community group", "area": "north", "size": "micro"},
-    {"name": "St Anne's Lunch Club", "kind": "faith group", "area": "central", "size": "micro"},
-    {"name": "Eastfield Youth Project", "kind": "charity", "area": "east", "size": "medium"},
-    {"name": "Harbour Mental Health Peer Support", "kind": "charity", "area": "south", "size": "small"},
-    {"name": "Southside Community Transport", "kind": "social enterprise", "area": "south", "size": "medium"},
-    {"name": "Millbrook Tenants Association", "kind": "community group", "area": "east", "size": "micro"},
-    {"name": "Central Advice Centre", "kind": "charity", "area": "central", "size": "large"},
+    {
+        "name": "Northgate Carers Network",
+        "kind": "community group",
+        "area": "north",
+        "size": "volunteers_only",
+    },
+    {
+        "name": "St Anne's Lunch Club",
+        "kind": "faith group",
+        "area": "centre",
+        "size": "volunteers_only",
+    },
+    {"name": "Eastfield Youth Project", "kind": "charity", "area": "east", "size": "large"},
+    {
+        "name": "Harbour Mental Health Peer Support",
+        "kind": "charity",
+        "area": "south",
+        "size": "small",
+    },
+    {
+        "name": "Southside Community Transport",
+        "kind": "social enterprise",
+        "area": "south",
+        "size": "large",
+    },
+    {
+        "name": "Millbrook Tenants Association",
+        "kind": "community group",
+        "area": "east",
+        "size": "volunteers_only",
+    },
+    {"name": "Central Advice Centre", "kind": "charity", "area": "centre", "size": "large"},
 ]
 
 FIRST_NAMES = [
-    "Aisha", "Ben", "Carol", "Dev", "Ewa", "Fatima", "Gareth", "Hannah", "Imran", "Joy",
-    "Kwame", "Linda", "Marek", "Nadia", "Owen", "Priya", "Rhys", "Sana", "Tom", "Uma",
-    "Viktor", "Wendy", "Yusuf", "Zoe", "Alan", "Bea", "Chidi", "Dot", "Emeka", "Fran",
-    "Grace", "Hamid", "Iris", "Jack", "Kemi", "Lola", "Mo", "Nell", "Olu", "Pat",
+    "Aisha",
+    "Ben",
+    "Carol",
+    "Dev",
+    "Ewa",
+    "Fatima",
+    "Gareth",
+    "Hannah",
+    "Imran",
+    "Joy",
+    "Kwame",
+    "Linda",
+    "Marek",
+    "Nadia",
+    "Owen",
+    "Priya",
+    "Rhys",
+    "Sana",
+    "Tom",
+    "Uma",
+    "Viktor",
+    "Wendy",
+    "Yusuf",
+    "Zoe",
+    "Alan",
+    "Bea",
+    "Chidi",
+    "Dot",
+    "Emeka",
+    "Fran",
+    "Grace",
+    "Hamid",
+    "Iris",
+    "Jack",
+    "Kemi",
+    "Lola",
+    "Mo",
+    "Nell",
+    "Olu",
+    "Pat",
 ]
 
 # What people write when asked for the biggest obstacle. Everyday wording on purpose: few of
@@ -62,14 +123,31 @@ OBSTACLES = [
     "Marek does all the finance and he's stepping down next month, nobody to replace him.",
 ]
 
-OWN_BARRIER_WEIGHTS = {"capacity": 0.6, "finance": 0.45, "premises": 0.2, "skills": 0.3,
-                       "leadership": 0.15}
-PARTNERSHIP_BARRIER_WEIGHTS = {"no_feedback": 0.45, "meetings": 0.35, "not_told": 0.4,
-                               "contracts": 0.2, "funding": 0.5, "red_tape": 0.35,
-                               "jargon": 0.2}
-HELP_WEIGHTS = {"asked_earlier": 0.4, "hear_back": 0.5, "named_contact": 0.35,
-                "regular_meetings": 0.25, "clear_roles": 0.2, "joint_funding": 0.3,
-                "simpler_forms": 0.4}
+OWN_BARRIER_WEIGHTS = {
+    "capacity": 0.6,
+    "finance": 0.45,
+    "premises": 0.2,
+    "skills": 0.3,
+    "leadership": 0.15,
+}
+PARTNERSHIP_BARRIER_WEIGHTS = {
+    "no_feedback": 0.45,
+    "meetings": 0.35,
+    "not_told": 0.4,
+    "contracts": 0.2,
+    "funding": 0.5,
+    "red_tape": 0.35,
+    "jargon": 0.2,
+}
+HELP_WEIGHTS = {
+    "asked_earlier": 0.4,
+    "hear_back": 0.5,
+    "named_contact": 0.35,
+    "regular_meetings": 0.25,
+    "clear_roles": 0.2,
+    "joint_funding": 0.3,
+    "simpler_forms": 0.4,
+}
 
 
 @dataclass
@@ -115,7 +193,7 @@ def cast(seed: int = 7) -> list[Persona]:
     for index, behaviour in enumerate(behaviours):
         org = ORGANISATIONS[index % len(ORGANISATIONS)]
         lead = index < len(ORGANISATIONS)  # the first person of each organisation leads it
-        worse_off = org["size"] in ("micro", "small")
+        worse_off = org["size"] in ("volunteers_only", "small")
         people.append(
             Persona(
                 user_id=5_000_001 + index,

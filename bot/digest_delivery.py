@@ -4,7 +4,8 @@ coordinators see everything at or above k. Also the round-close fan-out through 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
@@ -21,10 +22,10 @@ from bot.digest import (
     round_scope,
 )
 from bot.digest_render import render_html, render_telegram
+from bot.messages import OutgoingMessage
+from bot.outbox import enqueue
 from bot.people import find_participant, role_of
 from storage.models import (
-    Delivery,
-    DeliveryStatus,
     Invitation,
     Participant,
     Role,
@@ -143,26 +144,6 @@ def round_recipients(session: Session, round_id: int) -> list[Participant]:
     )
 
 
-def _queue(
-    session: Session, *, chat_id: int, participant_id: int, round_id: int, key: str, payload: dict
-) -> bool:
-    if session.scalar(select(Delivery.id).where(Delivery.dedupe_key == key)) is not None:
-        return False
-    session.add(
-        Delivery(
-            chat_id=chat_id,
-            participant_id=participant_id,
-            kind="digest",
-            round_id=round_id,
-            dedupe_key=key,
-            payload=payload,
-            status=DeliveryStatus.PENDING,
-            next_attempt_at=datetime.now(UTC),
-        )
-    )
-    return True
-
-
 def enqueue_round_digest(session: Session, ctx: AppContext, round_id: int) -> int:
     """Queue the digest of a closed round to its coordinators and leads (Telegram messages plus
     the printable HTML file). Each lead's copy carries their own organisation's detail. Safe to
@@ -195,22 +176,44 @@ def enqueue_round_digest(session: Session, ctx: AppContext, round_id: int) -> in
         for i, text in enumerate(parts):
             queued += _queue(
                 session,
-                chat_id=person.chat_id,
-                participant_id=person.id,
-                round_id=round_id,
-                key=f"{base}:{i}",
-                payload={"text": text, "buttons": [], "disable_notification": i > 0},
+                person,
+                round_id,
+                f"{base}:{i}",
+                OutgoingMessage(text, disable_notification=i > 0),
+                now,
             )
         queued += _queue(
             session,
-            chat_id=person.chat_id,
-            participant_id=person.id,
-            round_id=round_id,
-            key=f"{base}:file",
-            payload=document_payload(
+            person,
+            round_id,
+            f"{base}:file",
+            document_payload(
                 f"digest-round-{round_id}.html",
                 content=html,
                 caption="The full digest, with charts, to open or print.",
             ),
+            now,
         )
     return queued
+
+
+def _queue(
+    session: Session,
+    person: Participant,
+    round_id: int,
+    key: str,
+    message: OutgoingMessage | dict[str, Any],
+    now: datetime,
+) -> int:
+    assert person.chat_id is not None
+    added = enqueue(
+        session,
+        chat_id=person.chat_id,
+        message=message,
+        kind="digest",
+        not_before=now,
+        participant_id=person.id,
+        round_id=round_id,
+        dedupe_key=key,
+    )
+    return 1 if added is not None else 0

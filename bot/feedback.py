@@ -196,6 +196,7 @@ def publish_feedback(
             chat_id=chat_id,
             message=OutgoingMessage(text),
             kind="feedback",
+            not_before=now,
             participant_id=participant_id,
             round_id=round_id,
             dedupe_key=f"feedback:{round_id}:{participant_id}:{version}",

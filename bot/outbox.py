@@ -4,27 +4,33 @@ reminders, digests, feedback. The paced sender in bot.delivery drains it."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.messages import OutgoingMessage
-from storage.models import Delivery, DeliveryStatus, utcnow
+from storage.models import Delivery, DeliveryStatus
 
 
 def enqueue(
     session: Session,
     *,
     chat_id: int,
-    message: OutgoingMessage,
+    message: OutgoingMessage | dict[str, Any],
     kind: str,
+    not_before: datetime,
     participant_id: int | None = None,
     round_id: int | None = None,
     invitation_id: int | None = None,
     dedupe_key: str | None = None,
-    not_before: datetime | None = None,
 ) -> Delivery | None:
-    """Add one delivery; with a `dedupe_key` already used, adds nothing and returns None."""
+    """Add one delivery; with a `dedupe_key` already used, adds nothing and returns None.
+
+    `message` is a text message, or a payload built by bot.delivery (e.g. a document).
+    `not_before` is the caller's clock reading: the sender compares it with its own clock, so
+    it must come from the same clock (a test's FakeClock included), never the wall clock here.
+    """
     if dedupe_key is not None:
         existing = session.scalar(select(Delivery.id).where(Delivery.dedupe_key == dedupe_key))
         if existing is not None:
@@ -36,9 +42,9 @@ def enqueue(
         round_id=round_id,
         invitation_id=invitation_id,
         dedupe_key=dedupe_key,
-        payload=message.to_payload(),
+        payload=message.to_payload() if isinstance(message, OutgoingMessage) else message,
         status=DeliveryStatus.PENDING,
-        next_attempt_at=not_before or utcnow(),
+        next_attempt_at=not_before,
     )
     session.add(delivery)
     return delivery

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -432,6 +433,8 @@ class Services:
     partnership: str
     max_rounds_per_period: int = 2
     period_days: int = 30
+    # Called in the closing transaction, e.g. to queue the digest to leads and coordinators.
+    on_closed: Callable[[Session, Round], Any] | None = None
 
 
 @dataclass
@@ -640,7 +643,12 @@ def _cancel_pending_deliveries(session: Session, round_: Round, now: datetime) -
 
 
 def close_round(
-    session: Session, round_: Round, *, now: datetime, actor: int | None = None
+    session: Session,
+    round_: Round,
+    *,
+    now: datetime,
+    actor: int | None = None,
+    on_closed: Callable[[Session, Round], Any] | None = None,
 ) -> None:
     if round_.status == RoundStatus.SCHEDULED:
         # Closing a round that never opened: it simply will not run.
@@ -658,6 +666,8 @@ def close_round(
         subject=("round", round_.id),
         details={"unsent_cancelled": cancelled},
     )
+    if on_closed is not None:
+        on_closed(session, round_)
 
 
 def cancel_round(
@@ -761,7 +771,7 @@ def run_event(session: Session, event: ScheduledEvent, *, now: datetime, service
             note = f"reminded {count}"
     elif event.kind == EventKind.CLOSE_ROUND:
         if round_.status in (RoundStatus.OPEN, RoundStatus.SCHEDULED):
-            close_round(session, round_, now=now)
+            close_round(session, round_, now=now, on_closed=services.on_closed)
         else:
             status, note = EventStatus.SKIPPED, f"round {round_.status.value}"
     event.status = status

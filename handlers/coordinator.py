@@ -22,6 +22,7 @@ from bot import rounds, schedule_dialog
 from bot.context import AppContext, app_context
 from bot.delivery import Sender, make_bot
 from bot.messages import OutgoingMessage
+from bot.services import round_services
 from handlers.common import register_command, reply, require_role
 from storage.db import session_scope
 from storage.models import Role
@@ -36,15 +37,6 @@ register_command("round", "One round in detail: /round N", Role.COORDINATOR)
 register_command("remind", "Remind non-finishers: /remind N", Role.COORDINATOR)
 register_command("close", "Close a round now: /close N", Role.COORDINATOR)
 register_command("cancel", "Cancel a round: /cancel N", Role.COORDINATOR)
-
-
-def services_for(ctx: AppContext) -> rounds.Services:
-    return rounds.Services(
-        renderer=ctx.renderer,
-        partnership=ctx.settings.partnership.name,
-        max_rounds_per_period=ctx.settings.rounds.max_rounds_per_period,
-        period_days=ctx.settings.rounds.period_days,
-    )
 
 
 def _markup(message: OutgoingMessage) -> InlineKeyboardMarkup | None:
@@ -72,7 +64,7 @@ def _round_number(context: ContextTypes.DEFAULT_TYPE) -> int | None:
 async def tick_now(ctx: AppContext) -> list[tuple[int, str, str]]:
     """Run what is due, then wake the sender. Used by the job and after a coordinator acts."""
     done = await asyncio.to_thread(
-        rounds.run_due_events, ctx.sessions, now=ctx.clock.now(), services=services_for(ctx)
+        rounds.run_due_events, ctx.sessions, now=ctx.clock.now(), services=round_services(ctx)
     )
     wake_sender(ctx)
     return done
@@ -221,7 +213,7 @@ async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str) 
                     session,
                     round_,
                     now=now,
-                    services=services_for(ctx),
+                    services=round_services(ctx),
                     key=f"m{now:%Y%m%d%H%M}",
                     actor=actor,
                 )
@@ -230,7 +222,9 @@ async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str) 
                     f"who have not finished round #{number}."
                 )
             elif action == "close":
-                rounds.close_round(session, round_, now=now, actor=actor)
+                rounds.close_round(
+                    session, round_, now=now, actor=actor, on_closed=round_services(ctx).on_closed
+                )
                 text = f"Round #{number} is closed."
             else:
                 if round_.status.value not in ("scheduled", "open"):

@@ -276,3 +276,42 @@ async def test_round_completes_through_429_and_403_without_retrying_the_blocked(
     # Every 429 pauses the whole sender: a handful, not a storm of one per message.
     assert 1 <= stats.responses_429 <= 8, stats.responses_429
     assert stats.messages_sent >= total - 3
+
+
+async def test_closing_a_round_delivers_the_digest_to_its_lead_and_coordinators(
+    harness: BotHarness,
+) -> None:
+    from bot import rounds
+    from handlers.coordinator import tick_now
+
+    people(harness, 3)
+    with session_scope(harness.ctx.sessions) as s:
+        coordinator = grant_role(s, COORDINATOR, Role.COORDINATOR)
+        coordinator.chat_id = COORDINATOR
+        round_ = rounds.schedule_once(
+            s,
+            factories.consultation(s),
+            audience={"everyone": True},
+            opens_at=harness.ctx.clock.now(),
+            open_for=timedelta(days=10),
+            remind_before=[],
+        )
+        round_id = round_.id
+    harness.standin.register_chat(COORDINATOR)
+    await tick_now(harness.ctx)
+    harness.ctx.clock.advance(timedelta(days=10, minutes=1))  # type: ignore[attr-defined]
+    await tick_now(harness.ctx)
+
+    def digests_sent() -> bool:
+        with session_scope(harness.ctx.sessions) as s:
+            rows = s.scalars(select(Delivery).where(Delivery.kind == "digest")).all()
+            return bool(rows) and all(r.status == DeliveryStatus.SENT for r in rows)
+
+    await wait_until(digests_sent, timeout=20)
+    with session_scope(harness.ctx.sessions) as s:
+        assert s.get(Round, round_id).status == RoundStatus.CLOSED  # type: ignore[union-attr]
+    for chat in (LEAD, COORDINATOR):
+        assert any(
+            f"digest-round-{round_id}" in d.file_name for d in harness.standin.documents(chat)
+        )
+    assert not harness.standin.documents(MEMBER), "members do not get the digest"
