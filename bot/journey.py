@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from bot.messages import Button, OutgoingMessage, rows
@@ -66,6 +66,7 @@ def invitation_message(
         minutes=consultation.estimated_minutes,
         questions=len(consultation.questions),
         closes_at=round_.closes_at,
+        since_last=_since_last_time(session, invitation),
     )
     return OutgoingMessage(
         text=text,
@@ -77,6 +78,22 @@ def invitation_message(
             ],
         ),
     )
+
+
+def _since_last_time(session: Session, invitation: Invitation, limit: int = 3) -> list[Any]:
+    """'You said, we did' published since this person was last asked: closing the loop is
+    what makes the next round worth answering."""
+    from bot.feedback import recent_feedback  # feedback renders digests; keep journey light
+
+    previous = session.scalar(
+        select(func.max(Invitation.invited_at)).where(
+            Invitation.participant_id == invitation.participant_id,
+            Invitation.id != invitation.id,
+        )
+    )
+    if previous is None:
+        return []
+    return recent_feedback(session, invitation.participant_id, since=previous)[:limit]
 
 
 def reminder_message(
