@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bot.coding import Codebook, code_text, load_codebook
+from bot.coding import Codebook, Coding, code_text, load_codebook
 from bot.config import Settings
 from bot.privacy import MERGED_LABEL, Scrubber, merge_small, shown
 from storage.models import (
@@ -364,6 +364,19 @@ def codebook_for(settings: Settings, cache: dict[str, Any] | None = None) -> Cod
     return book
 
 
+def auto_codes(coding: Coding) -> list[tuple[str, dict[str, Any]]]:
+    """The AUTO rows for one coded answer, as (code, {evidence, doubtful}); a NO_CODE marker
+    when the coder found nothing, so the answer is known to be coded."""
+    evidence: dict[str, str] = {}
+    for ev in coding.evidence:
+        if not ev.negated and ev.code not in evidence:
+            evidence[ev.code] = ev.words[:300]
+    return [
+        (code, {"evidence": evidence.get(code), "doubtful": coding.doubtful})
+        for code in coding.codes or (NO_CODE,)
+    ]
+
+
 def code_uncoded_answers(session: Session, round_ids: Sequence[int], codebook: Codebook) -> int:
     """Run the coder over free-text answers that have no AUTO codes yet and no human review,
     storing AUTO rows (or a NO_CODE marker), a page at a time. Returns how many were coded."""
@@ -394,21 +407,10 @@ def code_uncoded_answers(session: Session, round_ids: Sequence[int], codebook: C
             return coded
         rows: list[dict[str, Any]] = []
         for answer_id, text in page:
-            coding = code_text(text or "", codebook)
-            evidence: dict[str, str] = {}
-            for ev in coding.evidence:
-                if not ev.negated and ev.code not in evidence:
-                    evidence[ev.code] = ev.words[:300]
-            for code in coding.codes or (NO_CODE,):
-                rows.append(
-                    {
-                        "answer_id": answer_id,
-                        "code": code,
-                        "source": CodeSource.AUTO,
-                        "evidence": evidence.get(code),
-                        "doubtful": coding.doubtful,
-                    }
-                )
+            rows.extend(
+                {"answer_id": answer_id, "code": code, "source": CodeSource.AUTO, **fields}
+                for code, fields in auto_codes(code_text(text or "", codebook))
+            )
         session.execute(insert(AnswerCode), rows)
         coded += len(page)
         last = page[-1][0]

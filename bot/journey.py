@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from bot.coding import Codebook, code_text
+from bot.digest import auto_codes, codebook_for
 from bot.messages import Button, OutgoingMessage, rows
 from bot.outcome import Outcome
 from bot.people import find_participant
@@ -310,9 +312,11 @@ def store_answer(
     number: float | None = None,
     text: str | None = None,
     skipped: bool = False,
+    codebook: Codebook | None = None,
 ) -> Answer:
     """Write (or overwrite) one answer with its choices and option codes, right away, so a
-    half-finished consultation still counts."""
+    half-finished consultation still counts. With `codebook`, a free text is coded now (AUTO
+    rows, or the NO_CODE marker), replacing the coder's earlier rows; HUMAN rows stay."""
     answer = answer_for(invitation, question)
     if answer is None:
         answer = Answer(invitation=invitation, question=question, answered_at=now)
@@ -324,11 +328,19 @@ def store_answer(
     answer.skipped = skipped
     answer.choices = [AnswerChoice(option_key=k) for k in keys or []]
     # Option-carried codes follow the answer; the coder's and coordinators' codes are theirs.
-    kept = [c for c in answer.codes if c.source != CodeSource.OPTION]
+    recode = codebook is not None and question.type == "text"
+    replaced = {CodeSource.OPTION, CodeSource.AUTO} if recode else {CodeSource.OPTION}
+    kept = [c for c in answer.codes if c.source not in replaced]
     answer.codes = kept + [
         AnswerCode(code=code, source=CodeSource.OPTION, coded_at=now)
         for code in sorted(_codes(question, keys or [], number))
     ]
+    if recode and text and not skipped:
+        assert codebook is not None
+        answer.codes += [
+            AnswerCode(code=code, source=CodeSource.AUTO, coded_at=now, **fields)
+            for code, fields in auto_codes(code_text(text, codebook))
+        ]
     if invitation.status != InvitationStatus.COMPLETED:
         invitation.status = InvitationStatus.STARTED
         invitation.started_at = invitation.started_at or now
@@ -474,7 +486,14 @@ def _handle_press(session: Session, ctx: AppContext, user_id: int, data: str) ->
     if press.kind == "s":
         if question.type != "text" or question.required:
             raise Refused("bad_button.html", "skip on a required question")
-        store_answer(session, invitation, question, now=now, skipped=True)
+        store_answer(
+            session,
+            invitation,
+            question,
+            now=now,
+            skipped=True,
+            codebook=codebook_for(ctx.settings, ctx.extras),
+        )
         return _advance(session, ctx, participant, invitation, question)
     if question.type != "multi":
         raise Refused("bad_button.html", "toggle on a non-multi question")
@@ -612,7 +631,9 @@ def handle_text(session: Session, ctx: AppContext, participant: Participant, tex
         return Outcome().say(renderer.render(T + "too_long.html", limit=limit, length=len(text)))
     if not text.strip():
         return Outcome().say(question_message(renderer, invitation, question))
-    store_answer(session, invitation, question, now=ctx.clock.now(), text=text)
+    # Coded as it is stored (a few ms), so a digest never has to code a backlog.
+    codebook = codebook_for(ctx.settings, ctx.extras)
+    store_answer(session, invitation, question, now=ctx.clock.now(), text=text, codebook=codebook)
     renderer_out = _advance(session, ctx, participant, invitation, question)
     # A typed answer has no prompt to edit; the next prompt follows straight away.
     renderer_out.edit = None

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.catalogue import import_consultation
 from bot.consultations import load_consultation
+from bot.digest import NO_CODE
 from storage.db import session_scope
 from storage.models import (
     Answer,
@@ -150,7 +151,7 @@ async def test_every_question_type_then_change_an_answer(
             "barriers": ["ext.funding", "ext.red_tape"],
             "equal": ["ext.engagement"],
             "heard": ["ext.engagement"],
-            "more": [],
+            "more": [NO_CODE],  # coded when stored: the coder found nothing
         }
 
     # Change answer 3 after finishing: the scale goes up and its code goes away.
