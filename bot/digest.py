@@ -526,27 +526,47 @@ def _rate(part: int | None, whole: int) -> float | None:
 def _participation(
     session: Session, ids: list[int], k: int, audience: str, notes: list[str]
 ) -> Participation:
-    invited, responded, completed = session.execute(
-        select(func.count(), _flag(_responded()), _flag(_completed())).where(
-            Invitation.round_id.in_(ids)
+    # One GROUP BY over the invitations, by organisation and every dimension at once: a few
+    # hundred rows at most (organisations x segments), folded into the totals, each dimension
+    # and each organisation in Python, instead of a query for each.
+    columns = [_dimension_column(key).label(key) for key, _ in DIMENSIONS]
+    cells = session.execute(
+        select(
+            Invitation.organisation_id,
+            *columns,
+            func.count(),
+            _flag(_responded()),
+            _flag(_completed()),
         )
-    ).one()
-    invited, responded, completed = int(invited), int(responded or 0), int(completed or 0)
+        .select_from(Invitation)
+        .outerjoin(Organisation, Organisation.id == Invitation.organisation_id)
+        .where(Invitation.round_id.in_(ids))
+        .group_by(Invitation.organisation_id, *columns)
+    ).all()
+    invited = responded = completed = 0
+    per_org: dict[int, int] = defaultdict(int)
+    per_value: list[dict[Any, list[int]]] = [{} for _ in DIMENSIONS]
+    for org, *values, n, r, c in cells:
+        n, r, c = int(n), int(r or 0), int(c or 0)
+        invited, responded, completed = invited + n, responded + r, completed + c
+        if org is not None:
+            per_org[org] += r
+        for acc, value in zip(per_value, values, strict=True):
+            sums = acc.setdefault(value, [0, 0, 0])
+            sums[0] += n
+            sums[1] += r
+            sums[2] += c
 
     dimensions: list[Dimension] = []
     gaps: list[str] = []
-    for key, label in DIMENSIONS:
-        column = _dimension_column(key).label("value")
-        rows = session.execute(
-            select(column, func.count(), _flag(_responded()), _flag(_completed()))
-            .select_from(Invitation)
-            .outerjoin(Organisation, Organisation.id == Invitation.organisation_id)
-            .where(Invitation.round_id.in_(ids))
-            .group_by(column)
-        ).all()
+    for (key, label), acc in zip(DIMENSIONS, per_value, strict=True):
+        # In value order, NULL first, as a GROUP BY on SQLite returns them (ties in merging
+        # small segments are broken by this order).
         raw = [
-            (_segment_label(key, value), int(n), int(r or 0), int(c or 0))
-            for value, n, r, c in rows
+            (_segment_label(key, value), n, r, c)
+            for value, (n, r, c) in sorted(
+                acc.items(), key=lambda kv: (kv[0] is not None, str(kv[0] or ""))
+            )
         ]
         if all(value == NOT_GIVEN for value, *_ in raw):
             continue  # nobody has this segment: leave the dimension out
@@ -558,21 +578,10 @@ def _participation(
         )
 
     # Registered organisations with few or no responses in this scope.
-    per_org = (
-        select(
-            Invitation.organisation_id.label("org"),
-            _flag(_responded()).label("responded"),
-        )
-        .where(Invitation.round_id.in_(ids), Invitation.organisation_id.is_not(None))
-        .group_by(Invitation.organisation_id)
-        .subquery()
-    )
     org_rows = session.execute(
-        select(Organisation.name, func.coalesce(per_org.c.responded, 0))
-        .outerjoin(per_org, per_org.c.org == Organisation.id)
-        .order_by(Organisation.name)
+        select(Organisation.id, Organisation.name).order_by(Organisation.name)
     ).all()
-    few = [(name, int(r)) for name, r in org_rows if int(r) < k]
+    few = [(name, per_org.get(org, 0)) for org, name in org_rows if per_org.get(org, 0) < k]
     without = [f"{name} ({'none' if r == 0 else f'fewer than {k}'})" for name, r in few]
     return Participation(
         invited=invited,
@@ -628,16 +637,36 @@ def _dimension(
 
 
 def _questions(session: Session, ids: list[int], k: int, notes: list[str]) -> list[QuestionSummary]:
-    answered = _flag(Answer.skipped.is_(False))
-    base = session.execute(
-        select(Question, Consultation.title, func.count(Answer.id), answered)
-        .join(Answer, Answer.question_id == Question.id)
-        .join(Invitation, Invitation.id == Answer.invitation_id)
-        .join(Consultation, Consultation.id == Question.consultation_id)
-        .where(Invitation.round_id.in_(ids))
-        .group_by(Question.id, Consultation.title)
-        .order_by(Question.consultation_id, Question.position)
-    ).all()
+    # Counts and scale statistics in one GROUP BY over the answers (a number counts when the
+    # answer is not skipped); the questions themselves, a handful, are loaded after.
+    number = case((Answer.skipped.is_(False), Answer.number))
+    stats = {
+        qid: row
+        for qid, *row in session.execute(
+            select(
+                Answer.question_id,
+                func.count(),
+                _flag(Answer.skipped.is_(False)),
+                func.count(number),
+                func.avg(number),
+                func.avg(number * number),
+                func.min(number),
+                func.max(number),
+            )
+            .join(Invitation, Invitation.id == Answer.invitation_id)
+            .where(Invitation.round_id.in_(ids))
+            .group_by(Answer.question_id)
+        )
+    }
+    base = [
+        (question, title, *stats[question.id][:2])
+        for question, title in session.execute(
+            select(Question, Consultation.title)
+            .join(Consultation, Consultation.id == Question.consultation_id)
+            .where(Question.id.in_(list(stats)))
+            .order_by(Question.consultation_id, Question.position)
+        )
+    ]
     choice_counts: dict[int, dict[str, int]] = defaultdict(dict)
     for qid, key, n in session.execute(
         select(Answer.question_id, AnswerChoice.option_key, func.count())
@@ -647,25 +676,11 @@ def _questions(session: Session, ids: list[int], k: int, notes: list[str]) -> li
         .group_by(Answer.question_id, AnswerChoice.option_key)
     ):
         choice_counts[qid][key] = int(n)
-    scales: dict[int, tuple[int, float, float, float, float]] = {}
-    for qid, n, mean, mean_sq, lo, hi in session.execute(
-        select(
-            Answer.question_id,
-            func.count(Answer.number),
-            func.avg(Answer.number),
-            func.avg(Answer.number * Answer.number),
-            func.min(Answer.number),
-            func.max(Answer.number),
-        )
-        .join(Invitation, Invitation.id == Answer.invitation_id)
-        .where(
-            Invitation.round_id.in_(ids),
-            Answer.skipped.is_(False),
-            Answer.number.is_not(None),
-        )
-        .group_by(Answer.question_id)
-    ):
-        scales[qid] = (int(n), float(mean), float(mean_sq), float(lo), float(hi))
+    scales: dict[int, tuple[int, float, float, float, float]] = {
+        qid: (int(n), float(mean), float(mean_sq), float(lo), float(hi))
+        for qid, (_, _, n, mean, mean_sq, lo, hi) in stats.items()
+        if n
+    }
 
     summaries: list[QuestionSummary] = []
     hidden_any = False
@@ -886,59 +901,11 @@ def _quotes(
     if not rows:
         return []
     scrubber = Scrubber(known_names(session))
-    # One pass over the (answer, code, length) triples of coded free texts: small integers,
-    # not texts. Texts are then fetched only for the dozen candidates per code.
-    by_answer: dict[int, list[str]] = defaultdict(list)
-    lengths: dict[int, int] = {}
-    wanted = {row.code for row in rows}
-    for answer_id, code, source, length, reviewed in session.execute(
-        select(
-            AnswerCode.answer_id,
-            AnswerCode.code,
-            AnswerCode.source,
-            func.length(Answer.text),
-            AnswerReview.answer_id.is_not(None),
-        )
-        .join(Answer, Answer.id == AnswerCode.answer_id)
-        .join(Invitation, Invitation.id == Answer.invitation_id)
-        .join(Question, Question.id == Answer.question_id)
-        .outerjoin(AnswerReview, AnswerReview.answer_id == Answer.id)
-        .where(
-            Invitation.round_id.in_(ids),
-            Question.type == "text",
-            Answer.text.is_not(None),
-            AnswerCode.code != NO_CODE,
-        )
-    ):
-        # The same rule as effective_codes, applied here so the query stays a plain join.
-        if (source == CodeSource.HUMAN) != bool(reviewed) or source == CodeSource.OPTION:
-            continue
-        by_answer[answer_id].append(code)
-        lengths[answer_id] = int(length or 0)
-    per_code: dict[str, list[int]] = defaultdict(list)
-    for answer_id, codes in by_answer.items():
-        if not 25 <= lengths[answer_id] <= 400:
-            continue
-        for code in codes:
-            if code in wanted:
-                per_code[code].append(answer_id)
-    # Focused answers first (fewest codes), then those nearest a readable length.
-    chosen = {
-        code: sorted(ids_, key=lambda a: (len(by_answer[a]), abs(lengths[a] - 110), a))[:12]
-        for code, ids_ in per_code.items()
-    }
-    texts = dict(
-        session.execute(
-            select(Answer.id, Answer.text).where(
-                Answer.id.in_(sorted({a for ids_ in chosen.values() for a in ids_}))
-            )
-        ).all()
-    )
-    del per_code
+    chosen = _quote_candidates(session, ids, sorted({row.code for row in rows}))
     quotes: list[Quote] = []
     used: set[str] = set()  # a quote already shown under another code is a last resort
     for row in rows:
-        candidates = [texts.get(a) for a in chosen.get(row.code, [])]
+        candidates = chosen.get(row.code, [])
         fresh: list[str] = []
         reused: list[str] = []
         for text in candidates:
@@ -952,6 +919,69 @@ def _quotes(
         used.update(picked)
         quotes.extend(Quote(row.code, row.label, row.family, q) for q in picked)
     return quotes
+
+
+QUOTES_PER_CODE = 12  # candidates read per code; two are shown
+
+
+def _quote_candidates(
+    session: Session, ids: list[int], wanted: list[str]
+) -> dict[str, list[str | None]]:
+    """Per wanted code, up to QUOTES_PER_CODE coded free texts of 25 to 400
+    characters: focused answers first (fewest codes that count), then those nearest a readable
+    length. Chosen in SQL with window functions, so no text and no per-answer row is read into
+    Python but the dozen per code. The codes that count: AUTO ones, or HUMAN once reviewed."""
+    reviewed = exists().where(AnswerReview.answer_id == AnswerCode.answer_id)
+    length = func.length(Answer.text)
+    coded = (
+        select(
+            AnswerCode.answer_id,
+            AnswerCode.code,
+            length.label("length"),
+            func.count().over(partition_by=AnswerCode.answer_id).label("codes"),
+        )
+        .join(Answer, Answer.id == AnswerCode.answer_id)
+        .join(Invitation, Invitation.id == Answer.invitation_id)
+        .join(Question, Question.id == Answer.question_id)
+        .where(
+            Invitation.round_id.in_(ids),
+            Question.type == "text",
+            Answer.text.is_not(None),
+            AnswerCode.code != NO_CODE,
+            or_(
+                and_(~reviewed, AnswerCode.source == CodeSource.AUTO),
+                and_(reviewed, AnswerCode.source == CodeSource.HUMAN),
+            ),
+        )
+        .subquery("coded")
+    )
+    ranked = (
+        select(
+            coded.c.answer_id,
+            coded.c.code,
+            func.row_number()
+            .over(
+                partition_by=coded.c.code,
+                order_by=(
+                    coded.c.codes,
+                    func.abs(coded.c.length - 110),
+                    coded.c.answer_id,
+                ),
+            )
+            .label("rank"),
+        )
+        .where(coded.c.code.in_(wanted), coded.c.length.between(25, 400))
+        .subquery("ranked")
+    )
+    chosen: dict[str, list[str | None]] = defaultdict(list)
+    for code, text in session.execute(
+        select(ranked.c.code, Answer.text)
+        .join(Answer, Answer.id == ranked.c.answer_id)
+        .where(ranked.c.rank <= QUOTES_PER_CODE)
+        .order_by(ranked.c.code, ranked.c.rank)
+    ):
+        chosen[code].append(text)
+    return chosen
 
 
 def _organisation_detail(
