@@ -159,6 +159,27 @@ def run(ctx: typer.Context) -> None:
     )
 
 
+@app.command()
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the database, digest files and transcript.")
+    ] = Path("demo-output"),
+    seed: Annotated[int, typer.Option(help="Vary the scripted answers.")] = 7,
+) -> None:
+    """Play a whole round on the embedded defaults: SQLite, a local Bot API stand-in and forty
+    scripted participants; no Telegram account or network needed."""
+    from bot.demo import DemoError
+    from bot.demo import main as run
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The demo ticks fast on a fake clock; a skipped overlapping tick is expected there.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    try:
+        raise typer.Exit(run(out, seed))
+    except DemoError as exc:
+        raise UserError(f"demo failed: {exc}", EXIT_FAILED) from None
+
+
 @db_app.command("upgrade")
 def db_upgrade(
     ctx: typer.Context,

@@ -95,7 +95,12 @@ def start(
     role = role_of(session, ctx.settings, user_id)
     if not joined and role == Role.COORDINATOR:
         # Staff named by an admin (or in the config) run the partnership's side; they need no
-        # invite, and are asked for consent only if they ever join as a participant.
+        # invite, and are asked for consent only if they ever join as a participant. Their
+        # chat is kept so digests and round progress can reach them.
+        if participant is None:
+            session.add(
+                Participant(telegram_user_id=user_id, chat_id=chat_id, role=Role.COORDINATOR)
+            )
         return Outcome(menu_role=Role.COORDINATOR.value).say(
             renderer.render("messages/welcome_staff.html", partnership=partnership)
         )

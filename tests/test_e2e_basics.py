@@ -88,3 +88,15 @@ async def test_a_lead_named_by_an_admin_joins_without_an_invite(harness: BotHarn
         person = find_participant(session, lead)
         assert person is not None and person.consent_at is not None
         assert person.role == Role.LEAD
+
+
+async def test_an_admin_who_presses_start_is_kept_as_a_coordinator(harness: BotHarness) -> None:
+    reply = await harness.say(ADMIN, "/start")
+    assert "coordinator" in reply.text.lower()
+    with session_scope(harness.ctx.sessions) as session:
+        from bot.people import find_participant
+
+        admin = find_participant(session, ADMIN)
+        assert admin is not None and admin.role == Role.COORDINATOR
+        assert admin.chat_id == ADMIN, "digests and progress need the admin's chat"
+        assert admin.consent_at is None, "staff are not enrolled as participants"
