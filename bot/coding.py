@@ -35,13 +35,17 @@ Cue mini-language (one phrase per string, case-insensitive):
 
 from __future__ import annotations
 
+import copy
 import re
 import tomllib
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from bot.coding_model import TextModel
 
 __all__ = [
     "Code",
@@ -50,6 +54,7 @@ __all__ = [
     "Coding",
     "Evidence",
     "code_text",
+    "code_texts",
     "default_codebook_path",
     "explain",
     "load_codebook",
@@ -379,6 +384,9 @@ class Codebook:
     codes: tuple[Code, ...]
     source: Path | None = None
     lexicon: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_LEXICON))
+    # Statistical back-up fitted on the codebook's training answers (None: rules only).
+    model: TextModel | None = field(default=None, repr=False, compare=False)
+    training: Path | None = None
     _index: _Index = field(init=False, repr=False, compare=False)
     _negators: frozenset[str] = field(init=False, repr=False, compare=False)
     _fuzzy: _Fuzzy = field(init=False, repr=False, compare=False)
@@ -556,7 +564,75 @@ def load_codebook(path: Path | None = None) -> Codebook:
         if not isinstance(val, list) or not val or not all(isinstance(v, str) for v in val):
             raise CodebookError(f"{name}: field 'lexicon.{key}': expected a non-empty list")
         lexicon[key] = tuple(val)
-    return Codebook(codes=tuple(codes), source=p, lexicon=lexicon)
+    codebook = Codebook(codes=tuple(codes), source=p, lexicon=lexicon)
+    training = data.get("training")
+    if training is None:
+        return codebook  # rules only
+    if not isinstance(training, str) or not training.strip():
+        raise CodebookError(
+            f"{_where(name, _line_of(raw, _TRAINING_KEY))}: field 'training': expected a "
+            "file name (relative to the codebook)"
+        )
+    model_raw = data.get("model", {})
+    threshold = model_raw.get("threshold", 0.5) if isinstance(model_raw, dict) else None
+    if not isinstance(threshold, int | float) or not 0 < threshold < 1:
+        raise CodebookError(f"{name}: field 'model.threshold': expected a number between 0 and 1")
+    tpath = (p.parent / training).resolve()
+    examples = load_training(tpath, codebook)
+    return with_model(codebook, examples, float(threshold), tpath)
+
+
+_TRAINING_KEY = r"^\s*training\s*="
+
+
+def load_training(path: Path, codebook: Codebook) -> list[tuple[str, frozenset[str]]]:
+    """Labelled answers from a JSON-lines file: one {"text": ..., "codes": [...]} per line."""
+    import json
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise CodebookError(f"{path}: cannot read training file ({exc.strerror or exc})") from exc
+    known = {c.code for c in codebook.codes}
+    rows: list[tuple[str, frozenset[str]]] = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            text, gold = obj["text"], frozenset(obj["codes"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CodebookError(f"{path}, line {n}: expected {{'text', 'codes'}}: {exc}") from exc
+        if not isinstance(text, str) or not gold <= known:
+            raise CodebookError(f"{path}, line {n}: unknown code(s) {sorted(gold - known)}")
+        rows.append((text, gold))
+    if not rows:
+        raise CodebookError(f"{path}: no training answers")
+    return rows
+
+
+def with_model(
+    codebook: Codebook,
+    examples: Iterable[tuple[str, frozenset[str]]],
+    threshold: float = 0.5,
+    training: Path | None = None,
+) -> Codebook:
+    """The codebook plus a text model fitted on ``examples`` (used by load_codebook and the
+    bench's leave-one-set-out runs)."""
+    from bot.coding_model import fit_model, tokens_of
+
+    rows = list(examples)
+    model = fit_model(
+        [[t[2] for t in tokens_of(_normalise(text))] for text, _ in rows],
+        [gold for _, gold in rows],
+        [c.code for c in codebook.codes],
+        threshold,
+    )
+    # A shallow copy shares the compiled cues (recompiling them would double the load time).
+    out = copy.copy(codebook)
+    object.__setattr__(out, "model", model)
+    object.__setattr__(out, "training", training)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -788,6 +864,7 @@ class Evidence:
     kind: EvidenceKind = "cue"
     trigger: str | None = None  # the problem/absence marker that activated a topic
     cue: str | None = None  # the codebook cue or topic that matched, as written there
+    score: float | None = None  # model evidence: the model's probability for the code
 
 
 @dataclass(frozen=True, slots=True)
@@ -831,6 +908,88 @@ def _split_clauses(norm: str) -> list[tuple[int, int]]:
 
 def code_text(text: str, codebook: Codebook) -> Coding:
     """Assign barrier and success codes to one answer, with the evidence for each."""
+    if codebook.model is None:
+        return rule_code(text, codebook)
+    return code_texts([text], codebook)[0]
+
+
+BATCH = 2048
+
+
+def code_texts(texts: Iterable[str], codebook: Codebook) -> list[Coding]:
+    """Code many answers; the model part is vectorised in batches (same result as code_text)."""
+    model = codebook.model
+    if model is None:
+        return [rule_code(t, codebook) for t in texts]
+    from bot.coding_model import tokens_of
+
+    out: list[Coding] = []
+    batch: list[str] = []
+    for text in texts:
+        batch.append(text)
+        if len(batch) == BATCH:
+            out.extend(_code_batch(batch, codebook, model, tokens_of))
+            batch = []
+    if batch:
+        out.extend(_code_batch(batch, codebook, model, tokens_of))
+    return out
+
+
+def _code_batch(texts: list[str], codebook: Codebook, model: TextModel, tokens_of) -> list[Coding]:  # type: ignore[no-untyped-def]
+    rules = [rule_code(t, codebook) for t in texts]
+    toks = [tokens_of(_normalise(t)) for t in texts]
+    proba = model.proba([[t[2] for t in tk] for tk in toks])
+    thr = model.threshold
+    codes = model.codes
+    out: list[Coding] = []
+    for i, coding in enumerate(rules):
+        row = proba[i]
+        hits = [j for j in (row >= thr).nonzero()[0] if codes[j] not in coding.codes]
+        if not hits:
+            out.append(coding)
+            continue
+        out.append(
+            _add_model_codes(
+                texts[i], coding, toks[i], [(codes[j], float(row[j])) for j in hits], model
+            )
+        )
+    return out
+
+
+def _add_model_codes(
+    text: str,
+    coding: Coding,
+    tokens: list[tuple[int, int, str]],
+    hits: list[tuple[str, float]],
+    model: TextModel,
+) -> Coding:
+    """Union of rule codes and model codes above threshold; a model code is vetoed when the
+    rules found that code's cue and discarded it as negated ("the hall is *not* a problem")."""
+    negated = {ev.code for ev in coding.evidence if ev.negated}
+    evidence = list(coding.evidence)
+    added: dict[str, float] = {}
+    for code, p in hits:
+        if code in negated:
+            continue
+        words = model.top_words(tokens, code)
+        if not words:
+            continue  # nothing in the text itself speaks for it: no evidence, no code
+        for s, e, _w in words:
+            evidence.append(Evidence(code, text[s:e], (s, e), False, "model", score=round(p, 3)))
+        added[code] = p
+    if not added:
+        return coding
+    evidence.sort(key=lambda ev: (ev.span, ev.code))
+    codes = tuple(sorted({*coding.codes, *added}))
+    rule_conf = [coding.confidence] if coding.codes else []
+    confidence = round(min([*rule_conf, *added.values()]), 3)
+    near = model.threshold + model.near
+    doubtful = coding.doubtful or any(p < near for p in added.values())
+    return Coding(codes, tuple(evidence), confidence, doubtful)
+
+
+def rule_code(text: str, codebook: Codebook) -> Coding:
+    """The rules' coding of one answer (no model)."""
     norm, omap = _correct_typos(_normalise(text), codebook)
     if omap is not None:
         original = text
