@@ -32,7 +32,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a plain script from the repo without installing
 
-from bot.coding import Codebook, code_text, explain, load_codebook  # noqa: E402
+from bot.coding import (  # noqa: E402
+    Codebook,
+    _normalise,
+    code_text,
+    code_texts,
+    explain,
+    load_codebook,
+    rule_code,
+    with_model,
+)
+from bot.coding_model import tokens_of  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "coding"
 # Reported in this order when the file exists. sealed is the final, untouched test set.
@@ -62,11 +72,18 @@ def score(
     examples: Examples, codebook: Codebook
 ) -> tuple[dict[str, tuple[float, float, float, int]], dict[str, float]]:
     """Per-code (precision, recall, F1, support) and macro/micro averages."""
-    tp = dict.fromkeys((c.code for c in codebook), 0)
+    preds = [c.codes for c in code_texts([t for t, _ in examples], codebook)]
+    return score_preds(examples, preds, [c.code for c in codebook])
+
+
+def score_preds(
+    examples: Examples, preds: list, codes: list[str]
+) -> tuple[dict[str, tuple[float, float, float, int]], dict[str, float]]:
+    tp = dict.fromkeys(codes, 0)
     fp, fn = dict(tp), dict(tp)
     exact = 0
-    for text, gold in examples:
-        pred = set(code_text(text, codebook).codes)
+    for (_text, gold), pred_codes in zip(examples, preds, strict=True):
+        pred = set(pred_codes)
         exact += pred == gold
         for c in tp:
             if c in pred and c in gold:
@@ -114,7 +131,7 @@ def supported_cues(examples: Examples, codebook: Codebook) -> set[tuple[str, str
     """(code, cue) pairs with at least one correct, non-negated hit on ``examples``."""
     keep: set[tuple[str, str]] = set()
     for text, gold in examples:
-        for ev in code_text(text, codebook).evidence:
+        for ev in rule_code(text, codebook).evidence:
             if not ev.negated and ev.code in gold and ev.cue is not None:
                 keep.add((ev.code, ev.cue))
     return keep
@@ -157,13 +174,114 @@ def errors(examples: Examples, codebook: Codebook) -> None:
             print(f"  {explain(coding)}")
 
 
-def throughput(examples: list[str], codebook: Codebook, n: int) -> float:
+THRESHOLDS = tuple(round(0.3 + 0.05 * i, 2) for i in range(11))  # 0.30 .. 0.80
+
+
+def _model_preds(cb: Codebook, texts: list[str], thresholds) -> dict[float, list[set[str]]]:  # type: ignore[no-untyped-def]
+    """Model-only codes at each threshold (no rules, no veto)."""
+    model = cb.model
+    assert model is not None
+    proba = model.proba([[t[2] for t in tokens_of(_normalise(x))] for x in texts])
+    return {
+        th: [{model.codes[j] for j in (row >= th).nonzero()[0]} for row in proba]
+        for th in thresholds
+    }
+
+
+def _combined(cb: Codebook, texts: list[str], th: float) -> list[tuple[str, ...]]:
+    assert cb.model is not None
+    cb.model.threshold = th
+    return [c.codes for c in code_texts(texts, cb)]
+
+
+def split_rules(train: Examples, codebook: Codebook) -> Codebook:
+    """Rules as someone who had only read ``train`` would have written them (see docstring)."""
+    rules = pruned(codebook, supported_cues(train, codebook))
+    return rules
+
+
+def choose_threshold(folds: list[tuple[Examples, Examples]], codebook: Codebook) -> float:
+    """The model threshold that maximises mean macro-F1 of rules+model over (train, test) folds,
+    with the rules pruned to the cues supported on each fold's train part."""
+    codes = [c.code for c in codebook]
+    totals = dict.fromkeys(THRESHOLDS, 0.0)
+    for train, test in folds:
+        cb = with_model(split_rules(train, codebook), train)
+        texts = [t for t, _ in test]
+        for th in THRESHOLDS:
+            totals[th] += score_preds(test, _combined(cb, texts, th), codes)[1]["macro_f1"]
+    return max(THRESHOLDS, key=lambda th: (round(totals[th], 6), -abs(th - 0.5)))
+
+
+def tune(sets: dict[str, Examples], codebook: Codebook) -> float:
+    """Threshold for the shipped codebook: leave-one-set-out over the seen sets."""
+    names = [n for n in SEEN if n in sets]
+    folds = [([x for m in names if m != n for x in sets[m]], sets[n]) for n in names]
+    return choose_threshold(folds, codebook)
+
+
+def leave_one_set_out(sets: dict[str, Examples], codebook: Codebook) -> None:
+    """Train/tune on two seen sets, score the third: rules, model, rules+model."""
+    names = [n for n in SEEN if n in sets]
+    if len(names) < 3:
+        print("\n(leave-one-set-out needs dev, holdout and independent)")
+        return
+    codes = [c.code for c in codebook]
+    print("\n== leave-one-set-out: fit and tune on two seen sets, score the third ==")
+    print(
+        "rules(seen) = shipped cues, which were tuned on all three sets (optimistic); "
+        "rules = cues supported on the two training sets; model = text model alone; "
+        "combined = rules + model. Threshold chosen on the training sets only "
+        "(train on one, score the other, both ways)."
+    )
+    results: dict[str, dict[str, dict]] = {}
+    for held in names:
+        tune_on = [n for n in names if n != held]
+        train = [x for n in tune_on for x in sets[n]]
+        a, b = (sets[n] for n in tune_on)
+        th = choose_threshold([(a, b), (b, a)], codebook)
+        rules = split_rules(train, codebook)
+        cb = with_model(rules, train, th)
+        test = sets[held]
+        texts = [t for t, _ in test]
+        preds = {
+            "rules(seen)": [rule_code(t, codebook).codes for t in texts],
+            "rules": [rule_code(t, rules).codes for t in texts],
+            "model": _model_preds(cb, texts, [th])[th],
+            "combined": _combined(cb, texts, th),
+        }
+        results[held] = {k: score_preds(test, v, codes) for k, v in preds.items()}
+        print(f"\n-- held out: {held} (trained on {' + '.join(tune_on)}, threshold {th:.2f})")
+        kinds = list(preds)
+        print(f"{'F1':28} " + " ".join(f"{k:>11}" for k in kinds) + f" {'n':>4}")
+        for c in codes:
+            n = results[held]["rules"][0][c][3]
+            row = " ".join(f"{results[held][k][0][c][2]:11.3f}" for k in kinds)
+            print(f"{c:28} {row} {n:4d}")
+        for avg in ("macro_f1", "micro_f1"):
+            row = " ".join(f"{results[held][k][1][avg]:11.3f}" for k in kinds)
+            print(f"{avg:28} {row}")
+    print("\n== leave-one-set-out summary (macro-F1) ==")
+    kinds = list(next(iter(results.values())))
+    print(f"{'held out':28} " + " ".join(f"{k:>11}" for k in kinds))
+    for held, res in results.items():
+        print(f"{held:28} " + " ".join(f"{res[k][1]['macro_f1']:11.3f}" for k in kinds))
+    mean = {k: sum(r[k][1]["macro_f1"] for r in results.values()) / len(results) for k in kinds}
+    print(f"{'mean':28} " + " ".join(f"{mean[k]:11.3f}" for k in kinds))
+
+
+def throughput(examples: list[str], codebook: Codebook, n: int) -> tuple[float, float]:
+    """Answers/s coded one at a time (code_text) and in batches (code_texts)."""
     rng = random.Random(0)
     sample = [rng.choice(examples) for _ in range(n)]
+    code_texts(sample[:1000], codebook)  # warm the word caches
     start = time.perf_counter()
-    for text in sample:
+    for text in sample[: max(1, n // 10)]:
         code_text(text, codebook)
-    return n / (time.perf_counter() - start)
+    single = max(1, n // 10) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    code_texts(sample, codebook)
+    return single, n / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -174,6 +292,9 @@ def main() -> None:
     )
     ap.add_argument("--errors", choices=SEEN, help="list misclassified answers of a seen set")
     ap.add_argument("--codebook", type=Path, default=None, help="codebook file (default: shipped)")
+    ap.add_argument(
+        "--tune", action="store_true", help="print the model threshold chosen on the seen sets"
+    )
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -185,14 +306,30 @@ def main() -> None:
     if args.errors:
         errors(load_examples(args.errors), codebook)
         return
+    if args.tune:
+        seen = {n: load_examples(n) for n in SEEN}
+        print(f"threshold chosen by leave-one-set-out: {tune(seen, codebook):.2f}")
+        return
     wanted = args.sets or list(SETS)
     sets = {n: load_examples(n) for n in wanted if (DATA / f"{n}.jsonl").is_file()}
+    if codebook.model is not None:
+        print(f"model: trained on {codebook.training}, threshold {codebook.model.threshold:.2f}")
     for name, examples in sets.items():
         report(name, examples, codebook)
     cross_set(sets, codebook)
+    leave_one_set_out(sets, codebook)
+    # Throughput on seen answers when any were loaded, else on whatever sets were asked for
+    # (``--sets sealed`` alone used to crash here on an empty sample).
     texts = [t for n in SEEN if n in sets for t, _ in sets[n]]
-    rate = throughput(texts, codebook, args.n)
-    print(f"\nthroughput: {rate:,.0f} answers/s over {args.n:,} answers on one core")
+    texts = texts or [t for ex in sets.values() for t, _ in ex]
+    if not texts:
+        print("\nthroughput: no answers loaded")
+        return
+    single, batched = throughput(texts, codebook, args.n)
+    print(
+        f"\nthroughput on one core: {single:,.0f} answers/s one at a time (code_text), "
+        f"{batched:,.0f} answers/s batched (code_texts) over {args.n:,} answers"
+    )
 
 
 if __name__ == "__main__":

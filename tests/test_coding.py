@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,11 @@ def cb() -> Codebook:
 
 
 def codes(text: str, cb: Codebook) -> tuple[str, ...]:
-    return code_text(text, cb).codes
+    # The hand-written cases below pin down the *rules* (negation, spelling, typos, idiom);
+    # the text model added by the shipped codebook is tested on its own further down.
+    from bot.coding import rule_code
+
+    return rule_code(text, cb).codes
 
 
 # --------------------------------------------------------------------------- codebook
@@ -439,3 +444,159 @@ def test_evidence_names_the_codebook_cue(cb: Codebook) -> None:
     cues = {ev.cue for ev in coding.evidence if ev.code == "ext.engagement"}
     assert cues and all(isinstance(c, str) for c in cues)
     assert any(c in cb["ext.engagement"].cues for c in cues)
+
+
+# --------------------------------------------------------------------------- text model
+
+
+def _bench():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "coding_bench.py"
+    spec = importlib.util.spec_from_file_location("coding_bench", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# Leave-one-set-out macro-F1 of rules (cues supported on the two training sets) + model, with
+# the threshold the bench chose on the training sets (bench/coding_bench.py). Measured:
+# dev 0.833, holdout 0.874, independent 0.733; the rules alone scored 0.783, 0.800, 0.622.
+LOSO = {
+    "dev": (0.50, 0.833, 0.783),
+    "holdout": (0.45, 0.874, 0.800),
+    "independent": (0.45, 0.733, 0.622),
+}
+
+
+@pytest.mark.parametrize("held", sorted(LOSO))
+def test_leave_one_set_out_floor(cb: Codebook, held: str) -> None:
+    from bot.coding import with_model
+
+    bench = _bench()
+    threshold, measured, rules_only = LOSO[held]
+    train = [x for n in ("dev", "holdout", "independent") if n != held for x in _load(n)]
+    rules = bench.split_rules(train, cb)
+    combined = with_model(rules, train, threshold)
+    assert combined.model is not None and rules.model is None
+    score = _macro_f1(_load(held), combined)
+    assert score >= measured - MARGIN, f"{held}: rules+model macro-F1 {score:.3f}"
+    assert score > rules_only, "the model must add to the rules on unseen wording"
+
+
+def test_shipped_threshold_is_the_cross_validated_choice(cb: Codebook) -> None:
+    assert cb.model is not None
+    sets = {n: _load(n) for n in ("dev", "holdout", "independent")}
+    assert _bench().tune(sets, load_codebook()) == pytest.approx(cb.model.threshold)
+
+
+def test_shipped_training_file_is_the_seen_sets() -> None:
+    cb_path = default_codebook_path()
+    rows = [json.loads(x) for x in (cb_path.parent / "training.jsonl").read_text().splitlines()]
+    seen = [(t, g) for n in ("dev", "holdout", "independent") for t, g in _load(n)]
+    assert [(r["text"], frozenset(r["codes"])) for r in rows] == seen
+    assert {r["set"] for r in rows} == {"dev", "holdout", "independent"}  # never sealed
+
+
+def test_model_fits_quickly_at_load() -> None:
+    start = time.perf_counter()
+    cb = load_codebook()
+    assert cb.model is not None and cb.training is not None
+    # Rules compile + model fit; generous for a loaded CI machine.
+    assert time.perf_counter() - start < 10
+
+
+def test_model_codes_carry_word_evidence(cb: Codebook) -> None:
+    text = "we are hopeless at writing bids and evaluation"
+    coding = code_text(text, cb)
+    assert "int.skills" in coding.codes
+    model_ev = [ev for ev in coding.evidence if ev.kind == "model"]
+    assert model_ev and all(ev.code == "int.skills" for ev in model_ev)
+    for ev in model_ev:
+        assert text[ev.span[0] : ev.span[1]] == ev.words
+        assert ev.score is not None and ev.score >= cb.model.threshold  # type: ignore[union-attr]
+    assert "(model)" in explain(coding)
+
+
+def test_rule_negation_vetoes_a_model_code(cb: Codebook) -> None:
+    from bot.coding import _add_model_codes, _normalise, rule_code
+    from bot.coding_model import tokens_of
+
+    assert cb.model is not None
+    for text, code in (
+        ("No problems with premises", "int.premises"),
+        ("We've never had a problem with cash flow", "int.finance"),
+    ):
+        rules = rule_code(text, cb)
+        assert any(ev.negated and ev.code == code for ev in rules.evidence)
+        toks = tokens_of(_normalise(text))
+        vetoed = _add_model_codes(text, rules, toks, [(code, 0.99)], cb.model)
+        assert code not in vetoed.codes
+        assert code not in code_text(text, cb).codes
+    # Without negated rule evidence the same model hit is kept, and flagged when near threshold.
+    text = "the church hall is damp and cold"
+    rules = rule_code(text, cb)
+    kept = _add_model_codes(
+        text, replace(rules, codes=(), evidence=()), tokens_of(_normalise(text)),
+        [("int.premises", cb.model.threshold + 0.01)], cb.model,
+    )  # fmt: skip
+    assert kept.codes == ("int.premises",) and kept.doubtful
+
+
+def test_rules_only_codebook_without_training(tmp_path: Path) -> None:
+    from bot.coding import code_texts
+
+    p = tmp_path / "own.toml"
+    p.write_text(
+        '[[code]]\ncode = "int.premises"\nfamily = "internal"\nlabel = "Premises"\n'
+        'description = "Buildings"\ncues = ["roof leaks"]\ntopics = ["hall"]\n',
+        encoding="utf-8",
+    )
+    own = load_codebook(p)
+    assert own.model is None and own.training is None
+    assert code_text("The roof leaks again", own).codes == ("int.premises",)
+    assert [c.codes for c in code_texts(["The roof leaks", "all fine"], own)] == [
+        ("int.premises",),
+        (),
+    ]
+
+
+def test_training_path_is_relative_to_the_codebook_and_checked(tmp_path: Path) -> None:
+    body = (
+        '[[code]]\ncode = "int.premises"\nfamily = "internal"\nlabel = "Premises"\n'
+        'description = "Buildings"\ncues = ["roof leaks"]\n'
+    )
+    (tmp_path / "t.jsonl").write_text(
+        "\n".join(
+            json.dumps({"text": t, "codes": c})
+            for t, c in [
+                ("the hall is damp", ["int.premises"]),
+                ("our hall is freezing", ["int.premises"]),
+                ("lovely people", []),
+                ("great partners", []),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    p = tmp_path / "cb.toml"
+    p.write_text('training = "t.jsonl"\n' + body, encoding="utf-8")
+    assert load_codebook(p).model is not None
+    p.write_text('training = "missing.jsonl"\n' + body, encoding="utf-8")
+    with pytest.raises(CodebookError, match=r"missing\.jsonl"):
+        load_codebook(p)
+
+
+def test_batched_coding_equals_single_calls(cb: Codebook) -> None:
+    from bot import coding
+    from bot.coding import code_texts
+
+    texts = [t for n in ("dev", "holdout", "independent") for t, _ in _load(n)]
+    texts += ["", "   ", "No problems with premises", "we are hopeless at writing bids"]
+    old = coding.BATCH
+    coding.BATCH = 64  # several batches and a partial last one
+    try:
+        batched = code_texts(texts, cb)
+    finally:
+        coding.BATCH = old
+    assert batched == [code_text(t, cb) for t in texts]
