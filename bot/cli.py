@@ -166,8 +166,9 @@ def demo(
     ] = Path("demo-output"),
     seed: Annotated[int, typer.Option(help="Vary the scripted answers.")] = 7,
 ) -> None:
-    """Play a whole round on the embedded defaults: SQLite, a local Bot API stand-in and forty
-    scripted participants; no Telegram account or network needed."""
+    """Play a whole round locally (SQLite, a Bot API stand-in, forty scripted people).
+
+    No Telegram account or network needed; writes the digest to --out."""
     from bot.demo import DemoError
     from bot.demo import main as run
 

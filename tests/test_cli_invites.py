@@ -3,34 +3,18 @@ redeemed in chat."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import select
 
 from storage.db import session_scope
 from storage.models import Invite, Participant, Role
+from tests.cli_run import consultbot
 from tests.conftest import Database
 from tests.harness import BotHarness
 
 MEMBER = 5101
-
-
-def consultbot(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The command as installed (`consultbot = bot.cli:main`), in a subprocess."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULTBOT_")}
-    full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-c", "from bot.cli import main; main()", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def _env(db: Database) -> dict[str, str]:

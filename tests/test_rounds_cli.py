@@ -3,29 +3,14 @@ the chat uses, with one-line errors and the documented exit codes."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import select
 
 from storage.db import session_scope
 from storage.models import AuditEvent, EventKind, Round, RoundStatus, Schedule, ScheduledEvent
+from tests.cli_run import consultbot
 from tests.conftest import Database
-
-CONSULTBOT = Path(sys.executable).parent / "consultbot"
-
-
-def consultbot(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    # The console script, as an admin runs it (``python -m bot.cli`` imports bot.cli twice).
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULTBOT_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [str(CONSULTBOT), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_consultations_validate_import_list(db: Database, tmp_path: Path) -> None:
