@@ -6,8 +6,10 @@ Builds 4 closed rounds of the partnership health check, each answered by the sam
 people (5 answers each: 4 button answers and 1 free text, so 20,000 texts for the coder), with
 core bulk inserts. Then, each in a fresh subprocess so ru_maxrss is the digest's own peak:
   baseline  SELECT count(*) over answers, and fetching every answer row into Python
-  first     the quarter digest, coding the 20,000 texts on the way (the first digest after close)
-  again     the same digest once everything is coded (every later digest)
+  first     the quarter digest, coding the 20,000 texts on the way: the rows here are bulk
+            inserted like imported data, so the digest's catch-up pass codes them (texts given
+            in the chat are coded when stored, by bot.journey, and never reach this pass)
+  again     the same digest once everything is coded (every digest of answers from the chat)
   render    again + Telegram, HTML (with charts) and Markdown rendering
 Targets: a digest under 2 s and 300 MB peak.
 """

@@ -34,10 +34,23 @@ def digest(
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="html, md, csv or tg.")] = Format.html,
     out: Annotated[Path, typer.Option("--out", help="File to write.")] = Path("digest.html"),
+    recode: Annotated[
+        bool,
+        typer.Option(
+            "--recode", help="Code the free texts again first (after the codebook changed)."
+        ),
+    ] = False,
 ) -> None:
     """Write the coordinators' digest (everything at or above k) of a round or a quarter."""
     from bot.context import AppContext
-    from bot.digest import DigestError, codebook_for, compile_digest, quarter_scope, round_scope
+    from bot.digest import (
+        DigestError,
+        codebook_for,
+        compile_digest,
+        forget_auto_codes,
+        quarter_scope,
+        round_scope,
+    )
     from bot.digest_render import write_digest
 
     if (round_id is None) == (period is None):
@@ -55,6 +68,8 @@ def digest(
             )
         except DigestError as exc:
             raise UserError(str(exc), 1) from None  # type: ignore[call-arg]
+        if recode:
+            forget_auto_codes(session, [*scope.round_ids, *scope.previous])
         result = compile_digest(
             session, settings, scope, codebook=codebook_for(settings, app.extras)
         )

@@ -450,7 +450,9 @@ def compile_digest(
     code_answers: bool = True,
 ) -> Digest:
     """The digest of `scope`. `audience` "lead" hides other organisations' names; with
-    `organisation_id` the digest adds that organisation's own detail."""
+    `organisation_id` the digest adds that organisation's own detail. Free texts are coded when
+    they are stored (bot.journey); `code_answers` only catches up on any without AUTO rows
+    (imported data, or after forget_auto_codes), so a normal digest codes nothing."""
     k = settings.privacy.k
     codebook = codebook or load_codebook(settings.paths.codebook)
     now = now or datetime.now(UTC)
@@ -807,6 +809,38 @@ def _family_counts(session: Session, ids: list[int], codebook: Codebook) -> dict
     }
 
 
+def _code_and_family_counts(
+    session: Session, ids: list[int], codebook: Codebook
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Respondents per code and per family in one statement: the (person, code) pairs that
+    count are worked out once (a MATERIALIZED CTE, SQLite 3.35+ and PostgreSQL 12+) and both
+    GROUP BYs read them, instead of two queries each joining every code row again."""
+    eff = effective_codes(ids)
+    pairs = (
+        select(eff.c.invitation_id, eff.c.code).distinct().cte("pairs").prefix_with("MATERIALIZED")
+    )
+    families: dict[str, list[str]] = defaultdict(list)
+    for c in codebook.codes:
+        families[c.family].append(c.code)
+    family = case(
+        *[(pairs.c.code.in_(codes), literal(name)) for name, codes in families.items()],
+        else_=literal("unknown"),
+    )
+    by_code = select(
+        literal("code").label("kind"), pairs.c.code.label("key"), func.count()
+    ).group_by(pairs.c.code)
+    by_family = select(
+        literal("family").label("kind"),
+        family.label("key"),
+        func.count(func.distinct(pairs.c.invitation_id)),
+    ).group_by(family)
+    counts: dict[str, int] = {}
+    fam: dict[str, int] = {}
+    for kind, key, n in session.execute(by_code.union_all(by_family)):
+        (counts if kind == "code" else fam)[key] = int(n)
+    return counts, fam
+
+
 FAMILY_LABELS = {
     "external": "External: how public bodies work with the sector",
     "internal": "Internal: the organisation's own means",
@@ -832,7 +866,7 @@ def _barriers(
     session: Session, ids: list[int], k: int, codebook: Codebook, scope: Scope, notes: list[str]
 ) -> Barriers:
     base = _respondents(session, ids)
-    counts = _code_counts(session, ids)
+    counts, fam = _code_and_family_counts(session, ids, codebook)
     barriers, successes = _rows_for(counts, base, codebook)
     p_base = _respondents(session, list(scope.previous)) if scope.previous else 0
     p_counts = _code_counts(session, list(scope.previous)) if p_base >= k else {}
@@ -843,7 +877,6 @@ def _barriers(
             # Only compare with a previous cell that could itself be shown (zero or k and up).
             n = p_counts.get(row.code, 0)
             row.previous_share = n / p_base if shown(n, k) else None
-    fam = _family_counts(session, ids, codebook)
     families = []
     for name in ("external", "internal", "success"):
         n = fam.get(name, 0)
@@ -1061,6 +1094,22 @@ def list_actions(
             )
         )
     return items
+
+
+def forget_auto_codes(session: Session, round_ids: Sequence[int]) -> None:
+    """Drop the coder's rows on unreviewed answers of these rounds (`digest --recode`, after the
+    codebook changed), so the digest's catch-up pass codes them again with the codebook now."""
+    reviewed = exists().where(AnswerReview.answer_id == AnswerCode.answer_id)
+    answers = (
+        select(Answer.id)
+        .join(Invitation, Invitation.id == Answer.invitation_id)
+        .where(Invitation.round_id.in_(list(round_ids)))
+    )
+    session.execute(
+        delete(AnswerCode).where(
+            AnswerCode.source == CodeSource.AUTO, AnswerCode.answer_id.in_(answers), ~reviewed
+        )
+    )
 
 
 def clear_auto_codes(session: Session, answer_ids: Sequence[int]) -> None:
