@@ -30,6 +30,7 @@ def seed(harness: BotHarness) -> int:
             chat_id=ME,
             message=OutgoingMessage("hi"),
             kind="invitation",
+            not_before=harness.ctx.clock.now(),
             participant_id=person.id,
         )
         record(session, "participant.consent", actor=ME, subject=("participant", person.id))
