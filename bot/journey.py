@@ -204,14 +204,8 @@ def describe_answer(question: Question, answer: Answer | None) -> str:
     return ", ".join(labels[k] for k in labels if k in chosen)
 
 
-def question_message(
-    renderer: Renderer, invitation: Invitation, question: Question
-) -> OutgoingMessage:
-    questions = invitation.round.consultation.questions
-    number = questions.index(question) + 1
-    answer = answer_for(invitation, question)
-    editing = invitation.status == InvitationStatus.COMPLETED
-    prefix = f"{invitation.id}:{question.id}"
+def _question_buttons(question: Any, prefix: str, chosen: set[str]) -> list[list[Button]]:
+    """The buttons under a prompt; `question` is a Question or a cached QuestionData."""
     buttons: list[list[Button]] = []
     if question.type == "single":
         buttons = [
@@ -232,7 +226,6 @@ def question_message(
             else [numbers[: len(numbers) // 2], numbers[len(numbers) // 2 :]]
         )
     elif question.type == "multi":
-        chosen = {c.option_key for c in answer.choices} if answer else set()
         buttons = [
             [Button(("✓ " if str(o["id"]) in chosen else "") + str(o["label"]), f"t:{prefix}:{i}")]
             for i, o in enumerate(question.options)
@@ -240,6 +233,20 @@ def question_message(
         buttons.append([Button("Done", f"d:{prefix}")])
     elif question.type == "text" and not question.required:
         buttons = [[Button("Skip", f"s:{prefix}")]]
+    return buttons
+
+
+def question_message(
+    renderer: Renderer, invitation: Invitation, question: Question
+) -> OutgoingMessage:
+    questions = invitation.round.consultation.questions
+    number = questions.index(question) + 1
+    answer = answer_for(invitation, question)
+    editing = invitation.status == InvitationStatus.COMPLETED
+    chosen = (
+        {c.option_key for c in answer.choices} if answer and question.type == "multi" else set()
+    )
+    buttons = _question_buttons(question, f"{invitation.id}:{question.id}", chosen)
     text = renderer.render(
         T + "question.html",
         number=number,
@@ -445,6 +452,165 @@ def _parse_value(question: Question, value: str | None) -> tuple[list[str], floa
         if value.lstrip("-").isdigit() and scale.get("min", 1) <= int(value) <= scale.get("max", 5):
             return [], float(value)
     raise Refused("bad_button.html", f"value {value!r} not valid for a {question.type} question")
+
+
+# --- the fast path for a button answer ------------------------------------------------------
+#
+# Most presses are a plain answer (single, yes/no, scale) to the question being asked, with
+# more questions to follow. Those are served from two Core statements and a per-process copy of
+# the consultation's questions (a consultation is an immutable, versioned row); everything else
+# (refusals, changes after finishing, the last answer, multi and text questions) falls back to
+# the ORM path above, which decides exactly as before.
+
+
+@dataclass(frozen=True)
+class QuestionData:
+    """A question as plain data, with the attributes the templates and helpers read."""
+
+    id: int
+    key: str
+    type: str
+    text: str
+    help: str | None
+    required: bool
+    options: list[Any]
+    scale: dict[str, Any] | None
+    coding: dict[str, Any]
+
+
+CACHE_KEY = "journey.consultations"
+
+
+def _questions(
+    session: Session, ctx: AppContext, consultation_id: int, content_hash: str
+) -> tuple[QuestionData, ...]:
+    cache: dict[tuple[int, str], tuple[QuestionData, ...]] = ctx.extras.setdefault(CACHE_KEY, {})
+    key = (consultation_id, content_hash)
+    questions = cache.get(key)
+    if questions is None:
+        q = Question.__table__.c
+        questions = tuple(
+            QuestionData(*row)
+            for row in session.connection().execute(
+                select(
+                    q.id, q.key, q.type, q.text, q.help, q.required, q.options, q.scale, q.coding
+                )
+                .where(q.consultation_id == consultation_id)
+                .order_by(q.position)
+            )
+        )
+        cache[key] = questions
+    return questions
+
+
+_INV, _ROUND, _CONS, _PART = (
+    Invitation.__table__.c,
+    Round.__table__.c,
+    Consultation.__table__.c,
+    Participant.__table__.c,
+)
+_FAST_PRESS = (
+    select(
+        _PART.telegram_user_id,
+        _INV.status,
+        _INV.editing_question_id,
+        _INV.started_at,
+        _ROUND.status,
+        _ROUND.consultation_id,
+        _CONS.content_hash,
+    )
+    .select_from(Invitation.__table__)
+    .join(Round.__table__, _ROUND.id == _INV.round_id)
+    .join(Consultation.__table__, _CONS.id == _ROUND.consultation_id)
+    .join(Participant.__table__, _PART.id == _INV.participant_id)
+)
+
+
+def fast_answer(session: Session, ctx: AppContext, user_id: int, data: str) -> Outcome | None:
+    """Store a plain button answer and return the edit and next prompt, or None when the press
+    needs the full path (nothing is written then)."""
+    press = parse_press(data)
+    if press is None or press.kind != "a" or press.question_id is None:
+        return None
+    connection = session.connection()
+    row = connection.execute(_FAST_PRESS.where(_INV.id == press.invitation_id)).one_or_none()
+    if row is None:
+        return None
+    owner, status, editing, started_at, round_status, consultation_id, content_hash = row
+    if (
+        owner != user_id
+        or status != InvitationStatus.STARTED
+        or editing is not None
+        or started_at is None
+        or round_status != RoundStatus.OPEN
+    ):
+        return None
+    questions = _questions(session, ctx, consultation_id, content_hash)
+    a = Answer.__table__.c
+    answered = set(
+        connection.scalars(select(a.question_id).where(a.invitation_id == press.invitation_id))
+    )
+    waiting = [q for q in questions if q.id not in answered]
+    if len(waiting) < 2 or waiting[0].id != press.question_id:
+        return None  # the last answer (finishing) or not the question being asked
+    question, following = waiting[0], waiting[1]
+    if question.type not in ("single", "yesno", "scale"):
+        return None
+    try:
+        keys, number = _parse_value(question, press.value)  # type: ignore[arg-type]
+    except Refused:
+        return None
+    now = ctx.clock.now()
+    answer_id = connection.execute(
+        Answer.__table__.insert().values(
+            invitation_id=press.invitation_id,
+            question_id=question.id,
+            answered_at=now,
+            number=number,
+            text=None,
+            skipped=False,
+        )
+    ).inserted_primary_key[0]
+    if keys:
+        connection.execute(
+            AnswerChoice.__table__.insert(),
+            [{"answer_id": answer_id, "option_key": k} for k in keys],
+        )
+    codes = sorted(_codes(question, keys, number))  # type: ignore[arg-type]
+    if codes:
+        connection.execute(
+            AnswerCode.__table__.insert(),
+            [
+                {"answer_id": answer_id, "code": c, "source": CodeSource.OPTION, "coded_at": now}
+                for c in codes
+            ],
+        )
+    renderer = ctx.renderer
+    total = len(questions)
+    labels = _labels(question)  # type: ignore[arg-type]
+    described = (
+        f"{number:g}" if number is not None else ", ".join(labels[k] for k in labels if k in keys)
+    )
+    edit = OutgoingMessage(
+        text=renderer.render(
+            T + "answered.html",
+            number=questions.index(question) + 1,
+            total=total,
+            question=question,
+            answer=described,
+        )
+    )
+    text = renderer.render(
+        T + "question.html",
+        number=questions.index(following) + 1,
+        total=total,
+        question=following,
+        scale=following.scale or {},
+        editing=False,
+        current="",
+    )
+    buttons = _question_buttons(following, f"{press.invitation_id}:{following.id}", set())
+    return Outcome(toast="", edit=edit).say(OutgoingMessage(text=text, buttons=rows(*buttons)))
 
 
 def _handle_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Outcome:
