@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from telegram import (
     BotCommand,
@@ -23,9 +23,10 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot.context import AppContext, app_context
 from bot.people import role_of
 from storage.db import session_scope
-from storage.models import ProcessedUpdate, Role
+from storage.models import Participant, ProcessedUpdate, Role
 
 log = logging.getLogger(__name__)
+PARTICIPANTS = Participant.__table__
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
@@ -120,9 +121,16 @@ async def drop_duplicate_updates(update: Update, context: ContextTypes.DEFAULT_T
     # A plain INSERT, not an ORM add and flush: this runs for every update, and the unit of
     # work costs several times the statement itself.
     row = {"update_id": update.update_id, "processed_at": ctx.clock.now()}
+    user = update.effective_user
     try:
         with session_scope(ctx.sessions) as session:
-            session.connection().execute(insert(ProcessedUpdate.__table__).values(row))
+            connection = session.connection()
+            connection.execute(insert(ProcessedUpdate.__table__).values(row))
+            if user is not None:
+                # The stopped guard's question, asked in this transaction rather than its own.
+                context.participant_status = connection.scalar(  # type: ignore[attr-defined]
+                    select(PARTICIPANTS.c.status).where(PARTICIPANTS.c.telegram_user_id == user.id)
+                )
     except IntegrityError:
         log.info("dropped duplicate update %s", update.update_id)
         raise ApplicationHandlerStop from None

@@ -38,6 +38,7 @@ from storage.models import Participant, ParticipantStatus, Role
 
 log = logging.getLogger(__name__)
 T = "messages/participant/"
+_UNREAD = object()
 
 register_command("resume", "Carry on with a consultation")
 register_command("profile", "Change your profile answers")
@@ -235,12 +236,15 @@ async def stopped_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if message is not None and message.text and message.text.split()[0].split("@")[0] == "/start":
         return
     ctx = app_context(context)
-    # One column, not the ORM row: this runs for every update.
-    table = Participant.__table__
-    with session_scope(ctx.sessions) as session:
-        status = session.connection().scalar(
-            select(table.c.status).where(table.c.telegram_user_id == user.id)
-        )
+    # Read with the duplicate check, in its transaction (handlers.common); one column, not the
+    # ORM row, if this runs without it.
+    status = getattr(context, "participant_status", _UNREAD)
+    if status is _UNREAD:
+        table = Participant.__table__
+        with session_scope(ctx.sessions) as session:
+            status = session.connection().scalar(
+                select(table.c.status).where(table.c.telegram_user_id == user.id)
+            )
     stopped = status == ParticipantStatus.STOPPED
     if not stopped:
         return
