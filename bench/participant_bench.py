@@ -1,12 +1,22 @@
 """Participants answering at once: the real bot (PTB polling over HTTP) against the Bot API
 stand-in, on a fresh SQLite file (or --db URL), beside a bare PTB echo handler.
 
-Run: .venv/bin/python bench/participant_bench.py [--participants 200] [--db URL]
+Run: .venv/bin/python bench/participant_bench.py [--participants 200] [--rates 300,60] [--db URL]
 
-Each simulated participant presses Start, then answers every prompt by button, waiting for
-the bot's next prompt before pressing again (as a person would). Printed: answers stored per
-second, p50/p95 from a press to the bot's next prompt, and the same latency for an echo
-handler (answer the callback, send one message) measured in the same run.
+Each simulated participant opens the round and presses Start now, then answers every prompt
+by button. Two kinds of phase, each with fresh people, for the bot and for a bare PTB echo
+handler (answer the callback, send one message) in the same run:
+
+- closed loop: everyone presses again as soon as the bot's next prompt is there. Throughput is
+  the most the bot gives, and latency is just n / throughput (Little's law);
+- open loop, per offered rate: everyone first gets their first prompt (untimed), then presses
+  are offered at the given rate in total (person i at (i + k*n) / rate for their k-th press,
+  i.e. n / rate seconds of thinking between taps). A press whose prompt has not arrived by its
+  time goes when it does, and is counted as late. Printed: throughput achieved, p50/p95 from
+  a press to the bot's next prompt.
+
+Printed also: CPU per press in the bot process (the steady figure on a shared machine), ratios
+to echo, the configuration and the load average at the start and the end.
 
 Two processes, as in production where Telegram is not inside the bot: this one runs the bot
 (or the echo baseline) and the database; a child process (this file with --telegram) runs
@@ -90,7 +100,7 @@ PRESS = {"One?": "B", "Two?": "4", "Three?": "Yes", "Four?": "A", "Five?": "2"}
 
 
 USER_BASE = 10_000  # bot participants are USER_BASE + i; echo users ECHO_BASE + i
-ECHO_BASE = 20_000
+ECHO_BASE = 1_000_000
 ECHO_PRESSES = 5
 
 
@@ -107,46 +117,110 @@ def _key(text: str) -> str:
 # --- the Telegram side: a child process with the stand-in and the participants -------------
 
 
-async def participant(standin: BotApiStandIn, user_id: int, latencies: list[float]) -> None:
+def _is_prompt(m: object) -> bool:
+    return bool(m.buttons) and (_key(m.text) in PRESS or "Thank you" in m.text)  # type: ignore[attr-defined]
+
+
+async def prepare(standin: BotApiStandIn, user_id: int) -> object:
+    """Open the round and press Start now: returns the first question's message."""
     standin.send_text(user_id, "/resume")  # opens the round (the outbox's job in production)
     intro = await standin.wait_for_message(
         user_id, after=0, predicate=lambda m: "Bench" in m.text, timeout=60
     )
-    message = intro
-    label = "Start now"
-    while True:
+    cursor = standin.cursor(user_id)
+    standin.press(user_id, intro, "Start now")
+    return await standin.wait_for_message(user_id, after=cursor, predicate=_is_prompt, timeout=60)
+
+
+async def answer_all(
+    standin: BotApiStandIn,
+    user_id: int,
+    message: object,
+    latencies: list[float],
+    times: list[float] | None,
+    late: list[float],
+) -> None:
+    """Answer every prompt. Closed loop (times None): press again as soon as the next prompt
+    is there. Open loop: press at the scheduled times; a press whose prompt came after its
+    time goes as soon as the prompt is there, and its lateness is noted."""
+    k = 0
+    while "Thank you" not in message.text:  # type: ignore[attr-defined]
+        if times is not None:
+            delay = times[k] - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                late.append(-delay)
+        label = PRESS[_key(message.text)]  # type: ignore[attr-defined]
         cursor = standin.cursor(user_id)
         start = time.perf_counter()
-        standin.press(user_id, message, label)
+        standin.press(user_id, message, label)  # type: ignore[arg-type]
         message = await standin.wait_for_message(
-            user_id,
-            after=cursor,
-            predicate=lambda m: (
-                bool(m.buttons) and (_key(m.text) in PRESS or "Thank you" in m.text)
-            ),
-            timeout=60,
+            user_id, after=cursor, predicate=_is_prompt, timeout=120
         )
-        if label != "Start now":
-            latencies.append(time.perf_counter() - start)
-        if "Thank you" in message.text:
-            return
-        label = PRESS[_key(message.text)]
+        latencies.append(time.perf_counter() - start)
+        k += 1
 
 
-async def echo_user(standin: BotApiStandIn, user_id: int, latencies: list[float]) -> None:
+async def echo_prepare(standin: BotApiStandIn, user_id: int) -> object:
     standin.send_text(user_id, "hi")  # the echo bot answers with a message with a button
-    message = await standin.wait_for_message(user_id, timeout=60)
-    for _ in range(ECHO_PRESSES):
+    return await standin.wait_for_message(user_id, timeout=60)
+
+
+async def echo_all(
+    standin: BotApiStandIn,
+    user_id: int,
+    message: object,
+    latencies: list[float],
+    times: list[float] | None,
+    late: list[float],
+) -> None:
+    for k in range(ECHO_PRESSES):
+        if times is not None:
+            delay = times[k] - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                late.append(-delay)
         cursor = standin.cursor(user_id)
         start = time.perf_counter()
-        standin.press(user_id, message, "x")
-        message = await standin.wait_for_message(user_id, after=cursor, timeout=60)
+        standin.press(user_id, message, "x")  # type: ignore[arg-type]
+        message = await standin.wait_for_message(user_id, after=cursor, timeout=120)
         latencies.append(time.perf_counter() - start)
 
 
+async def play(standin: BotApiStandIn, kind: str, n: int, base: int, rate: float) -> dict:  # type: ignore[type-arg]
+    """Closed loop (rate 0): n people start and answer flat out, timed from the first press.
+    Open loop: all n reach their first prompt first (untimed); then presses are offered at
+    `rate` a second in total, person i pressing at (i + k n) / rate for their k-th press."""
+    prep, run = (prepare, answer_all) if kind == "bot" else (echo_prepare, echo_all)
+    users = [base + i for i in range(n)]
+    latencies: list[float] = []
+    late: list[float] = []
+    if rate <= 0:
+        start, cpu = time.perf_counter(), time.process_time()
+
+        async def one(user_id: int) -> None:
+            await run(standin, user_id, await prep(standin, user_id), latencies, None, late)
+
+        await asyncio.gather(*(one(u) for u in users))
+    else:
+        messages = await asyncio.gather(*(prep(standin, u) for u in users))
+        start, cpu = time.perf_counter() + 0.1, time.process_time()
+        schedules = [[start + (i + k * n) / rate for k in range(5)] for i in range(n)]
+        await asyncio.gather(
+            *(
+                run(standin, u, m, latencies, t, late)
+                for u, m, t in zip(users, messages, schedules, strict=True)
+            )
+        )
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"elapsed": elapsed, "cpu": cpu, "latencies": latencies, "late": late}
+
+
 async def telegram_side() -> None:
-    """Serve the stand-in; on each stdin line `bot N` / `echo N` play N people, print one
-    JSON line with the timings; stop at `quit` or end of input."""
+    """Serve the stand-in; on each stdin line `bot|echo N BASE RATE` play N people with ids
+    from BASE, print one JSON line with the timings; stop at `quit` or end of input."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -156,16 +230,8 @@ async def telegram_side() -> None:
         while line := (await reader.readline()).decode().split():
             if line[0] == "quit":
                 break
-            kind, n = line[0], int(line[1])
-            latencies: list[float] = []
-            start, cpu = time.perf_counter(), time.process_time()
-            if kind == "bot":
-                people = (participant(standin, USER_BASE + i, latencies) for i in range(n))
-            else:
-                people = (echo_user(standin, ECHO_BASE + i, latencies) for i in range(n))
-            await asyncio.gather(*people)
-            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-            print(json.dumps({"elapsed": elapsed, "cpu": cpu, "latencies": latencies}))
+            kind, n, base, rate = line[0], int(line[1]), int(line[2]), float(line[3])
+            print(json.dumps(await play(standin, kind, n, base, rate)))
             sys.stdout.flush()
 
 
@@ -197,15 +263,17 @@ class Telegram:
             raise RuntimeError("the stand-in process ended early")
         return json.loads(line)
 
-    async def play(self, kind: str, n: int) -> tuple[float, list[float]]:
-        """Play n people; also note CPU seconds used by this process and by the child."""
+    async def play(self, kind: str, n: int, base: int, rate: float = 0) -> dict:  # type: ignore[type-arg]
+        """Play n people (ids from base) closed loop, or open loop at `rate` presses/s; note the
+        CPU seconds used by this process and by the child for a closed-loop phase."""
         assert self.proc is not None and self.proc.stdin is not None
         cpu = time.process_time()
-        self.proc.stdin.write(f"{kind} {n}\n".encode())
+        self.proc.stdin.write(f"{kind} {n} {base} {rate}\n".encode())
         await self.proc.stdin.drain()
         result = await self._read()
-        self.cpu[kind] = (time.process_time() - cpu, result["cpu"])
-        return result["elapsed"], result["latencies"]
+        if rate <= 0:
+            self.cpu[kind] = (time.process_time() - cpu, result["cpu"])
+        return result
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.proc is not None and self.proc.stdin is not None
@@ -220,7 +288,11 @@ class Telegram:
 # --- the bot side: this process ------------------------------------------------------------
 
 
-async def bench_bot(telegram: Telegram, url: str, n: int) -> tuple[float, list[float], int]:
+async def bench_bot(
+    telegram: Telegram, url: str, n: int, rates: list[float]
+) -> list[tuple[dict, int]]:  # type: ignore[type-arg]
+    """The closed-loop phase, then one open-loop phase per rate, each with its own n people;
+    returns each phase's timings with the answers it stored."""
     settings = load_settings(None, database={"url": url}, partnership={"name": "Bench"})
     engine = make_engine(url)
     migrate.upgrade(engine)
@@ -232,19 +304,26 @@ async def bench_bot(telegram: Telegram, url: str, n: int) -> tuple[float, list[f
         with session_scope(sessions) as session:
             consultation, _ = import_consultation(session, load_consultation(path))
             round_ = factories.open_round(session, consultation)
-            for i in range(n):
+            for i in range(n * (1 + len(rates))):
                 person = factories.participant(session, USER_BASE + i)
                 factories.invitation(session, round_, person)
+
+    def stored() -> int:
+        with session_scope(sessions) as session:
+            return session.scalar(select(func.count()).select_from(Answer)) or 0
+
     harness = BotHarness(ctx, telegram)  # type: ignore[arg-type]  # needs only the URLs
     await harness.start()
+    phases = []
     try:
-        elapsed, latencies = await telegram.play("bot", n)
+        for j, rate in enumerate([0.0, *rates]):
+            before = stored()
+            result = await telegram.play("bot", n, USER_BASE + j * n, rate)
+            phases.append((result, stored() - before))
     finally:
         await harness.stop()
-    with session_scope(sessions) as session:
-        stored = session.scalar(select(func.count()).select_from(Answer)) or 0
     engine.dispose()
-    return elapsed, latencies, stored
+    return phases
 
 
 ECHO_MARKUP = InlineKeyboardMarkup([[InlineKeyboardButton("x", callback_data="x")]])
@@ -262,7 +341,7 @@ async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.effective_chat.send_message("echo", reply_markup=ECHO_MARKUP)
 
 
-async def bench_echo(telegram: Telegram, n: int) -> tuple[float, list[float]]:
+async def bench_echo(telegram: Telegram, n: int, rates: list[float]) -> list[dict]:  # type: ignore[type-arg]
     # The same request backend, pool sizes and polling as the bot (bot/app.py, the harness).
     application = (
         Application.builder()
@@ -280,7 +359,10 @@ async def bench_echo(telegram: Telegram, n: int) -> tuple[float, list[float]]:
     await application.updater.start_polling(poll_interval=0.0, timeout=1)
     await application.start()
     try:
-        return await telegram.play("echo", n)
+        return [
+            await telegram.play("echo", n, ECHO_BASE + j * n, rate)
+            for j, rate in enumerate([0.0, *rates])
+        ]
     finally:
         await application.updater.stop()
         await application.stop()
@@ -297,6 +379,11 @@ def _line(label: str, values: list[float]) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--participants", type=int, default=200)
+    parser.add_argument(
+        "--rates",
+        default="300,60",
+        help="offered presses/s for the open-loop phases, comma-separated ('' for none)",
+    )
     parser.add_argument("--db", default=None, help="database URL (default: a fresh SQLite file)")
     parser.add_argument("--telegram", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -304,18 +391,31 @@ async def main() -> None:
         await telegram_side()
         return
     n = args.participants
+    rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as folder:
         url = args.db or f"sqlite:///{folder}/bench.sqlite3"
         async with Telegram() as telegram:
-            elapsed, latencies, stored = await bench_bot(telegram, url, n)
-            echo_elapsed, echo_latencies = await bench_echo(telegram, n)
+            phases = await bench_bot(telegram, url, n, rates)
+            echoes = await bench_echo(telegram, n, rates)
     database = url.split(":", 1)[0] if args.db else "sqlite (fresh file, WAL, synchronous=NORMAL)"
     print(
-        f"configuration: {n} participants x 5 button answers; bot: PTB polling (timeout 1 s,"
-        f" interval 0), concurrent updates, aiohttp requests; database: {database};"
+        f"configuration: {n} participants x 5 button answers per phase; phases: closed loop"
+        f" (press again as soon as the next prompt is there), then open loop at"
+        f" {', '.join(f'{r:g}' for r in rates) or 'no'} presses/s offered (fresh people each;"
+        f" person i presses at (i + k*{n}) / rate, think time {n}/rate s); bot: PTB polling"
+        f" (timeout 1 s, interval 0), concurrent updates, aiohttp requests; database: {database};"
         f" stand-in + participants in a child process; {os.cpu_count()} CPUs,"
         f" Python {platform.python_version()}"
     )
+    print(
+        f"load average (1/5/15 min) at the start: {load_before[0]:.2f} {load_before[1]:.2f}"
+        f" {load_before[2]:.2f} on {os.cpu_count()} CPUs"
+    )
+    (closed, stored), echo_closed = phases[0], echoes[0]
+    elapsed, latencies = closed["elapsed"], closed["latencies"]
+    echo_elapsed, echo_latencies = echo_closed["elapsed"], echo_closed["latencies"]
+    print("-- closed loop")
     rate = stored / elapsed
     echo_rate = len(echo_latencies) / echo_elapsed
     bot95, echo95 = pct(latencies, 0.95), pct(echo_latencies, 0.95)
@@ -338,17 +438,39 @@ async def main() -> None:
     bot_ms, echo_ms = bot_cpu / max(stored, 1) * 1000, echo_cpu / len(echo_latencies) * 1000
     print(
         f"CPU per press, bot process: bot {bot_ms:.2f} ms (one core = {1000 / bot_ms:.0f}/s),"
-        f" echo {echo_ms:.2f} ms (one core = {1000 / echo_ms:.0f}/s);"
+        f" echo {echo_ms:.2f} ms (one core = {1000 / echo_ms:.0f}/s), ratio {bot_ms / echo_ms:.1f};"
         f" stand-in + participants: {tg_cpu / max(stored, 1) * 1000:.2f} /"
         f" {tg_echo_cpu / len(echo_latencies) * 1000:.2f} ms"
+        " (the bot's figure includes each person's /resume and Start now)"
     )
     print(
         f"Little's law: {n} people pressing again as soon as answered keep ~{n} presses in"
         f" flight, so latency ~ {n} / throughput ({n / max(rate, 1) * 1000:.0f} ms at the"
         f" bot's rate; p95 < 50 ms at this load needs >= {n / 0.05:.0f} presses/s)"
     )
-    load = os.getloadavg()[0]
-    print(f"load average (1 min) at the end: {load:.2f} on {os.cpu_count()} CPUs")
+    for offered, (result, stored), echo_result in zip(rates, phases[1:], echoes[1:], strict=True):
+        print(f"-- open loop: {offered:g} presses/s offered over {n} people")
+        for label, res, count in (("bot", result, stored), ("echo", echo_result, None)):
+            values = res["latencies"]
+            done = count if count is not None else len(values)
+            late = res["late"]
+            print(
+                f"{label + ':':<5} {done} {'answers stored' if count is not None else 'presses'}"
+                f" in {res['elapsed']:.2f} s = {done / res['elapsed']:.0f}/s achieved;"
+                f" p50 {pct(values, 0.5):.1f} ms, p95 {pct(values, 0.95):.1f} ms;"
+                f" {len(late)} presses later than offered (prompt not yet there"
+                + (f", p50 {pct(late, 0.5):.0f} ms late)" if late else ")")
+            )
+        bot_l, echo_l = result["latencies"], echo_result["latencies"]
+        print(
+            f"ratio bot/echo: p50 {pct(bot_l, 0.5) / pct(echo_l, 0.5):.2f},"
+            f" p95 {pct(bot_l, 0.95) / pct(echo_l, 0.95):.2f}"
+        )
+    load = os.getloadavg()
+    print(
+        f"load average (1/5/15 min) at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f" on {os.cpu_count()} CPUs"
+    )
 
 
 if __name__ == "__main__":
