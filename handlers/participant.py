@@ -7,12 +7,13 @@ person said is stored before anything is sent back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import (
     Application,
@@ -68,14 +69,13 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: O
     chat = update.effective_chat
     try:
         if query is not None:
-            await query.answer(outcome.toast or None)
-        if outcome.edit is not None and query is not None and query.message is not None:
-            try:
-                await query.edit_message_text(
-                    outcome.edit.text, parse_mode="HTML", reply_markup=markup(outcome.edit)
-                )
-            except BadRequest as exc:  # "message is not modified" or too old to edit
-                log.info("could not edit message: %s", exc)
+            edit = outcome.edit if query.message is not None else None
+            if edit is None:
+                await query.answer(outcome.toast or None)
+            else:
+                # The toast and the edit are independent (neither is a new message in the chat),
+                # so they go together: one round trip less before the next prompt is sent.
+                await asyncio.gather(query.answer(outcome.toast or None), _edit(query, edit))
         if chat is None:
             return
         for message in outcome.messages:
@@ -98,6 +98,13 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: O
         return
     if outcome.menu_role is not None and chat is not None:
         await set_command_menu(context.bot, chat.id, Role(outcome.menu_role))
+
+
+async def _edit(query: CallbackQuery, message: OutgoingMessage) -> None:
+    try:
+        await query.edit_message_text(message.text, parse_mode="HTML", reply_markup=markup(message))
+    except BadRequest as exc:  # "message is not modified" or too old to edit
+        log.info("could not edit message: %s", exc)
 
 
 def _participant_service(
