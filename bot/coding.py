@@ -36,7 +36,9 @@ Cue mini-language (one phrase per string, case-insensitive):
 from __future__ import annotations
 
 import copy
+import logging
 import re
+import threading
 import tomllib
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
@@ -326,10 +328,29 @@ class _Index:
     """
 
     by_key: dict[str, tuple[int, ...]]
-    entries: tuple[tuple[int, str, re.Pattern[str]], ...]
+    # (group, code, pattern) per cue; the pattern is None until the cue is first tried, so
+    # loading does not pay for compiling some 1,300 regexes that one answer never needs.
+    entries: list[tuple[int, str, re.Pattern[str] | None]]
+    bodies: tuple[tuple[str, str, str], ...]  # (regex, cue as written, where) per entry
     inword: tuple[tuple[int, str, re.Pattern[str]], ...]  # cues that start mid-word ("n't")
     source: dict[re.Pattern[str], str]  # the codebook string each pattern was compiled from
     cache: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def compile(self, i: int) -> re.Pattern[str]:
+        body, cue, where = self.bodies[i]
+        try:
+            rx = re.compile(body)
+        except re.error as exc:  # a bug in _cue_regex rather than in the codebook
+            raise CodebookError(f"{where}: bad cue {cue!r}: {exc}") from exc
+        self.source.setdefault(rx, cue)
+        group, code, _ = self.entries[i]
+        self.entries[i] = (group, code, rx)
+        return rx
+
+    def compile_all(self) -> None:
+        for i, entry in enumerate(self.entries):
+            if entry[2] is None:
+                self.compile(i)
 
     def candidates(self, tok: str) -> tuple[int, ...]:
         """Entries whose first word could be ``tok`` (memoised: answers reuse few words)."""
@@ -363,6 +384,8 @@ class _Index:
                 found = self.candidates(tok)
             for i in found:
                 group, code, rx = entries[i]
+                if rx is None:
+                    rx = self.compile(i)
                 m = rx.match(norm, start)
                 if m is not None:
                     k = (group, code, start)
@@ -387,6 +410,8 @@ class Codebook:
     # Statistical back-up fitted on the codebook's training answers (None: rules only).
     model: TextModel | None = field(default=None, repr=False, compare=False)
     training: Path | None = None
+    model_file: Path | None = field(default=None, compare=False)  # the fitted model's artefact
+    _deps: tuple[Path, ...] = field(default=(), repr=False, compare=False)  # files it was read from
     _index: _Index = field(init=False, repr=False, compare=False)
     _negators: frozenset[str] = field(init=False, repr=False, compare=False)
     _fuzzy: _Fuzzy = field(init=False, repr=False, compare=False)
@@ -464,14 +489,54 @@ def _field_where(raw: str, name: str, start: int | None, key: str) -> str | None
     return None
 
 
+log = logging.getLogger(__name__)
+
+# One Codebook per codebook file and process: (path as given, resolved) -> (stamp, codebook).
+_LOADED: dict[tuple[str, Path], tuple[tuple, Codebook]] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def _stamp(raw: bytes, deps: Iterable[Path]) -> tuple:
+    """What a loaded codebook depends on: its own text, and the mtime and size of its files."""
+    out: list[object] = [raw]
+    for d in deps:
+        try:
+            st = d.stat()
+            out.append((str(d), st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((str(d), None, None))
+    return tuple(out)
+
+
 def load_codebook(path: Path | None = None) -> Codebook:
-    """Load and validate a codebook; ``None`` loads the one shipped with the project."""
+    """Load and validate a codebook; ``None`` loads the one shipped with the project.
+
+    The result is shared by the whole process (a Codebook is immutable): a second call for the
+    same file returns the same object unless the codebook, its training file or its model
+    artefact changed on disk since.
+    """
     p = Path(path) if path is not None else default_codebook_path()
     name = str(p)
     try:
-        raw = p.read_text(encoding="utf-8")
+        raw_bytes = p.read_bytes()
     except OSError as exc:
         raise CodebookError(f"{name}: cannot read codebook ({exc.strerror or exc})") from exc
+    key = (name, p.resolve())
+    with _LOAD_LOCK:
+        hit = _LOADED.get(key)
+        if hit is not None and hit[0] == _stamp(raw_bytes, hit[1]._deps):
+            return hit[1]
+        book = _load(p, raw_bytes)
+        _LOADED[key] = (_stamp(raw_bytes, book._deps), book)
+        return book
+
+
+def _load(p: Path, raw_bytes: bytes) -> Codebook:
+    name = str(p)
+    try:
+        raw = raw_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CodebookError(f"{name}: cannot read codebook ({exc})") from exc
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
@@ -574,12 +639,66 @@ def load_codebook(path: Path | None = None) -> Codebook:
             "file name (relative to the codebook)"
         )
     model_raw = data.get("model", {})
-    threshold = model_raw.get("threshold", 0.5) if isinstance(model_raw, dict) else None
+    if not isinstance(model_raw, dict):
+        raise CodebookError(f"{name}: field 'model': expected a table")
+    threshold = model_raw.get("threshold", 0.5)
     if not isinstance(threshold, int | float) or not 0 < threshold < 1:
         raise CodebookError(f"{name}: field 'model.threshold': expected a number between 0 and 1")
+    from bot.coding_model import SHORT_THRESHOLD, SHORT_WORDS
+
+    short_words = model_raw.get("short_words", SHORT_WORDS)
+    if not isinstance(short_words, int) or short_words < 0:
+        raise CodebookError(f"{name}: field 'model.short_words': expected a whole number >= 0")
+    short_threshold = model_raw.get("short_threshold", SHORT_THRESHOLD)
+    if not isinstance(short_threshold, int | float) or not 0 < short_threshold <= 1:
+        raise CodebookError(
+            f"{name}: field 'model.short_threshold': expected a number between 0 and 1"
+        )
+    artefact = model_raw.get("file", f"{p.stem}.model.npz")
+    if not isinstance(artefact, str) or not artefact.strip():
+        raise CodebookError(f"{name}: field 'model.file': expected a file name")
     tpath = (p.parent / training).resolve()
+    mpath = (p.parent / artefact).resolve()
+    object.__setattr__(codebook, "_deps", (tpath, mpath))
     examples = load_training(tpath, codebook)
-    return with_model(codebook, examples, float(threshold), tpath)
+    digest = _digest(tpath, codebook, float(threshold))
+    from bot.coding_model import load_model
+
+    model, why = load_model(mpath, digest)
+    if model is None:
+        log.info("codebook %s: fitting the text model at load: %s", name, why)
+        out = with_model(codebook, examples, float(threshold), tpath)
+    else:
+        out = copy.copy(codebook)
+        object.__setattr__(out, "model", model)
+        object.__setattr__(out, "training", tpath)
+    assert out.model is not None
+    out.model.short_words = short_words
+    out.model.short_threshold = float(short_threshold)
+    object.__setattr__(out, "model_file", mpath)
+    return out
+
+
+def _digest(tpath: Path, codebook: Codebook, threshold: float) -> str:
+    from bot.coding_model import model_digest
+
+    return model_digest(tpath.read_bytes(), [c.code for c in codebook.codes], threshold)
+
+
+def refit_model(path: Path | None = None) -> Path:
+    """Fit the text model of a codebook and write it next to the codebook (``[model] file``,
+    by default ``<codebook>.model.npz``); returns the artefact's path."""
+    from bot.coding_model import save_model
+
+    p = Path(path) if path is not None else default_codebook_path()
+    book = load_codebook(p)
+    if book.model is None or book.training is None or book.model_file is None:
+        raise CodebookError(f"{p}: no 'training' file, so no model to fit")
+    thr = book.model.threshold
+    fitted = with_model(book, load_training(book.training, book), thr, book.training).model
+    assert fitted is not None
+    save_model(fitted, book.model_file, _digest(book.training, book, thr))
+    return book.model_file
 
 
 _TRAINING_KEY = r"^\s*training\s*="
@@ -812,37 +931,39 @@ class _IndexBuilder:
     def __init__(self, where: str) -> None:
         self.where = where
         self.by_key: dict[str, list[int]] = {}
-        self.entries: list[tuple[int, str, re.Pattern[str]]] = []
+        self.entries: list[tuple[int, str, re.Pattern[str] | None]] = []
+        self.bodies: list[tuple[str, str, str]] = []
         self.inword: list[tuple[int, str, re.Pattern[str]]] = []
         self.source: dict[re.Pattern[str], str] = {}
 
     def add(self, kind: int, code: str, fieldname: str, cues: Iterable[str]) -> None:
         for cue in cues:
             group = kind
+            owner = f" of {code!r}" if code else ""
+            where = f"{self.where}: field {fieldname!r}{owner}"
             try:
                 keys = _first_keys(cue)
                 body = _cue_regex(cue)
                 # Every cue but the mid-word ones starts at a word boundary.
-                rx = re.compile(body if keys is None else r"(?<![\w£])" + body)
+                rx = re.compile(body) if keys is None else None
             except (ValueError, re.error, IndexError) as exc:
-                owner = f" of {code!r}" if code else ""
-                raise CodebookError(
-                    f"{self.where}: field {fieldname!r}{owner}: bad cue {cue!r}: {exc}"
-                ) from exc
+                raise CodebookError(f"{where}: bad cue {cue!r}: {exc}") from exc
             if group == _CUE and cue.strip().startswith("!"):
                 group = _NEG_CUE
-            self.source.setdefault(rx, cue)
-            if keys is None:
+            if rx is not None:
+                self.source.setdefault(rx, cue)
                 self.inword.append((group, code, rx))
                 continue
-            self.entries.append((group, code, rx))
+            self.entries.append((group, code, None))
+            self.bodies.append((r"(?<![\w£])" + body, cue, where))
             for k in keys:
                 self.by_key.setdefault(k, []).append(len(self.entries) - 1)
 
     def build(self) -> _Index:
         return _Index(
             {k: tuple(v) for k, v in self.by_key.items()},
-            tuple(self.entries),
+            list(self.entries),
+            tuple(self.bodies),
             tuple(self.inword),
             self.source,
         )
@@ -940,11 +1061,15 @@ def _code_batch(texts: list[str], codebook: Codebook, model: TextModel, tokens_o
     toks = [tokens_of(_normalise(t)) for t in texts]
     proba = model.proba([[t[2] for t in tk] for tk in toks])
     thr = model.threshold
+    short, bar = model.short_words, model.short_threshold
     codes = model.codes
     out: list[Coding] = []
     for i, coding in enumerate(rules):
         row = proba[i]
         hits = [j for j in (row >= thr).nonzero()[0] if codes[j] not in coding.codes]
+        if hits and len(toks[i]) <= short:
+            # A few generic words are thin evidence: a short answer needs a surer model code.
+            hits = [j for j in hits if row[j] >= bar]
         if not hits:
             out.append(coding)
             continue

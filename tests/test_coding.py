@@ -462,11 +462,12 @@ def _bench():  # type: ignore[no-untyped-def]
 
 # Leave-one-set-out macro-F1 of rules (cues supported on the two training sets) + model, with
 # the threshold the bench chose on the training sets (bench/coding_bench.py). Measured:
-# dev 0.833, holdout 0.874, independent 0.733; the rules alone scored 0.783, 0.800, 0.622.
+# dev 0.839, holdout 0.881, independent 0.736 (0.833, 0.874, 0.733 before short answers needed
+# a surer model code); the rules alone scored 0.783, 0.800, 0.622.
 LOSO = {
-    "dev": (0.50, 0.833, 0.783),
-    "holdout": (0.45, 0.874, 0.800),
-    "independent": (0.45, 0.733, 0.622),
+    "dev": (0.45, 0.839, 0.783),
+    "holdout": (0.50, 0.881, 0.800),
+    "independent": (0.45, 0.736, 0.622),
 }
 
 
@@ -505,6 +506,44 @@ def test_model_fits_quickly_at_load() -> None:
     assert cb.model is not None and cb.training is not None
     # Rules compile + model fit; generous for a loaded CI machine.
     assert time.perf_counter() - start < 10
+
+
+def test_shipped_model_artefact_is_fresh() -> None:
+    """The shipped model was fitted on the shipped training file, codes and settings: after
+    changing any of them, run `python -m bot.coding_model fit templates/codebook/barriers.toml`."""
+    from bot.coding import _digest
+    from bot.coding_model import load_model
+
+    cb = load_codebook()
+    assert cb.model is not None and cb.training is not None and cb.model_file is not None
+    model, why = load_model(cb.model_file, _digest(cb.training, cb, cb.model.threshold))
+    assert model is not None, why
+
+
+def test_codebook_loaded_once_per_process(tmp_path: Path) -> None:
+    import os
+
+    assert load_codebook() is load_codebook()
+    p = tmp_path / "own.toml"
+    p.write_text(CUSTOM, encoding="utf-8")
+    first = load_codebook(p)
+    assert load_codebook(p) is first
+    p.write_text(CUSTOM.replace("Good tea", "Great tea"), encoding="utf-8")
+    second = load_codebook(p)
+    assert second is not first and second["success.tea"].label == "Great tea"
+    # A newer training file is noticed too (same text, new mtime).
+    t = tmp_path / "t.jsonl"
+    t.write_text('{"text": "no bus", "codes": ["ext.transport"]}\n{"text": "x", "codes": []}\n')
+    p.write_text('training = "t.jsonl"\n' + CUSTOM, encoding="utf-8")
+    with_training = load_codebook(p)
+    assert load_codebook(p) is with_training
+    st = t.stat()
+    os.utime(t, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert load_codebook(p) is not with_training
+
+
+def test_short_generic_answer_gets_no_model_only_code(cb: Codebook) -> None:
+    assert code_text("We're always the last to know", cb).codes == ("ext.information",)
 
 
 def test_model_codes_carry_word_evidence(cb: Codebook) -> None:
