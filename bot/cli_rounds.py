@@ -268,6 +268,9 @@ def _act(ctx: typer.Context, round_id: int, action: str) -> None:
             else:
                 rounds.cancel_round(session, round_, now=now)
                 typer.echo(f"round {round_id} cancelled")
+                if action == "cancel-series":
+                    withdrawn = rounds.stop_series(session, round_, now=now)
+                    typer.echo(f"its series is stopped; {withdrawn} planned rounds withdrawn")
         except rounds.RoundError as exc:
             raise _user_error(str(exc), 1) from None
 
@@ -285,6 +288,12 @@ def rounds_close(ctx: typer.Context, round_id: int) -> None:
 
 
 @rounds_app.command("cancel")
-def rounds_cancel(ctx: typer.Context, round_id: int) -> None:
+def rounds_cancel(
+    ctx: typer.Context,
+    round_id: int,
+    series: Annotated[
+        bool, typer.Option("--series", help="Also stop the recurring series it belongs to.")
+    ] = False,
+) -> None:
     """Cancel a round; unsent invitations are withdrawn."""
-    _act(ctx, round_id, "cancel")
+    _act(ctx, round_id, "cancel-series" if series else "cancel")

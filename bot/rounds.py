@@ -688,6 +688,31 @@ def cancel_round(
     )
 
 
+def stop_series(session: Session, round_: Round, *, now: datetime, actor: int | None = None) -> int:
+    """End the recurring schedule `round_` belongs to: no further rounds are planned, and its
+    rounds not yet open are cancelled. Rounds already open run to their close. Returns how
+    many planned rounds were cancelled."""
+    schedule = session.get(Schedule, round_.schedule_id) if round_.schedule_id else None
+    if schedule is None:
+        raise RoundError(f"round {round_.id} is a one-off, not part of a recurring series")
+    if not schedule.active:
+        raise RoundError(f"the series of round {round_.id} is already stopped")
+    schedule.active = False
+    planned = session.scalars(
+        select(Round).where(Round.schedule_id == schedule.id, Round.status == RoundStatus.SCHEDULED)
+    ).all()
+    for future in planned:
+        cancel_round(session, future, now=now, actor=actor)
+    record(
+        session,
+        "schedule.stop",
+        actor=actor,
+        subject=("schedule", schedule.id),
+        details={"from_round": round_.id, "planned_cancelled": len(planned)},
+    )
+    return len(planned)
+
+
 def plan_next(session: Session, schedule: Schedule, after: Round, *, now: datetime) -> Round | None:
     """The schedule's round after `after` (which may itself be in the past: catch-up)."""
     if not schedule.active:

@@ -425,10 +425,17 @@ def _confirm(
 
 
 def cancel_buttons(round_: Round) -> OutgoingMessage:
+    series = (
+        [Button("Cancel it and stop the series", f"co:xs:{round_.id}")]
+        if round_.schedule_id is not None
+        else []
+    )
     return OutgoingMessage(
         f"Cancel round #{round_.id} ({round_.consultation.title}, {round_.status.value})? "
-        "Unsent invitations are withdrawn; answers already given are kept.",
+        "Unsent invitations are withdrawn; answers already given are kept."
+        + (" It is part of a recurring series." if series else ""),
         rows(
-            [Button("Yes, cancel it", f"co:x:{round_.id}"), Button("Keep it", f"co:k:{round_.id}")]
+            [Button("Yes, cancel it", f"co:x:{round_.id}"), Button("Keep it", f"co:k:{round_.id}")],
+            series,
         ),
     )

@@ -269,19 +269,27 @@ async def cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await query.answer("Kept.")
         await reply(update, f"Round #{number} stays as it is.")
         return
+    if parts[1] not in ("x", "xs"):
+        await query.answer("I did not recognise that button.", show_alert=True)
+        return
+    actor, now = update.effective_user.id, ctx.clock.now()
     try:
         with session_scope(ctx.sessions) as session:
-            rounds.cancel_round(
-                session,
-                rounds.get_round(session, number),
-                now=ctx.clock.now(),
-                actor=update.effective_user.id,
+            round_ = rounds.get_round(session, number)
+            rounds.cancel_round(session, round_, now=now, actor=actor)
+            stopped = (
+                rounds.stop_series(session, round_, now=now, actor=actor)
+                if parts[1] == "xs"
+                else None
             )
     except rounds.RoundError as exc:
         await query.answer(str(exc).capitalize() + ".", show_alert=True)
         return
     await query.answer("Cancelled.")
-    await reply(update, f"Round #{number} is cancelled.")
+    text = f"Round #{number} is cancelled."
+    if stopped is not None:
+        text += f" The series is stopped: no more rounds will be planned ({stopped} withdrawn)."
+    await reply(update, text)
 
 
 # ------------------------------------------------------------- the repeating job and the sender
@@ -369,7 +377,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CommandHandler("close", close_command))
     application.add_handler(CommandHandler("cancel", cancel_command))
     application.add_handler(CallbackQueryHandler(schedule_button, pattern=r"^co:s:"))
-    application.add_handler(CallbackQueryHandler(cancel_button, pattern=r"^co:[xk]:"))
+    application.add_handler(CallbackQueryHandler(cancel_button, pattern=r"^co:(x|xs|k):"))
     application.add_handler(
         MessageHandler(filters.ChatType.PRIVATE & _DialogWaiting(), schedule_text),
         group=DIALOG_GROUP,

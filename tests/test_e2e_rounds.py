@@ -205,11 +205,11 @@ async def test_every_coordinator_command_and_button_is_refused_to_members_and_le
     # Buttons: a forged cancel, a forged dialog step, a coordinator's real button pressed by
     # someone else's hand (the stand-in lets a member press data in their own chat).
     welcome = await harness.say(MEMBER, "/start")
-    for data in (f"co:x:{rid}", "co:s:con:1", "co:s:ok:go", f"co:k:{rid}"):
+    for data in (f"co:x:{rid}", "co:s:con:1", "co:s:ok:go", f"co:k:{rid}", f"co:xs:{rid}"):
         harness.standin.press_button(MEMBER, welcome.message_id, data, chat_id=MEMBER)
     await harness.settle(0.6)
     refused = [a for a in harness.standin.callback_answers if a.user_id == MEMBER]
-    assert len(refused) == 4 and all("only for coordinators" in (a.text or "") for a in refused)
+    assert len(refused) == 5 and all("only for coordinators" in (a.text or "") for a in refused)
     with session_scope(harness.ctx.sessions) as s:
         again = s.get(Round, rid)
         assert again is not None and again.status == RoundStatus.OPEN
@@ -315,3 +315,33 @@ async def test_closing_a_round_delivers_the_digest_to_its_lead_and_coordinators(
             f"digest-round-{round_id}" in d.file_name for d in harness.standin.documents(chat)
         )
     assert not harness.standin.documents(MEMBER), "members do not get the digest"
+
+
+async def test_cancel_offers_to_stop_a_recurring_series(harness: BotHarness) -> None:
+    from bot.rounds import create_schedule
+
+    people(harness, 1)
+    with session_scope(harness.ctx.sessions) as s:
+        schedule, first = create_schedule(
+            s,
+            factories.consultation(s),
+            audience={"who": "everyone"},
+            cron="0 9 1-7 * mon",
+            zone=harness.ctx.settings.zone,
+            open_for=timedelta(days=5),
+            remind_before=[],
+            now=harness.ctx.clock.now(),
+        )
+        rid = first.id
+    ask = await harness.say(COORDINATOR, f"/cancel {rid}")
+    assert "recurring series" in ask.text
+    done = await harness.press(COORDINATOR, ask, "Cancel it and stop the series")
+    assert "series is stopped" in done.text
+    with session_scope(harness.ctx.sessions) as s:
+        stopped = s.get(Schedule, schedule.id)
+        assert stopped is not None and not stopped.active
+        assert s.get(Round, rid).status == RoundStatus.CANCELLED  # type: ignore[union-attr]
+    # Pressed again (stale): refused kindly, nothing changes.
+    harness.standin.press(COORDINATOR, ask, "Cancel it and stop the series")
+    await harness.settle(0.4)
+    assert any("already cancelled" in (a.text or "") for a in harness.standin.callback_answers)

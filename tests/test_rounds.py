@@ -315,3 +315,48 @@ def test_catch_up_of_a_recurring_schedule_after_months_down(
         ("2026-05-04", RoundStatus.SCHEDULED, False),
     ]
     assert reminders == 0
+
+
+def test_stopping_a_series_plans_no_more_rounds(ctx: AppContext, clock: FakeClock) -> None:
+    from bot.rounds import RoundError, stop_series
+
+    ids = population(ctx)
+    clock.set(datetime(2026, 1, 1, tzinfo=UTC))
+    with session_scope(ctx.sessions) as s:
+        consultation = s.get(factories.Consultation, ids["consultation"])
+        assert consultation is not None
+        create_schedule(
+            s,
+            consultation,
+            audience={"who": "everyone"},
+            cron="0 9 1-7 * mon",  # first Monday of the month
+            zone=LONDON,
+            open_for=timedelta(days=10),
+            remind_before=[],
+            now=clock.now(),
+        )
+    clock.set(datetime(2026, 1, 5, 9, 1, tzinfo=UTC))
+    tick(ctx)  # January's round opens and February's is planned
+    with session_scope(ctx.sessions) as s:
+        january = s.scalars(select(Round).order_by(Round.opens_at)).first()
+        assert january is not None and january.status == RoundStatus.OPEN
+        withdrawn = stop_series(s, january, now=clock.now(), actor=900)
+        january_id = january.id
+    with session_scope(ctx.sessions) as s:
+        statuses = [r.status for r in s.scalars(select(Round).order_by(Round.opens_at))]
+    assert statuses[0] == RoundStatus.OPEN, "the open round runs to its close"
+    assert all(status == RoundStatus.CANCELLED for status in statuses[1:])
+    assert withdrawn == len(statuses) - 1
+    clock.set(datetime(2026, 6, 1, tzinfo=UTC))
+    tick(ctx)
+    with session_scope(ctx.sessions) as s:
+        opened = s.scalar(
+            select(func.count()).select_from(Round).where(Round.opened_at.is_not(None))
+        )
+        assert opened == 1, "nothing after the stop"
+        try:
+            stop_series(s, s.get(Round, january_id), now=clock.now())  # type: ignore[arg-type]
+        except RoundError as exc:
+            assert "already stopped" in str(exc)
+        else:
+            raise AssertionError("stopping twice must be refused")
