@@ -661,7 +661,7 @@ class TelegramClient:
     as everywhere else. No retries or rate limiting here: the sender decides both.
 
     Why not PTB's ``Bot``: with httpx it tops out near 400 requests/s on two cores. On
-    :class:`bot.aiohttp_request.AiohttpRequest` it was measured again (2025, 2 cores, stand-in
+    :class:`bot.aiohttp_request.AiohttpRequest` it was measured again (2 cores, stand-in
     in its own process, limits off, 10,000 messages, batch 500): ``telegram.Bot`` with the
     keyboard passed raw through ``api_kwargs`` and sendMessage through ``do_api_request`` (no
     ``Message`` parsing) did 1,234 and 782 msg/s in bench/outbox_bench.py against 641 and
