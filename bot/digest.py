@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bot.coding import Codebook, Coding, code_text, load_codebook
+from bot.coding import Codebook, Coding, code_texts, load_codebook
 from bot.config import Settings
 from bot.privacy import MERGED_LABEL, Scrubber, merge_small, shown
 from storage.models import (
@@ -406,10 +406,11 @@ def code_uncoded_answers(session: Session, round_ids: Sequence[int], codebook: C
         if not page:
             return coded
         rows: list[dict[str, Any]] = []
-        for answer_id, text in page:
+        codings = code_texts([text or "" for _, text in page], codebook)
+        for (answer_id, _), coding in zip(page, codings, strict=True):
             rows.extend(
                 {"answer_id": answer_id, "code": code, "source": CodeSource.AUTO, **fields}
-                for code, fields in auto_codes(code_text(text or "", codebook))
+                for code, fields in auto_codes(coding)
             )
         session.execute(insert(AnswerCode), rows)
         coded += len(page)
