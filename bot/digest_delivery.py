@@ -152,6 +152,7 @@ def enqueue_round_digest(session: Session, ctx: AppContext, round_id: int) -> in
     codebook = codebook_for(ctx.settings, ctx.extras)
     now = ctx.clock.now()
     cache: dict[tuple[str, int | None], tuple[list[str], bytes]] = {}
+    charts: dict[str, str | None] = {}
     queued = 0
     for person in round_recipients(session, round_id):
         assert person.chat_id is not None
@@ -169,7 +170,7 @@ def enqueue_round_digest(session: Session, ctx: AppContext, round_id: int) -> in
             )
             cache[(audience, org)] = (
                 render_telegram(digest, ctx.renderer),
-                render_html(digest, ctx.renderer).encode("utf-8"),
+                render_html(digest, ctx.renderer, chart_cache=charts).encode("utf-8"),
             )
         parts, html = cache[(audience, org)]
         base = f"digest:{round_id}:{person.id}"

@@ -96,16 +96,31 @@ def render_telegram(digest: Digest, renderer: Renderer) -> list[str]:
     return split_html(text, TELEGRAM_LIMIT)
 
 
-def render_html(digest: Digest, renderer: Renderer, *, charts: bool = True) -> str:
-    """A self-contained HTML file fit to print: charts embedded as base64 PNG."""
+def render_html(
+    digest: Digest,
+    renderer: Renderer,
+    *,
+    charts: bool = True,
+    chart_cache: dict[str, str | None] | None = None,
+) -> str:
+    """A self-contained HTML file fit to print: charts embedded as base64 PNG.
+
+    Drawing a chart costs far more than the rest of the file, and every lead's copy of a round
+    shows the same partnership-wide charts: pass one `chart_cache` dict for all the copies and
+    each distinct chart is drawn once (keyed by the figures it shows)."""
+    cache: dict[str, str | None] = {} if chart_cache is None else chart_cache
     images: dict[str, str] = {}
     if charts:
-        for name, png in (
-            ("response", chart_response_rates(digest)),
-            ("barriers", chart_barriers(digest)),
+        for name, draw, data in (
+            ("response", chart_response_rates, digest.participation.dimensions),
+            ("barriers", chart_barriers, digest.barriers),
         ):
-            if png:
-                images[name] = base64.b64encode(png).decode("ascii")
+            key = f"{name}:{data!r}"
+            if key not in cache:
+                png = draw(digest)
+                cache[key] = base64.b64encode(png).decode("ascii") if png else None
+            if cache[key]:
+                images[name] = cache[key]  # type: ignore[assignment]
     return _prepare(renderer).render("digest/report.html", images=images, **_context(digest))
 
 
