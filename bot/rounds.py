@@ -650,22 +650,9 @@ def close_round(
     actor: int | None = None,
     on_closed: Callable[[Session, Round], Any] | None = None,
 ) -> None:
-    if round_.status == RoundStatus.SCHEDULED:
-        # Closing a round that never opened: it simply will not run.
-        pass
-    elif round_.status != RoundStatus.OPEN:
-        raise RoundError(f"round {round_.id} is already {round_.status.value}")
-    round_.status = RoundStatus.CLOSED
+    # A round that never opened may be closed too: it simply will not run.
+    _end_round(session, round_, RoundStatus.CLOSED, now=now, actor=actor)
     round_.closed_at = now
-    cancelled = _cancel_pending_deliveries(session, round_, now)
-    _skip_pending_events(session, round_, now, note="round closed")
-    record(
-        session,
-        "round.close",
-        actor=actor,
-        subject=("round", round_.id),
-        details={"unsent_cancelled": cancelled},
-    )
     if on_closed is not None:
         on_closed(session, round_)
 
@@ -673,15 +660,24 @@ def close_round(
 def cancel_round(
     session: Session, round_: Round, *, now: datetime, actor: int | None = None
 ) -> None:
+    _end_round(session, round_, RoundStatus.CANCELLED, now=now, actor=actor)
+    round_.cancelled_at = now
+
+
+def _end_round(
+    session: Session, round_: Round, status: RoundStatus, *, now: datetime, actor: int | None
+) -> None:
+    """Closing and cancelling alike: unsent invitations and reminders are withdrawn and the
+    round's pending events skipped, so nothing more goes out for it."""
     if round_.status not in (RoundStatus.SCHEDULED, RoundStatus.OPEN):
         raise RoundError(f"round {round_.id} is already {round_.status.value}")
-    round_.status = RoundStatus.CANCELLED
-    round_.cancelled_at = now
+    round_.status = status
     cancelled = _cancel_pending_deliveries(session, round_, now)
-    _skip_pending_events(session, round_, now, note="round cancelled")
+    verb = "closed" if status == RoundStatus.CLOSED else "cancelled"
+    _skip_pending_events(session, round_, now, note=f"round {verb}")
     record(
         session,
-        "round.cancel",
+        "round.close" if status == RoundStatus.CLOSED else "round.cancel",
         actor=actor,
         subject=("round", round_.id),
         details={"unsent_cancelled": cancelled},
