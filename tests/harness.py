@@ -4,6 +4,7 @@ against the project's Bot API stand-in, on a real database."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from telegram.ext import Application
@@ -59,6 +60,14 @@ class BotHarness:
     ) -> BotMessage:
         self.standin.press_button(user_id, message.message_id, data, chat_id=message.chat_id)
         return await self.standin.wait_for_message(message.chat_id, timeout=timeout)
+
+    async def eventually(self, check: Callable[[], object], *, timeout: float = 5.0) -> None:
+        """Wait until `check()` is truthy (for effects with no chat message to wait for)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not check():
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"not reached within {timeout} s: {check}")
+            await asyncio.sleep(0.02)
 
     async def settle(self, seconds: float = 0.3) -> None:
         """Give the bot time to (not) react, for checks that something did not happen."""

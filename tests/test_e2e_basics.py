@@ -3,7 +3,7 @@ and the stand-in over HTTP, plus the guards every update passes."""
 
 from __future__ import annotations
 
-from bot.people import grant_role
+from bot.people import find_participant, grant_role
 from storage.db import session_scope
 from storage.models import ProcessedUpdate, Role
 from tests.harness import BotHarness
@@ -37,7 +37,9 @@ async def test_command_menus_are_scoped_by_role(harness: BotHarness) -> None:
     default = [c["command"] for c in harness.standin.commands({"type": "all_private_chats"})]
     assert "start" in default and "help" in default
     await harness.say(COORDINATOR, "/start")
-    await harness.settle(0.2)
+    await harness.eventually(
+        lambda: harness.standin.commands({"type": "chat", "chat_id": COORDINATOR})
+    )
     scoped = harness.standin.commands({"type": "chat", "chat_id": COORDINATOR})
     assert scoped, "a coordinator gets a menu of their own"
     assert set(default) <= {c["command"] for c in scoped}
@@ -81,10 +83,14 @@ async def test_a_lead_named_by_an_admin_joins_without_an_invite(harness: BotHarn
     notice = await harness.say(lead, "/start")
     assert notice.button("Agree")
     await harness.press(lead, notice, "Agree")
-    await harness.settle(0.3)
-    with session_scope(harness.ctx.sessions) as session:
-        from bot.people import find_participant
 
+    def consented() -> bool:
+        with session_scope(harness.ctx.sessions) as session:
+            person = find_participant(session, lead)
+            return person is not None and person.consent_at is not None
+
+    await harness.eventually(consented)
+    with session_scope(harness.ctx.sessions) as session:
         person = find_participant(session, lead)
         assert person is not None and person.consent_at is not None
         assert person.role == Role.LEAD
