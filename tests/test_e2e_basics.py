@@ -100,8 +100,6 @@ async def test_an_admin_who_presses_start_is_kept_as_a_coordinator(harness: BotH
     reply = await harness.say(ADMIN, "/start")
     assert "coordinator" in reply.text.lower()
     with session_scope(harness.ctx.sessions) as session:
-        from bot.people import find_participant
-
         admin = find_participant(session, ADMIN)
         assert admin is not None and admin.role == Role.COORDINATOR
         assert admin.chat_id == ADMIN, "digests and progress need the admin's chat"
