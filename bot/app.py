@@ -16,6 +16,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot import runtime
 from bot.aiohttp_request import AiohttpRequest
 from bot.context import CONTEXT_KEY, AppContext
 from bot.people import list_privileged
@@ -64,6 +65,7 @@ def build_application(ctx: AppContext, token: str) -> Application:  # type: igno
     application = builder.build()
     application.bot_data[CONTEXT_KEY] = ctx
     register_handlers(application)
+    runtime.schedule_jobs(application)
     return application
 
 

@@ -15,12 +15,15 @@ from telegram import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
     Update,
 )
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.context import AppContext, app_context
+from bot.messages import OutgoingMessage
 from bot.people import role_of
 from storage.db import session_scope
 from storage.models import Participant, ProcessedUpdate, Role
@@ -74,6 +77,18 @@ async def set_command_menu(bot: Any, chat_id: int | None, role: Role | None) -> 
 def current_role(ctx: AppContext, user_id: int) -> Role | None:
     with session_scope(ctx.sessions) as session:
         return role_of(session, ctx.settings, user_id)
+
+
+def markup(message: OutgoingMessage) -> InlineKeyboardMarkup | None:
+    """A message's buttons as Telegram's inline keyboard."""
+    if not message.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(b.text, callback_data=b.callback_data, url=b.url) for b in row]
+            for row in message.buttons
+        ]
+    )
 
 
 async def reply(update: Update, text: str, **kwargs: Any) -> None:

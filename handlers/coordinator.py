@@ -3,11 +3,10 @@ bot.schedule_dialog and bot.delivery; every command and button is coordinator-on
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Update
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -19,11 +18,11 @@ from telegram.ext import (
 )
 
 from bot import rounds, schedule_dialog
-from bot.context import AppContext, app_context
-from bot.delivery import Sender, make_bot
+from bot.context import app_context
 from bot.messages import OutgoingMessage
+from bot.runtime import tick_now, wake_sender
 from bot.services import round_services
-from handlers.common import register_command, reply, require_role
+from handlers.common import markup, register_command, reply, require_role
 from storage.db import session_scope
 from storage.models import Role
 
@@ -39,19 +38,8 @@ register_command("close", "Close a round now: /close N", Role.COORDINATOR)
 register_command("cancel", "Cancel a round: /cancel N", Role.COORDINATOR)
 
 
-def _markup(message: OutgoingMessage) -> InlineKeyboardMarkup | None:
-    if not message.buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(b.text, callback_data=b.callback_data, url=b.url) for b in row]
-            for row in message.buttons
-        ]
-    )
-
-
 async def _show(update: Update, message: OutgoingMessage) -> None:
-    await reply(update, message.text, reply_markup=_markup(message))
+    await reply(update, message.text, reply_markup=markup(message))
 
 
 def _round_number(context: ContextTypes.DEFAULT_TYPE) -> int | None:
@@ -59,21 +47,6 @@ def _round_number(context: ContextTypes.DEFAULT_TYPE) -> int | None:
     if len(args) != 1 or not args[0].lstrip("#").isdigit():
         return None
     return int(args[0].lstrip("#"))
-
-
-async def tick_now(ctx: AppContext) -> list[tuple[int, str, str]]:
-    """Run what is due, then wake the sender. Used by the job and after a coordinator acts."""
-    done = await asyncio.to_thread(
-        rounds.run_due_events, ctx.sessions, now=ctx.clock.now(), services=round_services(ctx)
-    )
-    wake_sender(ctx)
-    return done
-
-
-def wake_sender(ctx: AppContext) -> None:
-    sender = ctx.extras.get("sender")
-    if isinstance(sender, Sender):
-        sender.wake()
 
 
 # ------------------------------------------------------------------ /schedule dialog
@@ -117,9 +90,8 @@ async def schedule_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     await query.answer()
     # The next step replaces this one in place, so a button of an earlier step is gone.
-    markup = _markup(screen.message)
     try:
-        await query.edit_message_text(screen.message.text, reply_markup=markup)
+        await query.edit_message_text(screen.message.text, reply_markup=markup(screen.message))
     except Exception:  # too old to edit, or unchanged: show it as a new message instead
         log.debug("could not edit the dialog message", exc_info=True)
         await _show(update, screen.message)
@@ -292,84 +264,13 @@ async def cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await reply(update, text)
 
 
-# ------------------------------------------------------------- the repeating job and the sender
-
-
-async def tick_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The one repeating job: make sure the sender runs, then run what is due."""
-    ctx = app_context(context)
-    application = context.application
-    if "sender" not in ctx.extras:
-        start_sender(application, ctx)
-    try:
-        done = await tick_now(ctx)
-    except Exception:
-        log.exception("rounds tick failed")
-        return
-    for ident, kind, note in done:
-        log.info("event %s (%s): %s", ident, kind, note)
-
-
-def start_sender(application: Application, ctx: AppContext) -> Sender:  # type: ignore[type-arg]
-    settings = ctx.settings
-    bot = make_bot(
-        application.bot.token,
-        settings.telegram.base_url,
-        settings.telegram.base_file_url,
-        timeout=settings.telegram.request_timeout,
-    )
-    sender = Sender(
-        ctx.sessions,
-        bot,
-        clock=ctx.clock,
-        rate=settings.sending.rate_per_second,
-        per_chat_interval=settings.sending.per_chat_interval,
-        batch_size=settings.sending.batch_size,
-        max_attempts=settings.sending.max_attempts,
-        poll_interval=min(1.0, settings.rounds.tick_seconds),
-        locale=settings.partnership.locale,
-    )
-    ctx.extras["sender"] = sender
-    application.create_task(_supervise(application, ctx, sender), name="outbox-sender")
-    return sender
-
-
-async def _supervise(application: Application, ctx: AppContext, sender: Sender) -> None:  # type: ignore[type-arg]
-    """Run the sender while the application runs; stop it when the application stops."""
-    async with sender.bot:
-        task = asyncio.create_task(sender.run())
-        while application.running and not task.done():
-            await asyncio.sleep(0.2)
-        sender.stop()
-        await task
-    ctx.extras.pop("sender", None)
-
-
-def schedule_jobs(application: Application) -> None:  # type: ignore[type-arg]
-    ctx: AppContext = app_context_from(application)
-    if application.job_queue is None:
-        log.warning("no job queue: install python-telegram-bot[job-queue]; rounds will not run")
-        return
-    application.job_queue.run_repeating(
-        tick_job, interval=ctx.settings.rounds.tick_seconds, first=0.0, name="rounds-tick"
-    )
-
-
-def app_context_from(application: Application) -> AppContext:  # type: ignore[type-arg]
-    from bot.context import CONTEXT_KEY
-
-    ctx = application.bot_data[CONTEXT_KEY]
-    assert isinstance(ctx, AppContext)
-    return ctx
-
-
 class _DialogWaiting(filters.MessageFilter):
     def filter(self, message: Any) -> bool:
         return bool(message.text) and not message.text.startswith("/")
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Add the coordinator handlers (group FEATURES) and the rounds job."""
+    """Add the coordinator handlers (group FEATURES)."""
     application.add_handler(CommandHandler("schedule", schedule_command))
     application.add_handler(CommandHandler("rounds", rounds_command))
     application.add_handler(CommandHandler("round", round_command))
@@ -382,4 +283,3 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         MessageHandler(filters.ChatType.PRIVATE & _DialogWaiting(), schedule_text),
         group=DIALOG_GROUP,
     )
-    schedule_jobs(application)

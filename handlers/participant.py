@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram import CallbackQuery, InputFile, Update
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import (
     Application,
@@ -33,7 +33,7 @@ from bot.invites import create_invite, deep_link, parse_invite_args
 from bot.messages import OutgoingMessage
 from bot.outcome import Outcome
 from bot.people import find_participant
-from handlers.common import register_command, require_role, set_command_menu
+from handlers.common import markup, register_command, require_role, set_command_menu
 from storage.db import session_scope
 from storage.models import Participant, ParticipantStatus, Role
 
@@ -48,17 +48,6 @@ register_command("stop", "No more messages from me")
 register_command("mydata", "See everything I keep about you")
 register_command("forget", "Erase everything I keep about you")
 register_command("invite", "Create an invite link", Role.COORDINATOR)
-
-
-def markup(message: OutgoingMessage) -> InlineKeyboardMarkup | None:
-    if not message.buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(b.text, callback_data=b.callback_data, url=b.url) for b in row]
-            for row in message.buttons
-        ]
-    )
 
 
 async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: Outcome) -> None:

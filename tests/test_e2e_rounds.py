@@ -240,7 +240,7 @@ async def test_round_completes_through_429_and_403_without_retrying_the_blocked(
             progress_chat_id=COORDINATOR,
         )
         rid = round_.id
-    from handlers.coordinator import tick_now
+    from bot.runtime import tick_now
 
     await tick_now(harness.ctx)
     total = 60 + 3  # the 60, the south one, the member and the lead
@@ -282,7 +282,7 @@ async def test_closing_a_round_delivers_the_digest_to_its_lead_and_coordinators(
     harness: BotHarness,
 ) -> None:
     from bot import rounds
-    from handlers.coordinator import tick_now
+    from bot.runtime import tick_now
 
     people(harness, 3)
     with session_scope(harness.ctx.sessions) as s:

@@ -1,0 +1,98 @@
+"""The bot's running machinery beside the handlers: the one repeating job that runs what is
+due (opening, reminding and closing rounds) and the outbox sender task. PTB wiring, like
+bot.app, which schedules the job; handlers call tick_now/wake_sender after a coordinator acts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram.ext import Application, ContextTypes
+
+from bot import rounds
+from bot.context import CONTEXT_KEY, AppContext, app_context
+from bot.delivery import Sender, make_bot
+from bot.services import round_services
+
+log = logging.getLogger(__name__)
+
+
+async def tick_now(ctx: AppContext) -> list[tuple[int, str, str]]:
+    """Run what is due, then wake the sender. Used by the job and after a coordinator acts."""
+    done = await asyncio.to_thread(
+        rounds.run_due_events, ctx.sessions, now=ctx.clock.now(), services=round_services(ctx)
+    )
+    wake_sender(ctx)
+    return done
+
+
+def wake_sender(ctx: AppContext) -> None:
+    sender = ctx.extras.get("sender")
+    if isinstance(sender, Sender):
+        sender.wake()
+
+
+async def tick_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The one repeating job: make sure the sender runs, then run what is due."""
+    ctx = app_context(context)
+    application = context.application
+    if "sender" not in ctx.extras:
+        start_sender(application, ctx)
+    try:
+        done = await tick_now(ctx)
+    except Exception:
+        log.exception("rounds tick failed")
+        return
+    for ident, kind, note in done:
+        log.info("event %s (%s): %s", ident, kind, note)
+
+
+def start_sender(application: Application, ctx: AppContext) -> Sender:  # type: ignore[type-arg]
+    settings = ctx.settings
+    bot = make_bot(
+        application.bot.token,
+        settings.telegram.base_url,
+        settings.telegram.base_file_url,
+        timeout=settings.telegram.request_timeout,
+    )
+    sender = Sender(
+        ctx.sessions,
+        bot,
+        clock=ctx.clock,
+        rate=settings.sending.rate_per_second,
+        per_chat_interval=settings.sending.per_chat_interval,
+        batch_size=settings.sending.batch_size,
+        max_attempts=settings.sending.max_attempts,
+        poll_interval=min(1.0, settings.rounds.tick_seconds),
+        locale=settings.partnership.locale,
+    )
+    ctx.extras["sender"] = sender
+    application.create_task(_supervise(application, ctx, sender), name="outbox-sender")
+    return sender
+
+
+async def _supervise(application: Application, ctx: AppContext, sender: Sender) -> None:  # type: ignore[type-arg]
+    """Run the sender while the application runs; stop it when the application stops."""
+    async with sender.bot:
+        task = asyncio.create_task(sender.run())
+        while application.running and not task.done():
+            await asyncio.sleep(0.2)
+        sender.stop()
+        await task
+    ctx.extras.pop("sender", None)
+
+
+def schedule_jobs(application: Application) -> None:  # type: ignore[type-arg]
+    ctx: AppContext = app_context_from(application)
+    if application.job_queue is None:
+        log.warning("no job queue: install python-telegram-bot[job-queue]; rounds will not run")
+        return
+    application.job_queue.run_repeating(
+        tick_job, interval=ctx.settings.rounds.tick_seconds, first=0.0, name="rounds-tick"
+    )
+
+
+def app_context_from(application: Application) -> AppContext:  # type: ignore[type-arg]
+    ctx = application.bot_data[CONTEXT_KEY]
+    assert isinstance(ctx, AppContext)
+    return ctx
