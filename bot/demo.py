@@ -53,6 +53,7 @@ from storage.models import (
 TOKEN = "7000000001:AAStandInTokenForLocalTestsOnly_0123456"
 COORDINATOR_ID = 4_000_001
 CONSULTATION = "partnership-health-check"
+UNSENT = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 WAIT = 20.0  # seconds any single step may take before the demo gives up with a clear error
 
 Echo = Callable[[str], None]
@@ -324,24 +325,10 @@ async def _play(
                 or 0
             )
 
-    def pending(kind: str) -> int:
-        with session_scope(ctx.sessions) as session:
-            return (
-                session.scalar(
-                    select(func.count())
-                    .select_from(Delivery)
-                    .where(
-                        Delivery.kind == kind,
-                        Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
-                    )
-                )
-                or 0
-            )
-
     await _until(
         lambda: (
             invitations(InvitationStatus.PENDING) == 0
-            and pending("invitation") == 0
+            and _deliveries(ctx, round_id, "invitation", *UNSENT) == 0
             and invitations(*InvitationStatus) > 0
         ),
         "the invitations to go out",
@@ -387,10 +374,13 @@ async def _play(
 
     clock.advance(timedelta(days=8, minutes=1))
     await _until(
-        lambda: pending("reminder") == 0 and _count_kind(ctx, round_id, "reminder") > 0,
+        lambda: (
+            _deliveries(ctx, round_id, "reminder", *UNSENT) == 0
+            and _deliveries(ctx, round_id, "reminder", DeliveryStatus.SENT) > 0
+        ),
         "the reminders to go out",
     )
-    reminded = _count_kind(ctx, round_id, "reminder")
+    reminded = _deliveries(ctx, round_id, "reminder", DeliveryStatus.SENT)
     echo(f"8. Eight days on, {reminded} people who had not finished got a reminder.")
     await asyncio.gather(
         *(script.answer_round(p, consultation) for p in by_behaviour.get("after_reminder", []))
@@ -400,7 +390,10 @@ async def _play(
     clock.advance(timedelta(days=2))
     await _until(lambda: _round_closed(ctx, round_id), "the round to close")
     await _until(
-        lambda: _count_kind(ctx, round_id, "digest") > 0 and pending("digest") == 0,
+        lambda: (
+            _deliveries(ctx, round_id, "digest", DeliveryStatus.SENT) > 0
+            and _deliveries(ctx, round_id, "digest", *UNSENT) == 0
+        ),
         "the digest to reach the leads",
         timeout=60,
     )
@@ -427,7 +420,8 @@ async def _play(
     return DemoResult(round_id=round_id, counts=counts, files=[], seconds=0.0, transcript=Path())
 
 
-def _count_kind(ctx: AppContext, round_id: int, kind: str) -> int:
+def _deliveries(ctx: AppContext, round_id: int, kind: str, *statuses: DeliveryStatus) -> int:
+    """How many of the round's deliveries of `kind` are in one of `statuses`."""
     with session_scope(ctx.sessions) as session:
         return (
             session.scalar(
@@ -436,7 +430,7 @@ def _count_kind(ctx: AppContext, round_id: int, kind: str) -> int:
                 .where(
                     Delivery.round_id == round_id,
                     Delivery.kind == kind,
-                    Delivery.status == DeliveryStatus.SENT,
+                    Delivery.status.in_(statuses),
                 )
             )
             or 0
