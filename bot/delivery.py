@@ -15,6 +15,9 @@ Payloads (``Delivery.payload``, JSON)
   "<b>HTML</b>, at most 1,024 characters", "buttons": [...]}``; instead of ``content_b64`` a
   ``"path"`` to a file readable by the sending process may be given (keep payloads small: a
   path for anything over a few hundred kB). Use :func:`document_payload` to build one.
+* Photo: ``{"photo": {"content_b64": "<base64 PNG or JPEG>"}, "caption": "<b>HTML</b>, at most
+  1,024 characters", "buttons": [...]}`` (or a ``"path"``, as for a document), sent with
+  sendPhoto so it shows inline in the chat. Use :func:`photo_payload` to build one.
 
 ``Delivery.kind`` is free text for reporting and for what a round close cancels: the round code
 uses ``invitation`` and ``reminder`` (cancelled when the round closes), ``notice`` for the
@@ -123,6 +126,32 @@ def document_payload(
     else:
         document["path"] = str(path)
     return {"document": document, "caption": caption, "buttons": buttons or []}
+
+
+CAPTION_LIMIT = 1024
+
+
+def photo_payload(
+    content: bytes,
+    *,
+    caption: str = "",
+    buttons: list[list[dict[str, str]]] | None = None,
+) -> dict[str, Any]:
+    """A payload that sends an image inline (see the module docstring). A caption over
+    Telegram's limit is refused here, where the caller can fix it, not as a 400 at send time."""
+    if len(caption) > CAPTION_LIMIT:
+        raise ValueError(f"caption over {CAPTION_LIMIT} characters")
+    return {
+        "photo": {"content_b64": base64.b64encode(content).decode("ascii")},
+        "caption": caption,
+        "buttons": buttons or [],
+    }
+
+
+def _content(media: dict[str, Any]) -> bytes:
+    if "content_b64" in media:
+        return base64.b64decode(media["content_b64"])
+    return Path(media["path"]).read_bytes()
 
 
 def backoff(attempts: int) -> float:
@@ -533,15 +562,18 @@ class Sender:
         try:
             if "document" in payload:
                 document = payload["document"]
-                content = (
-                    base64.b64decode(document["content_b64"])
-                    if "content_b64" in document
-                    else Path(document["path"]).read_bytes()
-                )
                 message_id = await self.bot.send_document(
                     row.chat_id,
-                    content,
+                    _content(document),
                     document.get("filename", "file"),
+                    caption=payload.get("caption") or None,
+                    buttons=payload.get("buttons"),
+                    disable_notification=bool(payload.get("disable_notification", False)),
+                )
+            elif "photo" in payload:
+                message_id = await self.bot.send_photo(
+                    row.chat_id,
+                    _content(payload["photo"]),
                     caption=payload.get("caption") or None,
                     buttons=payload.get("buttons"),
                     disable_notification=bool(payload.get("disable_notification", False)),
@@ -656,8 +688,8 @@ def count_by_status(session: Session, round_id: int | None = None) -> dict[str, 
 
 
 class TelegramClient:
-    """The sender's own thin Bot API client (aiohttp): sendMessage, sendDocument and
-    editMessageText, raising python-telegram-bot's error classes so the mapping reads the same
+    """The sender's own thin Bot API client (aiohttp): sendMessage, sendDocument, sendPhoto
+    and editMessageText, raising python-telegram-bot's error classes so the mapping reads the same
     as everywhere else. No retries or rate limiting here: the sender decides both.
 
     Why not PTB's ``Bot``: with httpx it tops out near 400 requests/s on two cores. On
@@ -752,17 +784,23 @@ class TelegramClient:
         buttons: list[list[dict[str, str]]] | None = None,
         disable_notification: bool = False,
     ) -> int:
-        form = aiohttp.FormData()
-        form.add_field("chat_id", str(chat_id))
-        if caption:
-            form.add_field("caption", caption)
-            form.add_field("parse_mode", "HTML")
-        if buttons:
-            form.add_field("reply_markup", json.dumps({"inline_keyboard": buttons}))
-        if disable_notification:
-            form.add_field("disable_notification", "true")
+        form = _media_form(chat_id, caption, buttons, disable_notification)
         form.add_field("document", content, filename=filename)
         result = await self.call("sendDocument", form=form)
+        return int(result["message_id"])
+
+    async def send_photo(
+        self,
+        chat_id: int,
+        content: bytes,
+        *,
+        caption: str | None = None,
+        buttons: list[list[dict[str, str]]] | None = None,
+        disable_notification: bool = False,
+    ) -> int:
+        form = _media_form(chat_id, caption, buttons, disable_notification)
+        form.add_field("photo", content, filename="chart.png", content_type="image/png")
+        result = await self.call("sendPhoto", form=form)
         return int(result["message_id"])
 
     async def edit_message_text(self, chat_id: int, message_id: int, text: str) -> None:
@@ -770,6 +808,25 @@ class TelegramClient:
             "editMessageText",
             {"chat_id": chat_id, "message_id": message_id, "text": text, "parse_mode": "HTML"},
         )
+
+
+def _media_form(
+    chat_id: int,
+    caption: str | None,
+    buttons: list[list[dict[str, str]]] | None,
+    disable_notification: bool,
+) -> aiohttp.FormData:
+    """The multipart fields a sendDocument or sendPhoto shares; the file is added after."""
+    form = aiohttp.FormData()
+    form.add_field("chat_id", str(chat_id))
+    if caption:
+        form.add_field("caption", caption)
+        form.add_field("parse_mode", "HTML")
+    if buttons:
+        form.add_field("reply_markup", json.dumps({"inline_keyboard": buttons}))
+    if disable_notification:
+        form.add_field("disable_notification", "true")
+    return form
 
 
 def make_bot(

@@ -488,11 +488,12 @@ def _transcript(standin: BotApiStandIn, people: list[Persona]) -> str:
     received = standin.messages(lead.user_id)
     first = next((i for i, m in enumerate(received) if "what we heard" in m.text), len(received))
     for message in received[first:]:
-        lines.append(
-            message.text
-            if message.kind == "text"
-            else f"[file: {message.file.file_name if message.file else ''}] {message.text}"
-        )
+        if message.kind == "text":
+            lines.append(message.text)
+        elif message.kind == "photo":
+            lines.append(f"[chart] {message.text}")
+        else:
+            lines.append(f"[file: {message.file.file_name if message.file else ''}] {message.text}")
         lines.append("")
     return "\n".join(lines)
 

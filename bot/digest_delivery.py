@@ -11,7 +11,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
-from bot.delivery import document_payload
+from bot.delivery import document_payload, photo_payload
 from bot.digest import (
     Digest,
     DigestError,
@@ -21,7 +21,7 @@ from bot.digest import (
     quarter_scope,
     round_scope,
 )
-from bot.digest_render import render_html, render_telegram
+from bot.digest_render import chart_pngs, render_chart_caption, render_html, render_telegram
 from bot.messages import OutgoingMessage
 from bot.outbox import enqueue
 from bot.people import find_participant, role_of
@@ -144,21 +144,31 @@ def round_recipients(session: Session, round_id: int) -> list[Participant]:
     )
 
 
+@dataclass
+class _Copy:
+    """One audience's rendering of a round's digest, shared by everyone who gets that copy."""
+
+    parts: list[str]
+    photos: dict[str, dict[str, Any]]  # chart name -> photo payload
+    html: bytes
+
+
 def enqueue_round_digest(session: Session, ctx: AppContext, round_id: int) -> int:
-    """Queue the digest of a closed round to its coordinators and leads (Telegram messages plus
-    the printable HTML file). Each lead's copy carries their own organisation's detail. Safe to
-    call twice: dedupe keys make the second call add nothing. Returns deliveries queued."""
+    """Queue the digest of a closed round to its coordinators and leads: the Telegram messages,
+    the charts as photos (only those the HTML file shows, so none under k), and the printable
+    HTML file. Each lead's copy carries their own organisation's detail. Safe to call twice:
+    dedupe keys make the second call add nothing. Returns deliveries queued."""
     scope = round_scope(session, round_id)
     codebook = codebook_for(ctx.settings, ctx.extras)
     now = ctx.clock.now()
-    cache: dict[tuple[str, int | None], tuple[list[str], bytes]] = {}
-    charts: dict[str, str | None] = {}
+    copies: dict[tuple[str, int | None], _Copy] = {}
+    charts: dict[str, bytes | None] = {}
     queued = 0
     for person in round_recipients(session, round_id):
         assert person.chat_id is not None
         audience = "coordinator" if person.role == Role.COORDINATOR else "lead"
         org = person.organisation_id if audience == "lead" else None
-        if (audience, org) not in cache:
+        if (audience, org) not in copies:
             digest = compile_digest(
                 session,
                 ctx.settings,
@@ -168,19 +178,34 @@ def enqueue_round_digest(session: Session, ctx: AppContext, round_id: int) -> in
                 codebook=codebook,
                 now=now,
             )
-            cache[(audience, org)] = (
-                render_telegram(digest, ctx.renderer),
-                render_html(digest, ctx.renderer, chart_cache=charts).encode("utf-8"),
+            copies[(audience, org)] = _Copy(
+                parts=render_telegram(digest, ctx.renderer),
+                photos={
+                    name: photo_payload(
+                        png, caption=render_chart_caption(digest, ctx.renderer, name)
+                    )
+                    for name, png in chart_pngs(digest, charts).items()
+                },
+                html=render_html(digest, ctx.renderer, chart_cache=charts).encode("utf-8"),
             )
-        parts, html = cache[(audience, org)]
+        copy = copies[(audience, org)]
         base = f"digest:{round_id}:{person.id}"
-        for i, text in enumerate(parts):
+        for i, text in enumerate(copy.parts):
             queued += _queue(
                 session,
                 person,
                 round_id,
                 f"{base}:{i}",
                 OutgoingMessage(text, disable_notification=i > 0),
+                now,
+            )
+        for name, photo in copy.photos.items():
+            queued += _queue(
+                session,
+                person,
+                round_id,
+                f"{base}:chart:{name}",
+                {**photo, "disable_notification": True},
                 now,
             )
         queued += _queue(
@@ -190,7 +215,7 @@ def enqueue_round_digest(session: Session, ctx: AppContext, round_id: int) -> in
             f"{base}:file",
             document_payload(
                 f"digest-round-{round_id}.html",
-                content=html,
+                content=copy.html,
                 caption="The full digest, with charts, to open or print.",
             ),
             now,

@@ -41,6 +41,10 @@ from storage.models import (
 TELEGRAM_LIMIT = 4096
 FAMILY_COLOURS = {"external": "#1f5f8b", "internal": "#d9822b", "success": "#3a8a4f"}
 FORMATS = ("tg", "html", "md", "csv")
+CHART_TITLES = {
+    "barriers": "Barriers named: external against internal",
+    "response": "Who we heard from: response rate by segment",
+}
 
 
 # --------------------------------------------------------------------------- templates
@@ -101,27 +105,43 @@ def render_html(
     renderer: Renderer,
     *,
     charts: bool = True,
-    chart_cache: dict[str, str | None] | None = None,
+    chart_cache: dict[str, bytes | None] | None = None,
 ) -> str:
-    """A self-contained HTML file fit to print: charts embedded as base64 PNG.
-
-    Drawing a chart costs far more than the rest of the file, and every lead's copy of a round
-    shows the same partnership-wide charts: pass one `chart_cache` dict for all the copies and
-    each distinct chart is drawn once (keyed by the figures it shows)."""
-    cache: dict[str, str | None] = {} if chart_cache is None else chart_cache
-    images: dict[str, str] = {}
-    if charts:
-        for name, draw, data in (
-            ("response", chart_response_rates, digest.participation.dimensions),
-            ("barriers", chart_barriers, digest.barriers),
-        ):
-            key = f"{name}:{data!r}"
-            if key not in cache:
-                png = draw(digest)
-                cache[key] = base64.b64encode(png).decode("ascii") if png else None
-            if cache[key]:
-                images[name] = cache[key]  # type: ignore[assignment]
+    """A self-contained HTML file fit to print: charts embedded as base64 PNG (see
+    :func:`chart_pngs` for `chart_cache`)."""
+    images = {
+        name: base64.b64encode(png).decode("ascii")
+        for name, png in (chart_pngs(digest, chart_cache) if charts else {}).items()
+    }
     return _prepare(renderer).render("digest/report.html", images=images, **_context(digest))
+
+
+def chart_pngs(digest: Digest, cache: dict[str, bytes | None] | None = None) -> dict[str, bytes]:
+    """The digest's charts as PNG by name ("barriers", "response"), for the HTML file and for
+    the photos sent when a round closes, so both show exactly the same charts. A chart with no
+    figure at or above k is left out (see the chart functions).
+
+    Drawing a chart costs far more than the rest of a digest, and every lead's copy of a round
+    shows the same partnership-wide charts: pass one `cache` dict for all the copies and each
+    distinct chart is drawn once (keyed by the figures it shows)."""
+    cache = {} if cache is None else cache
+    pngs: dict[str, bytes] = {}
+    for name, draw, data in (
+        ("barriers", chart_barriers, digest.barriers),
+        ("response", chart_response_rates, digest.participation.dimensions),
+    ):
+        key = f"{name}:{digest.k}:{data!r}"
+        if key not in cache:
+            cache[key] = draw(digest)
+        png = cache[key]
+        if png:
+            pngs[name] = png
+    return pngs
+
+
+def render_chart_caption(digest: Digest, renderer: Renderer, name: str) -> str:
+    """A chart photo's caption (Telegram HTML, well under the 1,024-character limit)."""
+    return renderer.render("digest/chart_caption.html", title=CHART_TITLES[name], d=digest)
 
 
 def render_markdown(digest: Digest, renderer: Renderer) -> str:
@@ -229,7 +249,11 @@ def _figure_png(fig: Figure) -> bytes:
 
 
 def chart_response_rates(digest: Digest) -> bytes | None:
-    """Response rate by segment: one bar per shown segment, grouped by dimension."""
+    """Response rate by segment: one bar per shown segment, grouped by dimension. None when no
+    segment's rate may be shown (each comes from k or more respondents): a chart of bars all
+    at "fewer than k" would be drawn from fewer than k people and say nothing."""
+    if not any(row.rate is not None for dim in digest.participation.dimensions for row in dim.rows):
+        return None
     labels: list[str] = []
     rates: list[float] = []
     notes: list[str] = []
@@ -252,13 +276,14 @@ def chart_response_rates(digest: Digest) -> bytes | None:
     ax.set_xlabel("Responded (% of people invited)")
     for yy, rate, note in zip(y, rates, notes, strict=True):
         ax.text(rate + 1, yy, note, va="center", fontsize=7, color="#333333")
-    ax.set_title("Who we heard from: response rate by segment", fontsize=10, loc="left")
+    ax.set_title(CHART_TITLES["response"], fontsize=10, loc="left")
     ax.spines[["top", "right"]].set_visible(False)
     return _figure_png(fig)
 
 
 def chart_barriers(digest: Digest) -> bytes | None:
-    """Barriers named, external against internal, as a share of respondents."""
+    """Barriers named, external against internal, as a share of respondents. Only barriers
+    named by k or more people have rows, so with none there is no chart."""
     rows = digest.barriers.rows
     if not rows:
         return None
@@ -283,7 +308,7 @@ def chart_barriers(digest: Digest) -> bytes | None:
         loc="lower right",
         frameon=False,
     )
-    ax.set_title("Barriers named: external against internal", fontsize=10, loc="left")
+    ax.set_title(CHART_TITLES["barriers"], fontsize=10, loc="left")
     ax.spines[["top", "right"]].set_visible(False)
     return _figure_png(fig)
 
