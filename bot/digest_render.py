@@ -11,14 +11,16 @@ import base64
 import csv
 import io
 import re
+from collections import Counter, defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from sqlalchemy import func, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
@@ -29,7 +31,7 @@ from bot.digest import (
     effective_codes,
     known_names,
 )
-from bot.privacy import MERGED_LABEL, Scrubber
+from bot.privacy import MERGED_LABEL, Scrubber, merge_small
 from bot.render import Renderer
 from storage.models import (
     Answer,
@@ -338,29 +340,71 @@ CSV_COLUMNS = (
     "number",
     "text",
     "codes",
+    "note",
 )
+
+
+@dataclass(frozen=True)
+class _CsvSegment:
+    """How one respondent (invitation) appears in the CSV."""
+
+    answers_as: str
+    area: str
+    text_shown: bool
+
+
+def _csv_segments(session: Session, ids: list[int], k: int) -> dict[int, _CsvSegment]:
+    """Per invitation with answers in scope: its segment cells as the CSV may show them, and
+    whether its free text may be shown.
+
+    A segment value held by fewer than k people in the scope becomes "Other (merged)", merged
+    as the digest merges its cells (the next smallest value joins until the merged cell
+    reaches k). The columns a row shows together (round, answering as, area) can still narrow
+    it down to a few people, and a free text is a quote; so a text is shown only when at least
+    k respondents share its row's round and (merged) segments."""
+    as_col = Invitation.segment["answers_as"].as_string()
+    area_col = Invitation.segment["area"].as_string()
+    rows = session.execute(
+        select(Invitation.id, Invitation.round_id, Invitation.participant_id, as_col, area_col)
+        .where(
+            Invitation.round_id.in_(ids),
+            exists().where(Answer.invitation_id == Invitation.id),
+        )
+        .order_by(Invitation.id)
+    ).all()
+    kept: list[set[str | None]] = []
+    for column in (3, 4):
+        people: dict[str | None, set[int]] = defaultdict(set)
+        for row in rows:
+            people[row[column]].add(row[2])  # people, not invitations: a quarter has rounds
+        values = sorted(people.items(), key=lambda kv: (kv[0] is not None, kv[0] or ""))
+        merged = merge_small(values, lambda kv: len(kv[1]), k)
+        kept.append({value for value, _ in merged.kept})
+
+    def cell(value: str | None, allowed: set[str | None]) -> str:
+        return (value or "") if value in allowed else MERGED_LABEL
+
+    groups: dict[int, tuple[int, str, str]] = {
+        ident: (round_id, cell(answers_as, kept[0]), cell(area, kept[1]))
+        for ident, round_id, _, answers_as, area in rows
+    }
+    sizes = Counter(groups.values())
+    return {
+        ident: _CsvSegment(group[1], group[2], sizes[group] >= k) for ident, group in groups.items()
+    }
 
 
 def write_csv(session: Session, settings: Settings, scope: Scope, out: TextIO) -> int:
     """Anonymised answers, one row per answer, streamed in id order. Respondents are numbered
-    afresh in each file; texts are scrubbed; an area or role held by fewer than k respondents
-    shows as "Other (merged)". Returns the number of rows written."""
+    afresh in each file; texts are scrubbed. Nothing under k: segment values held by fewer
+    than k people show as "Other (merged)", and a free text is held back (the `note` column
+    says so) when fewer than k respondents share its round and segments (see _csv_segments).
+    Returns the number of rows written."""
     k = settings.privacy.k
     ids = list(scope.round_ids)
     scrubber = Scrubber(known_names(session))
-    area_col = Invitation.segment["area"].as_string()
-    as_col = Invitation.segment["answers_as"].as_string()
-    common: dict[str, set[str]] = {}
-    for name, col in (("area", area_col), ("as", as_col)):
-        common[name] = {
-            str(value)
-            for value, n in session.execute(
-                select(col, func.count())
-                .where(Invitation.round_id.in_(ids), Invitation.started_at.is_not(None))
-                .group_by(col)
-            )
-            if value is not None and n >= k
-        }
+    segments = _csv_segments(session, ids, k)
+    held_back = f"text held back: fewer than {k} people share this round and segments"
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     numbers: dict[int, int] = {}
@@ -372,8 +416,6 @@ def write_csv(session: Session, settings: Settings, scope: Scope, out: TextIO) -
                 Answer.id,
                 Answer.invitation_id,
                 Invitation.round_id,
-                as_col,
-                area_col,
                 Question.key,
                 Question.type,
                 Answer.skipped,
@@ -404,23 +446,26 @@ def write_csv(session: Session, settings: Settings, scope: Scope, out: TextIO) -
             .order_by(page_eff.c.answer_id, page_eff.c.code)
         ):
             codes.setdefault(answer_id, []).append(code)
-        for aid, inv, round_id, answers_as, area, key, qtype, skipped, number, text in page:
+        for aid, inv, round_id, key, qtype, skipped, number, text in page:
             respondent = numbers.setdefault(inv, len(numbers) + 1)
+            segment = segments[inv]
+            withheld = bool(text) and not segment.text_shown
             writer.writerow(
                 [
                     safe_cell(cell)
                     for cell in (
                         respondent,
                         round_id,
-                        answers_as if answers_as in common["as"] else MERGED_LABEL,
-                        area if area in common["area"] else MERGED_LABEL,
+                        segment.answers_as,
+                        segment.area,
                         key,
                         qtype,
                         "yes" if skipped else "",
                         " ".join(choices.get(aid, [])),
                         "" if number is None else f"{number:g}",
-                        scrubber(text) if text else "",
+                        scrubber(text) if text and not withheld else "",
                         " ".join(codes.get(aid, [])),
+                        held_back if withheld else "",
                     )
                 ]
             )
