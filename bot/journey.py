@@ -16,6 +16,7 @@ question of the consultation without an answer row.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -184,7 +185,7 @@ def answer_for(invitation: Invitation, question: Question) -> Answer | None:
 # --- showing questions and answers -----------------------------------------------------
 
 
-def _labels(question: Question) -> dict[str, str]:
+def _labels(question: Any) -> dict[str, str]:
     if question.type == "yesno" and not question.options:
         return dict(YESNO)
     return {str(o["id"]): str(o["label"]) for o in question.options}
@@ -193,15 +194,27 @@ def _labels(question: Question) -> dict[str, str]:
 def describe_answer(question: Question, answer: Answer | None) -> str:
     if answer is None:
         return ""
-    if answer.skipped:
+    return describe(
+        question,
+        skipped=answer.skipped,
+        text=answer.text,
+        number=answer.number,
+        keys={c.option_key for c in answer.choices},
+    )
+
+
+def describe(
+    question: Any, *, skipped: bool, text: str | None, number: float | None, keys: set[str]
+) -> str:
+    """An answer in words; `question` is a Question or a cached QuestionData."""
+    if skipped:
         return "(skipped)"
     if question.type == "text":
-        return answer.text or ""
+        return text or ""
     if question.type == "scale":
-        return "" if answer.number is None else f"{answer.number:g}"
+        return "" if number is None else f"{number:g}"
     labels = _labels(question)
-    chosen = {c.option_key for c in answer.choices}
-    return ", ".join(labels[k] for k in labels if k in chosen)
+    return ", ".join(labels[k] for k in labels if k in keys)
 
 
 def _question_buttons(question: Any, prefix: str, chosen: set[str]) -> list[list[Button]]:
@@ -239,22 +252,42 @@ def _question_buttons(question: Any, prefix: str, chosen: set[str]) -> list[list
 def question_message(
     renderer: Renderer, invitation: Invitation, question: Question
 ) -> OutgoingMessage:
-    questions = invitation.round.consultation.questions
-    number = questions.index(question) + 1
     answer = answer_for(invitation, question)
-    editing = invitation.status == InvitationStatus.COMPLETED
-    chosen = (
-        {c.option_key for c in answer.choices} if answer and question.type == "multi" else set()
+    return prompt_message(
+        renderer,
+        invitation.round.consultation.questions,
+        question,
+        invitation.id,
+        chosen={c.option_key for c in answer.choices} if answer else set(),
+        editing=invitation.status == InvitationStatus.COMPLETED and answer is not None,
+        current=describe_answer(question, answer),
     )
-    buttons = _question_buttons(question, f"{invitation.id}:{question.id}", chosen)
+
+
+def prompt_message(
+    renderer: Renderer,
+    questions: Sequence[Any],
+    question: Any,
+    invitation_id: int,
+    *,
+    chosen: set[str] | frozenset[str] = frozenset(),
+    editing: bool = False,
+    current: str = "",
+) -> OutgoingMessage:
+    """One prompt with its buttons; questions are Question rows or cached QuestionData."""
+    buttons = _question_buttons(
+        question,
+        f"{invitation_id}:{question.id}",
+        set(chosen) if question.type == "multi" else set(),
+    )
     text = renderer.render(
         T + "question.html",
-        number=number,
+        number=questions.index(question) + 1,
         total=len(questions),
         question=question,
         scale=question.scale or {},
-        editing=editing and answer is not None,
-        current=describe_answer(question, answer),
+        editing=editing,
+        current=current,
     )
     return OutgoingMessage(text=text, buttons=rows(*buttons))
 
@@ -263,28 +296,49 @@ def answered_message(
     renderer: Renderer, invitation: Invitation, question: Question
 ) -> OutgoingMessage:
     """The prompt as it stays in the chat once answered: the question and the choice."""
-    questions = invitation.round.consultation.questions
+    return _answered(
+        renderer,
+        invitation.round.consultation.questions,
+        question,
+        describe_answer(question, answer_for(invitation, question)),
+    )
+
+
+def _answered(
+    renderer: Renderer, questions: Sequence[Any], question: Any, described: str
+) -> OutgoingMessage:
     text = renderer.render(
         T + "answered.html",
         number=questions.index(question) + 1,
         total=len(questions),
         question=question,
-        answer=describe_answer(question, answer_for(invitation, question)),
+        answer=described,
     )
     return OutgoingMessage(text=text)
 
 
 def summary_message(renderer: Renderer, invitation: Invitation) -> OutgoingMessage:
     questions = invitation.round.consultation.questions
-    items = [(q, describe_answer(q, answer_for(invitation, q))) for q in questions]
-    text = renderer.render(
-        T + "summary.html",
-        title=invitation.round.consultation.title,
-        items=items,
-        closes_at=invitation.round.closes_at,
+    return _summary(
+        renderer,
+        invitation.id,
+        invitation.round.consultation.title,
+        invitation.round.closes_at,
+        [(q, describe_answer(q, answer_for(invitation, q))) for q in questions],
     )
+
+
+def _summary(
+    renderer: Renderer,
+    invitation_id: int,
+    title: str,
+    closes_at: datetime,
+    items: list[tuple[Any, str]],
+) -> OutgoingMessage:
+    """Thanks, every answer in words, and a Change button per question."""
+    text = renderer.render(T + "summary.html", title=title, items=items, closes_at=closes_at)
     buttons = [
-        Button(f"Change {n}", f"e:{invitation.id}:{q.id}") for n, q in enumerate(questions, 1)
+        Button(f"Change {n}", f"e:{invitation_id}:{q.id}") for n, (q, _) in enumerate(items, 1)
     ]
     return OutgoingMessage(
         text=text, buttons=rows(*[buttons[i : i + 4] for i in range(0, len(buttons), 4)])
@@ -294,7 +348,7 @@ def summary_message(renderer: Renderer, invitation: Invitation) -> OutgoingMessa
 # --- storing answers ---------------------------------------------------------------------
 
 
-def _codes(question: Question, keys: list[str], number: float | None) -> set[str]:
+def _codes(question: Any, keys: list[str], number: float | None) -> set[str]:
     codes: set[str] = set()
     for option in question.options:
         if str(option["id"]) in keys:
@@ -454,13 +508,14 @@ def _parse_value(question: Question, value: str | None) -> tuple[list[str], floa
     raise Refused("bad_button.html", f"value {value!r} not valid for a {question.type} question")
 
 
-# --- the fast path for a button answer ------------------------------------------------------
+# --- the fast path for the usual presses -----------------------------------------------------
 #
-# Most presses are a plain answer (single, yes/no, scale) to the question being asked, with
-# more questions to follow. Those are served from two Core statements and a per-process copy of
-# the consultation's questions (a consultation is an immutable, versioned row); everything else
-# (refusals, changes after finishing, the last answer, multi and text questions) falls back to
-# the ORM path above, which decides exactly as before.
+# Most presses are Start now on a round's intro, or a plain answer (single, yes/no, scale) to
+# the question being asked, the last one included. Those are decided from three or four Core
+# statements and a per-process copy of the consultation's questions (a consultation is an
+# immutable, versioned row). Anything else (refusals, a second open round for the person,
+# changes after finishing, multi and text questions) falls back to the ORM path below, which
+# decides the same way; the fast path returns None before writing anything in that case.
 
 
 @dataclass(frozen=True)
@@ -509,61 +564,134 @@ _INV, _ROUND, _CONS, _PART = (
     Consultation.__table__.c,
     Participant.__table__.c,
 )
+_ANS, _CHOICE = Answer.__table__.c, AnswerChoice.__table__.c
 _FAST_PRESS = (
     select(
         _PART.telegram_user_id,
+        _INV.participant_id,
         _INV.status,
         _INV.editing_question_id,
-        _INV.started_at,
         _ROUND.status,
         _ROUND.consultation_id,
+        _ROUND.closes_at,
         _CONS.content_hash,
+        _CONS.title,
     )
     .select_from(Invitation.__table__)
     .join(Round.__table__, _ROUND.id == _INV.round_id)
     .join(Consultation.__table__, _CONS.id == _ROUND.consultation_id)
     .join(Participant.__table__, _PART.id == _INV.participant_id)
 )
+_ANSWERS_SO_FAR = (
+    select(_ANS.question_id, _ANS.skipped, _ANS.text, _ANS.number, _CHOICE.option_key)
+    .select_from(Answer.__table__)
+    .outerjoin(AnswerChoice.__table__, _CHOICE.answer_id == _ANS.id)
+)
 
 
-def fast_answer(session: Session, ctx: AppContext, user_id: int, data: str) -> Outcome | None:
-    """Store a plain button answer and return the edit and next prompt, or None when the press
-    needs the full path (nothing is written then)."""
+def _others_open(connection: Any, participant_id: int, invitation_id: int) -> bool:
+    """Whether this person has another invitation in an open round that is waiting, in
+    progress or being changed: then what comes next is the ORM path's decision."""
+    return (
+        connection.scalar(
+            select(_INV.id)
+            .join(Round.__table__, _ROUND.id == _INV.round_id)
+            .where(
+                _INV.participant_id == participant_id,
+                _INV.id != invitation_id,
+                _ROUND.status == RoundStatus.OPEN,
+                (_INV.status.in_([*WAITING, InvitationStatus.STARTED]))
+                | _INV.editing_question_id.is_not(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def fast_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Outcome | None:
+    """Decide Start now or a plain button answer, or return None (having written nothing)
+    when the press needs the full path."""
     press = parse_press(data)
-    if press is None or press.kind != "a" or press.question_id is None:
+    if press is None or press.kind not in ("go", "a"):
         return None
     connection = session.connection()
     row = connection.execute(_FAST_PRESS.where(_INV.id == press.invitation_id)).one_or_none()
     if row is None:
         return None
-    owner, status, editing, started_at, round_status, consultation_id, content_hash = row
-    if (
-        owner != user_id
-        or status != InvitationStatus.STARTED
-        or editing is not None
-        or started_at is None
-        or round_status != RoundStatus.OPEN
-    ):
+    owner, person, status, editing, round_status, consultation_id, closes_at, digest, title = row
+    if owner != user_id or editing is not None or round_status != RoundStatus.OPEN:
         return None
-    questions = _questions(session, ctx, consultation_id, content_hash)
-    a = Answer.__table__.c
-    answered = set(
-        connection.scalars(select(a.question_id).where(a.invitation_id == press.invitation_id))
-    )
-    waiting = [q for q in questions if q.id not in answered]
-    if len(waiting) < 2 or waiting[0].id != press.question_id:
-        return None  # the last answer (finishing) or not the question being asked
-    question, following = waiting[0], waiting[1]
+    questions = _questions(session, ctx, consultation_id, digest)
+    so_far: dict[int, dict[str, Any]] = {}
+    for question_id, skipped, text, number, key in connection.execute(
+        _ANSWERS_SO_FAR.where(_ANS.invitation_id == press.invitation_id)
+    ):
+        entry = so_far.setdefault(
+            question_id, {"skipped": skipped, "text": text, "number": number, "keys": set()}
+        )
+        if key is not None:
+            entry["keys"].add(key)
+    waiting = [q for q in questions if q.id not in so_far]
+    if not waiting:
+        return None
+    now = ctx.clock.now()
+    if press.kind == "go":
+        if status not in (*WAITING, InvitationStatus.STARTED):
+            return None
+        if _others_open(connection, person, press.invitation_id):
+            return None  # one round at a time: the full path explains
+        connection.execute(
+            Invitation.__table__.update()
+            .where(_INV.id == press.invitation_id)
+            .values(
+                status=InvitationStatus.STARTED,
+                started_at=func.coalesce(_INV.started_at, now),
+                delivered_at=func.coalesce(_INV.delivered_at, now),
+            )
+        )
+        return Outcome(toast="").say(
+            prompt_message(ctx.renderer, questions, waiting[0], press.invitation_id)
+        )
+    question = waiting[0]
+    if status != InvitationStatus.STARTED or question.id != press.question_id:
+        return None
     if question.type not in ("single", "yesno", "scale"):
         return None
     try:
         keys, number = _parse_value(question, press.value)  # type: ignore[arg-type]
     except Refused:
         return None
-    now = ctx.clock.now()
+    last = len(waiting) == 1
+    if last and _others_open(connection, person, press.invitation_id):
+        return None  # finishing offers the next round: the full path does that
+    _insert_answer(connection, press.invitation_id, question, keys, number, now)
+    described = describe(question, skipped=False, text=None, number=number, keys=set(keys))
+    out = Outcome(toast="", edit=_answered(ctx.renderer, questions, question, described))
+    if not last:
+        return out.say(prompt_message(ctx.renderer, questions, waiting[1], press.invitation_id))
+    connection.execute(
+        Invitation.__table__.update()
+        .where(_INV.id == press.invitation_id)
+        .values(status=InvitationStatus.COMPLETED, completed_at=now)
+    )
+    so_far[question.id] = {"skipped": False, "text": None, "number": number, "keys": set(keys)}
+    items = [(q, describe(q, **so_far[q.id]) if q.id in so_far else "") for q in questions]
+    return out.say(_summary(ctx.renderer, press.invitation_id, title, closes_at, items))
+
+
+def _insert_answer(
+    connection: Any,
+    invitation_id: int,
+    question: QuestionData,
+    keys: list[str],
+    number: float | None,
+    now: datetime,
+) -> None:
+    """A new button answer with its choices and option codes, as store_answer writes it."""
     answer_id = connection.execute(
         Answer.__table__.insert().values(
-            invitation_id=press.invitation_id,
+            invitation_id=invitation_id,
             question_id=question.id,
             answered_at=now,
             number=number,
@@ -585,32 +713,6 @@ def fast_answer(session: Session, ctx: AppContext, user_id: int, data: str) -> O
                 for c in codes
             ],
         )
-    renderer = ctx.renderer
-    total = len(questions)
-    labels = _labels(question)  # type: ignore[arg-type]
-    described = (
-        f"{number:g}" if number is not None else ", ".join(labels[k] for k in labels if k in keys)
-    )
-    edit = OutgoingMessage(
-        text=renderer.render(
-            T + "answered.html",
-            number=questions.index(question) + 1,
-            total=total,
-            question=question,
-            answer=described,
-        )
-    )
-    text = renderer.render(
-        T + "question.html",
-        number=questions.index(following) + 1,
-        total=total,
-        question=following,
-        scale=following.scale or {},
-        editing=False,
-        current="",
-    )
-    buttons = _question_buttons(following, f"{press.invitation_id}:{following.id}", set())
-    return Outcome(toast="", edit=edit).say(OutgoingMessage(text=text, buttons=rows(*buttons)))
 
 
 def _handle_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Outcome:

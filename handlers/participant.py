@@ -142,8 +142,8 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         elif prefix == "f":
             outcome = _forget_press(session, ctx, user.id, data)
         else:
-            # A plain answer takes the fast path; anything it cannot decide alone, the full one.
-            fast = journey.fast_answer(session, ctx, user.id, data) if prefix == "a" else None
+            # Start now and plain answers take the fast path; what it cannot decide, the full one.
+            fast = journey.fast_press(session, ctx, user.id, data) if prefix in ("a", "p") else None
             outcome = fast or journey.handle_press(session, ctx, user.id, data)
     await deliver(update, context, outcome)
 
