@@ -27,6 +27,7 @@ from storage.models import (
 )
 
 MAX_FIELD = 500
+MAX_OWNER = 120  # Action.owner's column
 
 
 class FeedbackError(Exception):
@@ -76,18 +77,21 @@ def parse_action(text: str, codebook: Codebook) -> ActionInput:
     else:
         known = ", ".join(c.code for c in codebook.codes)
         raise FeedbackError(f"Unknown code {code[:40]!r}. Codes: {known}, or - for none.")
-    due: date | None = None
-    if len(parts) == 5 and parts[4]:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", parts[4]):
-            raise FeedbackError("The date must look like 2027-02-01.")
-        try:
-            due = date.fromisoformat(parts[4])
-        except ValueError:
-            raise FeedbackError("That date does not exist.") from None
+    due = parse_due(parts[4]) if len(parts) == 5 and parts[4] else None
     for name, value in (("finding", finding), ("action", action), ("owner", owner)):
-        if len(value) > (120 if name == "owner" else MAX_FIELD):
+        if len(value) > (MAX_OWNER if name == "owner" else MAX_FIELD):
             raise FeedbackError(f"The {name} is too long; please shorten it.")
     return ActionInput(barrier, finding, action, owner, due)
+
+
+def parse_due(text: str) -> date:
+    """A due date written as YYYY-MM-DD."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise FeedbackError("The date must look like 2027-02-01.")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise FeedbackError("That date does not exist.") from None
 
 
 def closed_round(session: Session, round_id: int) -> Round:

@@ -1,11 +1,24 @@
-"""Coordinators: record actions against a round's findings, and publish "you said, we did"."""
+"""Coordinators: record actions against a round's findings (a guided dialog, or one line for
+those who know the form), and publish "you said, we did"."""
 
 from __future__ import annotations
 
-from telegram import Update
-from telegram.ext import Application, CommandHandler, ContextTypes
+import logging
 
-from bot.context import app_context
+from telegram import Update
+from telegram.error import BadRequest
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import action_dialog
+from bot.context import AppContext, app_context
 from bot.digest import codebook_for, list_actions
 from bot.feedback import (
     ONE_LINE_HELP,
@@ -16,12 +29,19 @@ from bot.feedback import (
     publish_feedback,
     set_action_status,
 )
-from handlers.common import escape, register_command, reply, require_role
+from bot.messages import OutgoingMessage
+from handlers.common import escape, markup, register_command, reply, require_role
 from storage.db import session_scope
 from storage.models import ActionStatus, Role
 
+log = logging.getLogger(__name__)
+
+# After /schedule's typed answers (-4) and before the features group (0): within one group only
+# the first matching handler runs, so each dialog's typed lines need a group of their own.
+DIALOG_GROUP = -3
+
 register_command(
-    "action", "Record an action: /action N code | heard | do | who | date", Role.COORDINATOR
+    "action", "Record an action (a guided dialog): /action or /action N", Role.COORDINATOR
 )
 register_command("actions", "List a round's actions: /actions N", Role.COORDINATOR)
 register_command("feedback", "Send 'you said, we did' for round N", Role.COORDINATOR)
@@ -34,16 +54,40 @@ def _round_number(text: str) -> int | None:
     return int(text) if text.isdigit() and len(text) < 10 else None
 
 
+def _dialog(ctx: AppContext, chat_id: int) -> action_dialog.Dialog:
+    return action_dialog.Dialog(
+        chat_id=chat_id,
+        now=ctx.clock.now(),
+        settings=ctx.settings,
+        renderer=ctx.renderer,
+        codebook=codebook_for(ctx.settings, ctx.extras),
+    )
+
+
+async def _show(update: Update, message: OutgoingMessage) -> None:
+    await reply(update, message.text, reply_markup=markup(message))
+
+
 @require_role(Role.COORDINATOR)
 async def action_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/action N code | finding | action | owner | date   or   /action done|drop|open ID"""
+    """/action or /action N: the guided dialog. /action N code | finding | action | owner |
+    date: one line. /action done|drop|open ID: an action's status."""
     ctx = app_context(context)
-    user = update.effective_user
+    user, chat = update.effective_user, update.effective_chat
     message = update.effective_message
-    if user is None or message is None:
+    if user is None or chat is None or message is None:
         return
     body = (message.text or "").partition(" ")[2].strip()
     head, _, rest = body.partition(" ")
+    if not rest and (not head or _round_number(head) is not None):
+        try:
+            with session_scope(ctx.sessions) as session:
+                screen = action_dialog.start(session, _dialog(ctx, chat.id), _round_number(head))
+        except action_dialog.DialogError as exc:
+            await reply(update, str(exc))
+            return
+        await _show(update, screen.message)
+        return
     codebook = codebook_for(ctx.settings, ctx.extras)
     try:
         with session_scope(ctx.sessions) as session:
@@ -64,6 +108,60 @@ async def action_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply(update, escape(str(exc)))
         return
     await reply(update, escape(text))
+
+
+@require_role(Role.COORDINATOR)
+async def action_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A press in the /action dialog (``ac:...``); checked against the stored dialog."""
+    ctx = app_context(context)
+    query, chat, user = update.callback_query, update.effective_chat, update.effective_user
+    if query is None or chat is None or user is None:
+        return
+    try:
+        with session_scope(ctx.sessions) as session:
+            screen = action_dialog.press(
+                session, _dialog(ctx, chat.id), query.data or "", actor=user.id
+            )
+    except action_dialog.DialogError as exc:
+        log.info("action button %r refused for %s", (query.data or "")[:64], user.id)
+        await query.answer(str(exc)[:190], show_alert=True)
+        return
+    await query.answer()
+    # The next step replaces this one in place, so the buttons of an earlier step are gone.
+    try:
+        await query.edit_message_text(screen.message.text, reply_markup=markup(screen.message))
+    except BadRequest:  # too old to edit, or unchanged: show it as a new message instead
+        log.debug("could not edit the action dialog message", exc_info=True)
+        await _show(update, screen.message)
+
+
+async def action_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Typed dialog answers (what was heard, what will be done, who, a date). Only reached
+    while a coordinator's /action dialog waits for text; anything else goes on."""
+    ctx = app_context(context)
+    chat = update.effective_chat
+    if chat is None:
+        return
+    with session_scope(ctx.sessions) as session:
+        waiting = action_dialog.waiting_for_text(session, chat.id)
+    if not waiting:
+        return
+    await _action_text(update, context)
+    raise ApplicationHandlerStop
+
+
+@require_role(Role.COORDINATOR)
+async def _action_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = app_context(context)
+    chat, message = update.effective_chat, update.effective_message
+    assert chat is not None and message is not None
+    try:
+        with session_scope(ctx.sessions) as session:
+            screen = action_dialog.text(session, _dialog(ctx, chat.id), message.text or "")
+    except action_dialog.DialogError as exc:
+        await reply(update, str(exc))
+        return
+    await _show(update, screen.message)
 
 
 @require_role(Role.COORDINATOR)
@@ -118,5 +216,12 @@ async def feedback_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CommandHandler("action", action_command))
+    application.add_handler(
+        CallbackQueryHandler(action_button, pattern=rf"^{action_dialog.PREFIX}:")
+    )
+    application.add_handler(
+        MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, action_text),
+        group=DIALOG_GROUP,
+    )
     application.add_handler(CommandHandler("actions", actions_command))
     application.add_handler(CommandHandler("feedback", feedback_command))
