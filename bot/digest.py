@@ -513,11 +513,13 @@ def _completed() -> ColumnElement[bool]:
 
 
 def _dimension_column(key: str) -> Any:
-    if key in ("area", "size"):
-        return func.coalesce(Invitation.segment[key].as_string(), getattr(Organisation, key))
     if key == "answers_as":
         return Invitation.segment["answers_as"].as_string()
-    return getattr(Organisation, key)
+    # As copied into the invitation when it was made (bot.profile.segment_of), so a digest
+    # counts an organisation as it was when asked; the organisation's value today only for
+    # invitations made before sector and kind were copied. "" (none at the time) is not given.
+    copied = Invitation.segment[key].as_string()
+    return func.nullif(func.coalesce(copied, getattr(Organisation, key)), "")
 
 
 def _rate(part: int | None, whole: int) -> float | None:

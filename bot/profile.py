@@ -80,9 +80,20 @@ def set_answer(participant: Participant, question: ProfileQuestion, option: Prof
         setattr(org, question.key, option.id)
 
 
+# Organisation columns the digest breaks answers down by that only the organisation knows:
+# copied from it into each invitation, so a digest counts an organisation as it was when asked.
+ORGANISATION_SEGMENTS = ("sector", "kind")
+
+
 def segment_of(participant: Participant) -> dict[str, Any]:
     """What an invitation copies so a digest counts people as they were when asked."""
     segment = dict(participant.profile or {})
     if participant.answers_as:
         segment["answers_as"] = participant.answers_as
+    organisation = participant.organisation
+    if organisation is not None:
+        for key in ORGANISATION_SEGMENTS:
+            # "" rather than null for "none at the time": a null would let the digest fall
+            # back to the organisation's value today, as it does for invitations made before.
+            segment[key] = getattr(organisation, key) or ""
     return segment

@@ -41,6 +41,7 @@ from bot import journey
 from bot.audit import record
 from bot.messages import OutgoingMessage
 from bot.outbox import enqueue
+from bot.profile import segment_of
 from bot.render import Renderer
 from storage.models import (
     Consultation,
@@ -497,7 +498,7 @@ def open_round(
             round=round_,
             participant=person,
             status=InvitationStatus.QUEUED if person.id in busy else InvitationStatus.PENDING,
-            segment=dict(person.profile or {}),
+            segment=segment_of(person),
             organisation_id=person.organisation_id,
             invited_at=now,
         )
