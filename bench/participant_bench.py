@@ -3,13 +3,15 @@ stand-in, on a fresh SQLite file (or --db URL), beside a bare PTB echo handler.
 
 Run: .venv/bin/python bench/participant_bench.py [--participants 200] [--rates 300,60] [--db URL]
 
-Each simulated participant opens the round and presses Start now, then answers every prompt
-by button. Two kinds of phase, each with fresh people, for the bot and for a bare PTB echo
-handler (answer the callback, send one message) in the same run:
+Each simulated participant is first brought to the round's intro (untimed: /resume offers it,
+as the outbox does when a round opens), then presses Start now and answers every prompt by
+button: six timed presses, five answers stored. Two kinds of phase, each with fresh people,
+for the bot and for a bare PTB echo
+handler (answer the callback, send one message; six presses each) in the same run:
 
 - closed loop: everyone presses again as soon as the bot's next prompt is there. Throughput is
   the most the bot gives, and latency is just n / throughput (Little's law);
-- open loop, per offered rate: everyone first gets their first prompt (untimed), then presses
+- open loop, per offered rate: everyone first gets their intro (untimed), then presses
   are offered at the given rate in total (person i at (i + k*n) / rate for their k-th press,
   i.e. n / rate seconds of thinking between taps). A press whose prompt has not arrived by its
   time goes when it does, and is counted as late. Printed: throughput achieved, p50/p95 from
@@ -101,7 +103,7 @@ PRESS = {"One?": "B", "Two?": "4", "Three?": "Yes", "Four?": "A", "Five?": "2"}
 
 USER_BASE = 10_000  # bot participants are USER_BASE + i; echo users ECHO_BASE + i
 ECHO_BASE = 1_000_000
-ECHO_PRESSES = 5
+PRESSES = 1 + len(PRESS)  # Start now, then one per question; the echo people press as often
 
 
 def pct(values: list[float], q: float) -> float:
@@ -122,14 +124,11 @@ def _is_prompt(m: object) -> bool:
 
 
 async def prepare(standin: BotApiStandIn, user_id: int) -> object:
-    """Open the round and press Start now: returns the first question's message."""
-    standin.send_text(user_id, "/resume")  # opens the round (the outbox's job in production)
-    intro = await standin.wait_for_message(
+    """Bring up the round's intro (untimed): returns the intro message with Start now."""
+    standin.send_text(user_id, "/resume")  # offers the open round (the outbox's job in production)
+    return await standin.wait_for_message(
         user_id, after=0, predicate=lambda m: "Bench" in m.text, timeout=60
     )
-    cursor = standin.cursor(user_id)
-    standin.press(user_id, intro, "Start now")
-    return await standin.wait_for_message(user_id, after=cursor, predicate=_is_prompt, timeout=60)
 
 
 async def answer_all(
@@ -140,9 +139,9 @@ async def answer_all(
     times: list[float] | None,
     late: list[float],
 ) -> None:
-    """Answer every prompt. Closed loop (times None): press again as soon as the next prompt
-    is there. Open loop: press at the scheduled times; a press whose prompt came after its
-    time goes as soon as the prompt is there, and its lateness is noted."""
+    """Press Start now, then answer every prompt. Closed loop (times None): press again as soon
+    as the next prompt is there. Open loop: press at the scheduled times; a press whose prompt
+    came after its time goes as soon as the prompt is there, and its lateness is noted."""
     k = 0
     while "Thank you" not in message.text:  # type: ignore[attr-defined]
         if times is not None:
@@ -151,7 +150,7 @@ async def answer_all(
                 await asyncio.sleep(delay)
             else:
                 late.append(-delay)
-        label = PRESS[_key(message.text)]  # type: ignore[attr-defined]
+        label = PRESS.get(_key(message.text), "Start now")  # type: ignore[attr-defined]
         cursor = standin.cursor(user_id)
         start = time.perf_counter()
         standin.press(user_id, message, label)  # type: ignore[arg-type]
@@ -175,7 +174,7 @@ async def echo_all(
     times: list[float] | None,
     late: list[float],
 ) -> None:
-    for k in range(ECHO_PRESSES):
+    for k in range(PRESSES):
         if times is not None:
             delay = times[k] - time.perf_counter()
             if delay > 0:
@@ -189,50 +188,53 @@ async def echo_all(
         latencies.append(time.perf_counter() - start)
 
 
-async def play(standin: BotApiStandIn, kind: str, n: int, base: int, rate: float) -> dict:  # type: ignore[type-arg]
-    """Closed loop (rate 0): n people start and answer flat out, timed from the first press.
-    Open loop: all n reach their first prompt first (untimed); then presses are offered at
-    `rate` a second in total, person i pressing at (i + k n) / rate for their k-th press."""
+async def play(
+    standin: BotApiStandIn, kind: str, n: int, base: int, rate: float, go: asyncio.StreamReader
+) -> dict:  # type: ignore[type-arg]
+    """n people first reach their starting message (untimed: the round's intro, or the echo
+    bot's first button); the parent is told, notes its CPU time and says go. Then closed loop
+    (rate 0): everyone presses flat out; open loop: presses are offered at `rate` a second in
+    total, person i pressing at (i + k n) / rate for their k-th press."""
     prep, run = (prepare, answer_all) if kind == "bot" else (echo_prepare, echo_all)
     users = [base + i for i in range(n)]
     latencies: list[float] = []
     late: list[float] = []
-    if rate <= 0:
-        start, cpu = time.perf_counter(), time.process_time()
-
-        async def one(user_id: int) -> None:
-            await run(standin, user_id, await prep(standin, user_id), latencies, None, late)
-
-        await asyncio.gather(*(one(u) for u in users))
-    else:
-        messages = await asyncio.gather(*(prep(standin, u) for u in users))
-        start, cpu = time.perf_counter() + 0.1, time.process_time()
-        schedules = [[start + (i + k * n) / rate for k in range(5)] for i in range(n)]
-        await asyncio.gather(
-            *(
-                run(standin, u, m, latencies, t, late)
-                for u, m, t in zip(users, messages, schedules, strict=True)
-            )
+    messages = await asyncio.gather(*(prep(standin, u) for u in users))
+    _say({"prepared": n})
+    await go.readline()
+    start, cpu = time.perf_counter(), time.process_time()
+    schedules: list[list[float] | None] = [None] * n
+    if rate > 0:
+        start += 0.1
+        schedules = [[start + (i + k * n) / rate for k in range(PRESSES)] for i in range(n)]
+    await asyncio.gather(
+        *(
+            run(standin, u, m, latencies, t, late)
+            for u, m, t in zip(users, messages, schedules, strict=True)
         )
+    )
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {"elapsed": elapsed, "cpu": cpu, "latencies": latencies, "late": late}
 
 
+def _say(line: dict) -> None:  # type: ignore[type-arg]
+    print(json.dumps(line))
+    sys.stdout.flush()
+
+
 async def telegram_side() -> None:
     """Serve the stand-in; on each stdin line `bot|echo N BASE RATE` play N people with ids
-    from BASE, print one JSON line with the timings; stop at `quit` or end of input."""
+    from BASE (see play), print one JSON line with the timings; stop at `quit` or end of input."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     async with BotApiStandIn(token=TOKEN) as standin:
-        print(json.dumps({"base_url": standin.bot_base_url, "file_url": standin.file_base_url}))
-        sys.stdout.flush()
+        _say({"base_url": standin.bot_base_url, "file_url": standin.file_base_url})
         while line := (await reader.readline()).decode().split():
             if line[0] == "quit":
                 break
             kind, n, base, rate = line[0], int(line[1]), int(line[2]), float(line[3])
-            print(json.dumps(await play(standin, kind, n, base, rate)))
-            sys.stdout.flush()
+            _say(await play(standin, kind, n, base, rate, reader))
 
 
 class Telegram:
@@ -265,10 +267,13 @@ class Telegram:
 
     async def play(self, kind: str, n: int, base: int, rate: float = 0) -> dict:  # type: ignore[type-arg]
         """Play n people (ids from base) closed loop, or open loop at `rate` presses/s; note the
-        CPU seconds used by this process and by the child for a closed-loop phase."""
+        CPU seconds used by this process and by the child in the timed part of a closed loop."""
         assert self.proc is not None and self.proc.stdin is not None
-        cpu = time.process_time()
         self.proc.stdin.write(f"{kind} {n} {base} {rate}\n".encode())
+        await self.proc.stdin.drain()
+        await self._read()  # everyone is at their starting message
+        cpu = time.process_time()
+        self.proc.stdin.write(b"go\n")
         await self.proc.stdin.drain()
         result = await self._read()
         if rate <= 0:
@@ -416,11 +421,13 @@ async def main() -> None:
     elapsed, latencies = closed["elapsed"], closed["latencies"]
     echo_elapsed, echo_latencies = echo_closed["elapsed"], echo_closed["latencies"]
     print("-- closed loop")
-    rate = stored / elapsed
+    presses = len(latencies)
+    rate, press_rate = stored / elapsed, presses / elapsed
     echo_rate = len(echo_latencies) / echo_elapsed
     bot95, echo95 = pct(latencies, 0.95), pct(echo_latencies, 0.95)
     print(
-        f"bot:  {stored} answers stored in {elapsed:.2f} s = {rate:.0f} answers/s (target >= 300)"
+        f"bot:  {presses} presses, {stored} answers stored in {elapsed:.2f} s ="
+        f" {press_rate:.0f} presses/s, {rate:.0f} answers/s (target >= 300)"
     )
     print(
         f"echo: {len(echo_latencies)} presses in {echo_elapsed:.2f} s = {echo_rate:.0f} presses/s"
@@ -429,19 +436,18 @@ async def main() -> None:
     print(_line("echo press -> reply", echo_latencies))
     print(
         f"ratio bot/echo: p50 {pct(latencies, 0.5) / pct(echo_latencies, 0.5):.2f},"
-        f" p95 {bot95 / echo95:.2f} (target <= 2), throughput {rate / echo_rate:.2f}"
+        f" p95 {bot95 / echo95:.2f} (target <= 2), presses/s {press_rate / echo_rate:.2f}"
     )
     # CPU per press says what the hardware allows whatever else runs on the machine: one
     # core's worth of the bot process is the ceiling of a single PTB process.
     bot_cpu, tg_cpu = telegram.cpu["bot"]
     echo_cpu, tg_echo_cpu = telegram.cpu["echo"]
-    bot_ms, echo_ms = bot_cpu / max(stored, 1) * 1000, echo_cpu / len(echo_latencies) * 1000
+    bot_ms, echo_ms = bot_cpu / presses * 1000, echo_cpu / len(echo_latencies) * 1000
     print(
         f"CPU per press, bot process: bot {bot_ms:.2f} ms (one core = {1000 / bot_ms:.0f}/s),"
         f" echo {echo_ms:.2f} ms (one core = {1000 / echo_ms:.0f}/s), ratio {bot_ms / echo_ms:.1f};"
-        f" stand-in + participants: {tg_cpu / max(stored, 1) * 1000:.2f} /"
+        f" stand-in + participants: {tg_cpu / presses * 1000:.2f} /"
         f" {tg_echo_cpu / len(echo_latencies) * 1000:.2f} ms"
-        " (the bot's figure includes each person's /resume and Start now)"
     )
     print(
         f"Little's law: {n} people pressing again as soon as answered keep ~{n} presses in"

@@ -10,6 +10,7 @@ documents BaseRequest as the extension point for exactly this, so everything els
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
@@ -27,8 +28,10 @@ class AiohttpRequest(BaseRequest):
         write_timeout: float | None = 5.0,
         connect_timeout: float | None = 5.0,
         media_write_timeout: float | None = 20.0,
+        pool_timeout: float | None = 30.0,
     ) -> None:
         self._pool_size = connection_pool_size
+        self._pool_timeout = pool_timeout
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
         self._connect_timeout = connect_timeout
@@ -72,10 +75,17 @@ class AiohttpRequest(BaseRequest):
         )
         if isinstance(write_timeout, DefaultValue):
             write_timeout = self._media_write_timeout if files else self._write_timeout
+        pool = self._pool_timeout if isinstance(pool_timeout, DefaultValue) else pool_timeout
         # aiohttp has no separate write timeout; a request must at least get the time to send.
-        budget = [t for t in (read, connect, write_timeout) if t is not None]
+        # Waiting for a free connection is not a network fault: in a burst (hundreds of people
+        # pressing at once) replies queue for the pool rather than fail, as PTB's pool_timeout
+        # intends; only the connecting itself is held to connect_timeout.
+        budget = [t for t in (read, connect, write_timeout, pool) if t is not None]
         timeout = aiohttp.ClientTimeout(
-            total=sum(budget) if len(budget) == 3 else None, connect=connect, sock_read=read
+            total=sum(budget) if len(budget) == 4 else None,
+            connect=None if pool is None or connect is None else pool + connect,
+            sock_connect=connect,
+            sock_read=read,
         )
 
         body: Any = None
@@ -96,7 +106,11 @@ class AiohttpRequest(BaseRequest):
                     form.add_field(name, upload)
             body = form
         elif fields:
-            body = fields
+            # Form-encoded here: given a dict, aiohttp builds a FormData with a multipart writer
+            # (and a uuid) for every request before it finds there is no file in it.
+            body = aiohttp.payload.BytesPayload(
+                urlencode(fields).encode(), content_type="application/x-www-form-urlencoded"
+            )
 
         try:
             async with self._session.request(method, url, data=body, timeout=timeout) as response:

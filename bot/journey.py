@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from bot.coding import Codebook, code_text
@@ -565,6 +565,8 @@ _INV, _ROUND, _CONS, _PART = (
     Participant.__table__.c,
 )
 _ANS, _CHOICE = Answer.__table__.c, AnswerChoice.__table__.c
+# The fast path's statements are built once, with bind parameters: building a statement per
+# press (coercing arguments, computing its cache key) costs as much as running it.
 _FAST_PRESS = (
     select(
         _PART.telegram_user_id,
@@ -581,32 +583,57 @@ _FAST_PRESS = (
     .join(Round.__table__, _ROUND.id == _INV.round_id)
     .join(Consultation.__table__, _CONS.id == _ROUND.consultation_id)
     .join(Participant.__table__, _PART.id == _INV.participant_id)
+    .where(_INV.id == bindparam("invitation"))
 )
 _ANSWERS_SO_FAR = (
     select(_ANS.question_id, _ANS.skipped, _ANS.text, _ANS.number, _CHOICE.option_key)
     .select_from(Answer.__table__)
     .outerjoin(AnswerChoice.__table__, _CHOICE.answer_id == _ANS.id)
+    .where(_ANS.invitation_id == bindparam("invitation"))
 )
+# Another invitation of this person's in an open round that is waiting, in progress or being
+# changed: then what comes next is the ORM path's decision.
+_OTHERS_OPEN = (
+    select(_INV.id)
+    .join(Round.__table__, _ROUND.id == _INV.round_id)
+    .where(
+        _INV.participant_id == bindparam("person"),
+        _INV.id != bindparam("invitation"),
+        _ROUND.status == RoundStatus.OPEN,
+        (_INV.status.in_([*WAITING, InvitationStatus.STARTED]))
+        | _INV.editing_question_id.is_not(None),
+    )
+    .limit(1)
+)
+_START = (
+    Invitation.__table__.update()
+    .where(_INV.id == bindparam("invitation"))
+    .values(
+        status=InvitationStatus.STARTED,
+        started_at=func.coalesce(_INV.started_at, bindparam("now")),
+        delivered_at=func.coalesce(_INV.delivered_at, bindparam("now")),
+    )
+)
+_COMPLETE = (
+    Invitation.__table__.update()
+    .where(_INV.id == bindparam("invitation"))
+    .values(status=InvitationStatus.COMPLETED, completed_at=bindparam("now"))
+)
+_INSERT_ANSWER = Answer.__table__.insert().values(
+    invitation_id=bindparam("invitation"),
+    question_id=bindparam("question"),
+    answered_at=bindparam("now"),
+    number=bindparam("number"),
+    text=None,
+    skipped=False,
+)
+_INSERT_CHOICE = AnswerChoice.__table__.insert()
+_INSERT_CODE = AnswerCode.__table__.insert()
 
 
 def _others_open(connection: Any, participant_id: int, invitation_id: int) -> bool:
-    """Whether this person has another invitation in an open round that is waiting, in
-    progress or being changed: then what comes next is the ORM path's decision."""
-    return (
-        connection.scalar(
-            select(_INV.id)
-            .join(Round.__table__, _ROUND.id == _INV.round_id)
-            .where(
-                _INV.participant_id == participant_id,
-                _INV.id != invitation_id,
-                _ROUND.status == RoundStatus.OPEN,
-                (_INV.status.in_([*WAITING, InvitationStatus.STARTED]))
-                | _INV.editing_question_id.is_not(None),
-            )
-            .limit(1)
-        )
-        is not None
-    )
+    found = connection.scalar(_OTHERS_OPEN, {"person": participant_id, "invitation": invitation_id})
+    return found is not None
 
 
 def fast_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Outcome | None:
@@ -616,7 +643,8 @@ def fast_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Ou
     if press is None or press.kind not in ("go", "a"):
         return None
     connection = session.connection()
-    row = connection.execute(_FAST_PRESS.where(_INV.id == press.invitation_id)).one_or_none()
+    at = {"invitation": press.invitation_id}
+    row = connection.execute(_FAST_PRESS, at).one_or_none()
     if row is None:
         return None
     owner, person, status, editing, round_status, consultation_id, closes_at, digest, title = row
@@ -624,9 +652,7 @@ def fast_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Ou
         return None
     questions = _questions(session, ctx, consultation_id, digest)
     so_far: dict[int, dict[str, Any]] = {}
-    for question_id, skipped, text, number, key in connection.execute(
-        _ANSWERS_SO_FAR.where(_ANS.invitation_id == press.invitation_id)
-    ):
+    for question_id, skipped, text, number, key in connection.execute(_ANSWERS_SO_FAR, at):
         entry = so_far.setdefault(
             question_id, {"skipped": skipped, "text": text, "number": number, "keys": set()}
         )
@@ -641,15 +667,7 @@ def fast_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Ou
             return None
         if _others_open(connection, person, press.invitation_id):
             return None  # one round at a time: the full path explains
-        connection.execute(
-            Invitation.__table__.update()
-            .where(_INV.id == press.invitation_id)
-            .values(
-                status=InvitationStatus.STARTED,
-                started_at=func.coalesce(_INV.started_at, now),
-                delivered_at=func.coalesce(_INV.delivered_at, now),
-            )
-        )
+        connection.execute(_START, {**at, "now": now})
         return Outcome(toast="").say(
             prompt_message(ctx.renderer, questions, waiting[0], press.invitation_id)
         )
@@ -670,11 +688,7 @@ def fast_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Ou
     out = Outcome(toast="", edit=_answered(ctx.renderer, questions, question, described))
     if not last:
         return out.say(prompt_message(ctx.renderer, questions, waiting[1], press.invitation_id))
-    connection.execute(
-        Invitation.__table__.update()
-        .where(_INV.id == press.invitation_id)
-        .values(status=InvitationStatus.COMPLETED, completed_at=now)
-    )
+    connection.execute(_COMPLETE, {**at, "now": now})
     so_far[question.id] = {"skipped": False, "text": None, "number": number, "keys": set(keys)}
     items = [(q, describe(q, **so_far[q.id]) if q.id in so_far else "") for q in questions]
     return out.say(_summary(ctx.renderer, press.invitation_id, title, closes_at, items))
@@ -690,24 +704,17 @@ def _insert_answer(
 ) -> None:
     """A new button answer with its choices and option codes, as store_answer writes it."""
     answer_id = connection.execute(
-        Answer.__table__.insert().values(
-            invitation_id=invitation_id,
-            question_id=question.id,
-            answered_at=now,
-            number=number,
-            text=None,
-            skipped=False,
-        )
+        _INSERT_ANSWER,
+        {"invitation": invitation_id, "question": question.id, "now": now, "number": number},
     ).inserted_primary_key[0]
     if keys:
         connection.execute(
-            AnswerChoice.__table__.insert(),
-            [{"answer_id": answer_id, "option_key": k} for k in keys],
+            _INSERT_CHOICE, [{"answer_id": answer_id, "option_key": k} for k in keys]
         )
     codes = sorted(_codes(question, keys, number))  # type: ignore[arg-type]
     if codes:
         connection.execute(
-            AnswerCode.__table__.insert(),
+            _INSERT_CODE,
             [
                 {"answer_id": answer_id, "code": c, "source": CodeSource.OPTION, "coded_at": now}
                 for c in codes

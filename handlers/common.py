@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from telegram import (
     BotCommand,
@@ -30,6 +30,11 @@ from storage.models import Participant, ProcessedUpdate, Role
 
 log = logging.getLogger(__name__)
 PARTICIPANTS = Participant.__table__
+# Built once: every update runs these, and building a statement costs as much as running it.
+_MARK_PROCESSED = insert(ProcessedUpdate.__table__).values(
+    update_id=bindparam("update_id"), processed_at=bindparam("now")
+)
+_STATUS = select(PARTICIPANTS.c.status).where(PARTICIPANTS.c.telegram_user_id == bindparam("user"))
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
@@ -135,16 +140,17 @@ async def drop_duplicate_updates(update: Update, context: ContextTypes.DEFAULT_T
     ctx = app_context(context)
     # A plain INSERT, not an ORM add and flush: this runs for every update, and the unit of
     # work costs several times the statement itself.
-    row = {"update_id": update.update_id, "processed_at": ctx.clock.now()}
     user = update.effective_user
     try:
         with session_scope(ctx.sessions) as session:
             connection = session.connection()
-            connection.execute(insert(ProcessedUpdate.__table__).values(row))
+            connection.execute(
+                _MARK_PROCESSED, {"update_id": update.update_id, "now": ctx.clock.now()}
+            )
             if user is not None:
                 # The stopped guard's question, asked in this transaction rather than its own.
                 context.participant_status = connection.scalar(  # type: ignore[attr-defined]
-                    select(PARTICIPANTS.c.status).where(PARTICIPANTS.c.telegram_user_id == user.id)
+                    _STATUS, {"user": user.id}
                 )
     except IntegrityError:
         log.info("dropped duplicate update %s", update.update_id)
