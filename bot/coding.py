@@ -644,16 +644,6 @@ def _load(p: Path, raw_bytes: bytes) -> Codebook:
     threshold = model_raw.get("threshold", 0.5)
     if not isinstance(threshold, int | float) or not 0 < threshold < 1:
         raise CodebookError(f"{name}: field 'model.threshold': expected a number between 0 and 1")
-    from bot.coding_model import SHORT_THRESHOLD, SHORT_WORDS
-
-    short_words = model_raw.get("short_words", SHORT_WORDS)
-    if not isinstance(short_words, int) or short_words < 0:
-        raise CodebookError(f"{name}: field 'model.short_words': expected a whole number >= 0")
-    short_threshold = model_raw.get("short_threshold", SHORT_THRESHOLD)
-    if not isinstance(short_threshold, int | float) or not 0 < short_threshold <= 1:
-        raise CodebookError(
-            f"{name}: field 'model.short_threshold': expected a number between 0 and 1"
-        )
     artefact = model_raw.get("file", f"{p.stem}.model.npz")
     if not isinstance(artefact, str) or not artefact.strip():
         raise CodebookError(f"{name}: field 'model.file': expected a file name")
@@ -666,23 +656,42 @@ def _load(p: Path, raw_bytes: bytes) -> Codebook:
 
     model, why = load_model(mpath, digest)
     if model is None:
-        log.info("codebook %s: fitting the text model at load: %s", name, why)
+        # The combiner is not refitted here (that codes every labelled set several times over);
+        # the default one is used until `python -m bot.coding_model fit` writes a fresh artefact.
+        log.info(
+            "codebook %s: fitting the text model at load, with the default combiner: %s", name, why
+        )
         out = with_model(codebook, examples, float(threshold), tpath)
     else:
         out = copy.copy(codebook)
         object.__setattr__(out, "model", model)
         object.__setattr__(out, "training", tpath)
-    assert out.model is not None
-    out.model.short_words = short_words
-    out.model.short_threshold = float(short_threshold)
     object.__setattr__(out, "model_file", mpath)
     return out
+
+
+def _rules_fingerprint(codebook: Codebook) -> str:
+    """The cues, topics and lexicons: the combiner learned how far *these* rules can be
+    trusted, so changing them makes the shipped artefact stale."""
+    import hashlib
+    import json
+
+    data = {
+        "codes": [[c.code, c.family, list(c.cues), list(c.topics)] for c in codebook.codes],
+        "lexicon": {k: list(v) for k, v in sorted(codebook.lexicon.items())},
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def _digest(tpath: Path, codebook: Codebook, threshold: float) -> str:
     from bot.coding_model import model_digest
 
-    return model_digest(tpath.read_bytes(), [c.code for c in codebook.codes], threshold)
+    return model_digest(
+        tpath.read_bytes(),
+        [c.code for c in codebook.codes],
+        threshold,
+        _rules_fingerprint(codebook),
+    )
 
 
 def refit_model(path: Path | None = None) -> Path:
@@ -695,7 +704,8 @@ def refit_model(path: Path | None = None) -> Path:
     if book.model is None or book.training is None or book.model_file is None:
         raise CodebookError(f"{p}: no 'training' file, so no model to fit")
     thr = book.model.threshold
-    fitted = with_model(book, load_training(book.training, book), thr, book.training).model
+    rows, groups = load_training_sets(book.training, book)
+    fitted = with_model(book, rows, thr, book.training, groups).model
     assert fitted is not None
     save_model(fitted, book.model_file, _digest(book.training, book, thr))
     return book.model_file
@@ -706,6 +716,15 @@ _TRAINING_KEY = r"^\s*training\s*="
 
 def load_training(path: Path, codebook: Codebook) -> list[tuple[str, frozenset[str]]]:
     """Labelled answers from a JSON-lines file: one {"text": ..., "codes": [...]} per line."""
+    return load_training_sets(path, codebook)[0]
+
+
+def load_training_sets(
+    path: Path, codebook: Codebook
+) -> tuple[list[tuple[str, frozenset[str]]], list[str | None]]:
+    """Labelled answers and, per answer, the labelled set it came from (its "set" field), or
+    None for answers that are training-only ("train_only": true) or name no set. The combiner
+    is fitted by holding out one set at a time; training-only answers are never held out."""
     import json
 
     try:
@@ -714,6 +733,7 @@ def load_training(path: Path, codebook: Codebook) -> list[tuple[str, frozenset[s
         raise CodebookError(f"{path}: cannot read training file ({exc.strerror or exc})") from exc
     known = {c.code for c in codebook.codes}
     rows: list[tuple[str, frozenset[str]]] = []
+    groups: list[str | None] = []
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -725,9 +745,11 @@ def load_training(path: Path, codebook: Codebook) -> list[tuple[str, frozenset[s
         if not isinstance(text, str) or not gold <= known:
             raise CodebookError(f"{path}, line {n}: unknown code(s) {sorted(gold - known)}")
         rows.append((text, gold))
+        group = obj.get("set")
+        groups.append(None if obj.get("train_only") or not isinstance(group, str) else group)
     if not rows:
         raise CodebookError(f"{path}: no training answers")
-    return rows
+    return rows, groups
 
 
 def with_model(
@@ -735,23 +757,109 @@ def with_model(
     examples: Iterable[tuple[str, frozenset[str]]],
     threshold: float = 0.5,
     training: Path | None = None,
+    groups: list[str | None] | None = None,
 ) -> Codebook:
-    """The codebook plus a text model fitted on ``examples`` (used by load_codebook and the
-    bench's leave-one-set-out runs)."""
-    from bot.coding_model import fit_model, tokens_of
-
-    rows = list(examples)
-    model = fit_model(
-        [[t[2] for t in tokens_of(_normalise(text))] for text, _ in rows],
-        [gold for _, gold in rows],
-        [c.code for c in codebook.codes],
-        threshold,
-    )
+    """The codebook plus a text model fitted on ``examples`` (used by load_codebook, the fit
+    command and the bench's leave-one-set-out runs). With ``groups`` (see load_training_sets)
+    the combiner is fitted too (``fit_text_model``); without, it is the default one."""
+    model = fit_text_model(codebook, list(examples), groups, threshold)
     # A shallow copy shares the compiled cues (recompiling them would double the load time).
     out = copy.copy(codebook)
     object.__setattr__(out, "model", model)
     object.__setattr__(out, "training", training)
     return out
+
+
+def _fit_only(codebook: Codebook, rows: list[tuple[str, frozenset[str]]], threshold: float):  # type: ignore[no-untyped-def]
+    from bot.coding_model import fit_model
+
+    return fit_model(
+        [[t[2] for t in _model_tokens(text, codebook)] for text, _ in rows],
+        [gold for _, gold in rows],
+        [c.code for c in codebook.codes],
+        threshold,
+    )
+
+
+def fit_text_model(
+    codebook: Codebook,
+    rows: list[tuple[str, frozenset[str]]],
+    groups: list[str | None] | None = None,
+    threshold: float = 0.5,
+) -> TextModel:
+    """The text model fitted on ``rows``, and its combiner fitted by leave-one-set-out.
+
+    For each labelled set (``groups``; at least three are needed, else the default combiner is
+    kept) the rules are pruned to the cues with a correct hit on the *other* sets
+    (``supported_cues``: what a cue writer who had not read this set would plausibly have
+    written) and a model is fitted without it; their evidence on the held-out set is what the
+    combiner learns from. So it learns how much rules and model are worth on unseen wording,
+    not on the answers the cues were written from. Training-only answers (group None) are in
+    every fit and never held out or used as cue support.
+    """
+    from bot.coding_model import fit_combiner
+
+    model = _fit_only(codebook, rows, threshold)
+    held = sorted({g for g in groups or () if g is not None})
+    if groups is None or len(held) < 3:
+        return model
+    import numpy as np
+
+    codes = model.codes
+    xs, ys = [], []
+    for g in held:
+        train = [r for r, h in zip(rows, groups, strict=True) if h != g]
+        support = [r for r, h in zip(rows, groups, strict=True) if h is not None and h != g]
+        test = [r for r, h in zip(rows, groups, strict=True) if h == g]
+        rules = pruned(codebook, supported_cues(support, codebook))
+        fold = _fit_only(codebook, train, threshold)
+        texts = [t for t, _ in test]
+        codings = [rule_code(t, rules) for t in texts]
+        toks = [_model_tokens(t, codebook) for t in texts]
+        xs.append(_combiner_rows(texts, codings, toks, fold))
+        ys.append(np.array([[c in gold for c in codes] for _, gold in test]).ravel())
+    model.combiner = fit_combiner(np.vstack(xs), np.concatenate(ys))
+    model.combiner_fitted = True
+    return model
+
+
+def _combiner_rows(texts, codings, toks, model):  # type: ignore[no-untyped-def]
+    """Combiner inputs as (n_answers * n_codes, n_features) rows."""
+    from bot.coding_model import COMBINER_FEATURES, combiner_inputs, segments_of
+
+    keys = [[t[2] for t in tk] for tk in toks]
+    segs = [segments_of(_normalise(t), tk) for t, tk in zip(texts, toks, strict=True)]
+    p, p_seg = model.scores(keys, segs)
+    rule, strength, cue = _rule_inputs(codings, model.codes)
+    x = combiner_inputs(p, p_seg, rule, strength, cue, [len(k) for k in keys], model.short_words)
+    return x.reshape(-1, len(COMBINER_FEATURES))
+
+
+def supported_cues(
+    examples: Iterable[tuple[str, frozenset[str]]], codebook: Codebook
+) -> set[tuple[str, str]]:
+    """(code, cue) pairs with at least one correct, non-negated hit on ``examples``."""
+    keep: set[tuple[str, str]] = set()
+    for text, gold in examples:
+        for ev in rule_code(text, codebook).evidence:
+            if not ev.negated and ev.code in gold and ev.cue is not None:
+                keep.add((ev.code, ev.cue))
+    return keep
+
+
+def pruned(codebook: Codebook, keep: set[tuple[str, str]]) -> Codebook:
+    """The codebook's rules with only the cues and topics in ``keep`` (lexicons untouched, no
+    model): the rules as someone who had only read the answers behind ``keep`` might have
+    written them."""
+    codes = tuple(
+        replace(
+            c,
+            cues=tuple(q for q in c.cues if (c.code, q) in keep),
+            topics=tuple(t for t in c.topics if (c.code, t) in keep),
+        )
+        for c in codebook.codes
+    )
+    return Codebook(codes=codes, source=codebook.source, lexicon=dict(codebook.lexicon))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -985,7 +1093,11 @@ class Evidence:
     kind: EvidenceKind = "cue"
     trigger: str | None = None  # the problem/absence marker that activated a topic
     cue: str | None = None  # the codebook cue or topic that matched, as written there
-    score: float | None = None  # model evidence: the model's probability for the code
+    score: float | None = None  # the combiner's probability for the code (model evidence,
+    # or rule evidence that the combiner set aside)
+    # True: rule evidence for a code the combiner set aside, because the text model and the
+    # rest of the answer made the code unlikely (kept so a coordinator can see what was found)
+    overruled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -1042,59 +1154,108 @@ def code_texts(texts: Iterable[str], codebook: Codebook) -> list[Coding]:
     model = codebook.model
     if model is None:
         return [rule_code(t, codebook) for t in texts]
-    from bot.coding_model import tokens_of
-
     out: list[Coding] = []
     batch: list[str] = []
     for text in texts:
         batch.append(text)
         if len(batch) == BATCH:
-            out.extend(_code_batch(batch, codebook, model, tokens_of))
+            out.extend(_code_batch(batch, codebook, model))
             batch = []
     if batch:
-        out.extend(_code_batch(batch, codebook, model, tokens_of))
+        out.extend(_code_batch(batch, codebook, model))
     return out
 
 
-def _code_batch(texts: list[str], codebook: Codebook, model: TextModel, tokens_of) -> list[Coding]:  # type: ignore[no-untyped-def]
+def _model_tokens(text: str, codebook: Codebook) -> list[tuple[int, int, str]]:
+    """The text model's words of an answer, (start, end, key) with spans into the answer as
+    written: lower-cased, and one-edit typos of cue words corrected as for the rules (the model
+    has rarely seen "premisses", but knows "premises")."""
+    from bot.coding_model import tokens_of
+
+    fixed, omap = _correct_typos(_normalise(text), codebook)
+    if omap is None:
+        return tokens_of(fixed)
+    return [(omap[s], omap[e], key) for s, e, key in tokens_of(fixed)]
+
+
+def _code_batch(texts: list[str], codebook: Codebook, model: TextModel) -> list[Coding]:
     rules = [rule_code(t, codebook) for t in texts]
-    toks = [tokens_of(_normalise(t)) for t in texts]
-    proba = model.proba([[t[2] for t in tk] for tk in toks])
+    toks = [_model_tokens(t, codebook) for t in texts]
+    q = _combined_proba(texts, rules, toks, model)
     thr = model.threshold
-    short, bar = model.short_words, model.short_threshold
     codes = model.codes
     out: list[Coding] = []
     for i, coding in enumerate(rules):
-        row = proba[i]
-        hits = [j for j in (row >= thr).nonzero()[0] if codes[j] not in coding.codes]
-        if hits and len(toks[i]) <= short:
-            # A few generic words are thin evidence: a short answer needs a surer model code.
-            hits = [j for j in hits if row[j] >= bar]
-        if not hits:
-            out.append(coding)
+        row = q[i]
+        hits = (row >= thr).nonzero()[0]
+        if len(hits) == len(coding.codes) and all(codes[j] in coding.codes for j in hits):
+            out.append(coding)  # the combiner agrees with the rules
             continue
-        out.append(
-            _add_model_codes(
-                texts[i], coding, toks[i], [(codes[j], float(row[j])) for j in hits], model
-            )
-        )
+        probs = {codes[j]: float(row[j]) for j in range(len(codes))}
+        out.append(_decide(texts[i], coding, toks[i], probs, model))
     return out
 
 
-def _add_model_codes(
+def _combined_proba(
+    texts: list[str],
+    rules: list[Coding],
+    toks: list[list[tuple[int, int, str]]],
+    model: TextModel,
+):  # -> np.ndarray (n_answers, n_codes)
+    """The combiner's probability per answer and code, from the text model's whole-answer and
+    best-segment probabilities and the rules' evidence."""
+    rows = _combiner_rows(texts, rules, toks, model)
+    return model.combine(rows).reshape(len(texts), len(model.codes))
+
+
+def _rule_inputs(codings: list[Coding], codes: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """(rule assigned, rule strength, self-contained cue) as (n_answers, n_codes) arrays."""
+    import numpy as np
+
+    col = {c: j for j, c in enumerate(codes)}
+    shape = (len(codings), len(codes))
+    rule, strength, cue = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    for i, coding in enumerate(codings):
+        for code in coding.codes:
+            rule[i, col[code]] = 1.0
+        for code, st in _strengths(coding.evidence).items():
+            strength[i, col[code]] = st
+        for ev in coding.evidence:
+            if ev.kind == "cue" and not ev.negated:
+                cue[i, col[ev.code]] = 1.0
+    return rule, strength, cue
+
+
+def _decide(
     text: str,
     coding: Coding,
     tokens: list[tuple[int, int, str]],
-    hits: list[tuple[str, float]],
+    probs: dict[str, float],
     model: TextModel,
 ) -> Coding:
-    """Union of rule codes and model codes above threshold; a model code is vetoed when the
-    rules found that code's cue and discarded it as negated ("the hall is *not* a problem")."""
-    negated = {ev.code for ev in coding.evidence if ev.negated}
-    evidence = list(coding.evidence)
+    """The final coding of one answer from the combiner's probability per code (``probs``; a
+    code not named has probability 0).
+
+    * A code is assigned when its probability reaches the model's threshold, except that a
+      code whose cue the rules found and discarded as negated is never added ("the hall is
+      *not* a problem").
+    * A rule code below the threshold is set aside: its evidence stays, marked ``overruled``,
+      and the answer is doubtful.
+    * A code only the combiner found carries the (at most three) words that pushed the text
+      model up, or is not assigned at all when no word of the answer speaks for it.
+    """
+    thr = model.threshold
+    negated = {ev.code for ev in coding.evidence if ev.negated} - set(coding.codes)
+    dropped = {c for c in coding.codes if probs.get(c, 0.0) < thr}
+    evidence = [
+        replace(ev, overruled=True, score=round(probs.get(ev.code, 0.0), 3))
+        if ev.code in dropped and not ev.negated
+        else ev
+        for ev in coding.evidence
+    ]
     added: dict[str, float] = {}
-    for code, p in hits:
-        if code in negated:
+    for code, p in probs.items():
+        if p < thr or code in coding.codes or code in negated:
             continue
         words = model.top_words(tokens, code)
         if not words:
@@ -1102,14 +1263,22 @@ def _add_model_codes(
         for s, e, _w in words:
             evidence.append(Evidence(code, text[s:e], (s, e), False, "model", score=round(p, 3)))
         added[code] = p
-    if not added:
+    if not added and not dropped:
         return coding
     evidence.sort(key=lambda ev: (ev.span, ev.code))
-    codes = tuple(sorted({*coding.codes, *added}))
-    rule_conf = [coding.confidence] if coding.codes else []
-    confidence = round(min([*rule_conf, *added.values()]), 3)
-    near = model.threshold + model.near
-    doubtful = coding.doubtful or any(p < near for p in added.values())
+    kept = [c for c in coding.codes if c not in dropped]
+    strength = _strengths(evidence)
+    codes = tuple(sorted({*kept, *added}))
+    conf = [strength[c] for c in kept] + list(added.values())
+    confidence = round(min(conf), 3) if conf else 1.0
+    near = thr + model.near
+    doubtful = (
+        bool(dropped)
+        or any(ev.negated for ev in evidence)
+        or any(strength[c] < DOUBTFUL_BELOW for c in kept)
+        or any(ev.kind in ("contrast", "headline") and ev.code in kept for ev in evidence)
+        or any(p < near for p in added.values())
+    )
     return Coding(codes, tuple(evidence), confidence, doubtful)
 
 
@@ -1293,21 +1462,28 @@ def rule_code(text: str, codebook: Codebook) -> Coding:
             evidence.append(ev_at(code, s, e, False, "headline"))
 
     evidence.sort(key=lambda ev: (ev.span, ev.code))
-    strength: dict[str, float] = {}
-    for ev in evidence:
-        if ev.negated:
-            continue
-        absent = ev.kind == "topic" and ev.trigger is not None and _is_absence(ev.trigger)
-        kind = "absence" if absent else ev.kind
-        strength[ev.code] = 1 - (1 - strength.get(ev.code, 0.0)) * (1 - _WEIGHTS[kind])
+    strength = _strengths(evidence)
     codes = tuple(sorted(strength))
     confidence = round(min(strength.values()), 3) if strength else 1.0
     doubtful = (
         confidence < DOUBTFUL_BELOW
         or any(ev.negated for ev in evidence)
-        or any(ev.kind in ("contrast", "headline", "model") for ev in evidence)
+        or any(ev.kind in ("contrast", "headline") for ev in evidence)
     )
     return Coding(codes, tuple(evidence), confidence, doubtful)
+
+
+def _strengths(evidence: Iterable[Evidence]) -> dict[str, float]:
+    """Per code, how strongly the rules' evidence speaks for it (0..1): independent pieces of
+    evidence combine as 1 - prod(1 - weight)."""
+    strength: dict[str, float] = {}
+    for ev in evidence:
+        if ev.negated or ev.overruled or ev.kind == "model":
+            continue
+        absent = ev.kind == "topic" and ev.trigger is not None and _is_absence(ev.trigger)
+        kind = "absence" if absent else ev.kind
+        strength[ev.code] = 1 - (1 - strength.get(ev.code, 0.0)) * (1 - _WEIGHTS[kind])
+    return strength
 
 
 def _wordset(*chunks: str) -> frozenset[str]:
@@ -1497,12 +1673,17 @@ def explain(coding: Coding) -> str:
     """One line for coordinators: 'ext.funding: 'grant', 'cash' ; int.capacity: 'volunteers''."""
     if not coding.codes:
         dropped = [f"'{ev.words}' ({ev.code})" for ev in coding.evidence if ev.negated]
-        return "no code" + (f" (negated: {', '.join(dropped)})" if dropped else "")
+        aside = [f"'{ev.words}' ({ev.code})" for ev in coding.evidence if ev.overruled]
+        return (
+            "no code"
+            + (f" (negated: {', '.join(dropped)})" if dropped else "")
+            + (f" (set aside as unlikely: {', '.join(aside)})" if aside else "")
+        )
     parts: list[str] = []
     for code in coding.codes:
         words: list[str] = []
         for ev in coding.evidence:
-            if ev.code == code and not ev.negated:
+            if ev.code == code and not ev.negated and not ev.overruled:
                 w = f"'{ev.words}'"
                 if ev.kind in ("contrast", "headline", "model"):
                     w += {"contrast": " (by contrast)", "headline": " (as a heading)"}.get(
@@ -1515,6 +1696,9 @@ def explain(coding: Coding) -> str:
     dropped = sorted({f"'{ev.words}' ({ev.code})" for ev in coding.evidence if ev.negated})
     if dropped:
         line += f" [negated: {', '.join(dropped)}]"
+    aside = sorted({f"'{ev.words}' ({ev.code})" for ev in coding.evidence if ev.overruled})
+    if aside:
+        line += f" [set aside as unlikely: {', '.join(aside)}]"
     if coding.doubtful:
         line += " [doubtful]"
     return line
