@@ -112,8 +112,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def _key(text: str) -> str:
-    lines = text.split("\n")
-    return lines[1] if len(lines) > 1 else ""
+    """The question a prompt asks: its last line that is one of the bench's questions."""
+    return next((line for line in reversed(text.split("\n")) if line in PRESS), "")
 
 
 # --- the Telegram side: a child process with the stand-in and the participants -------------

@@ -191,7 +191,8 @@ def _asks(message: BotMessage, labels: dict[str, str]) -> bool:
 
 
 def _prompt(number: int, total: int) -> Callable[[BotMessage], bool]:
-    return lambda m: f"{number} of {total}" in m.text and bool(m.buttons) and not m.edited
+    """Question `number` on the round's card (sent, or the card edited on to it)."""
+    return lambda m: f"{number} of {total}" in m.text and bool(m.buttons)
 
 
 def _summary(message: BotMessage) -> bool:
@@ -480,10 +481,16 @@ def _transcript(standin: BotApiStandIn, people: list[Persona]) -> str:
     lead = next(p for p in people if p.role == "lead")
     lines = [f"=== {person.first_name} ({person.organisation}) ==="]
     for message in standin.messages(person.user_id):
-        lines.append(message.text)
-        if message.buttons:
-            lines.append("   " + "  ".join(f"[{b.get('text')}]" for b in message.buttons))
-        lines.append("")
+        # Every version: the round's question card is one message edited as they answer.
+        for n, version in enumerate(message.versions):
+            if n:
+                lines.append("(the same message, edited)")
+            lines.append(version.text)
+            rows = (version.reply_markup or {}).get("inline_keyboard") or []
+            buttons = [b for row in rows for b in row]
+            if buttons:
+                lines.append("   " + "  ".join(f"[{b.get('text')}]" for b in buttons))
+            lines.append("")
     lines.append(f"=== what the lead {lead.first_name} ({lead.organisation}) got at the close ===")
     received = standin.messages(lead.user_id)
     first = next((i for i, m in enumerate(received) if "what we heard" in m.text), len(received))

@@ -250,7 +250,11 @@ def _question_buttons(question: Any, prefix: str, chosen: set[str]) -> list[list
 
 
 def question_message(
-    renderer: Renderer, invitation: Invitation, question: Question
+    renderer: Renderer,
+    invitation: Invitation,
+    question: Question,
+    *,
+    previous: tuple[str, str] | None = None,
 ) -> OutgoingMessage:
     answer = answer_for(invitation, question)
     return prompt_message(
@@ -261,6 +265,7 @@ def question_message(
         chosen={c.option_key for c in answer.choices} if answer else set(),
         editing=invitation.status == InvitationStatus.COMPLETED and answer is not None,
         current=describe_answer(question, answer),
+        previous=previous,
     )
 
 
@@ -273,8 +278,11 @@ def prompt_message(
     chosen: set[str] | frozenset[str] = frozenset(),
     editing: bool = False,
     current: str = "",
+    previous: tuple[str, str] | None = None,
 ) -> OutgoingMessage:
-    """One prompt with its buttons; questions are Question rows or cached QuestionData."""
+    """One prompt with its buttons; questions are Question rows or cached QuestionData.
+    `previous` (question text, answer in words) heads the card when it is edited in place
+    from the question just answered to this one."""
     buttons = _question_buttons(
         question,
         f"{invitation_id}:{question.id}",
@@ -288,6 +296,7 @@ def prompt_message(
         scale=question.scale or {},
         editing=editing,
         current=current,
+        previous={"question": previous[0], "answer": previous[1]} if previous else None,
     )
     return OutgoingMessage(text=text, buttons=rows(*buttons))
 
@@ -631,6 +640,20 @@ _INSERT_CHOICE = AnswerChoice.__table__.insert()
 _INSERT_CODE = AnswerCode.__table__.insert()
 
 
+_REMEMBER_CARD = (
+    Invitation.__table__.update()
+    .where(_INV.id == bindparam("invitation"))
+    .values(prompt_message_id=bindparam("message_id"))
+)
+
+
+def remember_card(session: Session, invitation_id: int, message_id: int) -> None:
+    """Note which chat message is the invitation's prompt card (after it was sent)."""
+    session.connection().execute(
+        _REMEMBER_CARD, {"invitation": invitation_id, "message_id": message_id}
+    )
+
+
 def _others_open(connection: Any, participant_id: int, invitation_id: int) -> bool:
     found = connection.scalar(_OTHERS_OPEN, {"person": participant_id, "invitation": invitation_id})
     return found is not None
@@ -668,8 +691,9 @@ def fast_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Ou
         if _others_open(connection, person, press.invitation_id):
             return None  # one round at a time: the full path explains
         connection.execute(_START, {**at, "now": now})
-        return Outcome(toast="").say(
-            prompt_message(ctx.renderer, questions, waiting[0], press.invitation_id)
+        return Outcome(toast="").card(
+            press.invitation_id,
+            prompt_message(ctx.renderer, questions, waiting[0], press.invitation_id),
         )
     question = waiting[0]
     if status != InvitationStatus.STARTED or question.id != press.question_id:
@@ -685,9 +709,17 @@ def fast_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Ou
         return None  # finishing offers the next round: the full path does that
     _insert_answer(connection, press.invitation_id, question, keys, number, now)
     described = describe(question, skipped=False, text=None, number=number, keys=set(keys))
-    out = Outcome(toast="", edit=_answered(ctx.renderer, questions, question, described))
     if not last:
-        return out.say(prompt_message(ctx.renderer, questions, waiting[1], press.invitation_id))
+        # The card moves on to the next question in place: one edit, no new message.
+        following = prompt_message(
+            ctx.renderer,
+            questions,
+            waiting[1],
+            press.invitation_id,
+            previous=(question.text, described),
+        )
+        return Outcome(toast="", edit=following)
+    out = Outcome(toast="", edit=_answered(ctx.renderer, questions, question, described))
     connection.execute(_COMPLETE, {**at, "now": now})
     so_far[question.id] = {"skipped": False, "text": None, "number": number, "keys": set(keys)}
     items = [(q, describe(q, **so_far[q.id]) if q.id in so_far else "") for q in questions]
@@ -745,7 +777,8 @@ def _handle_press(session: Session, ctx: AppContext, user_id: int, data: str) ->
         if invitation.status != InvitationStatus.COMPLETED:
             raise Refused("already_saved.html", "change before finishing", toast=True)
         invitation.editing_question_id = question.id
-        return Outcome(toast="").say(question_message(renderer, invitation, question))
+        prompt = question_message(renderer, invitation, question)
+        return Outcome(toast="").card(invitation.id, prompt)
     if invitation.status not in (InvitationStatus.STARTED, InvitationStatus.COMPLETED):
         raise Refused("already_saved.html", f"invitation is {invitation.status}", toast=True)
     current = current_question(invitation)
@@ -810,7 +843,7 @@ def _start(
         out = Outcome(toast="").say(renderer.render(T + "one_at_a_time.html"))
         question = current_question(active)
         if question is not None:
-            out.say(question_message(renderer, active, question))
+            out.card(active.id, question_message(renderer, active, question))
         if invitation.status in (InvitationStatus.PENDING, InvitationStatus.DELIVERED):
             invitation.status = InvitationStatus.QUEUED
         return out
@@ -821,7 +854,7 @@ def _start(
     question = current_question(invitation)
     if question is None:
         return _finish(session, ctx, participant, invitation, Outcome(toast=""))
-    return Outcome(toast="").say(question_message(renderer, invitation, question))
+    return Outcome(toast="").card(invitation.id, question_message(renderer, invitation, question))
 
 
 def _advance(
@@ -830,16 +863,27 @@ def _advance(
     participant: Participant,
     invitation: Invitation,
     answered: Question,
+    *,
+    typed: bool = False,
 ) -> Outcome:
+    """After an answer: the card moves on to the next question in place, or shows the answer
+    and the summary follows. A typed answer sits below the card, so the card only loses its
+    buttons and the next question comes as a new card under what they typed."""
     renderer = ctx.renderer
     invitation.editing_question_id = None
     out = Outcome(toast="", edit=answered_message(renderer, invitation, answered))
+    if typed:
+        out.edit_message_id = invitation.prompt_message_id
     if invitation.status == InvitationStatus.COMPLETED:
         return out.say(summary_message(renderer, invitation))
     question = current_question(invitation)
-    if question is not None:
-        return out.say(question_message(renderer, invitation, question))
-    return _finish(session, ctx, participant, invitation, out)
+    if question is None:
+        return _finish(session, ctx, participant, invitation, out)
+    if typed:
+        return out.card(invitation.id, question_message(renderer, invitation, question))
+    said = describe_answer(answered, answer_for(invitation, answered))
+    out.edit = question_message(renderer, invitation, question, previous=(answered.text, said))
+    return out
 
 
 def _finish(
@@ -895,7 +939,7 @@ def handle_text(session: Session, ctx: AppContext, participant: Participant, tex
         return (
             Outcome()
             .say(renderer.render(T + "use_buttons.html"))
-            .say(question_message(renderer, invitation, question))
+            .card(invitation.id, question_message(renderer, invitation, question))
         )
     limit = min(
         question.max_length or ctx.settings.privacy.max_text_length,
@@ -905,14 +949,11 @@ def handle_text(session: Session, ctx: AppContext, participant: Participant, tex
         # Never truncate silently and never keep a half: nothing is stored until it fits.
         return Outcome().say(renderer.render(T + "too_long.html", limit=limit, length=len(text)))
     if not text.strip():
-        return Outcome().say(question_message(renderer, invitation, question))
+        return Outcome().card(invitation.id, question_message(renderer, invitation, question))
     # Coded as it is stored (a few ms), so a digest never has to code a backlog.
     codebook = codebook_for(ctx.settings, ctx.extras)
     store_answer(session, invitation, question, now=ctx.clock.now(), text=text, codebook=codebook)
-    renderer_out = _advance(session, ctx, participant, invitation, question)
-    # A typed answer has no prompt to edit; the next prompt follows straight away.
-    renderer_out.edit = None
-    return renderer_out
+    return _advance(session, ctx, participant, invitation, question, typed=True)
 
 
 def handle_other(session: Session, ctx: AppContext, participant: Participant, kind: str) -> Outcome:
@@ -926,7 +967,7 @@ def handle_other(session: Session, ctx: AppContext, participant: Participant, ki
         )
     )
     if invitation is not None and question is not None:
-        out.say(question_message(renderer, invitation, question))
+        out.card(invitation.id, question_message(renderer, invitation, question))
     return out
 
 
@@ -950,7 +991,7 @@ def resume(
     question = current_question(invitation)
     if question is None:
         return Outcome().say(summary_message(renderer, invitation))
-    return Outcome().say(question_message(renderer, invitation, question))
+    return Outcome().card(invitation.id, question_message(renderer, invitation, question))
 
 
 def answers_summary(invitation: Invitation) -> list[dict[str, Any]]:

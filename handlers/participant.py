@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from telegram import CallbackQuery, InputFile, Update
+from telegram import CallbackQuery, InputFile, Message, Update
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import (
     Application,
@@ -65,10 +65,13 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: O
                 # The toast and the edit are independent (neither is a new message in the chat),
                 # so they go together: one round trip less before the next prompt is sent.
                 await asyncio.gather(query.answer(outcome.toast or None), _edit(query, edit))
+        elif outcome.edit is not None and outcome.edit_message_id is not None and chat:
+            await _edit_by_id(context, chat.id, outcome.edit_message_id, outcome.edit)
         if chat is None:
             return
+        sent: Message | None = None
         for message in outcome.messages:
-            await chat.send_message(
+            sent = await chat.send_message(
                 message.text,
                 parse_mode="HTML",
                 reply_markup=markup(message),
@@ -85,6 +88,9 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: O
                 joining.mark_unreachable(session, user.id)
         log.info("user %s blocked the bot; marked unreachable", user.id if user else None)
         return
+    if outcome.card_for is not None and sent is not None:
+        with session_scope(ctx.sessions) as session:
+            journey.remember_card(session, outcome.card_for, sent.message_id)
     if outcome.menu_role is not None and chat is not None:
         await set_command_menu(context.bot, chat.id, Role(outcome.menu_role))
 
@@ -94,6 +100,21 @@ async def _edit(query: CallbackQuery, message: OutgoingMessage) -> None:
         await query.edit_message_text(message.text, parse_mode="HTML", reply_markup=markup(message))
     except BadRequest as exc:  # "message is not modified" or too old to edit
         log.info("could not edit message: %s", exc)
+
+
+async def _edit_by_id(
+    context: ContextTypes.DEFAULT_TYPE, chat_id: int, message_id: int, message: OutgoingMessage
+) -> None:
+    try:
+        await context.bot.edit_message_text(
+            message.text,
+            chat_id=chat_id,
+            message_id=message_id,
+            parse_mode="HTML",
+            reply_markup=markup(message),
+        )
+    except BadRequest as exc:  # deleted by the person, or too old to edit: nothing lost
+        log.info("could not edit message %s: %s", message_id, exc)
 
 
 def _participant_service(

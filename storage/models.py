@@ -320,6 +320,9 @@ class Invitation(Base):
     editing_question_id: Mapped[int | None] = mapped_column(
         ForeignKey("questions.id", ondelete="SET NULL")
     )
+    # The chat message that shows this person's current question (the prompt card, edited in
+    # place as they answer), so a typed answer can take the buttons off it.
+    prompt_message_id: Mapped[int | None] = mapped_column(BigInteger)
 
     round: Mapped[Round] = relationship(back_populates="invitations")
     participant: Mapped[Participant] = relationship(back_populates="invitations")

@@ -106,9 +106,10 @@ async def test_every_question_type_then_change_an_answer(
     assert "Everything at once" in intro.text
     harness.standin.press(ME, intro, "Start now")
     q1 = await next_prompt(harness, "1 of 5")
-    edited = await harness.press(ME, q1, "Late")
-    assert "✓ Late" in edited.text and not edited.buttons, "the prompt is edited to the choice"
-    q2 = await next_prompt(harness, "2 of 5")
+    q2 = await harness.press(ME, q1, "Late")
+    # One card per round: it shows the answer just given and moves on to the next question.
+    assert q2.message_id == q1.message_id and q2.edited
+    assert "✓ Late" in q2.text and "2 of 5" in q2.text and q2.buttons
     with session_scope(harness.ctx.sessions) as session:
         # Stored the moment it was given: a half-finished consultation counts.
         inv = session.get(Invitation, inv_id)
@@ -130,8 +131,12 @@ async def test_every_question_type_then_change_an_answer(
     harness.standin.press(ME, q4, "No")
     q5 = await next_prompt(harness, "5 of 5")
     assert "Skip" in [b["text"] for b in q5.buttons]
+    assert q5.message_id == q1.message_id, "Start now sent one card; every answer edited it"
     await harness.say(ME, "<b>x</b> & y")
     summary = await next_prompt(harness, "Thank you")
+    card = next(m for m in harness.standin.messages(ME) if m.message_id == q1.message_id)
+    assert not card.buttons, "a typed answer takes the Skip button off the card"
+    assert "✓ <b>x</b> & y" in card.text
     assert "<b>x</b> & y" in summary.text, "typed text comes back exactly as typed"
     assert "&lt;b&gt;" in summary.html
     assert "Funding, Forms" in summary.text
@@ -172,8 +177,9 @@ async def test_every_question_type_then_change_an_answer(
         inv = session.get(Invitation, inv_id)
         assert inv is not None
         first_question = inv.round.consultation.questions[0].id
+    answered = len(harness.standin.callback_answers)
     harness.standin.press_button(ME, q1.message_id, f"a:{inv_id}:{first_question}:0")
-    await harness.settle()
+    await harness.eventually(lambda: len(harness.standin.callback_answers) > answered)
     with session_scope(harness.ctx.sessions) as session:
         ans = session.scalar(select(Answer).where(Answer.question.has(key="when")))
         assert ans is not None and [c.option_key for c in ans.choices] == ["late"]
@@ -297,3 +303,59 @@ async def test_two_rounds_run_one_at_a_time(harness: BotHarness, tmp_path: Path)
         person = session.scalar(select(Participant))
         assert person is not None
         assert session.get(Invitation, second).segment == {"area": "north"}  # type: ignore[union-attr]
+
+
+TEXT_FIRST = """
+id = "text-first"
+version = 1
+title = "Words first"
+intro = "A typed answer, then a button."
+estimated_minutes = 1
+audience_hint = "everyone"
+
+[[questions]]
+id = "story"
+type = "text"
+text = "What happened?"
+required = false
+
+[[questions]]
+id = "heard"
+type = "yesno"
+text = "Did you hear back?"
+"""
+
+
+async def test_a_typed_answer_retires_the_card_and_asks_on_a_new_one(
+    harness: BotHarness, tmp_path: Path
+) -> None:
+    path = tmp_path / "text-first.toml"
+    path.write_text(TEXT_FIRST)
+    [inv_id] = setup_round(harness, path)
+    intro = await harness.say(ME, "/resume")
+    harness.standin.press(ME, intro, "Start now")
+    card = await next_prompt(harness, "1 of 2")
+    assert [b["text"] for b in card.buttons] == ["Skip"]
+    await harness.say(ME, "The form came back twice")
+    second = await next_prompt(harness, "2 of 2")
+    assert second.message_id > card.message_id and not second.edited, "asked below the text"
+    old = next(m for m in harness.standin.messages(ME) if m.message_id == card.message_id)
+    assert not old.buttons and "✓ The form came back twice" in old.text
+    # A Skip press from the old card (a slow phone, a forged update) keeps the typed answer.
+    with session_scope(harness.ctx.sessions) as session:
+        question = session.get(Invitation, inv_id).round.consultation.questions[0]  # type: ignore[union-attr]
+        assert session.get(Invitation, inv_id).prompt_message_id == second.message_id  # type: ignore[union-attr]
+    answered = len(harness.standin.callback_answers)
+    harness.standin.press_button(ME, card.message_id, f"s:{inv_id}:{question.id}")
+    await harness.eventually(lambda: len(harness.standin.callback_answers) > answered)
+    assert harness.standin.callback_answers[-1].text == "Already saved ✓"
+    done = await harness.press(ME, second, "Yes")
+    assert done.message_id == second.message_id and "✓ Yes" in done.text
+    summary = await next_prompt(harness, "Thank you")
+    assert "The form came back twice" in summary.text
+    with session_scope(harness.ctx.sessions) as session:
+        answers = session.scalars(select(Answer).order_by(Answer.id)).all()
+        assert [(a.text, a.skipped) for a in answers] == [
+            ("The form came back twice", False),
+            (None, False),
+        ]
