@@ -421,9 +421,25 @@ def code_uncoded_answers(session: Session, round_ids: Sequence[int], codebook: C
         last = page[-1][0]
 
 
+def counts_for_answer(
+    machine: Sequence[CodeSource] = (CodeSource.OPTION, CodeSource.AUTO),
+) -> ColumnElement[bool]:
+    """Whether an answer_codes row counts: one of the `machine` sources on an answer no human
+    reviewed, or HUMAN on one they did.
+
+    Written as IN / NOT IN the reviewed answers (answer_reviews.answer_id is a primary key,
+    never NULL, so NOT IN means what NOT EXISTS does): PostgreSQL then hashes the reviews once
+    and probes that per code row, where a correlated EXISTS either side of an OR ran a subplan
+    for every one of a hundred thousand rows; SQLite looks each up by primary key either way."""
+    reviewed = select(AnswerReview.answer_id)
+    return or_(
+        and_(AnswerCode.source.in_(list(machine)), AnswerCode.answer_id.not_in(reviewed)),
+        and_(AnswerCode.source == CodeSource.HUMAN, AnswerCode.answer_id.in_(reviewed)),
+    )
+
+
 def effective_codes(round_ids: Sequence[int]) -> Any:
     """A subquery (answer_id, invitation_id, code) of the codes that count, per the rules above."""
-    reviewed = exists().where(AnswerReview.answer_id == AnswerCode.answer_id)
     return (
         select(AnswerCode.answer_id, Answer.invitation_id, AnswerCode.code)
         .join(Answer, Answer.id == AnswerCode.answer_id)
@@ -431,10 +447,7 @@ def effective_codes(round_ids: Sequence[int]) -> Any:
         .where(
             Invitation.round_id.in_(round_ids),
             AnswerCode.code != NO_CODE,
-            or_(
-                and_(~reviewed, AnswerCode.source.in_([CodeSource.OPTION, CodeSource.AUTO])),
-                and_(reviewed, AnswerCode.source == CodeSource.HUMAN),
-            ),
+            counts_for_answer(),
         )
         .subquery("effective")
     )
@@ -991,7 +1004,6 @@ def _quote_candidates(
     characters: focused answers first (fewest codes that count), then those nearest a readable
     length. Chosen in SQL with window functions, so no text and no per-answer row is read into
     Python but the dozen per code. The codes that count: AUTO ones, or HUMAN once reviewed."""
-    reviewed = exists().where(AnswerReview.answer_id == AnswerCode.answer_id)
     length = func.length(Answer.text)
     coded = (
         select(
@@ -1008,10 +1020,7 @@ def _quote_candidates(
             Question.type == "text",
             Answer.text.is_not(None),
             AnswerCode.code != NO_CODE,
-            or_(
-                and_(~reviewed, AnswerCode.source == CodeSource.AUTO),
-                and_(reviewed, AnswerCode.source == CodeSource.HUMAN),
-            ),
+            counts_for_answer([CodeSource.AUTO]),
         )
         .subquery("coded")
     )
