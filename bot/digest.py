@@ -36,6 +36,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    tuple_,
     type_coerce,
 )
 from sqlalchemy.orm import Session
@@ -832,40 +833,61 @@ def _code_counts(
     return {code: int(n) for code, n in session.execute(query)}
 
 
-def _family_counts(session: Session, ids: list[int], codebook: Codebook) -> dict[str, int]:
-    eff = effective_codes(ids)
+def _family_of(code: Any, codebook: Codebook) -> Any:
+    """The codebook family of a code column, as SQL ("unknown" for a code not in the book)."""
     families: dict[str, list[str]] = defaultdict(list)
     for c in codebook.codes:
         families[c.family].append(c.code)
-    family = case(
-        *[(eff.c.code.in_(codes), literal(name)) for name, codes in families.items()],
+    return case(
+        *[(code.in_(codes), literal(name)) for name, codes in families.items()],
         else_=literal("unknown"),
-    ).label("family")
-    return {
-        name: int(n)
-        for name, n in session.execute(
-            select(family, func.count(func.distinct(eff.c.invitation_id))).group_by(family)
-        )
-    }
+    )
 
 
 def _code_and_family_counts(
     session: Session, ids: list[int], codebook: Codebook
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Respondents per code and per family in one statement: the (person, code) pairs that
-    count are worked out once (a MATERIALIZED CTE, SQLite 3.35+ and PostgreSQL 12+) and both
-    GROUP BYs read them, instead of two queries each joining every code row again."""
+    """Respondents per code and per family in one statement, each person counted once per code
+    and once per family however many of their answers carry it.
+
+    PostgreSQL groups the code rows by (person, code) and by (person, family) in one pass with
+    GROUPING SETS, and counts the groups; a materialized set of pairs read twice cost it a
+    spilled hash of the pairs, a second scan and a sort for COUNT(DISTINCT). SQLite has no
+    GROUPING SETS: there the (person, code) pairs are worked out once (a MATERIALIZED CTE,
+    SQLite 3.35+) and both GROUP BYs read them."""
     eff = effective_codes(ids)
+    counts: dict[str, int] = {}
+    fam: dict[str, int] = {}
+    if _on_postgresql(session):
+        family = _family_of(eff.c.code, codebook).label("family")
+        groups = (
+            select(
+                func.grouping(eff.c.code).label("by_family"),  # 0: a (person, code) group
+                eff.c.code,
+                family,
+            )
+            .group_by(
+                func.grouping_sets(
+                    tuple_(eff.c.invitation_id, eff.c.code),
+                    tuple_(eff.c.invitation_id, family),
+                )
+            )
+            .subquery("groups")
+        )
+        for by_family, code, name, n in session.execute(
+            select(groups.c.by_family, groups.c.code, groups.c.family, func.count()).group_by(
+                groups.c.by_family, groups.c.code, groups.c.family
+            )
+        ):
+            if by_family:
+                fam[name] = int(n)
+            else:
+                counts[code] = int(n)
+        return counts, fam
     pairs = (
         select(eff.c.invitation_id, eff.c.code).distinct().cte("pairs").prefix_with("MATERIALIZED")
     )
-    families: dict[str, list[str]] = defaultdict(list)
-    for c in codebook.codes:
-        families[c.family].append(c.code)
-    family = case(
-        *[(pairs.c.code.in_(codes), literal(name)) for name, codes in families.items()],
-        else_=literal("unknown"),
-    )
+    family = _family_of(pairs.c.code, codebook)
     by_code = select(
         literal("code").label("kind"), pairs.c.code.label("key"), func.count()
     ).group_by(pairs.c.code)
@@ -874,8 +896,6 @@ def _code_and_family_counts(
         family.label("key"),
         func.count(func.distinct(pairs.c.invitation_id)),
     ).group_by(family)
-    counts: dict[str, int] = {}
-    fam: dict[str, int] = {}
     for kind, key, n in session.execute(by_code.union_all(by_family)):
         (counts if kind == "code" else fam)[key] = int(n)
     return counts, fam
