@@ -237,7 +237,18 @@ def leave_one_set_out(
 
 def evaluate(path: Path, codebook: Codebook) -> None:
     """Per-code precision/recall/F1 and macro/micro averages of the shipped coder on a file."""
-    report(path.name, load_examples(path), codebook, f"shipped coder, {path}")
+    examples = load_examples(path)
+    known = {c.code for c in codebook}
+    unknown = sorted({c for _, gold in examples for c in gold} - known)
+    if unknown:
+        print(f"note: codes not in the codebook, never predicted: {', '.join(unknown)}")
+    if codebook.training is not None:
+        trained = {t.strip().lower() for t, _ in load_examples(codebook.training)}
+        seen = sum(t.strip().lower() in trained for t, _ in examples)
+        print(
+            f"{seen} of {len(examples)} answers are also in the training file {codebook.training}"
+        )
+    report(path.name, examples, codebook, f"shipped coder, {path}")
 
 
 def throughput(examples: list[str], codebook: Codebook, n: int) -> tuple[float, float]:

@@ -652,6 +652,7 @@ def test_bench_scores_a_file_with_the_shipped_coder(tmp_path: Path, capsys) -> N
     out = capsys.readouterr().out
     assert "int.premises" in out and "macro" in out and "micro" in out
     assert "macro (barrier codes)" in out
+    assert "1 of 3 answers are also in the training file" in out  # "Our hall roof leaks"
 
 
 def test_rules_only_codebook_without_training(tmp_path: Path) -> None:
