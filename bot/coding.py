@@ -1,8 +1,10 @@
 """Rule/lexicon-based coding of consultation answers against the barrier taxonomy.
 
 The coder is deliberately transparent: every code it assigns can be traced back to the words
-that triggered it (``Evidence``), so coordinators can check and overrule it. No model weights,
-no network: a codebook (TOML) lists, per code, two kinds of cue:
+that triggered it (``Evidence``), so coordinators can check and overrule it. No network. When
+the codebook names a training file, a small text model and a combiner (bot/coding_model.py)
+decide together with the rules (``code_texts``); otherwise the rules alone code. A codebook
+(TOML) lists, per code, two kinds of cue:
 
 * ``cues`` are self-contained *problem statements* ("roof leaks", "never get told",
   "too many meetings"). They count on their own, unless a negator sits just before them
