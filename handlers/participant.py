@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from telegram import CallbackQuery, InputFile, Message, Update
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Forbidden, NetworkError
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -38,6 +39,7 @@ from storage.db import session_scope
 from storage.models import Participant, ParticipantStatus, Role
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 T = "messages/participant/"
 _UNREAD = object()
 
@@ -60,22 +62,24 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: O
         if query is not None:
             edit = outcome.edit if query.message is not None else None
             if edit is None:
-                await query.answer(outcome.toast or None)
+                await _answer(query, outcome.toast)
             else:
                 # The toast and the edit are independent (neither is a new message in the chat),
                 # so they go together: one round trip less before the next prompt is sent.
-                await asyncio.gather(query.answer(outcome.toast or None), _edit(query, edit))
+                await asyncio.gather(_answer(query, outcome.toast), _edit(query, edit))
         elif outcome.edit is not None and outcome.edit_message_id is not None and chat:
             await _edit_by_id(context, chat.id, outcome.edit_message_id, outcome.edit)
         if chat is None:
             return
         sent: Message | None = None
         for message in outcome.messages:
-            sent = await chat.send_message(
-                message.text,
-                parse_mode="HTML",
-                reply_markup=markup(message),
-                disable_notification=message.disable_notification,
+            sent = await _retrying(
+                lambda m=message: chat.send_message(  # type: ignore[misc]
+                    m.text,
+                    parse_mode="HTML",
+                    reply_markup=markup(m),
+                    disable_notification=m.disable_notification,
+                )
             )
         for document in outcome.documents:
             await chat.send_document(
@@ -95,9 +99,40 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: O
         await set_command_menu(context.bot, chat.id, Role(outcome.menu_role))
 
 
+# Waits before the second and third try of a reply that failed in transit.
+RETRY_WAITS = (0.5, 2.0)
+
+
+async def _retrying(call: Callable[[], Awaitable[R]]) -> R:
+    """Try a reply again when it failed in transit (timeout, 5xx, connection reset). The
+    answer is already stored; a person left without their next question is worse than the
+    rare duplicate a retried timeout can make. Telegram's refusals (BadRequest) are final;
+    429s are waited out by PTB's rate limiter."""
+    for wait in RETRY_WAITS:
+        try:
+            return await call()
+        except BadRequest:
+            raise
+        except NetworkError as exc:  # TimedOut is a NetworkError too
+            log.warning("a reply failed (%s); trying again in %.1f s", exc, wait)
+            await asyncio.sleep(wait)
+    return await call()
+
+
+async def _answer(query: CallbackQuery, toast: str | None) -> None:
+    try:
+        await _retrying(lambda: query.answer(toast or None))
+    except BadRequest as exc:  # too old to answer: the spinner has gone by itself
+        log.info("could not answer a button press: %s", exc)
+
+
 async def _edit(query: CallbackQuery, message: OutgoingMessage) -> None:
     try:
-        await query.edit_message_text(message.text, parse_mode="HTML", reply_markup=markup(message))
+        await _retrying(
+            lambda: query.edit_message_text(
+                message.text, parse_mode="HTML", reply_markup=markup(message)
+            )
+        )
     except BadRequest as exc:  # "message is not modified" or too old to edit
         log.info("could not edit message: %s", exc)
 
@@ -106,12 +141,14 @@ async def _edit_by_id(
     context: ContextTypes.DEFAULT_TYPE, chat_id: int, message_id: int, message: OutgoingMessage
 ) -> None:
     try:
-        await context.bot.edit_message_text(
-            message.text,
-            chat_id=chat_id,
-            message_id=message_id,
-            parse_mode="HTML",
-            reply_markup=markup(message),
+        await _retrying(
+            lambda: context.bot.edit_message_text(
+                message.text,
+                chat_id=chat_id,
+                message_id=message_id,
+                parse_mode="HTML",
+                reply_markup=markup(message),
+            )
         )
     except BadRequest as exc:  # deleted by the person, or too old to edit: nothing lost
         log.info("could not edit message %s: %s", message_id, exc)

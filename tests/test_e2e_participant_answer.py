@@ -359,3 +359,26 @@ async def test_a_typed_answer_retires_the_card_and_asks_on_a_new_one(
             ("The form came back twice", False),
             (None, False),
         ]
+
+
+async def test_a_reply_that_fails_in_transit_is_tried_again(
+    harness: BotHarness, consultation_file: Path
+) -> None:
+    [inv_id] = setup_round(harness, consultation_file)
+    intro = await harness.say(ME, "/resume")
+    harness.standin.fail_next(2, status=502, method="sendMessage")
+    harness.standin.press(ME, intro, "Start now")
+    q1 = await harness.standin.wait_for_message(
+        ME, predicate=lambda m: "1 of 5" in m.text, timeout=10
+    )
+    harness.standin.fail_next(1, status=500, method="editMessageText")
+    harness.standin.press(ME, q1, "Late")
+    q2 = await harness.standin.wait_for_message(
+        ME, predicate=lambda m: "2 of 5" in m.text, timeout=10
+    )
+    assert q2.message_id == q1.message_id
+    cards = [m for m in harness.standin.messages(ME) if "of 5" in m.text]
+    assert len(cards) == 1, "each failed try was retried once, not duplicated"
+    with session_scope(harness.ctx.sessions) as session:
+        answers = session.scalars(select(Answer).where(Answer.invitation_id == inv_id)).all()
+        assert [a.question.key for a in answers] == ["when"]
