@@ -59,6 +59,7 @@ from bot.catalogue import import_consultation  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.consultations import load_consultation  # noqa: E402
 from bot.context import AppContext  # noqa: E402
+from bot.runtime import use_fast_event_loop  # noqa: E402
 from bot.standin import BotApiStandIn  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import make_engine, make_session_factory, session_scope  # noqa: E402
@@ -480,4 +481,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    use_fast_event_loop()  # as `consultbot run` does; the echo baseline runs on it too
     asyncio.run(main())

@@ -141,6 +141,7 @@ def run(ctx: typer.Context) -> None:
     """Run the bot with long polling until stopped (Ctrl+C or SIGTERM)."""
     from bot.app import build_application
     from bot.context import AppContext
+    from bot.runtime import use_fast_event_loop
 
     settings = state(ctx).settings
     token = settings.require_token()
@@ -152,7 +153,12 @@ def run(ctx: typer.Context) -> None:
         migrate.current_revision(state(ctx).engine),
     )
     application = build_application(AppContext(settings=settings, sessions=sessions), token)
-    log.info("starting long polling against %s", settings.telegram.base_url)
+    fast = use_fast_event_loop()
+    log.info(
+        "starting long polling against %s (%s event loop)",
+        settings.telegram.base_url,
+        "uvloop" if fast else "asyncio",
+    )
     application.run_polling(
         timeout=settings.telegram.poll_timeout,
         allowed_updates=["message", "edited_message", "callback_query", "my_chat_member"],

@@ -36,6 +36,7 @@ from bot.digest import compile_digest, round_scope
 from bot.digest_render import chart_barriers, chart_response_rates, write_digest
 from bot.local import LocalBot
 from bot.people import find_participant, grant_role
+from bot.runtime import use_fast_event_loop
 from bot.standin import BotApiStandIn
 from bot.standin.models import BotMessage
 from storage import migrate
@@ -507,6 +508,7 @@ def _transcript(standin: BotApiStandIn, people: list[Persona]) -> str:
 
 def main(out: Path, seed: int = 7) -> int:
     shutil.rmtree(out / "__pycache__", ignore_errors=True)
+    use_fast_event_loop()  # as `consultbot run` does
     result = asyncio.run(run_demo(out, seed=seed))
     print()
     print(f"Round #{result.round_id}: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
