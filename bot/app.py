@@ -31,7 +31,9 @@ GUARDS = -10
 FEATURES = 0
 
 
-def build_application(ctx: AppContext, token: str) -> Application:  # type: ignore[type-arg]
+def build_application(ctx: AppContext, token: str, *, jobs: bool = True) -> Application:  # type: ignore[type-arg]
+    """The bot's Application. `jobs`: run the repeating job (rounds tick and outbox sender);
+    one process of a deployment does, other webhook workers only answer updates."""
     telegram = ctx.settings.telegram
     builder: ApplicationBuilder = (  # type: ignore[type-arg]
         Application.builder()
@@ -60,12 +62,13 @@ def build_application(ctx: AppContext, token: str) -> Application:  # type: igno
             )
         )
         .concurrent_updates(True)
-        .post_init(_post_init)
+        .post_init(post_init)
     )
     application = builder.build()
     application.bot_data[CONTEXT_KEY] = ctx
     register_handlers(application)
-    runtime.schedule_jobs(application)
+    if jobs:
+        runtime.schedule_jobs(application)
     return application
 
 
@@ -85,7 +88,8 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     application.add_error_handler(common.on_error)
 
 
-async def _post_init(application: Application) -> None:  # type: ignore[type-arg]
+async def post_init(application: Application) -> None:  # type: ignore[type-arg]
+    """Command menus for everyone and, by role, for privileged chats."""
     ctx: AppContext = application.bot_data[CONTEXT_KEY]
     await common.set_command_menu(application.bot, None, None)
     with session_scope(ctx.sessions) as session:

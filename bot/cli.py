@@ -6,6 +6,7 @@ could not be reached. User errors are one line on stderr, never a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -138,10 +139,12 @@ def _setup_logging(ctx: typer.Context, token: str | None = None) -> None:
 
 @app.command()
 def run(ctx: typer.Context) -> None:
-    """Run the bot with long polling until stopped (Ctrl+C or SIGTERM)."""
+    """Run the bot until stopped (Ctrl+C or SIGTERM): long polling, or a webhook (with one or
+    more worker processes) when telegram.webhook_url is set."""
     from bot.app import build_application
     from bot.context import AppContext
     from bot.runtime import use_fast_event_loop
+    from bot.webhook import ALLOWED_UPDATES, new_secret, run_worker, run_workers, worker_main
 
     settings = state(ctx).settings
     token = settings.require_token()
@@ -152,16 +155,37 @@ def run(ctx: typer.Context) -> None:
         safe_url(settings.database_url),
         migrate.current_revision(state(ctx).engine),
     )
-    application = build_application(AppContext(settings=settings, sessions=sessions), token)
     fast = use_fast_event_loop()
+    telegram = settings.telegram
+    if telegram.webhook_url:
+        # A fresh secret per start unless one is given: only Telegram, told it by setWebhook,
+        # can then post updates to us.
+        secret = (
+            settings.webhook_secret.get_secret_value() if settings.webhook_secret else new_secret()
+        )
+        log.info(
+            "receiving updates by webhook at %s with %d worker(s)",
+            telegram.webhook_url,
+            telegram.workers,
+        )
+        if telegram.workers == 1:
+            app_ctx = AppContext(settings=settings, sessions=sessions)
+            asyncio.run(run_worker(app_ctx, token, secret=secret))
+            return
+        state(ctx).engine.dispose()  # each worker opens its own
+        code = run_workers(settings, token, secret, worker_main)
+        if code:
+            raise typer.Exit(code)
+        return
+    application = build_application(AppContext(settings=settings, sessions=sessions), token)
     log.info(
         "starting long polling against %s (%s event loop)",
-        settings.telegram.base_url,
+        telegram.base_url,
         "uvloop" if fast else "asyncio",
     )
     application.run_polling(
-        timeout=settings.telegram.poll_timeout,
-        allowed_updates=["message", "edited_message", "callback_query", "my_chat_member"],
+        timeout=telegram.poll_timeout,
+        allowed_updates=ALLOWED_UPDATES,
     )
 
 

@@ -38,6 +38,20 @@ class TelegramSettings(_Section):
     poll_timeout: int = Field(default=30, ge=0, le=60)
     # How long one Bot API request may take before it counts as a timeout.
     request_timeout: float = Field(default=10.0, gt=0)
+    # Set to receive updates by webhook instead of long polling (see bot/webhook.py).
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)
+    # Webhook worker processes sharing the port; more than one wants PostgreSQL.
+    workers: int = Field(default=1, ge=1, le=32)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be the public https:// URL Telegram will call")
+        return value or None
 
 
 class DatabaseSettings(_Section):
@@ -96,6 +110,8 @@ class Settings(BaseSettings):
     )
 
     token: SecretStr | None = None
+    # Telegram sends it with every webhook call; from the environment only, like the token.
+    webhook_secret: SecretStr | None = None
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     partnership: PartnershipSettings = Field(default_factory=PartnershipSettings)
@@ -148,7 +164,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    if "token" in data or "token" in data.get("telegram", {}):
+    secrets_in_file = {"token", "webhook_secret"} & (set(data) | set(data.get("telegram", {})))
+    if secrets_in_file == {"webhook_secret"}:
+        raise ConfigError(
+            f"{path}: the webhook secret must not be in the config file; "
+            "set the CONSULTBOT_WEBHOOK_SECRET environment variable instead"
+        )
+    if secrets_in_file:
         raise ConfigError(
             f"{path}: the bot token must not be in the config file; "
             "set the CONSULTBOT_TOKEN environment variable instead"
