@@ -363,6 +363,170 @@ async def test_webhook_delivery(standin: BotApiStandIn, bot: Bot) -> None:
         await runner.cleanup()
 
 
+class _Receiver:
+    """A webhook endpoint on 127.0.0.1 that records every attempt and how many overlapped."""
+
+    def __init__(self, delay: float = 0.05, fail_first: frozenset[int] = frozenset()) -> None:
+        self.delay = delay
+        self.fail_first = fail_first
+        """Update ids whose first attempt is answered 500."""
+        self.attempts: list[tuple[int, int, int]] = []
+        """(update_id, chat id, status answered), in order of arrival."""
+        self.accepted: list[tuple[int, int]] = []
+        """(update_id, chat id) answered 200, in order of arrival."""
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.chat_in_flight: dict[int, int] = {}
+        self.max_chat_in_flight = 0
+        self.url = ""
+        self._runner: aiohttp.web.AppRunner | None = None
+
+    async def _hook(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        update = await request.json()
+        update_id, chat_id = update["update_id"], update["message"]["chat"]["id"]
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.chat_in_flight[chat_id] = self.chat_in_flight.get(chat_id, 0) + 1
+        self.max_chat_in_flight = max(self.max_chat_in_flight, self.chat_in_flight[chat_id])
+        try:
+            await asyncio.sleep(self.delay)
+            seen = any(a[0] == update_id for a in self.attempts)
+            status = 500 if update_id in self.fail_first and not seen else 200
+            self.attempts.append((update_id, chat_id, status))
+            if status == 200:
+                self.accepted.append((update_id, chat_id))
+            return aiohttp.web.Response(status=status)
+        finally:
+            self.in_flight -= 1
+            self.chat_in_flight[chat_id] -= 1
+
+    async def __aenter__(self) -> _Receiver:
+        app = aiohttp.web.Application()
+        app.router.add_post("/hook", self._hook)
+        self._runner = aiohttp.web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        await aiohttp.web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/hook"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    async def wait_accepted(self, n: int, standin: BotApiStandIn, timeout: float = 10) -> None:
+        """Until ``n`` updates were accepted and the stand-in has dequeued them all."""
+        deadline = time.monotonic() + timeout
+        while len(self.accepted) < n or standin.pending_updates:
+            assert time.monotonic() < deadline, (
+                f"{len(self.accepted)}/{n} accepted, {standin.pending_updates} pending"
+            )
+            await asyncio.sleep(0.01)
+
+
+async def test_webhook_delivers_in_parallel_up_to_max_connections(
+    standin: BotApiStandIn, bot: Bot
+) -> None:
+    chats = [USER + i for i in range(40)]
+    sent = [standin.send_text(chat, f"hello {i}")["update_id"] for i, chat in enumerate(chats)]
+    async with _Receiver(delay=0.05) as receiver:
+        await bot.set_webhook(receiver.url, max_connections=8)
+        info = await bot.get_webhook_info()
+        assert info.max_connections == 8
+        await receiver.wait_accepted(40, standin)
+        assert sorted(u for u, _ in receiver.accepted) == sent
+        assert 1 < receiver.max_in_flight <= 8
+        assert standin.stats.updates_delivered == 40
+        assert standin.stats.webhook_failures == 0
+
+        # deleteWebhook stops delivery: a new update stays queued for getUpdates.
+        await bot.delete_webhook()
+        late = standin.send_text(USER, "after delete")["update_id"]
+        await asyncio.sleep(0.3)
+        assert len(receiver.attempts) == 40
+        assert [u.update_id for u in await bot.get_updates()] == [late]
+
+
+async def test_webhook_keeps_one_chat_in_order(standin: BotApiStandIn, bot: Bot) -> None:
+    sent = [standin.send_text(USER, f"message {i}")["update_id"] for i in range(10)]
+    async with _Receiver(delay=0.02) as receiver:
+        await bot.set_webhook(receiver.url, max_connections=8)
+        await receiver.wait_accepted(10, standin)
+        assert [u for u, _ in receiver.accepted] == sent
+        assert receiver.max_in_flight == 1 and receiver.max_chat_in_flight == 1
+        await bot.delete_webhook()
+
+
+async def test_webhook_retries_failures_in_chat_order(standin: BotApiStandIn, bot: Bot) -> None:
+    chats = [USER, OTHER, USER + 1]
+    sent: dict[int, list[int]] = {chat: [] for chat in chats}
+    for i in range(5):
+        for chat in chats:
+            sent[chat].append(standin.send_text(chat, f"{chat} {i}")["update_id"])
+    # The first update of USER, a middle one of OTHER, the last of USER + 1.
+    failing = frozenset({sent[USER][0], sent[OTHER][2], sent[USER + 1][4]})
+    async with _Receiver(delay=0.02, fail_first=failing) as receiver:
+        await bot.set_webhook(receiver.url, max_connections=4)
+        await receiver.wait_accepted(15, standin)
+        for chat in chats:
+            accepted = [u for u, c in receiver.accepted if c == chat]
+            assert accepted == sent[chat]  # nothing lost, duplicated or reordered
+            # A failed update blocks its chat: no later one of it was even attempted before.
+            attempted = [u for u, c, _ in receiver.attempts if c == chat]
+            assert attempted == sorted(attempted)
+        assert sorted(u for u, _, status in receiver.attempts if status == 500) == sorted(failing)
+        assert receiver.max_chat_in_flight == 1
+        assert standin.stats.webhook_failures == 3
+        info = await bot.get_webhook_info()
+        assert info.last_error_message is not None and "500" in info.last_error_message
+        await bot.delete_webhook()
+
+
+async def test_webhook_duplicates_and_allowed_updates(standin: BotApiStandIn, bot: Bot) -> None:
+    standin.duplicate_updates = True
+    first = standin.send_text(USER, "twice")["update_id"]
+    async with _Receiver(delay=0.01) as receiver:
+        await bot.set_webhook(receiver.url, allowed_updates=["callback_query"])
+        standin.send_text(OTHER, "filtered out")
+        await receiver.wait_accepted(2, standin)
+        assert receiver.accepted == [(first, USER), (first, USER)]
+        assert standin.stats.updates_dropped == 1
+        await bot.delete_webhook()
+
+
+async def test_webhook_max_connections_is_validated(standin: BotApiStandIn, bot: Bot) -> None:
+    for bad in (0, 101):
+        with pytest.raises(BadRequest, match="max_connections must be between 1 and 100"):
+            await bot.set_webhook("https://127.0.0.1:1/hook", max_connections=bad)
+    assert (await bot.get_webhook_info()).url == ""
+    await bot.set_webhook("https://127.0.0.1:1/hook", max_connections=100)
+    assert (await bot.get_webhook_info()).max_connections == 100
+    await bot.set_webhook("https://127.0.0.1:1/hook")
+    assert (await bot.get_webhook_info()).max_connections == 40
+
+
+async def test_stop_cancels_webhook_deliveries_in_flight() -> None:
+    async with _Receiver(delay=10) as receiver, BotApiStandIn() as standin:
+        for i in range(3):
+            standin.send_text(USER + i, "stuck")
+        async with Bot(standin.token, base_url=standin.bot_base_url) as ptb_bot:
+            await ptb_bot.set_webhook(receiver.url, max_connections=2)
+        deadline = time.monotonic() + 5
+        while receiver.in_flight < 2:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        await standin.stop()
+        assert time.monotonic() - started < 5
+        assert standin.pending_updates == 3  # abandoned deliveries stay queued
+        leftovers = [
+            t
+            for t in asyncio.all_tasks()
+            if t is not asyncio.current_task()
+            and any(name in repr(t.get_coro()) for name in ("_deliver", "_post_update"))
+        ]
+        assert leftovers == []
+
+
 # --------------------------------------------------------------------------- files, commands
 
 

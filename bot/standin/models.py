@@ -218,6 +218,8 @@ class StandInStats:
     updates_enqueued: int = 0
     updates_delivered: int = 0
     updates_dropped: int = 0
+    webhook_failures: int = 0
+    """Webhook deliveries that failed (non-2xx, timeout, connection error) and are retried."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -231,6 +233,7 @@ class StandInStats:
             "updates_enqueued": self.updates_enqueued,
             "updates_delivered": self.updates_delivered,
             "updates_dropped": self.updates_dropped,
+            "webhook_failures": self.webhook_failures,
         }
 
 

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
 from .html import EntityParseError, parse_html, strip_text, utf16_len
 from .models import (
@@ -45,6 +45,14 @@ DEFAULT_TOKEN = f"{DEFAULT_BOT_ID}:AAStandInTokenForLocalTestsOnly_0123456"
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64
+
+# setWebhook's max_connections: Telegram's default and upper bound.
+DEFAULT_WEBHOOK_CONNECTIONS = 40
+MAX_WEBHOOK_CONNECTIONS = 100
+# Pause before a failed webhook delivery is tried again (Telegram's is longer).
+WEBHOOK_RETRY_PAUSE = 0.2
+# How many pending updates the webhook scheduler scans for ones it may send now.
+WEBHOOK_LOOKAHEAD = 2000
 
 NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly "
@@ -125,6 +133,21 @@ def _as_bool(value: Any) -> bool:
     return str(value).lower() in ("true", "1")
 
 
+def _ordering_key(update: dict[str, Any]) -> tuple[str, Any]:
+    """What an update must stay in order with: its chat, else its user, else its kind."""
+    kind, payload = next((k, v) for k, v in update.items() if k != "update_id")
+    if isinstance(payload, dict):
+        for holder in (payload, payload.get("message")):
+            chat = holder.get("chat") if isinstance(holder, dict) else None
+            if isinstance(chat, dict) and "id" in chat:
+                return ("chat", chat["id"])
+        for field_name in ("from", "user"):
+            user = payload.get(field_name)
+            if isinstance(user, dict) and "id" in user:
+                return ("user", user["id"])
+    return ("kind", kind)
+
+
 def _as_json(value: Any, what: str) -> Any:
     if value is None or not isinstance(value, str | bytes):
         return value
@@ -181,6 +204,7 @@ class BotApiStandIn:
         self._allowed_updates: frozenset[str] | None = None
         self._webhook: dict[str, Any] | None = None
         self._webhook_task: asyncio.Task[None] | None = None
+        self._webhook_last_error: tuple[int, str] | None = None
         self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._files: dict[str, StoredFile] = {}
         self._files_by_path: dict[str, StoredFile] = {}
@@ -903,12 +927,25 @@ class BotApiStandIn:
             return await self._delete_webhook(params)
         if not url.startswith(("http://", "https://")):
             raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        max_connections = DEFAULT_WEBHOOK_CONNECTIONS
+        if params.get("max_connections") not in (None, ""):
+            max_connections = _as_int(params["max_connections"], "max_connections")
+        if not 1 <= max_connections <= MAX_WEBHOOK_CONNECTIONS:
+            raise bad_request(
+                f"bad webhook: max_connections must be between 1 and {MAX_WEBHOOK_CONNECTIONS}"
+            )
+        allowed = _as_json(params.get("allowed_updates"), "allowed_updates")
         if _as_bool(params.get("drop_pending_updates", False)):
             self._updates.clear()
-        allowed = _as_json(params.get("allowed_updates"), "allowed_updates")
         if isinstance(allowed, list):
             self._allowed_updates = frozenset(str(a) for a in allowed) or None
-        self._webhook = {"url": url, "secret_token": params.get("secret_token")}
+        # A fresh dict on every call: the delivery loop notices the change by identity and
+        # reopens its connection pool with the new URL and limit.
+        self._webhook = {
+            "url": url,
+            "secret_token": params.get("secret_token"),
+            "max_connections": max_connections,
+        }
         self._pulse_updates()
         if self._webhook_task is None or self._webhook_task.done():
             self._webhook_task = asyncio.create_task(self._deliver_webhooks())
@@ -922,43 +959,113 @@ class BotApiStandIn:
         return True
 
     async def _get_webhook_info(self, params: Params) -> dict[str, Any]:
+        webhook = self._webhook
         info: dict[str, Any] = {
-            "url": self._webhook["url"] if self._webhook else "",
+            "url": webhook["url"] if webhook else "",
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
-            "max_connections": 40,
         }
+        if webhook is not None:
+            info["max_connections"] = webhook["max_connections"]
+            if self._webhook_last_error is not None:
+                info["last_error_date"], info["last_error_message"] = self._webhook_last_error
         if self._allowed_updates is not None:
             info["allowed_updates"] = sorted(self._allowed_updates)
         return info
 
     async def _deliver_webhooks(self) -> None:
-        """POST pending updates to the webhook one at a time, retrying on failure."""
-        async with ClientSession(timeout=ClientTimeout(total=10)) as session:
-            while self._webhook is not None and not self._closing.is_set():
-                if not self._updates:
-                    event = self._updates_changed
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(event.wait(), 1.0)
-                    continue
-                update_id, update = self._updates[0]
-                headers = {}
-                if self._webhook.get("secret_token"):
-                    headers["X-Telegram-Bot-Api-Secret-Token"] = str(self._webhook["secret_token"])
-                try:
-                    async with session.post(
-                        self._webhook["url"], json=update, headers=headers
-                    ) as resp:
-                        delivered = 200 <= resp.status < 300
-                except Exception as exc:  # any transport failure: Telegram just retries later
-                    _LOG.debug("webhook delivery failed: %r", exc)
-                    delivered = False
-                if delivered:
-                    self.stats.updates_delivered += 1
-                    if self._updates and self._updates[0][0] == update_id:
-                        self._updates.popleft()
-                else:
-                    await asyncio.sleep(0.2)
+        """Deliver pending updates to the webhook until it is deleted or the server stops.
+
+        Each ``setWebhook`` gets its own connection pool (``max_connections`` wide); a
+        changed webhook is picked up once the requests in flight to the old one are done.
+        Nothing awaits between the final check of ``self._webhook`` and returning, so
+        ``_set_webhook`` never sees a task that is about to finish without serving it.
+        """
+        while self._webhook is not None and not self._closing.is_set():
+            await self._deliver_to(self._webhook)
+
+    async def _deliver_to(self, webhook: dict[str, Any]) -> None:
+        """Serve one webhook configuration with up to ``max_connections`` parallel POSTs.
+
+        As on Telegram, updates of one chat go out one at a time and in order: an update is
+        sent only when no earlier pending update of its chat is in flight or waiting, and
+        it leaves the queue only once the webhook answered 2xx. A failed one is retried
+        after a pause, and its chat's later updates wait behind it; other chats go on.
+        """
+        limit = int(webhook["max_connections"])
+        connector = TCPConnector(limit=limit, limit_per_host=limit)
+        in_flight: dict[Any, asyncio.Task[None]] = {}
+        async with ClientSession(connector=connector, timeout=ClientTimeout(total=10)) as session:
+            try:
+                while self._webhook is webhook and not self._closing.is_set():
+                    busy = set(in_flight)
+                    # Look only so far ahead, so a long backlog of one chat stays cheap.
+                    for entry in itertools.islice(self._updates, WEBHOOK_LOOKAHEAD):
+                        if len(in_flight) >= limit:
+                            break
+                        key = _ordering_key(entry[1])
+                        if key in busy:
+                            continue  # an earlier update of this chat goes first
+                        busy.add(key)
+                        in_flight[key] = asyncio.create_task(
+                            self._post_update(session, webhook, entry)
+                        )
+                    # Wake on a new update, a webhook change, or a finished delivery.
+                    changed = asyncio.ensure_future(self._updates_changed.wait())
+                    try:
+                        await asyncio.wait(
+                            [changed, *in_flight.values()],
+                            timeout=1.0,
+                            return_when=asyncio.FIRST_COMPLETED,
+                        )
+                    finally:
+                        changed.cancel()
+                    for key, task in list(in_flight.items()):
+                        if task.done():
+                            del in_flight[key]
+                            if not task.cancelled() and task.exception() is not None:
+                                _LOG.error(
+                                    "webhook delivery task failed", exc_info=task.exception()
+                                )
+                # The webhook changed: let requests to the old one finish. Deleted or
+                # stopping: abandon them (their updates stay queued).
+                if self._webhook is not None and not self._closing.is_set():
+                    await asyncio.gather(*in_flight.values(), return_exceptions=True)
+            finally:
+                for task in in_flight.values():
+                    task.cancel()
+                await asyncio.gather(*in_flight.values(), return_exceptions=True)
+
+    async def _post_update(
+        self,
+        session: ClientSession,
+        webhook: dict[str, Any],
+        entry: tuple[int, dict[str, Any]],
+    ) -> None:
+        """One delivery attempt; on success the entry leaves the queue, else pause."""
+        headers = {}
+        if webhook.get("secret_token"):
+            headers["X-Telegram-Bot-Api-Secret-Token"] = str(webhook["secret_token"])
+        error: str | None = None
+        try:
+            async with session.post(webhook["url"], json=entry[1], headers=headers) as resp:
+                if not 200 <= resp.status < 300:
+                    error = f"Wrong response from the webhook: {resp.status} {resp.reason}"
+        except TimeoutError:
+            error = "Timeout expired"
+        except Exception as exc:  # any transport failure: Telegram just retries later
+            error = f"Connection failed: {exc!r}"
+        if error is None:
+            self.stats.updates_delivered += 1
+            # drop_pending_updates may have removed it meanwhile. A duplicate (fault
+            # injection) is an equal entry of the same chat, so it is still sent once more.
+            with contextlib.suppress(ValueError):
+                self._updates.remove(entry)
+            return
+        _LOG.debug("webhook delivery of update %s failed: %s", entry[0], error)
+        self.stats.webhook_failures += 1
+        self._webhook_last_error = (int(time.time()), error)
+        await asyncio.sleep(WEBHOOK_RETRY_PAUSE)
 
     # ------------------------------------------------------------------ side door: users
 
