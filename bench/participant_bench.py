@@ -35,10 +35,13 @@ import asyncio
 import json
 import os
 import platform
+import signal
+import socket
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +64,7 @@ from bot.consultations import load_consultation  # noqa: E402
 from bot.context import AppContext  # noqa: E402
 from bot.runtime import use_fast_event_loop  # noqa: E402
 from bot.standin import BotApiStandIn  # noqa: E402
+from bot.webhook import start_receiver, webhook_path  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import make_engine, make_session_factory, session_scope  # noqa: E402
 from storage.models import Answer  # noqa: E402
@@ -266,19 +270,26 @@ class Telegram:
             raise RuntimeError("the stand-in process ended early")
         return json.loads(line)
 
-    async def play(self, kind: str, n: int, base: int, rate: float = 0) -> dict:  # type: ignore[type-arg]
+    async def play(
+        self,
+        kind: str,
+        n: int,
+        base: int,
+        rate: float = 0,
+        clock: Callable[[], float] = time.process_time,
+    ) -> dict:  # type: ignore[type-arg]
         """Play n people (ids from base) closed loop, or open loop at `rate` presses/s; note the
         CPU seconds used by this process and by the child in the timed part of a closed loop."""
         assert self.proc is not None and self.proc.stdin is not None
         self.proc.stdin.write(f"{kind} {n} {base} {rate}\n".encode())
         await self.proc.stdin.drain()
         await self._read()  # everyone is at their starting message
-        cpu = time.process_time()
+        cpu = clock()
         self.proc.stdin.write(b"go\n")
         await self.proc.stdin.drain()
         result = await self._read()
         if rate <= 0:
-            self.cpu[kind] = (time.process_time() - cpu, result["cpu"])
+            self.cpu[kind] = (clock() - cpu, result["cpu"])
         return result
 
     async def __aexit__(self, *exc: object) -> None:
@@ -295,10 +306,11 @@ class Telegram:
 
 
 async def bench_bot(
-    telegram: Telegram, url: str, n: int, rates: list[float]
+    telegram: Telegram, url: str, n: int, rates: list[float], workers: int
 ) -> list[tuple[dict, int]]:  # type: ignore[type-arg]
     """The closed-loop phase, then one open-loop phase per rate, each with its own n people;
-    returns each phase's timings with the answers it stored."""
+    returns each phase's timings with the answers it stored. workers 0: PTB polling in this
+    process; N: `consultbot run` with N webhook worker processes."""
     settings = load_settings(None, database={"url": url}, partnership={"name": "Bench"})
     engine = make_engine(url)
     migrate.upgrade(engine)
@@ -318,18 +330,126 @@ async def bench_bot(
         with session_scope(sessions) as session:
             return session.scalar(select(func.count()).select_from(Answer)) or 0
 
-    harness = BotHarness(ctx, telegram)  # type: ignore[arg-type]  # needs only the URLs
-    await harness.start()
     phases = []
+    if workers:
+        served = await Workers.start(
+            [sys.executable, "-c", "from bot.cli import main; main()", "run"],
+            telegram,
+            workers,
+            env={"CONSULTBOT_DATABASE__URL": url, "CONSULTBOT_PARTNERSHIP__NAME": "Bench"},
+        )
+        clock: Callable[[], float] = served.cpu
+        stop: Callable[[], Awaitable[None]] = served.stop
+    else:
+        harness = BotHarness(ctx, telegram)  # type: ignore[arg-type]  # needs only the URLs
+        await harness.start()
+        clock, stop = time.process_time, harness.stop
     try:
         for j, rate in enumerate([0.0, *rates]):
             before = stored()
-            result = await telegram.play("bot", n, USER_BASE + j * n, rate)
+            result = await telegram.play("bot", n, USER_BASE + j * n, rate, clock)
             phases.append((result, stored() - before))
     finally:
-        await harness.stop()
+        await stop()
     engine.dispose()
     return phases
+
+
+def tree_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) of these processes and all their descendants (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    used: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        used[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, list(pids)
+    while todo:
+        pid = todo.pop()
+        total += used.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+class Workers:
+    """Webhook worker processes on one port, started by `command` (its own worker count) or
+    one command per worker (the echo baseline), until stop()."""
+
+    def __init__(self, processes: list[asyncio.subprocess.Process], port: int) -> None:
+        self.processes = processes
+        self.port = port
+        self.lines: list[str] = []
+        self.drains: list[asyncio.Task[None]] = []
+
+    def cpu(self) -> float:
+        return tree_cpu([p.pid for p in self.processes])
+
+    @classmethod
+    async def start(
+        cls,
+        command: list[str],
+        telegram: Telegram,
+        workers: int,
+        env: dict[str, str] | None = None,
+        per_worker: bool = False,
+    ) -> Workers:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        full = {k: v for k, v in os.environ.items() if not k.startswith("CONSULTBOT_")}
+        full.update(
+            CONSULTBOT_TOKEN=TOKEN,
+            CONSULTBOT_WEBHOOK_SECRET="bench-secret",
+            CONSULTBOT_TELEGRAM__BASE_URL=telegram.bot_base_url,
+            CONSULTBOT_TELEGRAM__BASE_FILE_URL=telegram.file_base_url,
+            CONSULTBOT_TELEGRAM__WEBHOOK_URL=f"http://127.0.0.1:{port}/tg",
+            CONSULTBOT_TELEGRAM__WEBHOOK_PORT=str(port),
+            CONSULTBOT_TELEGRAM__WORKERS=str(workers),
+            **(env or {}),
+        )
+        commands = [[*command, str(i)] for i in range(workers)] if per_worker else [command]
+        processes = [
+            await asyncio.create_subprocess_exec(
+                *c, env=full, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            )
+            for c in commands
+        ]
+        served = cls(processes, port)
+        ready = asyncio.Event()
+
+        async def drain(process: asyncio.subprocess.Process) -> None:
+            assert process.stdout is not None
+            async for raw in process.stdout:
+                served.lines.append(raw.decode(errors="replace").rstrip())
+                if sum("receiving updates on" in line for line in served.lines) >= workers:
+                    ready.set()
+
+        served.drains = [asyncio.create_task(drain(p)) for p in processes]
+        try:
+            await asyncio.wait_for(ready.wait(), 120)
+        except TimeoutError:
+            await served.stop()
+            lines = "\n".join(served.lines[-20:])
+            raise RuntimeError(f"workers did not start:\n{lines}") from None
+        return served
+
+    async def stop(self) -> None:
+        for process in self.processes:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+        await asyncio.gather(*self.drains, return_exceptions=True)
 
 
 ECHO_MARKUP = InlineKeyboardMarkup([[InlineKeyboardButton("x", callback_data="x")]])
@@ -347,12 +467,12 @@ async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.effective_chat.send_message("echo", reply_markup=ECHO_MARKUP)
 
 
-async def bench_echo(telegram: Telegram, n: int, rates: list[float]) -> list[dict]:  # type: ignore[type-arg]
+def echo_application(base_url: str) -> Application:  # type: ignore[type-arg]
     # The same request backend, pool sizes and polling as the bot (bot/app.py, the harness).
     application = (
         Application.builder()
         .token(TOKEN)
-        .base_url(telegram.bot_base_url)
+        .base_url(base_url)
         .request(AiohttpRequest(connection_pool_size=64))
         .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=6))
         .concurrent_updates(True)
@@ -360,14 +480,62 @@ async def bench_echo(telegram: Telegram, n: int, rates: list[float]) -> list[dic
     )
     application.add_handler(CallbackQueryHandler(echo))
     application.add_handler(MessageHandler(filters.TEXT, echo_text))
+    return application
+
+
+async def echo_worker(index: int) -> None:
+    """One echo webhook worker (run as this file with --echo-worker INDEX), configured by the
+    same environment as the bot's workers; worker 0 registers the webhook."""
+    settings = load_settings(None)
+    telegram = settings.telegram
+    assert telegram.webhook_url is not None and settings.webhook_secret is not None
+    secret = settings.webhook_secret.get_secret_value()
+    application = echo_application(telegram.base_url)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    runner = await start_receiver(
+        application,
+        listen=telegram.webhook_listen,
+        port=telegram.webhook_port,
+        path=webhook_path(telegram.webhook_url),
+        secret=secret,
+        reuse_port=True,
+    )
+    async with application:
+        if index == 0:
+            await application.bot.set_webhook(
+                telegram.webhook_url,
+                secret_token=secret,
+                max_connections=telegram.webhook_max_connections,
+            )
+        await application.start()
+        print(f"echo worker {index} receiving updates on port {telegram.webhook_port}", flush=True)
+        await stop.wait()
+        await application.stop()
+    await runner.cleanup()
+
+
+async def bench_echo(telegram: Telegram, n: int, rates: list[float], workers: int) -> list[dict]:  # type: ignore[type-arg]
+    phases = [0.0, *rates]
+    if workers:
+        served = await Workers.start(
+            [sys.executable, __file__, "--echo-worker"], telegram, workers, per_worker=True
+        )
+        try:
+            return [
+                await telegram.play("echo", n, ECHO_BASE + j * n, rate, served.cpu)
+                for j, rate in enumerate(phases)
+            ]
+        finally:
+            await served.stop()
+    application = echo_application(telegram.bot_base_url)
     await application.initialize()
     assert application.updater is not None
     await application.updater.start_polling(poll_interval=0.0, timeout=1)
     await application.start()
     try:
         return [
-            await telegram.play("echo", n, ECHO_BASE + j * n, rate)
-            for j, rate in enumerate([0.0, *rates])
+            await telegram.play("echo", n, ECHO_BASE + j * n, rate) for j, rate in enumerate(phases)
         ]
     finally:
         await application.updater.stop()
@@ -391,10 +559,21 @@ async def main() -> None:
         help="offered presses/s for the open-loop phases, comma-separated ('' for none)",
     )
     parser.add_argument("--db", default=None, help="database URL (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="0: PTB polling in this process (default); N: webhook, N worker processes on one"
+        " port, for the bot (consultbot run) and for the echo baseline alike",
+    )
     parser.add_argument("--telegram", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--echo-worker", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.telegram:
         await telegram_side()
+        return
+    if args.echo_worker is not None:
+        await echo_worker(args.echo_worker)
         return
     n = args.participants
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
@@ -402,15 +581,20 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         url = args.db or f"sqlite:///{folder}/bench.sqlite3"
         async with Telegram() as telegram:
-            phases = await bench_bot(telegram, url, n, rates)
-            echoes = await bench_echo(telegram, n, rates)
+            phases = await bench_bot(telegram, url, n, rates, args.workers)
+            echoes = await bench_echo(telegram, n, rates, args.workers)
     database = url.split(":", 1)[0] if args.db else "sqlite (fresh file, WAL, synchronous=NORMAL)"
+    mode = (
+        f"webhook, {args.workers} worker processes on one port (CPU summed over them)"
+        if args.workers
+        else "PTB polling in this process (timeout 1 s, interval 0)"
+    )
     print(
         f"configuration: {n} participants x 5 button answers per phase; phases: closed loop"
         f" (press again as soon as the next prompt is there), then open loop at"
         f" {', '.join(f'{r:g}' for r in rates) or 'no'} presses/s offered (fresh people each;"
-        f" person i presses at (i + k*{n}) / rate, think time {n}/rate s); bot: PTB polling"
-        f" (timeout 1 s, interval 0), concurrent updates, aiohttp requests; database: {database};"
+        f" person i presses at (i + k*{n}) / rate, think time {n}/rate s); bot and echo: {mode},"
+        f" concurrent updates, aiohttp requests; database: {database};"
         f" stand-in + participants in a child process; {os.cpu_count()} CPUs,"
         f" Python {platform.python_version()}"
     )
@@ -445,7 +629,7 @@ async def main() -> None:
     echo_cpu, tg_echo_cpu = telegram.cpu["echo"]
     bot_ms, echo_ms = bot_cpu / presses * 1000, echo_cpu / len(echo_latencies) * 1000
     print(
-        f"CPU per press, bot process: bot {bot_ms:.2f} ms (one core = {1000 / bot_ms:.0f}/s),"
+        f"CPU per press, bot process(es): bot {bot_ms:.2f} ms (one core = {1000 / bot_ms:.0f}/s),"
         f" echo {echo_ms:.2f} ms (one core = {1000 / echo_ms:.0f}/s), ratio {bot_ms / echo_ms:.1f};"
         f" stand-in + participants: {tg_cpu / presses * 1000:.2f} /"
         f" {tg_echo_cpu / len(echo_latencies) * 1000:.2f} ms"
