@@ -64,7 +64,7 @@ from bot.consultations import load_consultation  # noqa: E402
 from bot.context import AppContext  # noqa: E402
 from bot.runtime import use_fast_event_loop  # noqa: E402
 from bot.standin import BotApiStandIn  # noqa: E402
-from bot.webhook import start_receiver, webhook_path  # noqa: E402
+from bot.webhook import receive_updates  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import make_engine, make_session_factory, session_scope  # noqa: E402
 from storage.models import Answer  # noqa: E402
@@ -493,14 +493,7 @@ async def echo_worker(index: int) -> None:
     application = echo_application(telegram.base_url)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    runner = await start_receiver(
-        application,
-        listen=telegram.webhook_listen,
-        port=telegram.webhook_port,
-        path=webhook_path(telegram.webhook_url),
-        secret=secret,
-        reuse_port=True,
-    )
+    runner = await receive_updates(application, telegram, secret)
     async with application:
         if index == 0:
             await application.bot.set_webhook(

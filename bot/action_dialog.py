@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from bot import dialogs
 from bot.coding import Codebook
 from bot.config import Settings
 from bot.digest import compile_digest, round_scope
@@ -72,14 +73,11 @@ class Dialog:
 
 
 def _state(session: Session, chat_id: int) -> DialogState | None:
-    return session.scalar(
-        select(DialogState).where(DialogState.chat_id == chat_id, DialogState.kind == KIND)
-    )
+    return dialogs.dialog_state(session, chat_id, KIND)
 
 
 def waiting_for_text(session: Session, chat_id: int) -> bool:
-    state = _state(session, chat_id)
-    return state is not None and state.step in TEXT_STEPS
+    return dialogs.waiting_for_text(session, chat_id, KIND, TEXT_STEPS)
 
 
 def _b(state: DialogState, text: str, step: str, value: str) -> Button:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from bot import dialogs
 from bot.catalogue import current_consultations
 from bot.config import Settings
 from bot.messages import Button, OutgoingMessage, rows
@@ -58,14 +59,11 @@ class Screen:
 
 
 def _state(session: Session, chat_id: int) -> DialogState | None:
-    return session.scalar(
-        select(DialogState).where(DialogState.chat_id == chat_id, DialogState.kind == KIND)
-    )
+    return dialogs.dialog_state(session, chat_id, KIND)
 
 
 def waiting_for_text(session: Session, chat_id: int) -> bool:
-    state = _state(session, chat_id)
-    return state is not None and state.step in TEXT_STEPS
+    return dialogs.waiting_for_text(session, chat_id, KIND, TEXT_STEPS)
 
 
 def _b(text: str, step: str, value: str) -> Button:

@@ -80,6 +80,24 @@ async def start_receiver(
     return runner
 
 
+async def receive_updates(
+    application: Application,  # type: ignore[type-arg]
+    telegram: Any,
+    secret: str,
+) -> web.AppRunner:
+    """start_receiver as `telegram` (TelegramSettings) says: its listen address, port and the
+    webhook URL's path; the port is shared when there is more than one worker."""
+    assert telegram.webhook_url is not None
+    return await start_receiver(
+        application,
+        listen=telegram.webhook_listen,
+        port=telegram.webhook_port,
+        path=webhook_path(telegram.webhook_url),
+        secret=secret,
+        reuse_port=telegram.workers > 1,
+    )
+
+
 async def run_worker(
     ctx: AppContext,
     token: str,
@@ -100,14 +118,7 @@ async def run_worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    runner = await start_receiver(
-        application,
-        listen=telegram.webhook_listen,
-        port=telegram.webhook_port,
-        path=webhook_path(telegram.webhook_url),
-        secret=secret,
-        reuse_port=telegram.workers > 1,
-    )
+    runner = await receive_updates(application, telegram, secret)
     try:
         async with application:
             if first:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from telegram import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
@@ -155,6 +156,26 @@ async def drop_duplicate_updates(update: Update, context: ContextTypes.DEFAULT_T
     except IntegrityError:
         log.info("dropped duplicate update %s", update.update_id)
         raise ApplicationHandlerStop from None
+
+
+def dialog_text(waiting: Callable[[Session, int], bool], handle: Handler) -> Handler:
+    """A handler for typed answers to a guided dialog: it takes a message only while
+    `waiting(session, chat_id)` says this chat's dialog expects text, and then stops other
+    handlers from seeing it; any other message goes on to them."""
+
+    async def route(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        ctx = app_context(context)
+        chat, message = update.effective_chat, update.effective_message
+        if chat is None or message is None or not message.text:
+            return
+        with session_scope(ctx.sessions) as session:
+            expects_text = waiting(session, chat.id)
+        if not expects_text:
+            return
+        await handle(update, context)
+        raise ApplicationHandlerStop
+
+    return route
 
 
 async def private_chats_only(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

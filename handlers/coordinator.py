@@ -9,7 +9,6 @@ from typing import Any
 from telegram import Update
 from telegram.ext import (
     Application,
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
@@ -22,7 +21,7 @@ from bot.context import app_context
 from bot.messages import OutgoingMessage
 from bot.runtime import tick_now, wake_sender
 from bot.services import round_services
-from handlers.common import markup, register_command, reply, require_role
+from handlers.common import dialog_text, markup, register_command, reply, require_role
 from storage.db import session_scope
 from storage.models import Role
 
@@ -97,21 +96,6 @@ async def schedule_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await _show(update, screen.message)
     if screen.opens_now:
         await tick_now(ctx)
-
-
-async def schedule_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Typed dialog answers (a date, a time, a cron expression). Only reached while a
-    coordinator's dialog waits for text; anything else goes on to the other handlers."""
-    ctx = app_context(context)
-    chat, message = update.effective_chat, update.effective_message
-    if chat is None or message is None or not message.text:
-        return
-    with session_scope(ctx.sessions) as session:
-        waiting = schedule_dialog.waiting_for_text(session, chat.id)
-    if not waiting:
-        return
-    await _schedule_text(update, context)
-    raise ApplicationHandlerStop
 
 
 @require_role(Role.COORDINATOR)
@@ -280,6 +264,9 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CallbackQueryHandler(schedule_button, pattern=r"^co:s:"))
     application.add_handler(CallbackQueryHandler(cancel_button, pattern=r"^co:(x|xs|k):"))
     application.add_handler(
-        MessageHandler(filters.ChatType.PRIVATE & _DialogWaiting(), schedule_text),
+        MessageHandler(
+            filters.ChatType.PRIVATE & _DialogWaiting(),
+            dialog_text(schedule_dialog.waiting_for_text, _schedule_text),
+        ),
         group=DIALOG_GROUP,
     )

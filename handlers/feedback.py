@@ -9,7 +9,6 @@ from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import (
     Application,
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
@@ -30,7 +29,7 @@ from bot.feedback import (
     set_action_status,
 )
 from bot.messages import OutgoingMessage
-from handlers.common import escape, markup, register_command, reply, require_role
+from handlers.common import dialog_text, escape, markup, register_command, reply, require_role
 from storage.db import session_scope
 from storage.models import ActionStatus, Role
 
@@ -135,21 +134,6 @@ async def action_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await _show(update, screen.message)
 
 
-async def action_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Typed dialog answers (what was heard, what will be done, who, a date). Only reached
-    while a coordinator's /action dialog waits for text; anything else goes on."""
-    ctx = app_context(context)
-    chat = update.effective_chat
-    if chat is None:
-        return
-    with session_scope(ctx.sessions) as session:
-        waiting = action_dialog.waiting_for_text(session, chat.id)
-    if not waiting:
-        return
-    await _action_text(update, context)
-    raise ApplicationHandlerStop
-
-
 @require_role(Role.COORDINATOR)
 async def _action_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     ctx = app_context(context)
@@ -220,7 +204,10 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         CallbackQueryHandler(action_button, pattern=rf"^{action_dialog.PREFIX}:")
     )
     application.add_handler(
-        MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, action_text),
+        MessageHandler(
+            filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND,
+            dialog_text(action_dialog.waiting_for_text, _action_text),
+        ),
         group=DIALOG_GROUP,
     )
     application.add_handler(CommandHandler("actions", actions_command))

@@ -81,19 +81,30 @@ async def test_two_worker_processes_share_the_port(standin: BotApiStandIn, tmp_p
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+    lines: list[str] = []
+
+    async def until_ready() -> None:
+        assert process.stdout is not None
+        while sum("receiving updates on" in line for line in lines) < 2:
+            raw = await process.stdout.readline()
+            if not raw:
+                raise AssertionError("consultbot run ended early:\n" + "\n".join(lines))
+            lines.append(raw.decode())
+
     try:
+        await asyncio.wait_for(until_ready(), 120)  # spawning takes seconds on a busy machine
         users = range(5001, 5021)
         for user in users:
             standin.send_text(user, "/start")
-        for user in users:  # workers take a few seconds to start on a loaded machine
-            await standin.wait_for_message(user, after=0, timeout=90)
+        for user in users:
+            await standin.wait_for_message(user, after=0, timeout=30)
         process.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(process.communicate(), 60)
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
-    log = output.decode()
+    log = "".join(lines) + output.decode()
     assert process.returncode == 0, log
     assert "worker 1 of 2" in log and "worker 2 of 2" in log
     assert TOKEN not in log and "shared-secret" not in log
