@@ -105,6 +105,24 @@ async def reply(update: Update, text: str, **kwargs: Any) -> None:
     await chat.send_message(text, parse_mode="HTML", **kwargs)
 
 
+async def show(update: Update, message: OutgoingMessage) -> None:
+    """Send a message with its buttons in the chat the update came from."""
+    await reply(update, message.text, reply_markup=markup(message))
+
+
+async def next_step(update: Update, message: OutgoingMessage) -> None:
+    """Answer a dialog's button press and replace the pressed message with the next step, so
+    an earlier step's buttons are gone; a message too old to edit gets a new one instead."""
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    try:
+        await query.edit_message_text(message.text, reply_markup=markup(message))
+    except TelegramError:  # too old to edit, or unchanged
+        log.debug("could not edit the dialog message", exc_info=True)
+        await show(update, message)
+
+
 def require_role(role: Role) -> Callable[[H], H]:
     """Let the handler run only for people with at least `role`; everyone else gets a short
     answer, the attempt is logged, and nothing changes."""

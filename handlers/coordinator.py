@@ -18,10 +18,16 @@ from telegram.ext import (
 
 from bot import rounds, schedule_dialog
 from bot.context import app_context
-from bot.messages import OutgoingMessage
 from bot.runtime import tick_now, wake_sender
 from bot.services import round_services
-from handlers.common import dialog_text, markup, register_command, reply, require_role
+from handlers.common import (
+    dialog_text,
+    next_step,
+    register_command,
+    reply,
+    require_role,
+    show,
+)
 from storage.db import session_scope
 from storage.models import Role
 
@@ -35,10 +41,6 @@ register_command("round", "One round in detail: /round N", Role.COORDINATOR)
 register_command("remind", "Remind non-finishers: /remind N", Role.COORDINATOR)
 register_command("close", "Close a round now: /close N", Role.COORDINATOR)
 register_command("cancel", "Cancel a round: /cancel N", Role.COORDINATOR)
-
-
-async def _show(update: Update, message: OutgoingMessage) -> None:
-    await reply(update, message.text, reply_markup=markup(message))
 
 
 def _round_number(context: ContextTypes.DEFAULT_TYPE) -> int | None:
@@ -61,7 +63,7 @@ async def schedule_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     except schedule_dialog.DialogError as exc:
         await reply(update, str(exc))
         return
-    await _show(update, screen.message)
+    await show(update, screen.message)
 
 
 @require_role(Role.COORDINATOR)
@@ -87,13 +89,7 @@ async def schedule_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     except (schedule_dialog.DialogError, rounds.RoundError) as exc:
         await query.answer(str(exc)[:190], show_alert=True)
         return
-    await query.answer()
-    # The next step replaces this one in place, so a button of an earlier step is gone.
-    try:
-        await query.edit_message_text(screen.message.text, reply_markup=markup(screen.message))
-    except Exception:  # too old to edit, or unchanged: show it as a new message instead
-        log.debug("could not edit the dialog message", exc_info=True)
-        await _show(update, screen.message)
+    await next_step(update, screen.message)
     if screen.opens_now:
         await tick_now(ctx)
 
@@ -114,7 +110,7 @@ async def _schedule_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     except schedule_dialog.DialogError as exc:
         await reply(update, str(exc))
         return
-    await _show(update, screen.message)
+    await show(update, screen.message)
 
 
 # ------------------------------------------------------------------ watching and acting
@@ -186,7 +182,7 @@ async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str) 
                 if round_.status.value not in ("scheduled", "open"):
                     raise rounds.RoundError(f"round {number} is already {round_.status.value}")
                 message = schedule_dialog.cancel_buttons(round_)
-                await _show(update, message)
+                await show(update, message)
                 return
     except rounds.RoundError as exc:
         await reply(update, str(exc).capitalize() + ".")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import BadRequest
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -28,8 +27,15 @@ from bot.feedback import (
     publish_feedback,
     set_action_status,
 )
-from bot.messages import OutgoingMessage
-from handlers.common import dialog_text, escape, markup, register_command, reply, require_role
+from handlers.common import (
+    dialog_text,
+    escape,
+    next_step,
+    register_command,
+    reply,
+    require_role,
+    show,
+)
 from storage.db import session_scope
 from storage.models import ActionStatus, Role
 
@@ -63,10 +69,6 @@ def _dialog(ctx: AppContext, chat_id: int) -> action_dialog.Dialog:
     )
 
 
-async def _show(update: Update, message: OutgoingMessage) -> None:
-    await reply(update, message.text, reply_markup=markup(message))
-
-
 @require_role(Role.COORDINATOR)
 async def action_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/action or /action N: the guided dialog. /action N code | finding | action | owner |
@@ -85,7 +87,7 @@ async def action_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         except action_dialog.DialogError as exc:
             await reply(update, str(exc))
             return
-        await _show(update, screen.message)
+        await show(update, screen.message)
         return
     codebook = codebook_for(ctx.settings, ctx.extras)
     try:
@@ -125,13 +127,7 @@ async def action_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         log.info("action button %r refused for %s", (query.data or "")[:64], user.id)
         await query.answer(str(exc)[:190], show_alert=True)
         return
-    await query.answer()
-    # The next step replaces this one in place, so the buttons of an earlier step are gone.
-    try:
-        await query.edit_message_text(screen.message.text, reply_markup=markup(screen.message))
-    except BadRequest:  # too old to edit, or unchanged: show it as a new message instead
-        log.debug("could not edit the action dialog message", exc_info=True)
-        await _show(update, screen.message)
+    await next_step(update, screen.message)
 
 
 @require_role(Role.COORDINATOR)
@@ -145,7 +141,7 @@ async def _action_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     except action_dialog.DialogError as exc:
         await reply(update, str(exc))
         return
-    await _show(update, screen.message)
+    await show(update, screen.message)
 
 
 @require_role(Role.COORDINATOR)
