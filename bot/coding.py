@@ -57,6 +57,7 @@ __all__ = [
     "CodebookError",
     "Coding",
     "Evidence",
+    "Gold",
     "code_text",
     "code_texts",
     "default_codebook_path",
@@ -81,6 +82,25 @@ _WEIGHTS: dict[str, float] = {
 # Codes below this confidence, or answers where negation discarded something, are flagged so a
 # coordinator looks at them rather than trusting the count blindly.
 DOUBTFUL_BELOW = 0.7
+
+
+class Gold(frozenset):
+    """The codes of a labelled answer whose author labelled only some of the codebook's codes:
+    ``unlabelled`` are the codes outside their label space (e.g. the success factors, for an
+    author who coded barriers only). Those codes are neither positive nor negative evidence:
+    fits give them no weight for this answer and scoring leaves them out."""
+
+    unlabelled: frozenset[str]
+
+    def __new__(cls, codes: Iterable[str] = (), unlabelled: Iterable[str] = ()) -> Gold:
+        out = super().__new__(cls, codes)
+        out.unlabelled = frozenset(unlabelled)
+        return out
+
+
+def unlabelled_of(gold: frozenset[str]) -> frozenset[str]:
+    """Codes outside the label space of a labelled answer (empty for a plain frozenset)."""
+    return getattr(gold, "unlabelled", frozenset())
 
 
 def default_codebook_path() -> Path:
@@ -726,7 +746,9 @@ def load_training_sets(
 ) -> tuple[list[tuple[str, frozenset[str]]], list[str | None]]:
     """Labelled answers and, per answer, the labelled set it came from (its "set" field), or
     None for answers that are training-only ("train_only": true) or name no set. The combiner
-    is fitted by holding out one set at a time; training-only answers are never held out."""
+    is fitted by holding out one set at a time; training-only answers are never held out.
+    An answer with "label_space": "barriers" was labelled by an author who coded barriers
+    only: its gold is a ``Gold`` whose success codes are unlabelled (not negatives)."""
     import json
 
     try:
@@ -746,6 +768,11 @@ def load_training_sets(
             raise CodebookError(f"{path}, line {n}: expected {{'text', 'codes'}}: {exc}") from exc
         if not isinstance(text, str) or not gold <= known:
             raise CodebookError(f"{path}, line {n}: unknown code(s) {sorted(gold - known)}")
+        space = obj.get("label_space", "all")
+        if space == "barriers":
+            gold = Gold(gold, codebook.success_codes)
+        elif space != "all":
+            raise CodebookError(f"{path}, line {n}: label_space must be 'all' or 'barriers'")
         rows.append((text, gold))
         group = obj.get("set")
         groups.append(None if obj.get("train_only") or not isinstance(group, str) else group)
@@ -808,7 +835,7 @@ def fit_text_model(
     import numpy as np
 
     codes = model.codes
-    xs, ys = [], []
+    xs, ys, ms = [], [], []
     for g in held:
         train = [r for r, h in zip(rows, groups, strict=True) if h != g]
         support = [r for r, h in zip(rows, groups, strict=True) if h is not None and h != g]
@@ -820,7 +847,12 @@ def fit_text_model(
         toks = [_model_tokens(t, codebook) for t in texts]
         xs.append(_combiner_rows(texts, codings, toks, fold))
         ys.append(np.array([[c in gold for c in codes] for _, gold in test]).ravel())
-    model.combiner = fit_combiner(np.vstack(xs), np.concatenate(ys))
+        # (answer, code) rows outside an answer's label space teach the combiner nothing.
+        ms.append(
+            np.array([[c not in unlabelled_of(gold) for c in codes] for _, gold in test]).ravel()
+        )
+    keep = np.concatenate(ms)
+    model.combiner = fit_combiner(np.vstack(xs)[keep], np.concatenate(ys)[keep])
     model.combiner_fitted = True
     return model
 

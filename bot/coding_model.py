@@ -379,14 +379,22 @@ def _fit(
     )
     x = model.features(token_lists)
     y = np.array([[c in g for c in codes] for g in labels], dtype=np.float64).reshape(n, k)
+    # 0 where a code is outside an answer's label space (its author never used that code, so
+    # its absence says nothing): such (answer, code) pairs carry no weight in the fit.
+    m = np.array(
+        [[c not in getattr(g, "unlabelled", ()) for c in codes] for g in labels], dtype=np.float64
+    ).reshape(n, k)
+    y = y * m
     pos = y.sum(axis=0)
-    fit = (pos > 0) & (pos < n)
+    n_code = m.sum(axis=0)
+    fit = (pos > 0) & (pos < n_code)
     if not fit.any():
         return model
-    y = y[:, fit]
-    pos = pos[fit]
-    # class_weight="balanced": each class carries half of the total weight.
-    sw = C_REG * np.where(y > 0, n / (2 * pos), n / (2 * (n - pos)))
+    y, m = y[:, fit], m[:, fit]
+    pos, n_code = pos[fit], n_code[fit]
+    # class_weight="balanced": each class carries half of the total weight (of the answers
+    # labelled for that code).
+    sw = C_REG * m * np.where(y > 0, n_code / (2 * pos), n_code / (2 * (n_code - pos)))
     # With an L2 penalty the weights lie in the span of the training rows, so optimise in that
     # (at most n-dimensional) space: X X^T = U L U^T, w = X^T U L^-1/2 c, X w = U L^1/2 c and
     # |w| = |c|. A few thousand parameters instead of one per feature per code.
@@ -423,7 +431,7 @@ def _fit(
 # ------------------------------------------------------------------------------- artefact
 
 # Bump when featurisation or the fit changes in a way the settings below do not capture.
-FORMAT = 2
+FORMAT = 3  # 3: per-answer label spaces (unlabelled codes carry no weight)
 
 
 def model_digest(training: bytes, codes: Sequence[str], threshold: float, rules: str = "") -> str:

@@ -13,10 +13,13 @@ from bot.coding import (
     Codebook,
     CodebookError,
     Coding,
+    Gold,
     code_text,
     default_codebook_path,
     explain,
     load_codebook,
+    load_training_sets,
+    unlabelled_of,
 )
 
 DATA = Path(__file__).resolve().parent / "data" / "coding"
@@ -324,12 +327,20 @@ def test_error_missing_field_and_bad_cue(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- accuracy and speed
 
 
+# Sets whose author coded the barrier codes only: their success codes are unlabelled.
+BARRIERS_ONLY = {"sealed2"}
+
+
 def _load(name: str) -> list[tuple[str, frozenset[str]]]:
     with (DATA / f"{name}.jsonl").open(encoding="utf-8") as fh:
-        return [
+        rows = [
             (obj["text"], frozenset(obj["codes"]))
             for obj in (json.loads(line) for line in fh if line.strip())
         ]
+    if name in BARRIERS_ONLY:
+        success = load_codebook().success_codes
+        return [(t, Gold(g, success)) for t, g in rows]
+    return rows
 
 
 def _macro_f1(examples: list[tuple[str, frozenset[str]]], cb: Codebook) -> float:
@@ -470,16 +481,17 @@ def _bench():  # type: ignore[no-untyped-def]
 
 
 # Leave-one-set-out macro-F1 ("unseen text", bench/coding_bench.py): each set scored by a coder
-# built without it (rules pruned to the cues supported on the other three sets; model and
-# combiner fitted on those three plus the authored training-only answers). Measured, and the
+# built without it (rules pruned to the cues supported on the other sets; model and
+# combiner fitted on them plus the authored training-only answers). Measured, and the
 # rules alone for comparison:
 LOSO = {
-    "dev": (0.909, 0.820),
-    "holdout": (0.933, 0.823),
-    "independent": (0.804, 0.711),
-    "sealed": (0.804, 0.664),
+    "dev": (0.916, 0.857),
+    "holdout": (0.940, 0.833),
+    "independent": (0.833, 0.740),
+    "sealed": (0.829, 0.678),
+    "sealed2": (0.792, 0.614),  # barrier codes only (its author's label space)
 }
-SETS = ("dev", "holdout", "independent", "sealed")
+SETS = ("dev", "holdout", "independent", "sealed", "sealed2")
 
 
 @pytest.mark.parametrize("held", SETS)
@@ -516,6 +528,18 @@ def test_shipped_training_file_is_all_labelled_sets_and_authored_examples() -> N
     )
     assert all(r.get("train_only") is True for r in rows if r["set"] == "authored")
     assert not any(r.get("train_only") for r in rows if r["set"] != "authored")
+    # sealed2's author coded barriers only: its success codes are unlabelled, not negatives.
+    assert all((r.get("label_space") == "barriers") == (r["set"] in BARRIERS_ONLY) for r in rows)
+
+
+def test_unlabelled_codes_carry_no_weight_and_are_not_scored(cb: Codebook) -> None:
+    bench = _bench()
+    success = cb.success_codes
+    ex = [("our named contact is brilliant", Gold(frozenset(), success))]
+    _per, avg = bench.score_preds(ex, [{success[0]}], [c.code for c in cb])
+    assert avg["exact_match"] == 1.0  # a predicted success code is not a false positive
+    rows, _groups = load_training_sets(cb.training, cb)
+    assert sum(bool(unlabelled_of(g)) for _, g in rows) == len(_load("sealed2"))
 
 
 def test_authored_examples_are_not_copies_of_labelled_answers() -> None:
@@ -652,7 +676,8 @@ def test_bench_scores_a_file_with_the_shipped_coder(tmp_path: Path, capsys) -> N
     out = capsys.readouterr().out
     assert "int.premises" in out and "macro" in out and "micro" in out
     assert "macro (barrier codes)" in out
-    assert "1 of 3 answers are also in the training file" in out  # "Our hall roof leaks"
+    # "Our hall roof leaks" (dev) and "funding isn't the problem, volunteers are" (sealed2)
+    assert "2 of 3 answers are also in the training file" in out
 
 
 def test_rules_only_codebook_without_training(tmp_path: Path) -> None:
