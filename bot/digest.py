@@ -645,7 +645,7 @@ def _segment_label(key: str, value: Any) -> str:
     text = str(value)
     if key == "answers_as":
         return ANSWERS_AS_LABELS.get(text, text.replace("_", " ").capitalize())
-    return text
+    return text.replace("_", " ")  # stored keys such as volunteers_only read as words
 
 
 def _dimension(

@@ -274,7 +274,8 @@ def chart_response_rates(digest: Digest) -> bytes | None:
     y = list(range(len(labels)))[::-1]
     ax.barh(y, rates, color="#1f5f8b")
     ax.set_yticks(y, labels, fontsize=8)
-    ax.set_xlim(0, 118)
+    ax.set_xlim(0, 118)  # room for the bar labels beyond 100%
+    ax.set_xticks(range(0, 101, 20))
     ax.set_xlabel("Responded (% of people invited)")
     for yy, rate, note in zip(y, rates, notes, strict=True):
         ax.text(rate + 1, yy, note, va="center", fontsize=7, color="#333333")
@@ -297,7 +298,9 @@ def chart_barriers(digest: Digest) -> bytes | None:
     y = list(range(len(rows)))[::-1]
     ax.barh(y, shares, color=colours)
     ax.set_yticks(y, labels, fontsize=8)
-    ax.set_xlim(0, max(shares) * 1.25 + 5)
+    top = max(shares) * 1.25 + 5
+    ax.set_xlim(0, top)  # room for the bar labels
+    ax.set_xticks(range(0, int(min(top, 100)) + 1, 20))  # no ticks past 100%
     ax.set_xlabel(f"% of {digest.barriers.base} respondents")
     for yy, share in zip(y, shares, strict=True):
         ax.text(share + 0.8, yy, f"{share:.0f}%", va="center", fontsize=7)
