@@ -20,7 +20,9 @@ subprocess so ru_maxrss is the digest's own peak:
   render    again + Telegram, HTML (with charts) and Markdown rendering
 Every step but "first" (which codes, so runs once) is measured --repeat times, interleaved
 with the baseline; the table shows medians, the range, and each median as a multiple of the
-median fetch of the same run, the figure to compare across machines and busy moments.
+median fetch of the same run, the figure to compare across machines and busy moments. "cpu s"
+is CPU time, which other jobs on a shared machine do not eat: this process's, plus on
+PostgreSQL its server backend's when the server runs on this machine (read from /proc).
 Targets: a digest under 2 s and 300 MB peak.
 """
 
@@ -41,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, insert, make_url, select, text  # noqa: E402
+from sqlalchemy import Engine, func, insert, make_url, select, text  # noqa: E402
 
 from bot.catalogue import import_consultation  # noqa: E402
 from bot.config import load_settings  # noqa: E402
@@ -252,9 +254,10 @@ def measure(url: str, what: str) -> dict[str, float]:
     # Timed without tracemalloc (it slows Python code several times over); the traced peak
     # comes from a second pass, except for "first", whose work is done once the first pass
     # has coded everything.
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     work()
     seconds = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0 + (server_cpu(engine) or 0.0)
     peak = 0
     if what != "first":
         tracemalloc.start()
@@ -262,7 +265,21 @@ def measure(url: str, what: str) -> dict[str, float]:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "traced_mb": peak / 2**20, "maxrss_mb": rss, **extra}
+    return {"seconds": seconds, "cpu": cpu, "traced_mb": peak / 2**20, "maxrss_mb": rss, **extra}
+
+
+def server_cpu(engine: Engine) -> float | None:
+    """CPU seconds used so far by the PostgreSQL backend that served this process (the pool's
+    one connection), when the server runs on this machine and /proc shows it; else None.
+    SQLite's work is this process's own CPU time already."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as connection:
+        pid = connection.scalar(text("SELECT pg_backend_pid()"))
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def run(url: str, what: str) -> dict[str, float]:
@@ -294,23 +311,27 @@ def bench(url: str, people: int, rounds: int, repeat: int) -> dict[str, list[dic
     return results
 
 
-def report(url: str, results: dict[str, list[dict[str, float]]]) -> dict[str, float]:
-    """Print one database's table; returns the median seconds of each step."""
+def report(
+    url: str, results: dict[str, list[dict[str, float]]]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Print one database's table; returns the median seconds and CPU seconds of each step."""
     medians = {what: statistics.median(r["seconds"] for r in rs) for what, rs in results.items()}
     fetch = medians["fetch"]
     print(f"\n{url} (medians of {len(results['fetch'])} runs; first: 1 run)")
+    cpus = {what: statistics.median(r["cpu"] for r in rs) for what, rs in results.items()}
     print(
-        f"{'step':<8} {'seconds':>8} {'x fetch':>8} {'range':>13} {'traced MB':>10} "
-        f"{'maxrss MB':>10}"
+        f"{'step':<8} {'seconds':>8} {'x fetch':>8} {'range':>13} {'cpu s':>7} {'x fetch':>8} "
+        f"{'traced MB':>10} {'maxrss MB':>10}"
     )
     for what, rs in results.items():
         seconds = [r["seconds"] for r in rs]
         print(
             f"{what:<8} {medians[what]:>8.3f} {medians[what] / fetch:>8.2f} "
-            f"{min(seconds):>6.3f}-{max(seconds):<6.3f} "
+            f"{min(seconds):>6.3f}-{max(seconds):<6.3f} {cpus[what]:>7.3f} "
+            f"{cpus[what] / cpus['fetch']:>8.2f} "
             f"{max(r['traced_mb'] for r in rs):>10.1f} {max(r['maxrss_mb'] for r in rs):>10.1f}"
         )
-    return medians
+    return medians, cpus
 
 
 def main() -> None:
@@ -330,7 +351,7 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(urls[0], args.measure)))
         return
-    summary = {}
+    summary: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
     for url in urls:
         summary[url] = report(url, bench(url, args.people, args.rounds, args.repeat))
     print(
@@ -338,10 +359,10 @@ def main() -> None:
         "SQLAlchemy, matplotlib and the codebook is most of it)"
     )
     if len(urls) > 1:
-        print("\nmedian seconds (x the median fetch-all of the same database and run)")
-        for url, m in summary.items():
+        print("\nmedian seconds (x the median fetch-all of the same database and run; by CPU)")
+        for url, (m, c) in summary.items():
             cells = "  ".join(
-                f"{what} {m[what]:.3f} ({m[what] / m['fetch']:.2f}x)"
+                f"{what} {m[what]:.3f} ({m[what] / m['fetch']:.2f}x; {c[what] / c['fetch']:.2f}x)"
                 for what in ("fetch", "again", "render")
             )
             print(f"{make_url(url).get_backend_name():<11} {cells}")
