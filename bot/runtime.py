@@ -13,6 +13,7 @@ from bot import rounds
 from bot.context import CONTEXT_KEY, AppContext, app_context
 from bot.delivery import Sender, make_bot
 from bot.services import round_services
+from storage.db import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,10 @@ async def tick_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     for ident, kind, note in done:
         log.info("event %s (%s): %s", ident, kind, note)
+    engine = ctx.sessions.kw.get("bind")
+    if engine is not None:
+        # Off the event loop: see storage.db.AUTOCHECKPOINT_PAGES.
+        await asyncio.to_thread(checkpoint, engine)
 
 
 def start_sender(application: Application, ctx: AppContext) -> Sender:  # type: ignore[type-arg]
