@@ -258,6 +258,7 @@ class Telegram:
             "--telegram",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            limit=64 * 1024 * 1024,  # one JSON line carries every press's timing
         )
         hello = await self._read()
         self.bot_base_url, self.file_base_url = hello["base_url"], hello["file_url"]

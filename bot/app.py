@@ -20,6 +20,7 @@ from bot import runtime
 from bot.aiohttp_request import AiohttpRequest
 from bot.context import CONTEXT_KEY, AppContext
 from bot.people import list_privileged
+from bot.telegram_bot import ConsultBot
 from handlers import common, coordinator, lead, participant
 from storage.db import session_scope
 
@@ -35,34 +36,30 @@ def build_application(ctx: AppContext, token: str, *, jobs: bool = True) -> Appl
     """The bot's Application. `jobs`: run the repeating job (rounds tick and outbox sender);
     one process of a deployment does, other webhook workers only answer updates."""
     telegram = ctx.settings.telegram
-    builder: ApplicationBuilder = (  # type: ignore[type-arg]
-        Application.builder()
-        .token(token)
-        .base_url(telegram.base_url)
-        .base_file_url(telegram.base_file_url)
-        .defaults(Defaults(parse_mode="HTML"))
+    bot = ConsultBot(
+        token,
+        base_url=telegram.base_url,
+        base_file_url=telegram.base_file_url,
+        defaults=Defaults(parse_mode="HTML"),
         # Interactive replies retry a 429 a few times; the overall pace of broadcasts is the
         # outbox's job, so the overall limiter here is off (0) and only groups are limited.
-        .rate_limiter(AIORateLimiter(overall_max_rate=0, max_retries=3))
+        rate_limiter=AIORateLimiter(overall_max_rate=0, max_retries=3),
         # aiohttp instead of PTB's default httpx: several times the requests a second on the
         # same CPU, which broadcasts to thousands need (see bot/aiohttp_request.py).
-        .request(
-            AiohttpRequest(
-                connection_pool_size=64,
-                read_timeout=telegram.request_timeout,
-                write_timeout=telegram.request_timeout,
-                connect_timeout=telegram.request_timeout,
-            )
-        )
-        .get_updates_request(
-            AiohttpRequest(
-                connection_pool_size=1,
-                read_timeout=telegram.poll_timeout + telegram.request_timeout,
-                connect_timeout=telegram.request_timeout,
-            )
-        )
-        .concurrent_updates(True)
-        .post_init(post_init)
+        request=AiohttpRequest(
+            connection_pool_size=64,
+            read_timeout=telegram.request_timeout,
+            write_timeout=telegram.request_timeout,
+            connect_timeout=telegram.request_timeout,
+        ),
+        get_updates_request=AiohttpRequest(
+            connection_pool_size=1,
+            read_timeout=telegram.poll_timeout + telegram.request_timeout,
+            connect_timeout=telegram.request_timeout,
+        ),
+    )
+    builder: ApplicationBuilder = (  # type: ignore[type-arg]
+        Application.builder().bot(bot).concurrent_updates(True).post_init(post_init)
     )
     application = builder.build()
     application.bot_data[CONTEXT_KEY] = ctx

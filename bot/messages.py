@@ -26,13 +26,17 @@ class OutgoingMessage:
     buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
     disable_notification: bool = False
 
+    def keyboard(self) -> list[list[dict[str, str]]]:
+        """The buttons as the Bot API's inline keyboard rows (JSON-ready)."""
+        return [
+            [{k: v for k, v in vars(b).items() if v is not None} for b in row]
+            for row in self.buttons
+        ]
+
     def to_payload(self) -> dict[str, Any]:
         return {
             "text": self.text,
-            "buttons": [
-                [{k: v for k, v in vars(b).items() if v is not None} for b in row]
-                for row in self.buttons
-            ],
+            "buttons": self.keyboard(),
             "disable_notification": self.disable_notification,
         }
 

@@ -154,8 +154,39 @@ def require_role(role: Role) -> Callable[[H], H]:
     return decorate
 
 
+class DuplicateUpdate(Exception):
+    """This update was processed before: Telegram delivered it again."""
+
+
+# Updates that one handler claims in its own transaction (see claim_update), so that the
+# busiest update there is, an answer button, costs one transaction instead of two.
+_CLAIMED_BY_HANDLER: list[Callable[[Update], bool]] = []
+CLAIMED_BY_HANDLER = object()  # context.participant_status while the handler has yet to read it
+
+
+def claimed_by_handler(predicate: Callable[[Update], bool]) -> None:
+    """Register updates whose handler calls claim_update itself; the guard leaves them be."""
+    if predicate not in _CLAIMED_BY_HANDLER:  # every application registers its handlers
+        _CLAIMED_BY_HANDLER.append(predicate)
+
+
+def claim_update(connection: Any, update: Update, now: Any) -> Any:
+    """Mark `update` processed in the caller's transaction and return the sender's status, as
+    drop_duplicate_updates does for other updates; DuplicateUpdate if it was seen before (the
+    caller's transaction must then roll back, which leaving session_scope by it does)."""
+    try:
+        connection.execute(_MARK_PROCESSED, {"update_id": update.update_id, "now": now})
+    except IntegrityError:
+        raise DuplicateUpdate(update.update_id) from None
+    user = update.effective_user
+    return None if user is None else connection.scalar(_STATUS, {"user": user.id})
+
+
 async def drop_duplicate_updates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Telegram may deliver an update twice; the second copy must change nothing."""
+    if any(claims(update) for claims in _CLAIMED_BY_HANDLER):
+        context.participant_status = CLAIMED_BY_HANDLER  # type: ignore[attr-defined]
+        return
     ctx = app_context(context)
     # A plain INSERT, not an ORM add and flush: this runs for every update, and the unit of
     # work costs several times the statement itself.

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from telegram import CallbackQuery, InputFile, Message, Update
+from telegram import CallbackQuery, InputFile, Update
 from telegram.error import BadRequest, Forbidden, NetworkError
 from telegram.ext import (
     Application,
@@ -34,7 +35,9 @@ from bot.invites import create_invite, deep_link, parse_invite_args
 from bot.messages import OutgoingMessage
 from bot.outcome import Outcome
 from bot.people import find_participant
-from handlers.common import markup, register_command, require_role, set_command_menu
+from bot.telegram_bot import ConsultBot
+from handlers import common
+from handlers.common import register_command, require_role, set_command_menu
 from storage.db import session_scope
 from storage.models import Participant, ParticipantStatus, Role
 
@@ -56,6 +59,8 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: O
     """Carry out a service's decision. A 403 means the person blocked the bot: mark them
     unreachable so the outbox stops too."""
     ctx = app_context(context)
+    bot = context.bot
+    assert isinstance(bot, ConsultBot)
     query = update.callback_query
     chat = update.effective_chat
     try:
@@ -66,21 +71,19 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: O
             else:
                 # The toast and the edit are independent (neither is a new message in the chat),
                 # so they go together: one round trip less before the next prompt is sent.
-                await asyncio.gather(_answer(query, outcome.toast), _edit(query, edit))
+                pressed = query.message
+                assert pressed is not None
+                await asyncio.gather(
+                    _answer(query, outcome.toast),
+                    _edit(bot, pressed.chat.id, pressed.message_id, edit),
+                )
         elif outcome.edit is not None and outcome.edit_message_id is not None and chat:
-            await _edit_by_id(context, chat.id, outcome.edit_message_id, outcome.edit)
+            await _edit(bot, chat.id, outcome.edit_message_id, outcome.edit)
         if chat is None:
             return
-        sent: Message | None = None
+        sent: int | None = None
         for message in outcome.messages:
-            sent = await _retrying(
-                lambda m=message: chat.send_message(  # type: ignore[misc]
-                    m.text,
-                    parse_mode="HTML",
-                    reply_markup=markup(m),
-                    disable_notification=m.disable_notification,
-                )
-            )
+            sent = await _retrying(lambda m=message: bot.send_text(chat.id, m))  # type: ignore[misc]
         for document in outcome.documents:
             await chat.send_document(
                 InputFile(document.content, filename=document.filename), caption=document.caption
@@ -94,7 +97,7 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: O
         return
     if outcome.card_for is not None and sent is not None:
         with session_scope(ctx.sessions) as session:
-            journey.remember_card(session, outcome.card_for, sent.message_id)
+            journey.remember_card(session, outcome.card_for, sent)
     if outcome.menu_role is not None and chat is not None:
         await set_command_menu(context.bot, chat.id, Role(outcome.menu_role))
 
@@ -126,31 +129,10 @@ async def _answer(query: CallbackQuery, toast: str | None) -> None:
         log.info("could not answer a button press: %s", exc)
 
 
-async def _edit(query: CallbackQuery, message: OutgoingMessage) -> None:
+async def _edit(bot: ConsultBot, chat_id: int, message_id: int, message: OutgoingMessage) -> None:
     try:
-        await _retrying(
-            lambda: query.edit_message_text(
-                message.text, parse_mode="HTML", reply_markup=markup(message)
-            )
-        )
-    except BadRequest as exc:  # "message is not modified" or too old to edit
-        log.info("could not edit message: %s", exc)
-
-
-async def _edit_by_id(
-    context: ContextTypes.DEFAULT_TYPE, chat_id: int, message_id: int, message: OutgoingMessage
-) -> None:
-    try:
-        await _retrying(
-            lambda: context.bot.edit_message_text(
-                message.text,
-                chat_id=chat_id,
-                message_id=message_id,
-                parse_mode="HTML",
-                reply_markup=markup(message),
-            )
-        )
-    except BadRequest as exc:  # deleted by the person, or too old to edit: nothing lost
+        await _retrying(lambda: bot.edit_text(chat_id, message_id, message))
+    except BadRequest as exc:  # "message is not modified", deleted, or too old to edit
         log.info("could not edit message %s: %s", message_id, exc)
 
 
@@ -194,16 +176,38 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     data = query.data or ""
     prefix = data.split(":", 1)[0]
-    with session_scope(ctx.sessions) as session:
-        if prefix in joining.JOIN_PREFIXES:
-            outcome = joining.handle_press(session, ctx, user.id, chat.id, user.full_name, data)
-        elif prefix == "f":
-            outcome = _forget_press(session, ctx, user.id, data)
-        else:
-            # Start now and plain answers take the fast path; what it cannot decide, the full one.
-            fast = journey.fast_press(session, ctx, user.id, data) if prefix in ("a", "p") else None
-            outcome = fast or journey.handle_press(session, ctx, user.id, data)
+    try:
+        with session_scope(ctx.sessions) as session:
+            outcome = _press(session, ctx, context, update, data, prefix)
+    except common.DuplicateUpdate:
+        log.info("dropped duplicate update %s", update.update_id)
+        return
     await deliver(update, context, outcome)
+
+
+def _press(
+    session: Session,
+    ctx: AppContext,
+    context: ContextTypes.DEFAULT_TYPE,
+    update: Update,
+    data: str,
+    prefix: str,
+) -> Outcome:
+    """Every button of this module, in one transaction with the duplicate check: the guards
+    left both the duplicate check and the stopped question to this handler (register)."""
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None
+    if getattr(context, "participant_status", None) is common.CLAIMED_BY_HANDLER:
+        status = common.claim_update(session.connection(), update, ctx.clock.now())
+        if status == ParticipantStatus.STOPPED:
+            return _stopped_hint(ctx)
+    if prefix in joining.JOIN_PREFIXES:
+        return joining.handle_press(session, ctx, user.id, chat.id, user.full_name, data)
+    if prefix == "f":
+        return _forget_press(session, ctx, user.id, data)
+    # Start now and plain answers take the fast path; what it cannot decide, the full one.
+    fast = journey.fast_press(session, ctx, user.id, data) if prefix in ("a", "p") else None
+    return fast or journey.handle_press(session, ctx, user.id, data)
 
 
 def _forget_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Outcome:
@@ -293,19 +297,22 @@ async def stopped_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     # Read with the duplicate check, in its transaction (handlers.common); one column, not the
     # ORM row, if this runs without it.
     status = getattr(context, "participant_status", _UNREAD)
+    if status is common.CLAIMED_BY_HANDLER:
+        return  # the handler reads it in its own transaction
     if status is _UNREAD:
         table = Participant.__table__
         with session_scope(ctx.sessions) as session:
             status = session.connection().scalar(
                 select(table.c.status).where(table.c.telegram_user_id == user.id)
             )
-    stopped = status == ParticipantStatus.STOPPED
-    if not stopped:
+    if status != ParticipantStatus.STOPPED:
         return
-    await deliver(
-        update, context, Outcome(toast="").say(ctx.renderer.render(T + "stopped_hint.html"))
-    )
+    await deliver(update, context, _stopped_hint(ctx))
     raise ApplicationHandlerStop
+
+
+def _stopped_hint(ctx: AppContext) -> Outcome:
+    return Outcome(toast="").say(ctx.renderer.render(T + "stopped_hint.html"))
 
 
 async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -363,6 +370,14 @@ async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 # prefix is malformed. Other features use their own prefixes and are not swallowed here.
 OWN_PRESSES = r"^(p|a|t|d|s|e|c|j|pf|f):"
 MALFORMED = r"^(?![a-z]{1,4}:)"
+_OWN_PRESS = re.compile(OWN_PRESSES)
+
+
+def _is_own_press(update: Update) -> bool:
+    query = update.callback_query
+    return query is not None and bool(_OWN_PRESS.match(query.data or ""))
+
+
 MEDIA = (
     filters.Sticker.ALL
     | filters.PHOTO
@@ -391,6 +406,8 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         application.add_handler(CommandHandler(name, _participant_service(service)))
     application.add_handler(CommandHandler("invite", invite_command))
     application.add_handler(CallbackQueryHandler(on_press, pattern=OWN_PRESSES))
+    # on_press checks for duplicates in its own transaction: one commit per button, not two.
+    common.claimed_by_handler(_is_own_press)
     application.add_handler(CallbackQueryHandler(on_malformed_press, pattern=MALFORMED))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
     application.add_handler(MessageHandler(MEDIA, on_other))

@@ -18,6 +18,8 @@ from storage.models import (
     Invitation,
     InvitationStatus,
     Participant,
+    ParticipantStatus,
+    ProcessedUpdate,
     RoundStatus,
 )
 from tests import factories
@@ -382,3 +384,39 @@ async def test_a_reply_that_fails_in_transit_is_tried_again(
     with session_scope(harness.ctx.sessions) as session:
         answers = session.scalars(select(Answer).where(Answer.invitation_id == inv_id)).all()
         assert [a.question.key for a in answers] == ["when"]
+
+
+async def test_a_press_delivered_twice_is_answered_and_stored_once(
+    harness: BotHarness, consultation_file: Path
+) -> None:
+    # Button presses check for duplicates inside their own transaction (not the guard's).
+    setup_round(harness, consultation_file)
+    intro = await harness.say(ME, "/resume")
+    harness.standin.duplicate_updates = True
+    harness.standin.press(ME, intro, "Start now")
+    q1 = await next_prompt(harness, "1 of 5")
+    harness.standin.press(ME, q1, "Late")
+    await next_prompt(harness, "2 of 5")
+    await harness.settle()
+    assert len(harness.standin.messages(ME)) == 2, "the intro and one card, nothing more"
+    assert len(harness.standin.callback_answers) == 2, "each press answered once"
+    with session_scope(harness.ctx.sessions) as session:
+        assert len(session.scalars(select(Answer)).all()) == 1
+        # Both copies of both presses were seen; each press is recorded once.
+        assert session.query(ProcessedUpdate).count() == 3  # /resume and the two presses
+
+
+async def test_a_press_after_stop_gets_the_hint_and_changes_nothing(
+    harness: BotHarness, consultation_file: Path
+) -> None:
+    setup_round(harness, consultation_file)
+    intro = await harness.say(ME, "/resume")
+    harness.standin.press(ME, intro, "Start now")
+    q1 = await next_prompt(harness, "1 of 5")
+    assert "Stopped" in (await harness.say(ME, "/stop")).text
+    for _ in range(2):
+        hint = await harness.press(ME, q1, "Late")
+        assert "/start" in hint.text
+    with session_scope(harness.ctx.sessions) as session:
+        assert session.scalar(select(Answer)) is None
+        assert session.scalar(select(Participant)).status == ParticipantStatus.STOPPED  # type: ignore[union-attr]
