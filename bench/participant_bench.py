@@ -62,7 +62,7 @@ from bot.catalogue import import_consultation  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.consultations import load_consultation  # noqa: E402
 from bot.context import AppContext  # noqa: E402
-from bot.runtime import use_fast_event_loop  # noqa: E402
+from bot.runtime import settle_heap, use_fast_event_loop  # noqa: E402
 from bot.standin import BotApiStandIn  # noqa: E402
 from bot.webhook import receive_updates  # noqa: E402
 from storage import migrate  # noqa: E402
@@ -503,6 +503,7 @@ async def echo_worker(index: int) -> None:
                 max_connections=telegram.webhook_max_connections,
             )
         await application.start()
+        settle_heap()  # as the bot's workers do
         print(f"echo worker {index} receiving updates on port {telegram.webhook_port}", flush=True)
         await stop.wait()
         await application.stop()

@@ -94,3 +94,4 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
     for chat_id, role in people:
         await common.set_command_menu(application.bot, chat_id, role)
     log.info("command menus set (%d privileged chats)", len(people))
+    runtime.settle_heap()

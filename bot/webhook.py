@@ -108,6 +108,7 @@ async def run_worker(
 ) -> None:
     """One webhook worker, until SIGTERM or SIGINT (or `stop` is set)."""
     from bot.app import build_application, post_init  # app imports the handlers; keep this light
+    from bot.runtime import settle_heap
 
     telegram = ctx.settings.telegram
     assert telegram.webhook_url is not None
@@ -130,6 +131,7 @@ async def run_worker(
                 )
                 await post_init(application)
             await application.start()
+            settle_heap()  # worker 0 did in post_init
             log.info(
                 "worker %d of %d receiving updates on %s:%d%s",
                 index + 1,
