@@ -85,6 +85,7 @@ def guard_only(ctx: AppContext, people: list[tuple[int, int]], first_update: int
         update = press_update(first_update + k, user_id, "x")
         with session_scope(ctx.sessions) as session:
             common.claim_update(session.connection(), update, ctx.clock.now())
+            common.sender_status(session.connection(), update)
     return (time.process_time() - started) / len(people)
 
 

@@ -39,6 +39,7 @@ from storage.models import (
     Invitation,
     InvitationStatus,
     Participant,
+    ParticipantStatus,
     Question,
     Round,
     RoundStatus,
@@ -576,9 +577,13 @@ _INV, _ROUND, _CONS, _PART = (
 _ANS, _CHOICE = Answer.__table__.c, AnswerChoice.__table__.c
 # The fast path's statements are built once, with bind parameters: building a statement per
 # press (coercing arguments, computing its cache key) costs as much as running it.
+# One query for everything a press needs: the invitation, its round and consultation, the
+# person, and the answers so far (one row per answer and choice; a row of NULLs for them when
+# there is none yet).
 _FAST_PRESS = (
     select(
         _PART.telegram_user_id,
+        _PART.status,
         _INV.participant_id,
         _INV.status,
         _INV.editing_question_id,
@@ -587,18 +592,19 @@ _FAST_PRESS = (
         _ROUND.closes_at,
         _CONS.content_hash,
         _CONS.title,
+        _ANS.question_id,
+        _ANS.skipped,
+        _ANS.text,
+        _ANS.number,
+        _CHOICE.option_key,
     )
     .select_from(Invitation.__table__)
     .join(Round.__table__, _ROUND.id == _INV.round_id)
     .join(Consultation.__table__, _CONS.id == _ROUND.consultation_id)
     .join(Participant.__table__, _PART.id == _INV.participant_id)
-    .where(_INV.id == bindparam("invitation"))
-)
-_ANSWERS_SO_FAR = (
-    select(_ANS.question_id, _ANS.skipped, _ANS.text, _ANS.number, _CHOICE.option_key)
-    .select_from(Answer.__table__)
+    .outerjoin(Answer.__table__, _ANS.invitation_id == _INV.id)
     .outerjoin(AnswerChoice.__table__, _CHOICE.answer_id == _ANS.id)
-    .where(_ANS.invitation_id == bindparam("invitation"))
+    .where(_INV.id == bindparam("invitation"))
 )
 # Another invitation of this person's in an open round that is waiting, in progress or being
 # changed: then what comes next is the ORM path's decision.
@@ -667,15 +673,20 @@ def fast_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Ou
         return None
     connection = session.connection()
     at = {"invitation": press.invitation_id}
-    row = connection.execute(_FAST_PRESS, at).one_or_none()
-    if row is None:
+    rows = connection.execute(_FAST_PRESS, at).all()
+    if not rows:
         return None
-    owner, person, status, editing, round_status, consultation_id, closes_at, digest, title = row
+    owner, standing, person, status, editing, round_status, consultation_id = rows[0][:7]
+    closes_at, digest, title = rows[0][7:10]
     if owner != user_id or editing is not None or round_status != RoundStatus.OPEN:
         return None
+    if standing == ParticipantStatus.STOPPED:
+        return None  # the full path says how to come back
     questions = _questions(session, ctx, consultation_id, digest)
     so_far: dict[int, dict[str, Any]] = {}
-    for question_id, skipped, text, number, key in connection.execute(_ANSWERS_SO_FAR, at):
+    for question_id, skipped, text, number, key in (row[10:] for row in rows):
+        if question_id is None:
+            continue  # no answer yet
         entry = so_far.setdefault(
             question_id, {"skipped": skipped, "text": text, "number": number, "keys": set()}
         )

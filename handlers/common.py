@@ -170,14 +170,18 @@ def claimed_by_handler(predicate: Callable[[Update], bool]) -> None:
         _CLAIMED_BY_HANDLER.append(predicate)
 
 
-def claim_update(connection: Any, update: Update, now: Any) -> Any:
-    """Mark `update` processed in the caller's transaction and return the sender's status, as
-    drop_duplicate_updates does for other updates; DuplicateUpdate if it was seen before (the
-    caller's transaction must then roll back, which leaving session_scope by it does)."""
+def claim_update(connection: Any, update: Update, now: Any) -> None:
+    """Mark `update` processed in the caller's transaction, as drop_duplicate_updates does for
+    other updates; DuplicateUpdate if it was seen before (the caller's transaction must then
+    roll back, which leaving session_scope by it does)."""
     try:
         connection.execute(_MARK_PROCESSED, {"update_id": update.update_id, "now": now})
     except IntegrityError:
         raise DuplicateUpdate(update.update_id) from None
+
+
+def sender_status(connection: Any, update: Update) -> Any:
+    """The sender's ParticipantStatus (None for someone who never joined)."""
     user = update.effective_user
     return None if user is None else connection.scalar(_STATUS, {"user": user.id})
 
@@ -194,15 +198,11 @@ async def drop_duplicate_updates(update: Update, context: ContextTypes.DEFAULT_T
     try:
         with session_scope(ctx.sessions) as session:
             connection = session.connection()
-            connection.execute(
-                _MARK_PROCESSED, {"update_id": update.update_id, "now": ctx.clock.now()}
-            )
+            claim_update(connection, update, ctx.clock.now())
             if user is not None:
                 # The stopped guard's question, asked in this transaction rather than its own.
-                context.participant_status = connection.scalar(  # type: ignore[attr-defined]
-                    _STATUS, {"user": user.id}
-                )
-    except IntegrityError:
+                context.participant_status = sender_status(connection, update)  # type: ignore[attr-defined]
+    except DuplicateUpdate:
         log.info("dropped duplicate update %s", update.update_id)
         raise ApplicationHandlerStop from None
 

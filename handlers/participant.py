@@ -197,17 +197,21 @@ def _press(
     left both the duplicate check and the stopped question to this handler (register)."""
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
-    if getattr(context, "participant_status", None) is common.CLAIMED_BY_HANDLER:
-        status = common.claim_update(session.connection(), update, ctx.clock.now())
-        if status == ParticipantStatus.STOPPED:
-            return _stopped_hint(ctx)
+    claimed = getattr(context, "participant_status", None) is common.CLAIMED_BY_HANDLER
+    if claimed:
+        common.claim_update(session.connection(), update, ctx.clock.now())
+    if prefix in ("a", "p"):
+        # Start now and plain answers take the fast path, which passes on a stopped person.
+        fast = journey.fast_press(session, ctx, user.id, data)
+        if fast is not None:
+            return fast
+    if claimed and common.sender_status(session.connection(), update) == ParticipantStatus.STOPPED:
+        return _stopped_hint(ctx)
     if prefix in joining.JOIN_PREFIXES:
         return joining.handle_press(session, ctx, user.id, chat.id, user.full_name, data)
     if prefix == "f":
         return _forget_press(session, ctx, user.id, data)
-    # Start now and plain answers take the fast path; what it cannot decide, the full one.
-    fast = journey.fast_press(session, ctx, user.id, data) if prefix in ("a", "p") else None
-    return fast or journey.handle_press(session, ctx, user.id, data)
+    return journey.handle_press(session, ctx, user.id, data)
 
 
 def _forget_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Outcome:
