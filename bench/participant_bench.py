@@ -1,7 +1,8 @@
 """Participants answering at once: the real bot (PTB polling over HTTP) against the Bot API
 stand-in, on a fresh SQLite file (or --db URL), beside a bare PTB echo handler.
 
-Run: .venv/bin/python bench/participant_bench.py [--participants 200] [--rates 360,120] [--db URL]
+Run: .venv/bin/python bench/participant_bench.py [--participants 200] [--rates 360,120]
+     [--repeats 3] [--db URL] [--workers N]
 
 Each simulated participant is first brought to the round's intro (untimed: /resume offers it,
 as the outbox does when a round opens), then presses Start now and answers every prompt by
@@ -9,8 +10,9 @@ button: six timed presses, five answers stored. Two kinds of phase, each with fr
 for the bot and for a bare PTB echo
 handler (answer the callback, send one message; six presses each) in the same run:
 
-- closed loop: everyone presses again as soon as the bot's next prompt is there. Throughput is
-  the most the bot gives, and latency is just n / throughput (Little's law);
+- closed loop (--repeats times, medians printed): everyone presses again as soon as the
+  bot's next prompt is there. Throughput is the most the bot gives, and latency is just
+  n / throughput (Little's law);
 - open loop, per offered rate: everyone first gets their intro (untimed), then presses
   are offered at the given rate in total (person i at (i + k*n) / rate for their k-th press,
   i.e. n / rate seconds of thinking between taps). A press whose prompt has not arrived by its
@@ -249,7 +251,8 @@ class Telegram:
         self.proc: asyncio.subprocess.Process | None = None
         self.bot_base_url = ""
         self.file_base_url = ""
-        self.cpu: dict[str, tuple[float, float]] = {}  # kind -> (bot side, Telegram side)
+        # kind -> (bot side, Telegram side) CPU seconds of each closed loop, in order
+        self.cpu: dict[str, list[tuple[float, float]]] = {"bot": [], "echo": []}
 
     async def __aenter__(self) -> Telegram:
         self.proc = await asyncio.create_subprocess_exec(
@@ -290,7 +293,7 @@ class Telegram:
         await self.proc.stdin.drain()
         result = await self._read()
         if rate <= 0:
-            self.cpu[kind] = (clock() - cpu, result["cpu"])
+            self.cpu[kind].append((clock() - cpu, result["cpu"]))
         return result
 
     async def __aexit__(self, *exc: object) -> None:
@@ -307,9 +310,9 @@ class Telegram:
 
 
 async def bench_bot(
-    telegram: Telegram, url: str, n: int, rates: list[float], workers: int
+    telegram: Telegram, url: str, n: int, rates: list[float], workers: int, repeats: int = 1
 ) -> list[tuple[dict, int]]:  # type: ignore[type-arg]
-    """The closed-loop phase, then one open-loop phase per rate, each with its own n people;
+    """`repeats` closed-loop phases, then one open-loop phase per rate, each with its own n people;
     returns each phase's timings with the answers it stored. workers 0: PTB polling in this
     process; N: `consultbot run` with N webhook worker processes."""
     settings = load_settings(None, database={"url": url}, partnership={"name": "Bench"})
@@ -323,7 +326,7 @@ async def bench_bot(
         with session_scope(sessions) as session:
             consultation, _ = import_consultation(session, load_consultation(path))
             round_ = factories.open_round(session, consultation)
-            for i in range(n * (1 + len(rates))):
+            for i in range(n * (repeats + len(rates))):
                 person = factories.participant(session, USER_BASE + i)
                 factories.invitation(session, round_, person)
 
@@ -346,7 +349,7 @@ async def bench_bot(
         await harness.start()
         clock, stop = time.process_time, harness.stop
     try:
-        for j, rate in enumerate([0.0, *rates]):
+        for j, rate in enumerate([0.0] * repeats + rates):
             before = stored()
             result = await telegram.play("bot", n, USER_BASE + j * n, rate, clock)
             phases.append((result, stored() - before))
@@ -510,8 +513,10 @@ async def echo_worker(index: int) -> None:
     await runner.cleanup()
 
 
-async def bench_echo(telegram: Telegram, n: int, rates: list[float], workers: int) -> list[dict]:  # type: ignore[type-arg]
-    phases = [0.0, *rates]
+async def bench_echo(
+    telegram: Telegram, n: int, rates: list[float], workers: int, repeats: int = 1
+) -> list[dict]:  # type: ignore[type-arg]
+    phases = [0.0] * repeats + rates
     if workers:
         served = await Workers.start(
             [sys.executable, __file__, "--echo-worker"], telegram, workers, per_worker=True
@@ -538,11 +543,34 @@ async def bench_echo(telegram: Telegram, n: int, rates: list[float], workers: in
         await application.shutdown()
 
 
-def _line(label: str, values: list[float]) -> str:
-    return (
-        f"{label:<26} p50 {pct(values, 0.5):7.1f} ms   p95 {pct(values, 0.95):7.1f} ms"
-        f"   mean {statistics.mean(values) * 1000:7.1f} ms   (n={len(values)})"
-    )
+def closed_loop(
+    bot: dict,  # type: ignore[type-arg]
+    stored: int,
+    echo: dict,  # type: ignore[type-arg]
+    bot_cpu: tuple[float, float],
+    echo_cpu: tuple[float, float],
+) -> dict[str, float]:
+    """One closed-loop phase of the bot and one of echo: rates, percentiles (ms), CPU per
+    press (ms) and the ratios between them."""
+    presses, echo_presses = len(bot["latencies"]), len(echo["latencies"])
+    run = {
+        "answers": stored / bot["elapsed"],
+        "presses": presses / bot["elapsed"],
+        "echo_presses": echo_presses / echo["elapsed"],
+        "p50": pct(bot["latencies"], 0.5),
+        "p95": pct(bot["latencies"], 0.95),
+        "echo_p50": pct(echo["latencies"], 0.5),
+        "echo_p95": pct(echo["latencies"], 0.95),
+        "cpu": bot_cpu[0] / presses * 1000,
+        "echo_cpu": echo_cpu[0] / echo_presses * 1000,
+        "tg_cpu": bot_cpu[1] / presses * 1000,
+        "tg_echo_cpu": echo_cpu[1] / echo_presses * 1000,
+    }
+    run["cpu_ratio"] = run["cpu"] / run["echo_cpu"]
+    run["throughput_ratio"] = run["presses"] / run["echo_presses"]
+    run["p50_ratio"] = run["p50"] / run["echo_p50"]
+    run["p95_ratio"] = run["p95"] / run["echo_p95"]
+    return run
 
 
 async def main() -> None:
@@ -561,6 +589,12 @@ async def main() -> None:
         help="0: PTB polling in this process (default); N: webhook, N worker processes on one"
         " port, for the bot (consultbot run) and for the echo baseline alike",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="closed-loop phases for each of bot and echo (medians are printed)",
+    )
     parser.add_argument("--telegram", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--echo-worker", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -576,8 +610,8 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         url = args.db or f"sqlite:///{folder}/bench.sqlite3"
         async with Telegram() as telegram:
-            phases = await bench_bot(telegram, url, n, rates, args.workers)
-            echoes = await bench_echo(telegram, n, rates, args.workers)
+            phases = await bench_bot(telegram, url, n, rates, args.workers, args.repeats)
+            echoes = await bench_echo(telegram, n, rates, args.workers, args.repeats)
     database = url.split(":", 1)[0] if args.db else "sqlite (fresh file, WAL, synchronous=NORMAL)"
     mode = (
         f"webhook, {args.workers} worker processes on one port (CPU summed over them)"
@@ -597,44 +631,38 @@ async def main() -> None:
         f"load average (1/5/15 min) at the start: {load_before[0]:.2f} {load_before[1]:.2f}"
         f" {load_before[2]:.2f} on {os.cpu_count()} CPUs"
     )
-    (closed, stored), echo_closed = phases[0], echoes[0]
-    elapsed, latencies = closed["elapsed"], closed["latencies"]
-    echo_elapsed, echo_latencies = echo_closed["elapsed"], echo_closed["latencies"]
-    print("-- closed loop")
-    presses = len(latencies)
-    rate, press_rate = stored / elapsed, presses / elapsed
-    echo_rate = len(echo_latencies) / echo_elapsed
-    bot95, echo95 = pct(latencies, 0.95), pct(echo_latencies, 0.95)
+    k = args.repeats
+    print(f"-- closed loop, {k} time(s), fresh people each (bot, then echo)")
+    runs = [
+        closed_loop(closed, stored, echo, telegram.cpu["bot"][r], telegram.cpu["echo"][r])
+        for r, ((closed, stored), echo) in enumerate(zip(phases[:k], echoes[:k], strict=True))
+    ]
+    for r, run in enumerate(runs, 1):
+        print(
+            f"#{r} bot: {run['answers']:.0f} answers/s ({run['presses']:.0f} presses/s),"
+            f" p50 {run['p50']:.0f} ms, p95 {run['p95']:.0f} ms, CPU {run['cpu']:.2f} ms/press"
+            f" | echo: {run['echo_presses']:.0f} presses/s, p50 {run['echo_p50']:.0f} ms,"
+            f" p95 {run['echo_p95']:.0f} ms, CPU {run['echo_cpu']:.2f} ms/press"
+            f" | stand-in + participants {run['tg_cpu']:.2f} / {run['tg_echo_cpu']:.2f} ms/press"
+        )
+
+    def median(key: str) -> float:
+        return statistics.median(run[key] for run in runs)
+
+    rate = median("answers")
+    cpu_ratio, throughput_ratio = median("cpu_ratio"), median("throughput_ratio")
     print(
-        f"bot:  {presses} presses, {stored} answers stored in {elapsed:.2f} s ="
-        f" {press_rate:.0f} presses/s, {rate:.0f} answers/s (target >= 300)"
-    )
-    print(
-        f"echo: {len(echo_latencies)} presses in {echo_elapsed:.2f} s = {echo_rate:.0f} presses/s"
-    )
-    print(_line("bot press -> next prompt", latencies) + "   (target p95 < 50 ms)")
-    print(_line("echo press -> reply", echo_latencies))
-    print(
-        f"ratio bot/echo: p50 {pct(latencies, 0.5) / pct(echo_latencies, 0.5):.2f},"
-        f" p95 {bot95 / echo95:.2f} (target <= 2), presses/s {press_rate / echo_rate:.2f}"
-    )
-    # CPU per press says what the hardware allows whatever else runs on the machine: one
-    # core's worth of the bot process is the ceiling of a single PTB process.
-    bot_cpu, tg_cpu = telegram.cpu["bot"]
-    echo_cpu, tg_echo_cpu = telegram.cpu["echo"]
-    bot_ms, echo_ms = bot_cpu / presses * 1000, echo_cpu / len(echo_latencies) * 1000
-    print(
-        f"CPU per press, bot process(es): bot {bot_ms:.2f} ms (one core = {1000 / bot_ms:.0f}/s),"
-        f" echo {echo_ms:.2f} ms (one core = {1000 / echo_ms:.0f}/s), ratio {bot_ms / echo_ms:.1f};"
-        f" stand-in + participants: {tg_cpu / presses * 1000:.2f} /"
-        f" {tg_echo_cpu / len(echo_latencies) * 1000:.2f} ms"
+        f"median: bot {rate:.0f} answers/s (target >= 300); CPU per press bot {median('cpu'):.2f}"
+        f" ms (one core = {1000 / median('cpu'):.0f} presses/s), echo {median('echo_cpu'):.2f} ms;"
+        f" bot/echo: CPU {cpu_ratio:.2f}x, presses/s {throughput_ratio:.2f},"
+        f" p50 {median('p50_ratio'):.2f}x, p95 {median('p95_ratio'):.2f}x (target: within 2x)"
     )
     print(
         f"Little's law: {n} people pressing again as soon as answered keep ~{n} presses in"
         f" flight, so latency ~ {n} / throughput ({n / max(rate, 1) * 1000:.0f} ms at the"
         f" bot's rate; p95 < 50 ms at this load needs >= {n / 0.05:.0f} presses/s)"
     )
-    for offered, (result, stored), echo_result in zip(rates, phases[1:], echoes[1:], strict=True):
+    for offered, (result, stored), echo_result in zip(rates, phases[k:], echoes[k:], strict=True):
         print(f"-- open loop: {offered:g} presses/s offered over {n} people")
         for label, res, count in (("bot", result, stored), ("echo", echo_result, None)):
             values = res["latencies"]
@@ -652,7 +680,7 @@ async def main() -> None:
             f"ratio bot/echo: p50 {pct(bot_l, 0.5) / pct(echo_l, 0.5):.2f},"
             f" p95 {pct(bot_l, 0.95) / pct(echo_l, 0.95):.2f}"
         )
-    summarise(rate, bot_ms / echo_ms, press_rate / echo_rate, rates, phases[1:], echoes[1:])
+    summarise(rate, cpu_ratio, throughput_ratio, rates, phases[k:], echoes[k:])
     load = os.getloadavg()
     print(
         f"load average (1/5/15 min) at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"

@@ -32,7 +32,7 @@ from bot.consultations import load_consultation  # noqa: E402
 from bot.context import AppContext  # noqa: E402
 from handlers import common  # noqa: E402
 from storage import migrate  # noqa: E402
-from storage.db import make_engine, make_session_factory, session_scope  # noqa: E402
+from storage.db import make_engine, make_session_factory, session_scope, transaction  # noqa: E402
 from tests import factories  # noqa: E402
 
 USER_BASE = 10_000
@@ -65,9 +65,9 @@ def run(ctx: AppContext, invitations: list[tuple[int, int]], first_update: int) 
             update_id += 1
             update = press_update(update_id, user_id, cards[user_id])
             started = time.process_time()
-            with session_scope(sessions) as session:
-                common.claim_update(session.connection(), update, ctx.clock.now())
-                outcome = journey.fast_press(session, ctx, user_id, cards[user_id])
+            with transaction(sessions) as connection:  # as handlers.participant.on_press
+                common.claim_update(connection, update, ctx.clock.now())
+                outcome = journey.fast_press(connection, ctx, user_id, cards[user_id])
             spent += time.process_time() - started
             assert outcome is not None, (step, cards[user_id])
             shown = outcome.edit or outcome.messages[0]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from bot.coding import Codebook, code_text
@@ -547,7 +547,7 @@ CACHE_KEY = "journey.consultations"
 
 
 def _questions(
-    session: Session, ctx: AppContext, consultation_id: int, content_hash: str
+    connection: Connection, ctx: AppContext, consultation_id: int, content_hash: str
 ) -> tuple[QuestionData, ...]:
     cache: dict[tuple[int, str], tuple[QuestionData, ...]] = ctx.extras.setdefault(CACHE_KEY, {})
     key = (consultation_id, content_hash)
@@ -556,7 +556,7 @@ def _questions(
         q = Question.__table__.c
         questions = tuple(
             QuestionData(*row)
-            for row in session.connection().execute(
+            for row in connection.execute(
                 select(
                     q.id, q.key, q.type, q.text, q.help, q.required, q.options, q.scale, q.coding
                 )
@@ -665,13 +665,12 @@ def _others_open(connection: Any, participant_id: int, invitation_id: int) -> bo
     return found is not None
 
 
-def fast_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Outcome | None:
-    """Decide Start now or a plain button answer, or return None (having written nothing)
-    when the press needs the full path."""
+def fast_press(connection: Connection, ctx: AppContext, user_id: int, data: str) -> Outcome | None:
+    """Decide Start now or a plain button answer in Core statements on `connection`, or return
+    None (having written nothing) when the press needs the full path."""
     press = parse_press(data)
     if press is None or press.kind not in ("go", "a"):
         return None
-    connection = session.connection()
     at = {"invitation": press.invitation_id}
     rows = connection.execute(_FAST_PRESS, at).all()
     if not rows:
@@ -682,7 +681,7 @@ def fast_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Ou
         return None
     if standing == ParticipantStatus.STOPPED:
         return None  # the full path says how to come back
-    questions = _questions(session, ctx, consultation_id, digest)
+    questions = _questions(connection, ctx, consultation_id, digest)
     so_far: dict[int, dict[str, Any]] = {}
     for question_id, skipped, text, number, key in (row[10:] for row in rows):
         if question_id is None:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 from telegram import CallbackQuery, InputFile, Update
 from telegram.error import BadRequest, Forbidden, NetworkError
@@ -38,7 +38,7 @@ from bot.people import find_participant
 from bot.telegram_bot import ConsultBot
 from handlers import common
 from handlers.common import register_command, require_role, set_command_menu
-from storage.db import session_scope
+from storage.db import session_in, session_scope, transaction
 from storage.models import Participant, ParticipantStatus, Role
 
 log = logging.getLogger(__name__)
@@ -177,8 +177,8 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     data = query.data or ""
     prefix = data.split(":", 1)[0]
     try:
-        with session_scope(ctx.sessions) as session:
-            outcome = _press(session, ctx, context, update, data, prefix)
+        with transaction(ctx.sessions) as connection:
+            outcome = _press(connection, ctx, context, update, data, prefix)
     except common.DuplicateUpdate:
         log.info("dropped duplicate update %s", update.update_id)
         return
@@ -186,7 +186,7 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def _press(
-    session: Session,
+    connection: Connection,
     ctx: AppContext,
     context: ContextTypes.DEFAULT_TYPE,
     update: Update,
@@ -194,24 +194,26 @@ def _press(
     prefix: str,
 ) -> Outcome:
     """Every button of this module, in one transaction with the duplicate check: the guards
-    left both the duplicate check and the stopped question to this handler (register)."""
+    left both the duplicate check and the stopped question to this handler (register). Start
+    now and plain answers need no ORM session (journey.fast_press); the rest get one."""
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
     claimed = getattr(context, "participant_status", None) is common.CLAIMED_BY_HANDLER
     if claimed:
-        common.claim_update(session.connection(), update, ctx.clock.now())
+        common.claim_update(connection, update, ctx.clock.now())
     if prefix in ("a", "p"):
-        # Start now and plain answers take the fast path, which passes on a stopped person.
-        fast = journey.fast_press(session, ctx, user.id, data)
+        # The fast path passes on a stopped person, like on anything else unusual.
+        fast = journey.fast_press(connection, ctx, user.id, data)
         if fast is not None:
             return fast
-    if claimed and common.sender_status(session.connection(), update) == ParticipantStatus.STOPPED:
+    if claimed and common.sender_status(connection, update) == ParticipantStatus.STOPPED:
         return _stopped_hint(ctx)
-    if prefix in joining.JOIN_PREFIXES:
-        return joining.handle_press(session, ctx, user.id, chat.id, user.full_name, data)
-    if prefix == "f":
-        return _forget_press(session, ctx, user.id, data)
-    return journey.handle_press(session, ctx, user.id, data)
+    with session_in(ctx.sessions, connection) as session:
+        if prefix in joining.JOIN_PREFIXES:
+            return joining.handle_press(session, ctx, user.id, chat.id, user.full_name, data)
+        if prefix == "f":
+            return _forget_press(session, ctx, user.id, data)
+        return journey.handle_press(session, ctx, user.id, data)
 
 
 def _forget_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Outcome:
