@@ -336,9 +336,8 @@ class Answer(Base):
     __table_args__ = (UniqueConstraint("invitation_id", "question_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    invitation_id: Mapped[int] = mapped_column(
-        ForeignKey("invitations.id", ondelete="CASCADE"), index=True
-    )
+    # No index of its own: the unique constraint's index starts with it (migration 0003).
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id", ondelete="CASCADE"))
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"), index=True)
     number: Mapped[float | None] = mapped_column(Float)  # scale answers
     text: Mapped[str | None] = mapped_column(Text)  # free text, stored as given
