@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import html
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from telegram import (
@@ -26,7 +28,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot.context import AppContext, app_context
 from bot.messages import OutgoingMessage
 from bot.people import role_of
-from storage.db import session_scope
+from storage.db import session_scope, transaction
 from storage.models import Participant, ProcessedUpdate, Role
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ _STATUS = select(PARTICIPANTS.c.status).where(PARTICIPANTS.c.telegram_user_id ==
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
+R = TypeVar("R")
 
 ROLE_RANK = {Role.MEMBER: 0, Role.LEAD: 1, Role.COORDINATOR: 2}
 
@@ -78,6 +81,35 @@ async def set_command_menu(bot: Any, chat_id: int | None, role: Role | None) -> 
         await bot.set_my_commands(commands, scope=scope)
     except TelegramError as exc:  # a menu is a nicety; never fail an update over it
         log.warning("could not set the command menu for chat %s: %s", chat_id, exc)
+
+
+_PEOPLE_BUSY: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def one_at_a_time(user_id: int) -> asyncio.Lock:
+    """A lock per person, so that two presses of theirs (a double tap, two buttons in quick
+    succession) are decided one after the other even when in_transaction runs them in
+    threads: the second then sees what the first stored. Other people are not held up."""
+    lock = _PEOPLE_BUSY.get(user_id)
+    if lock is None:
+        lock = _PEOPLE_BUSY[user_id] = asyncio.Lock()
+    return lock
+
+
+async def in_transaction(ctx: AppContext, work: Callable[[Connection], R]) -> R:
+    """Run `work` in one Core transaction (storage.db.transaction). On SQLite it runs right
+    here: statements take microseconds and one writer at a time is all SQLite allows, so a
+    thread would only queue behind the write lock. On a server database every statement waits
+    for a round trip, which on the event loop held up every other update: there it runs in
+    a worker thread (bench/participant_bench.py --db)."""
+
+    def run() -> R:
+        with transaction(ctx.sessions) as connection:
+            return work(connection)
+
+    if ctx.sessions.kw["bind"].dialect.name == "sqlite":
+        return run()
+    return await asyncio.to_thread(run)
 
 
 def current_role(ctx: AppContext, user_id: int) -> Role | None:

@@ -38,7 +38,7 @@ from bot.people import find_participant
 from bot.telegram_bot import ConsultBot
 from handlers import common
 from handlers.common import register_command, require_role, set_command_menu
-from storage.db import session_in, session_scope, transaction
+from storage.db import session_in, session_scope
 from storage.models import Participant, ParticipantStatus, Role
 
 log = logging.getLogger(__name__)
@@ -177,8 +177,10 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     data = query.data or ""
     prefix = data.split(":", 1)[0]
     try:
-        with transaction(ctx.sessions) as connection:
-            outcome = _press(connection, ctx, context, update, data, prefix)
+        async with common.one_at_a_time(user.id):
+            outcome = await common.in_transaction(
+                ctx, lambda connection: _press(connection, ctx, context, update, data, prefix)
+            )
     except common.DuplicateUpdate:
         log.info("dropped duplicate update %s", update.update_id)
         return

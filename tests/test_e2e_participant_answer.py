@@ -100,6 +100,14 @@ async def next_prompt(harness: BotHarness, needle: str):  # type: ignore[no-unty
     return await harness.standin.wait_for_message(ME, predicate=lambda m: needle in m.text)
 
 
+async def first_card(harness: BotHarness, path: Path):  # type: ignore[no-untyped-def]
+    """One round open for ME, its intro asked for and Start now pressed: the question card."""
+    setup_round(harness, path)
+    intro = await harness.say(ME, "/resume")
+    harness.standin.press(ME, intro, "Start now")
+    return await next_prompt(harness, "1 of 5")
+
+
 async def test_every_question_type_then_change_an_answer(
     harness: BotHarness, consultation_file: Path
 ) -> None:
@@ -409,10 +417,7 @@ async def test_a_press_delivered_twice_is_answered_and_stored_once(
 async def test_a_press_after_stop_gets_the_hint_and_changes_nothing(
     harness: BotHarness, consultation_file: Path
 ) -> None:
-    setup_round(harness, consultation_file)
-    intro = await harness.say(ME, "/resume")
-    harness.standin.press(ME, intro, "Start now")
-    q1 = await next_prompt(harness, "1 of 5")
+    q1 = await first_card(harness, consultation_file)
     assert "Stopped" in (await harness.say(ME, "/stop")).text
     for _ in range(2):
         hint = await harness.press(ME, q1, "Late")
@@ -420,3 +425,21 @@ async def test_a_press_after_stop_gets_the_hint_and_changes_nothing(
     with session_scope(harness.ctx.sessions) as session:
         assert session.scalar(select(Answer)) is None
         assert session.scalar(select(Participant)).status == ParticipantStatus.STOPPED  # type: ignore[union-attr]
+
+
+async def test_two_quick_taps_on_one_card_store_one_answer(
+    harness: BotHarness, consultation_file: Path
+) -> None:
+    # Both presses are in flight at once; on PostgreSQL they are decided in worker threads,
+    # one person at a time, so the second sees the first's answer instead of racing it.
+    q1 = await first_card(harness, consultation_file)
+    harness.standin.press(ME, q1, "Early")
+    harness.standin.press(ME, q1, "Late")
+    await next_prompt(harness, "2 of 5")
+    await harness.settle()
+    with session_scope(harness.ctx.sessions) as session:
+        [answer] = session.scalars(select(Answer)).all()
+        assert [c.option_key for c in answer.choices] == ["early"]
+    assert len(harness.standin.callback_answers) == 3, "every press answered, none failed"
+    texts = [m.text for m in harness.standin.messages(ME)]
+    assert not any("went wrong" in t.lower() for t in texts), texts
