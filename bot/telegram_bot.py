@@ -1,12 +1,13 @@
 """The bot's python-telegram-bot ``Bot``: PTB's ExtBot (defaults, rate limiter, error classes)
-with two calls of its own for the answering hot path.
+with three calls of its own for the answering hot path.
 
 Telegram answers sendMessage and editMessageText with the whole message, which PTB turns into
 a ``Message`` (and every button into an object) that the bot never reads: measured, that and
 building the keyboard as ``InlineKeyboardMarkup`` cost more CPU than a press's database work
 (bench/participant_bench.py). These calls send the keyboard as plain JSON and return only
 what is used (the message id), through the same ``_post`` as every PTB method, so requests,
-rate limiting, retries of 429 and errors are PTB's own.
+rate limiting, retries of 429 and errors are PTB's own. answerCallbackQuery, the other call
+of every press, goes the same way for the same reason.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from bot.messages import OutgoingMessage
 
 
 class ConsultBot(ExtBot[None]):
+    async def answer_press(self, query_id: str, toast: str | None = None) -> None:
+        """answerCallbackQuery: stop the button's spinner, with a short toast if given."""
+        await self._post("answerCallbackQuery", {"callback_query_id": query_id, "text": toast})
+
     async def send_text(self, chat_id: int, message: OutgoingMessage) -> int:
         """sendMessage (Telegram HTML, with the message's buttons); the new message's id."""
         result = await self._post(

@@ -67,14 +67,14 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: O
         if query is not None:
             edit = outcome.edit if query.message is not None else None
             if edit is None:
-                await _answer(query, outcome.toast)
+                await _answer(bot, query, outcome.toast)
             else:
                 # The toast and the edit are independent (neither is a new message in the chat),
                 # so they go together: one round trip less before the next prompt is sent.
                 pressed = query.message
                 assert pressed is not None
                 await asyncio.gather(
-                    _answer(query, outcome.toast),
+                    _answer(bot, query, outcome.toast),
                     _edit(bot, pressed.chat.id, pressed.message_id, edit),
                 )
         elif outcome.edit is not None and outcome.edit_message_id is not None and chat:
@@ -122,9 +122,9 @@ async def _retrying(call: Callable[[], Awaitable[R]]) -> R:
     return await call()
 
 
-async def _answer(query: CallbackQuery, toast: str | None) -> None:
+async def _answer(bot: ConsultBot, query: CallbackQuery, toast: str | None) -> None:
     try:
-        await _retrying(lambda: query.answer(toast or None))
+        await _retrying(lambda: bot.answer_press(query.id, toast or None))
     except BadRequest as exc:  # too old to answer: the spinner has gone by itself
         log.info("could not answer a button press: %s", exc)
 
