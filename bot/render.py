@@ -30,6 +30,9 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
             extensions=["jinja2.ext.i18n"],
+            # Templates are read once; a reworded template takes effect at the next start.
+            # Checking each file's modification time cost a stat() per rendered message.
+            auto_reload=False,
         )
         self.env.install_gettext_translations(NullTranslations(), newstyle=True)  # type: ignore[attr-defined]
         self.env.filters.update(
