@@ -653,11 +653,9 @@ _REMEMBER_CARD = (
 )
 
 
-def remember_card(session: Session, invitation_id: int, message_id: int) -> None:
+def remember_card(connection: Connection, invitation_id: int, message_id: int) -> None:
     """Note which chat message is the invitation's prompt card (after it was sent)."""
-    session.connection().execute(
-        _REMEMBER_CARD, {"invitation": invitation_id, "message_id": message_id}
-    )
+    connection.execute(_REMEMBER_CARD, {"invitation": invitation_id, "message_id": message_id})
 
 
 def _others_open(connection: Any, participant_id: int, invitation_id: int) -> bool:

@@ -96,8 +96,10 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: O
         log.info("user %s blocked the bot; marked unreachable", user.id if user else None)
         return
     if outcome.card_for is not None and sent is not None:
-        with session_scope(ctx.sessions) as session:
-            journey.remember_card(session, outcome.card_for, sent)
+        card_for, message_id = outcome.card_for, sent
+        await common.in_transaction(
+            ctx, lambda connection: journey.remember_card(connection, card_for, message_id)
+        )
     if outcome.menu_role is not None and chat is not None:
         await set_command_menu(context.bot, chat.id, Role(outcome.menu_role))
 
