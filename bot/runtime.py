@@ -7,14 +7,17 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from datetime import datetime, timedelta
 
+from sqlalchemy import delete
 from telegram.ext import Application, ContextTypes
 
 from bot import rounds
 from bot.context import CONTEXT_KEY, AppContext, app_context
 from bot.delivery import Sender, make_bot
 from bot.services import round_services
-from storage.db import checkpoint
+from storage.db import SessionFactory, checkpoint, session_scope
+from storage.models import ProcessedUpdate
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,34 @@ def settle_heap() -> None:
 YOUNG_COLLECTION_EVERY = 5_000
 
 
+# Telegram keeps an undelivered update for at most 24 hours, so a duplicate can only come
+# within that; the duplicate guard's markers are kept for twice as long, then deleted.
+DUPLICATE_WINDOW = timedelta(days=2)
+PRUNE_EVERY = timedelta(hours=1)
+PRUNED_KEY = "processed_updates_pruned_at"  # in AppContext.extras: when it last ran
+
+
+def forget_old_updates(sessions: SessionFactory, now: datetime) -> int:
+    """Delete the duplicate guard's markers of updates older than DUPLICATE_WINDOW; how many."""
+    with session_scope(sessions) as session:
+        table = ProcessedUpdate.__table__
+        result = session.execute(delete(table).where(table.c.processed_at < now - DUPLICATE_WINDOW))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def prune_updates(ctx: AppContext) -> None:
+    """At most once per PRUNE_EVERY, in a thread: a delete is a write, and on SQLite the
+    presses' writes wait for it."""
+    now = ctx.clock.now()
+    last = ctx.extras.get(PRUNED_KEY)
+    if last is not None and now - last < PRUNE_EVERY:
+        return
+    ctx.extras[PRUNED_KEY] = now
+    removed = await asyncio.to_thread(forget_old_updates, ctx.sessions, now)
+    if removed:
+        log.info("forgot %d processed update ids older than %s", removed, DUPLICATE_WINDOW)
+
+
 async def tick_now(ctx: AppContext) -> list[tuple[int, str, str]]:
     """Run what is due, then wake the sender. Used by the job and after a coordinator acts."""
     done = await asyncio.to_thread(
@@ -85,6 +116,10 @@ async def tick_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     for ident, kind, note in done:
         log.info("event %s (%s): %s", ident, kind, note)
+    try:
+        await prune_updates(ctx)
+    except Exception:
+        log.exception("could not forget old processed update ids")
     engine = ctx.sessions.kw.get("bind")
     if engine is not None:
         # Off the event loop: see storage.db.AUTOCHECKPOINT_PAGES.

@@ -3,6 +3,13 @@ and the stand-in over HTTP, plus the guards every update passes."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot import runtime
+from bot.clock import FakeClock
+from bot.context import AppContext
 from bot.people import find_participant, grant_role
 from storage.db import session_scope
 from storage.models import ProcessedUpdate, Role
@@ -67,6 +74,33 @@ async def test_duplicated_update_is_handled_once(harness: BotHarness) -> None:
     assert len(harness.standin.messages(MEMBER)) == 1
     with session_scope(harness.ctx.sessions) as session:
         assert session.query(ProcessedUpdate).count() == 1
+
+
+async def test_old_duplicate_markers_are_forgotten(ctx: AppContext, clock: FakeClock) -> None:
+    # Telegram redelivers within 24 hours; markers are kept two days, then deleted by the tick.
+    now = clock.now()
+    with session_scope(ctx.sessions) as session:
+        session.add_all(
+            [
+                ProcessedUpdate(update_id=1, processed_at=now - timedelta(days=3)),
+                ProcessedUpdate(update_id=2, processed_at=now - timedelta(days=1)),
+            ]
+        )
+    await runtime.prune_updates(ctx)
+
+    def kept() -> list[int]:
+        with session_scope(ctx.sessions) as session:
+            return sorted(session.scalars(select(ProcessedUpdate.update_id)))
+
+    assert kept() == [2]
+    clock.advance(timedelta(minutes=30))
+    with session_scope(ctx.sessions) as session:
+        session.add(ProcessedUpdate(update_id=3, processed_at=now - timedelta(days=5)))
+    await runtime.prune_updates(ctx)
+    assert kept() == [2, 3], "the last pruning was under an hour ago"
+    clock.advance(timedelta(minutes=31))
+    await runtime.prune_updates(ctx)
+    assert kept() == [2]
 
 
 async def test_the_bot_survives_a_restart(harness: BotHarness) -> None:
