@@ -16,7 +16,7 @@ from bot import rounds
 from bot.context import CONTEXT_KEY, AppContext, app_context
 from bot.delivery import Sender, make_bot
 from bot.services import round_services
-from storage.db import SessionFactory, checkpoint, session_scope
+from storage.db import SessionFactory, checkpoint, transaction
 from storage.models import ProcessedUpdate
 
 log = logging.getLogger(__name__)
@@ -69,10 +69,12 @@ PRUNED_KEY = "processed_updates_pruned_at"  # in AppContext.extras: when it last
 
 def forget_old_updates(sessions: SessionFactory, now: datetime) -> int:
     """Delete the duplicate guard's markers of updates older than DUPLICATE_WINDOW; how many."""
-    with session_scope(sessions) as session:
-        table = ProcessedUpdate.__table__
-        result = session.execute(delete(table).where(table.c.processed_at < now - DUPLICATE_WINDOW))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    processed_at = ProcessedUpdate.__table__.c.processed_at
+    with transaction(sessions) as connection:
+        result = connection.execute(
+            delete(ProcessedUpdate.__table__).where(processed_at < now - DUPLICATE_WINDOW)
+        )
+        return int(result.rowcount or 0)
 
 
 async def prune_updates(ctx: AppContext) -> None:

@@ -9,6 +9,7 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, insert, select
@@ -29,7 +30,7 @@ from bot.context import AppContext, app_context
 from bot.messages import OutgoingMessage
 from bot.people import role_of
 from storage.db import session_scope, transaction
-from storage.models import Participant, ProcessedUpdate, Role
+from storage.models import Participant, ParticipantStatus, ProcessedUpdate, Role
 
 log = logging.getLogger(__name__)
 PARTICIPANTS = Participant.__table__
@@ -202,17 +203,17 @@ def claimed_by_handler(predicate: Callable[[Update], bool]) -> None:
         _CLAIMED_BY_HANDLER.append(predicate)
 
 
-def claim_update(connection: Any, update: Update, now: Any) -> None:
+def claim_update(connection: Connection, update: Update, now: datetime) -> None:
     """Mark `update` processed in the caller's transaction, as drop_duplicate_updates does for
     other updates; DuplicateUpdate if it was seen before (the caller's transaction must then
-    roll back, which leaving session_scope by it does)."""
+    roll back, which leaving session_scope or transaction by it does)."""
     try:
         connection.execute(_MARK_PROCESSED, {"update_id": update.update_id, "now": now})
     except IntegrityError:
         raise DuplicateUpdate(update.update_id) from None
 
 
-def sender_status(connection: Any, update: Update) -> Any:
+def sender_status(connection: Connection, update: Update) -> ParticipantStatus | None:
     """The sender's ParticipantStatus (None for someone who never joined)."""
     user = update.effective_user
     return None if user is None else connection.scalar(_STATUS, {"user": user.id})

@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 from telegram import CallbackQuery, InputFile, Update
 from telegram.error import BadRequest, Forbidden, NetworkError
@@ -310,11 +310,8 @@ async def stopped_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if status is common.CLAIMED_BY_HANDLER:
         return  # the handler reads it in its own transaction
     if status is _UNREAD:
-        table = Participant.__table__
         with session_scope(ctx.sessions) as session:
-            status = session.connection().scalar(
-                select(table.c.status).where(table.c.telegram_user_id == user.id)
-            )
+            status = common.sender_status(session.connection(), update)
     if status != ParticipantStatus.STOPPED:
         return
     await deliver(update, context, _stopped_hint(ctx))
