@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from bot.coding import Codebook, code_text
@@ -44,6 +44,7 @@ from storage.models import (
     Round,
     RoundStatus,
 )
+from storage.prepared import Prepared
 
 if TYPE_CHECKING:
     from bot.context import AppContext
@@ -580,7 +581,7 @@ _ANS, _CHOICE = Answer.__table__.c, AnswerChoice.__table__.c
 # One query for everything a press needs: the invitation, its round and consultation, the
 # person, and the answers so far (one row per answer and choice; a row of NULLs for them when
 # there is none yet).
-_FAST_PRESS = (
+_FAST_PRESS = Prepared(
     select(
         _PART.telegram_user_id,
         _PART.status,
@@ -608,19 +609,22 @@ _FAST_PRESS = (
 )
 # Another invitation of this person's in an open round that is waiting, in progress or being
 # changed: then what comes next is the ORM path's decision.
-_OTHERS_OPEN = (
+_OTHERS_OPEN = Prepared(
     select(_INV.id)
     .join(Round.__table__, _ROUND.id == _INV.round_id)
     .where(
         _INV.participant_id == bindparam("person"),
         _INV.id != bindparam("invitation"),
         _ROUND.status == RoundStatus.OPEN,
-        (_INV.status.in_([*WAITING, InvitationStatus.STARTED]))
-        | _INV.editing_question_id.is_not(None),
+        # Not in_(): its list is expanded per execution, which a Prepared statement skips.
+        or_(
+            *(_INV.status == status for status in (*WAITING, InvitationStatus.STARTED)),
+            _INV.editing_question_id.is_not(None),
+        ),
     )
     .limit(1)
 )
-_START = (
+_START = Prepared(
     Invitation.__table__.update()
     .where(_INV.id == bindparam("invitation"))
     .values(
@@ -629,21 +633,37 @@ _START = (
         delivered_at=func.coalesce(_INV.delivered_at, bindparam("now")),
     )
 )
-_COMPLETE = (
+_COMPLETE = Prepared(
     Invitation.__table__.update()
     .where(_INV.id == bindparam("invitation"))
     .values(status=InvitationStatus.COMPLETED, completed_at=bindparam("now"))
 )
-_INSERT_ANSWER = Answer.__table__.insert().values(
-    invitation_id=bindparam("invitation"),
-    question_id=bindparam("question"),
-    answered_at=bindparam("now"),
-    number=bindparam("number"),
-    text=None,
-    skipped=False,
+_INSERT_ANSWER = Prepared(
+    Answer.__table__.insert()
+    .values(
+        invitation_id=bindparam("invitation"),
+        question_id=bindparam("question"),
+        answered_at=bindparam("now"),
+        number=bindparam("number"),
+        text=None,
+        skipped=False,
+    )
+    .returning(_ANS.id)
 )
-_INSERT_CHOICE = AnswerChoice.__table__.insert()
-_INSERT_CODE = AnswerCode.__table__.insert()
+_INSERT_CHOICE = Prepared(
+    AnswerChoice.__table__.insert().values(
+        answer_id=bindparam("answer_id"), option_key=bindparam("option_key")
+    )
+)
+_INSERT_CODE = Prepared(
+    AnswerCode.__table__.insert().values(
+        answer_id=bindparam("answer_id"),
+        code=bindparam("code"),
+        source=bindparam("source"),
+        coded_at=bindparam("coded_at"),
+        doubtful=False,
+    )
+)
 
 
 _REMEMBER_CARD = (
@@ -659,7 +679,7 @@ def remember_card(connection: Connection, invitation_id: int, message_id: int) -
 
 
 def _others_open(connection: Any, participant_id: int, invitation_id: int) -> bool:
-    found = connection.scalar(_OTHERS_OPEN, {"person": participant_id, "invitation": invitation_id})
+    found = _OTHERS_OPEN.scalar(connection, {"person": participant_id, "invitation": invitation_id})
     return found is not None
 
 
@@ -670,7 +690,7 @@ def fast_press(connection: Connection, ctx: AppContext, user_id: int, data: str)
     if press is None or press.kind not in ("go", "a"):
         return None
     at = {"invitation": press.invitation_id}
-    rows = connection.execute(_FAST_PRESS, at).all()
+    rows = _FAST_PRESS.all(connection, at)
     if not rows:
         return None
     owner, standing, person, status, editing, round_status, consultation_id = rows[0][:7]
@@ -698,7 +718,7 @@ def fast_press(connection: Connection, ctx: AppContext, user_id: int, data: str)
             return None
         if _others_open(connection, person, press.invitation_id):
             return None  # one round at a time: the full path explains
-        connection.execute(_START, {**at, "now": now})
+        _START.run(connection, {**at, "now": now})
         return Outcome(toast="").card(
             press.invitation_id,
             prompt_message(ctx.renderer, questions, waiting[0], press.invitation_id),
@@ -728,7 +748,7 @@ def fast_press(connection: Connection, ctx: AppContext, user_id: int, data: str)
         )
         return Outcome(toast="", edit=following)
     out = Outcome(toast="", edit=_answered(ctx.renderer, questions, question, described))
-    connection.execute(_COMPLETE, {**at, "now": now})
+    _COMPLETE.run(connection, {**at, "now": now})
     so_far[question.id] = {"skipped": False, "text": None, "number": number, "keys": set(keys)}
     items = [(q, describe(q, **so_far[q.id]) if q.id in so_far else "") for q in questions]
     return out.say(_summary(ctx.renderer, press.invitation_id, title, closes_at, items))
@@ -743,18 +763,16 @@ def _insert_answer(
     now: datetime,
 ) -> None:
     """A new button answer with its choices and option codes, as store_answer writes it."""
-    answer_id = connection.execute(
-        _INSERT_ANSWER,
+    answer_id = _INSERT_ANSWER.scalar(
+        connection,
         {"invitation": invitation_id, "question": question.id, "now": now, "number": number},
-    ).inserted_primary_key[0]
+    )
     if keys:
-        connection.execute(
-            _INSERT_CHOICE, [{"answer_id": answer_id, "option_key": k} for k in keys]
-        )
+        _INSERT_CHOICE.run(connection, [{"answer_id": answer_id, "option_key": k} for k in keys])
     codes = sorted(_codes(question, keys, number))  # type: ignore[arg-type]
     if codes:
-        connection.execute(
-            _INSERT_CODE,
+        _INSERT_CODE.run(
+            connection,
             [
                 {"answer_id": answer_id, "code": c, "source": CodeSource.OPTION, "coded_at": now}
                 for c in codes

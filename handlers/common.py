@@ -31,14 +31,19 @@ from bot.messages import OutgoingMessage
 from bot.people import role_of
 from storage.db import session_scope, transaction
 from storage.models import Participant, ParticipantStatus, ProcessedUpdate, Role
+from storage.prepared import Prepared
 
 log = logging.getLogger(__name__)
 PARTICIPANTS = Participant.__table__
 # Built once: every update runs these, and building a statement costs as much as running it.
-_MARK_PROCESSED = insert(ProcessedUpdate.__table__).values(
-    update_id=bindparam("update_id"), processed_at=bindparam("now")
+_MARK_PROCESSED = Prepared(
+    insert(ProcessedUpdate.__table__).values(
+        update_id=bindparam("update_id"), processed_at=bindparam("now")
+    )
 )
-_STATUS = select(PARTICIPANTS.c.status).where(PARTICIPANTS.c.telegram_user_id == bindparam("user"))
+_STATUS = Prepared(
+    select(PARTICIPANTS.c.status).where(PARTICIPANTS.c.telegram_user_id == bindparam("user"))
+)
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
@@ -208,7 +213,7 @@ def claim_update(connection: Connection, update: Update, now: datetime) -> None:
     other updates; DuplicateUpdate if it was seen before (the caller's transaction must then
     roll back, which leaving session_scope or transaction by it does)."""
     try:
-        connection.execute(_MARK_PROCESSED, {"update_id": update.update_id, "now": now})
+        _MARK_PROCESSED.run(connection, {"update_id": update.update_id, "now": now})
     except IntegrityError:
         raise DuplicateUpdate(update.update_id) from None
 
@@ -216,7 +221,7 @@ def claim_update(connection: Connection, update: Update, now: datetime) -> None:
 def sender_status(connection: Connection, update: Update) -> ParticipantStatus | None:
     """The sender's ParticipantStatus (None for someone who never joined)."""
     user = update.effective_user
-    return None if user is None else connection.scalar(_STATUS, {"user": user.id})
+    return None if user is None else _STATUS.scalar(connection, {"user": user.id})
 
 
 async def drop_duplicate_updates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
