@@ -7,6 +7,7 @@ can be added later with a translation catalogue and no code change.
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
 
 class Renderer:
@@ -35,6 +36,10 @@ class Renderer:
             auto_reload=False,
         )
         self.env.install_gettext_translations(NullTranslations(), newstyle=True)  # type: ignore[attr-defined]
+        self._templates: dict[str, Template] = {}
+        # A round's closing time is formatted once per person who finishes it; Babel takes
+        # longer over that than the rest of the summary.
+        self._when = functools.lru_cache(maxsize=512)(self._format_when)
         self.env.filters.update(
             when=self.format_when,
             day=self.format_day,
@@ -43,6 +48,9 @@ class Renderer:
         )
 
     def format_when(self, moment: datetime, fmt: str = "EEE d MMM, HH:mm") -> str:
+        return self._when(moment, fmt)
+
+    def _format_when(self, moment: datetime, fmt: str) -> str:
         return format_datetime(moment, fmt, tzinfo=self.zone, locale=self.locale)
 
     def format_day(self, day: date | datetime, fmt: str = "EEEE d MMMM") -> str:
@@ -51,4 +59,11 @@ class Renderer:
         return format_date(day, fmt, locale=self.locale)
 
     def render(self, name: str, /, **context: Any) -> str:
-        return self.env.get_template(name).render(**context).strip()
+        template = self._templates.get(name)
+        if template is None:
+            template = self._templates[name] = self.env.get_template(name)
+            # Jinja keeps a template's globals as a ChainMap over the environment's and copies
+            # it into a dict at every render, which cost a button press more than rendering
+            # the question card itself. Ours are all set in __init__, so a dict does.
+            template.globals = dict(template.globals)
+        return template.render(**context).strip()
