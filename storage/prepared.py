@@ -31,7 +31,8 @@ class _Compiled:
     names: tuple[str, ...]
     constants: dict[str, Any]  # values written into the statement (status=..., skipped=False)
     binders: dict[str, Processor]
-    columns: tuple[Processor, ...] | None = None  # known at the first fetch (Prepared.all)
+    # (index, processor) of the columns that need converting, known at the first fetch.
+    columns: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None
 
 
 class Prepared:
@@ -89,21 +90,28 @@ class Prepared:
                 compiled.columns = self._result_processors(connection.dialect, cursor)
         finally:
             cursor.close()
-        processors = compiled.columns
-        if not any(processors):
+        converted = compiled.columns
+        if not converted:
             return [tuple(row) for row in raw]
-        return [
-            tuple(p(v) if p else v for p, v in zip(processors, row, strict=True)) for row in raw
-        ]
+        rows = []
+        for row in raw:
+            values = list(row)
+            for index, convert in converted:
+                values[index] = convert(values[index])
+            rows.append(tuple(values))
+        return rows
 
-    def _result_processors(self, dialect: Dialect, cursor: Any) -> tuple[Processor, ...]:
+    def _result_processors(
+        self, dialect: Dialect, cursor: Any
+    ) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
         # Some depend on the driver's type code for the column (PostgreSQL's numerics), which
-        # only the first execution tells.
+        # only the first execution tells. Only the columns that need converting are listed.
         columns = self.statement.exported_columns  # type: ignore[attr-defined]
-        return tuple(
+        found = (
             column.type.dialect_impl(dialect).result_processor(dialect, description[1])
             for column, description in zip(columns, cursor.description, strict=True)
         )
+        return tuple((index, p) for index, p in enumerate(found) if p is not None)
 
     def scalar(self, connection: Connection, params: Mapping[str, Any]) -> Any:
         rows = self.all(connection, params)
