@@ -59,7 +59,11 @@ def build_application(ctx: AppContext, token: str, *, jobs: bool = True) -> Appl
         ),
     )
     builder: ApplicationBuilder = (  # type: ignore[type-arg]
-        Application.builder().bot(bot).concurrent_updates(True).post_init(post_init)
+        Application.builder()
+        .bot(bot)
+        .concurrent_updates(True)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
     )
     application = builder.build()
     application.bot_data[CONTEXT_KEY] = ctx
@@ -95,3 +99,7 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         await common.set_command_menu(application.bot, chat_id, role)
     log.info("command menus set (%d privileged chats)", len(people))
     runtime.settle_heap()
+
+
+async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+    common.close_kept_connection(application.bot_data[CONTEXT_KEY])

@@ -42,3 +42,5 @@ class LocalBot:
         if application.running:
             await application.stop()
         await application.shutdown()
+        if application.post_shutdown:  # as run_polling would
+            await application.post_shutdown(application)

@@ -107,7 +107,11 @@ async def run_worker(
     stop: asyncio.Event | None = None,
 ) -> None:
     """One webhook worker, until SIGTERM or SIGINT (or `stop` is set)."""
-    from bot.app import build_application, post_init  # app imports the handlers; keep this light
+    from bot.app import (  # app imports the handlers; keep this light
+        build_application,
+        post_init,
+        post_shutdown,
+    )
     from bot.runtime import settle_heap
 
     telegram = ctx.settings.telegram
@@ -144,6 +148,7 @@ async def run_worker(
             await application.stop()
     finally:
         await runner.cleanup()
+        await post_shutdown(application)
 
 
 def run_workers(settings: Any, token: str, secret: str, start: Any) -> int:

@@ -29,7 +29,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot.context import AppContext, app_context
 from bot.messages import OutgoingMessage
 from bot.people import role_of
-from storage.db import session_scope, transaction
+from storage.db import KeptConnection, session_scope, transaction
 from storage.models import Participant, ParticipantStatus, ProcessedUpdate, Role
 from storage.prepared import Prepared
 
@@ -103,19 +103,38 @@ def one_at_a_time(user_id: int) -> asyncio.Lock:
 
 
 async def in_transaction(ctx: AppContext, work: Callable[[Connection], R]) -> R:
-    """Run `work` in one Core transaction (storage.db.transaction). On SQLite it runs right
-    here: statements take microseconds and one writer at a time is all SQLite allows, so a
-    thread would only queue behind the write lock. On a server database every statement waits
-    for a round trip, which on the event loop held up every other update: there it runs in
-    a worker thread (bench/participant_bench.py --db)."""
+    """Run `work` in one Core transaction. On SQLite it runs right here, on a connection kept
+    for the event loop (kept_connection): statements take microseconds and one writer at a
+    time is all SQLite allows, so a thread would only queue behind the write lock. On a server
+    database every statement waits for a round trip, which on the event loop held up every
+    other update: there it runs in a worker thread (bench/participant_bench.py --db)."""
+    engine = ctx.sessions.kw["bind"]
+    if engine.dialect.name == "sqlite":
+        with kept_connection(ctx).transaction() as connection:
+            return work(connection)
 
     def run() -> R:
         with transaction(ctx.sessions) as connection:
             return work(connection)
 
-    if ctx.sessions.kw["bind"].dialect.name == "sqlite":
-        return run()
     return await asyncio.to_thread(run)
+
+
+KEPT_CONNECTION = "common.kept_connection"
+
+
+def kept_connection(ctx: AppContext) -> KeptConnection:
+    """The connection in_transaction uses on SQLite (closed by close_kept_connection)."""
+    kept = ctx.extras.get(KEPT_CONNECTION)
+    if kept is None:
+        kept = ctx.extras[KEPT_CONNECTION] = KeptConnection(ctx.sessions.kw["bind"])
+    return kept  # type: ignore[no-any-return]
+
+
+def close_kept_connection(ctx: AppContext) -> None:
+    kept = ctx.extras.pop(KEPT_CONNECTION, None)
+    if kept is not None:
+        kept.close()
 
 
 def current_role(ctx: AppContext, user_id: int) -> Role | None:
