@@ -443,3 +443,25 @@ async def test_two_quick_taps_on_one_card_store_one_answer(
     assert len(harness.standin.callback_answers) == 3, "every press answered, none failed"
     texts = [m.text for m in harness.standin.messages(ME)]
     assert not any("went wrong" in t.lower() for t in texts), texts
+
+
+async def test_the_next_question_comes_before_the_press_is_answered(
+    harness: BotHarness, consultation_file: Path
+) -> None:
+    # What the person waits for goes first; the button's spinner is stopped after it.
+    def replies(since: int) -> list[str]:
+        return [m for m in list(harness.standin.served)[since:] if m != "getUpdates"]
+
+    calls = harness.standin.served
+    setup_round(harness, consultation_file)
+    intro = await harness.say(ME, "/resume")
+    since = len(calls)
+    harness.standin.press(ME, intro, "Start now")
+    card = await next_prompt(harness, "1 of 5")
+    await harness.eventually(lambda: "answerCallbackQuery" in replies(since))
+    assert replies(since) == ["sendMessage", "answerCallbackQuery"]
+    since = len(calls)
+    await harness.press(ME, card, "Late")
+    await harness.eventually(lambda: "answerCallbackQuery" in replies(since))
+    assert replies(since) == ["editMessageText", "answerCallbackQuery"]
+    assert [a.text for a in harness.standin.callback_answers] == [None, None]

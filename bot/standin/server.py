@@ -190,6 +190,9 @@ class BotApiStandIn:
         }
         self.stats = StandInStats()
         self.callback_answers: list[CallbackAnswer] = []
+        # The methods answered with success, oldest first (the last 10,000): for tests of
+        # the order in which the bot does things.
+        self.served: deque[str] = deque(maxlen=10_000)
         self.duplicate_updates = False
         self._flood: FloodControl | None = None
         self.flood_limits = flood_limits
@@ -352,6 +355,7 @@ class BotApiStandIn:
                 self.stats.injected_failures += 1
                 raise ApiError(fault, "Internal Server Error" if fault == 500 else "Bad Gateway")
             result = await handler(params)
+            self.served.append(method)
         except ApiError as exc:
             return self._error(exc)
         except ConnectionError:
