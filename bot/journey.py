@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -547,13 +547,53 @@ class QuestionData:
 CACHE_KEY = "journey.consultations"
 
 
-def _questions(
+@dataclass
+class _Version:
+    """One version of a consultation as the fast path keeps it for the life of the process:
+    its questions, and its cards' texts as rendered so far. Outside the ORM path a card's
+    text depends only on its question and on the button answer shown above it, a small set,
+    and rendering it was the largest part of a press after the database's."""
+
+    questions: tuple[QuestionData, ...]
+    cards: dict[tuple[int, tuple[str, str] | None], str] = field(default_factory=dict)
+    answered: dict[tuple[int, str], str] = field(default_factory=dict)
+
+    def card(
+        self,
+        renderer: Renderer,
+        question: QuestionData,
+        invitation_id: int,
+        previous: tuple[str, str] | None = None,
+    ) -> OutgoingMessage:
+        """prompt_message, with the text rendered once."""
+        text = self.cards.get((question.id, previous))
+        if text is None:
+            prompt = prompt_message(
+                renderer, self.questions, question, invitation_id, previous=previous
+            )
+            self.cards[(question.id, previous)] = prompt.text
+            return prompt
+        buttons = _question_buttons(question, f"{invitation_id}:{question.id}", set())
+        return OutgoingMessage(text=text, buttons=rows(*buttons))
+
+    def answered_card(
+        self, renderer: Renderer, question: QuestionData, described: str
+    ) -> OutgoingMessage:
+        """_answered, with the text rendered once."""
+        text = self.answered.get((question.id, described))
+        if text is None:
+            text = _answered(renderer, self.questions, question, described).text
+            self.answered[(question.id, described)] = text
+        return OutgoingMessage(text=text)
+
+
+def _version(
     connection: Connection, ctx: AppContext, consultation_id: int, content_hash: str
-) -> tuple[QuestionData, ...]:
-    cache: dict[tuple[int, str], tuple[QuestionData, ...]] = ctx.extras.setdefault(CACHE_KEY, {})
+) -> _Version:
+    cache: dict[tuple[int, str], _Version] = ctx.extras.setdefault(CACHE_KEY, {})
     key = (consultation_id, content_hash)
-    questions = cache.get(key)
-    if questions is None:
+    version = cache.get(key)
+    if version is None:
         q = Question.__table__.c
         questions = tuple(
             QuestionData(*row)
@@ -565,8 +605,8 @@ def _questions(
                 .order_by(q.position)
             )
         )
-        cache[key] = questions
-    return questions
+        version = cache[key] = _Version(questions)
+    return version
 
 
 _INV, _ROUND, _CONS, _PART = (
@@ -699,7 +739,8 @@ def fast_press(connection: Connection, ctx: AppContext, user_id: int, data: str)
         return None
     if standing == ParticipantStatus.STOPPED:
         return None  # the full path says how to come back
-    questions = _questions(connection, ctx, consultation_id, digest)
+    version = _version(connection, ctx, consultation_id, digest)
+    questions = version.questions
     so_far: dict[int, dict[str, Any]] = {}
     for question_id, skipped, text, number, key in (row[10:] for row in rows):
         if question_id is None:
@@ -720,8 +761,7 @@ def fast_press(connection: Connection, ctx: AppContext, user_id: int, data: str)
             return None  # one round at a time: the full path explains
         _START.run(connection, {**at, "now": now})
         return Outcome(toast="").card(
-            press.invitation_id,
-            prompt_message(ctx.renderer, questions, waiting[0], press.invitation_id),
+            press.invitation_id, version.card(ctx.renderer, waiting[0], press.invitation_id)
         )
     question = waiting[0]
     if status != InvitationStatus.STARTED or question.id != press.question_id:
@@ -739,15 +779,11 @@ def fast_press(connection: Connection, ctx: AppContext, user_id: int, data: str)
     described = describe(question, skipped=False, text=None, number=number, keys=set(keys))
     if not last:
         # The card moves on to the next question in place: one edit, no new message.
-        following = prompt_message(
-            ctx.renderer,
-            questions,
-            waiting[1],
-            press.invitation_id,
-            previous=(question.text, described),
+        following = version.card(
+            ctx.renderer, waiting[1], press.invitation_id, previous=(question.text, described)
         )
         return Outcome(toast="", edit=following)
-    out = Outcome(toast="", edit=_answered(ctx.renderer, questions, question, described))
+    out = Outcome(toast="", edit=version.answered_card(ctx.renderer, question, described))
     _COMPLETE.run(connection, {**at, "now": now})
     so_far[question.id] = {"skipped": False, "text": None, "number": number, "keys": set(keys)}
     items = [(q, describe(q, **so_far[q.id]) if q.id in so_far else "") for q in questions]

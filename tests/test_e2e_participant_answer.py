@@ -465,3 +465,37 @@ async def test_the_next_question_comes_before_the_press_is_answered(
     await harness.eventually(lambda: "answerCallbackQuery" in replies(since))
     assert replies(since) == ["editMessageText", "answerCallbackQuery"]
     assert [a.text for a in harness.standin.callback_answers] == [None, None]
+
+
+async def test_people_answering_alike_get_the_same_cards_with_their_own_buttons(
+    harness: BotHarness, consultation_file: Path
+) -> None:
+    # The fast path renders a card's text once per process; the buttons are each person's.
+    with session_scope(harness.ctx.sessions) as session:
+        consultation, _ = import_consultation(session, load_consultation(consultation_file))
+        round_ = factories.open_round(session, consultation)
+        people = [ME, ME + 1]
+        invitations = [
+            factories.invitation(session, round_, factories.participant(session, user_id)).id
+            for user_id in people
+        ]
+
+    def seen(message: object) -> tuple[str, list[str]]:
+        # A snapshot: the card is one message, edited as people answer.
+        return message.text, [b["callback_data"] for b in message.buttons]  # type: ignore[attr-defined]
+
+    shown = []
+    for user_id in people:
+        intro = await harness.say(user_id, "/resume")
+        harness.standin.press(user_id, intro, "Start now")
+        card = await harness.standin.wait_for_message(
+            user_id, predicate=lambda m: "1 of 5" in m.text
+        )
+        first = seen(card)
+        shown.append((first, seen(await harness.press(user_id, card, "Late"))))
+    [(card_a, next_a), (card_b, next_b)] = shown
+    assert card_a[0] == card_b[0] and next_a[0] == next_b[0]
+    assert "✓ Late" in next_b[0] and "2 of 5" in next_b[0] and "1 of 5" in card_b[0]
+    for pair, invitation_id in zip(shown, invitations, strict=True):
+        for _, data in pair:
+            assert data and all(f":{invitation_id}:" in d for d in data), data
