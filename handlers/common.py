@@ -29,7 +29,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot.context import AppContext, app_context
 from bot.messages import OutgoingMessage
 from bot.people import role_of
-from storage.db import KeptConnection, session_scope, transaction
+from storage.db import KeptConnection, session_in, session_scope, transaction
 from storage.models import Participant, ParticipantStatus, ProcessedUpdate, Role
 from storage.prepared import Prepared
 
@@ -118,6 +118,16 @@ async def in_transaction(ctx: AppContext, work: Callable[[Connection], R]) -> R:
             return work(connection)
 
     return await asyncio.to_thread(run)
+
+
+async def in_session(ctx: AppContext, work: Callable[[Session], R]) -> R:
+    """in_transaction for services that need an ORM session: one over its connection."""
+
+    def run(connection: Connection) -> R:
+        with session_in(ctx.sessions, connection) as session:
+            return work(session)
+
+    return await in_transaction(ctx, run)
 
 
 KEPT_CONNECTION = "common.kept_connection"
@@ -249,16 +259,16 @@ async def drop_duplicate_updates(update: Update, context: ContextTypes.DEFAULT_T
         context.participant_status = CLAIMED_BY_HANDLER  # type: ignore[attr-defined]
         return
     ctx = app_context(context)
-    # A plain INSERT, not an ORM add and flush: this runs for every update, and the unit of
-    # work costs several times the statement itself.
-    user = update.effective_user
+
+    def claim(connection: Connection) -> ParticipantStatus | None:
+        # A plain INSERT, not an ORM add and flush: this runs for every update, and the unit
+        # of work costs several times the statement itself.
+        claim_update(connection, update, ctx.clock.now())
+        # The stopped guard's question, asked in this transaction rather than its own.
+        return sender_status(connection, update)
+
     try:
-        with session_scope(ctx.sessions) as session:
-            connection = session.connection()
-            claim_update(connection, update, ctx.clock.now())
-            if user is not None:
-                # The stopped guard's question, asked in this transaction rather than its own.
-                context.participant_status = sender_status(connection, update)  # type: ignore[attr-defined]
+        context.participant_status = await in_transaction(ctx, claim)  # type: ignore[attr-defined]
     except DuplicateUpdate:
         log.info("dropped duplicate update %s", update.update_id)
         raise ApplicationHandlerStop from None

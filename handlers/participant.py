@@ -147,16 +147,24 @@ def _participant_service(
         user = update.effective_user
         if user is None:
             return
-        with session_scope(ctx.sessions) as session:
+
+        def decide(session: Session) -> Outcome:
             participant = find_participant(session, user.id)
             if participant is None or participant.consent_at is None:
-                outcome = Outcome().say(ctx.renderer.render(T + "not_joined.html"))
-            else:
-                outcome = service(session, ctx, participant)
-        await deliver(update, context, outcome)
+                return Outcome().say(ctx.renderer.render(T + "not_joined.html"))
+            return service(session, ctx, participant)
+
+        await deliver(update, context, await _decided(ctx, user.id, decide))
 
     handler.__name__ = getattr(service, "__name__", "participant_command")
     return handler
+
+
+async def _decided(ctx: AppContext, user_id: int, decide: Callable[[Session], Outcome]) -> Outcome:
+    """A service's decision for one person's update, in one transaction: their updates one
+    at a time, and off the event loop on a server database (common.in_session)."""
+    async with common.one_at_a_time(user_id):
+        return await common.in_session(ctx, decide)
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -165,8 +173,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if user is None or chat is None:
         return
     code = context.args[0] if context.args else None
-    with session_scope(ctx.sessions) as session:
-        outcome = joining.start(session, ctx, user.id, chat.id, code)
+    outcome = await _decided(
+        ctx, user.id, lambda session: joining.start(session, ctx, user.id, chat.id, code)
+    )
     await deliver(update, context, outcome)
 
 
@@ -250,13 +259,15 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user, message = update.effective_user, update.effective_message
     if user is None or message is None or message.text is None:
         return
-    with session_scope(ctx.sessions) as session:
+    text, chat_id = message.text, message.chat_id
+
+    def decide(session: Session) -> Outcome:
         participant = find_participant(session, user.id)
         if participant is None or participant.consent_at is None:
-            outcome = joining.start(session, ctx, user.id, message.chat_id, None)
-        else:
-            outcome = journey.handle_text(session, ctx, participant, message.text)
-    await deliver(update, context, outcome)
+            return joining.start(session, ctx, user.id, chat_id, None)
+        return journey.handle_text(session, ctx, participant, text)
+
+    await deliver(update, context, await _decided(ctx, user.id, decide))
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -285,13 +296,15 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         kind = "location pin"
     elif kind == "voice":
         kind = "voice message"
-    with session_scope(ctx.sessions) as session:
+    chat_id = message.chat_id
+
+    def decide(session: Session) -> Outcome:
         participant = find_participant(session, user.id)
         if participant is None or participant.consent_at is None:
-            outcome = joining.start(session, ctx, user.id, message.chat_id, None)
-        else:
-            outcome = journey.handle_other(session, ctx, participant, kind)
-    await deliver(update, context, outcome)
+            return joining.start(session, ctx, user.id, chat_id, None)
+        return journey.handle_other(session, ctx, participant, kind)
+
+    await deliver(update, context, await _decided(ctx, user.id, decide))
 
 
 async def stopped_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
