@@ -706,7 +706,7 @@ _INSERT_CODE = Prepared(
 )
 
 
-_REMEMBER_CARD = (
+_REMEMBER_CARD = Prepared(
     Invitation.__table__.update()
     .where(_INV.id == bindparam("invitation"))
     .values(prompt_message_id=bindparam("message_id"))
@@ -715,7 +715,7 @@ _REMEMBER_CARD = (
 
 def remember_card(connection: Connection, invitation_id: int, message_id: int) -> None:
     """Note which chat message is the invitation's prompt card (after it was sent)."""
-    connection.execute(_REMEMBER_CARD, {"invitation": invitation_id, "message_id": message_id})
+    _REMEMBER_CARD.run(connection, {"invitation": invitation_id, "message_id": message_id})
 
 
 def _others_open(connection: Any, participant_id: int, invitation_id: int) -> bool:
