@@ -4,12 +4,16 @@ commits or rolls back whole, on SQLite on a connection kept for the event loop."
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, insert, select
 
+from bot.config import load_settings
 from bot.context import AppContext
 from handlers import common
+from storage import migrate
+from storage.db import make_engine, make_session_factory
 from storage.models import ProcessedUpdate
 from tests.harness import BotHarness
 
@@ -45,15 +49,21 @@ async def test_commits_whole_or_not_at_all(ctx: AppContext) -> None:
     common.close_kept_connection(ctx)
 
 
-async def test_sqlite_keeps_one_connection_until_closed(ctx: AppContext) -> None:
-    if ctx.sessions.kw["bind"].dialect.name != "sqlite":
-        pytest.skip("PostgreSQL runs each transaction in a thread, on a pooled connection")
+async def test_sqlite_keeps_one_connection_until_closed(tmp_path: Path) -> None:
+    # SQLite only: PostgreSQL runs each transaction in a thread, on a pooled connection.
+    url = f"sqlite:///{tmp_path / 'kept.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    settings = load_settings(None, database={"url": url}, partnership={"name": "Kept"})
+    ctx = AppContext(settings=settings, sessions=make_session_factory(engine))
     seen = [await common.in_transaction(ctx, lambda c: c.connection.dbapi_connection) for _ in "ab"]
     assert seen[0] is seen[1]
     kept = common.kept_connection(ctx)
     common.close_kept_connection(ctx)
     assert common.KEPT_CONNECTION not in ctx.extras
     assert kept._connection is None  # closed, back to the pool
+    assert engine.pool.checkedout() == 0
+    engine.dispose()
 
 
 async def test_the_kept_connection_is_closed_when_the_bot_stops(harness: BotHarness) -> None:
