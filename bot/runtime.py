@@ -44,13 +44,10 @@ def settle_heap() -> None:
     answering presses: measured in bench/participant_bench.py, full collections took about
     a fifth of the bot's CPU in a burst, and single pauses of 100 ms and more.
 
-    Then young collections less often (every 20,000 net new objects, not 700): a press makes
+    Then young collections less often (every 5,000 net new objects, not 700): a press makes
     thousands of short-lived objects that reference counting frees anyway, and with hundreds
-    of presses in flight each collection walked the same live ones (their coroutines) again.
-    Measured with 600 people pressing at once, 700 -> 5,000: 0.8 s of collections -> 0.2 s,
-    longest pause 75 -> 15 ms. With 200 people and 1,200 presses, 5,000 -> 20,000: 30
-    collections taking 0.1 s in all (a tenth of the bot's CPU) -> 3 taking 0.02 s, longest
-    pause 6 -> 8.5 ms (50,000: one of 13 ms)."""
+    of presses in flight each collection walked the same live ones again. Measured with 600
+    people pressing at once: 0.8 s of collections -> 0.2 s, longest pause 75 -> 15 ms."""
     global _heap_settled
     if _heap_settled:
         return
@@ -60,7 +57,7 @@ def settle_heap() -> None:
     gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
 
 
-YOUNG_COLLECTION_EVERY = 20_000
+YOUNG_COLLECTION_EVERY = 5_000
 
 
 # Telegram keeps an undelivered update for at most 24 hours, so a duplicate can only come
