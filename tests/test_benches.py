@@ -29,7 +29,7 @@ def test_participant_bench_prints_the_targets() -> None:
     out = bench("participant_bench.py", "--participants", "10", "--repeats", "1", "--rates", "60")
     assert "median: bot" in out and "echo" in out
     assert "most answers stored a second (closed loop)" in out
-    assert "-- open loop: 60 presses/s offered over 10 people" in out
+    assert "-- open loop: 60 presses/s offered over 10 people, 1 time(s)" in out
     assert "p95 at 300 answers/s: not run (add --rates 360)" in out  # 60/s is below the target
     assert "against echo flat out (closed loop, medians)" in out
 
