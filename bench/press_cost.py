@@ -32,7 +32,7 @@ from bot.consultations import load_consultation  # noqa: E402
 from bot.context import AppContext  # noqa: E402
 from handlers import common  # noqa: E402
 from storage import migrate  # noqa: E402
-from storage.db import make_engine, make_session_factory, session_scope, transaction  # noqa: E402
+from storage.db import make_engine, make_session_factory, session_scope  # noqa: E402
 from tests import factories  # noqa: E402
 
 USER_BASE = 10_000
@@ -56,8 +56,6 @@ def button(message: object, label: str) -> str:
 
 def run(ctx: AppContext, invitations: list[tuple[int, int]], first_update: int) -> float:
     """Every participant presses Start now, then answers by button; CPU seconds per press."""
-    sessions = ctx.sessions
-    kept = common.kept_connection(ctx) if sessions.kw["bind"].dialect.name == "sqlite" else None
     update_id = first_update
     cards = {user_id: f"p:go:{invitation_id}" for user_id, invitation_id in invitations}
     spent = 0.0
@@ -66,8 +64,8 @@ def run(ctx: AppContext, invitations: list[tuple[int, int]], first_update: int) 
             update_id += 1
             update = press_update(update_id, user_id, cards[user_id])
             started = time.process_time()
-            # As handlers.participant.on_press does on SQLite (handlers.common.in_transaction).
-            with kept.transaction() if kept else transaction(sessions) as connection:
+            # As handlers.participant.on_press does (handlers.common.in_transaction).
+            with common.work_transaction(ctx) as connection:
                 common.claim_update(connection, update, ctx.clock.now())
                 outcome = journey.fast_press(connection, ctx, user_id, cards[user_id])
             spent += time.process_time() - started
@@ -83,11 +81,10 @@ def run(ctx: AppContext, invitations: list[tuple[int, int]], first_update: int) 
 def guard_only(ctx: AppContext, people: list[tuple[int, int]], first_update: int) -> float:
     """The least any update costs: a transaction that records it and reads the sender's status
     (handlers.common.drop_duplicate_updates, on the connection in_transaction uses)."""
-    kept = common.kept_connection(ctx) if ctx.sessions.kw["bind"].dialect.name == "sqlite" else None
     started = time.process_time()
     for k, (user_id, _) in enumerate(people):
         update = press_update(first_update + k, user_id, "x")
-        with kept.transaction() if kept else transaction(ctx.sessions) as connection:
+        with common.work_transaction(ctx) as connection:
             common.claim_update(connection, update, ctx.clock.now())
             common.sender_status(connection, update)
     return (time.process_time() - started) / len(people)

@@ -8,6 +8,7 @@ import html
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -108,16 +109,26 @@ async def in_transaction(ctx: AppContext, work: Callable[[Connection], R]) -> R:
     time is all SQLite allows, so a thread would only queue behind the write lock. On a server
     database every statement waits for a round trip, which on the event loop held up every
     other update: there it runs in a worker thread (bench/participant_bench.py --db)."""
-    engine = ctx.sessions.kw["bind"]
-    if engine.dialect.name == "sqlite":
-        with kept_connection(ctx).transaction() as connection:
-            return work(connection)
 
     def run() -> R:
-        with transaction(ctx.sessions) as connection:
+        with work_transaction(ctx) as connection:
             return work(connection)
 
+    if _on_sqlite(ctx):
+        return run()
     return await asyncio.to_thread(run)
+
+
+def work_transaction(ctx: AppContext) -> AbstractContextManager[Connection]:
+    """The transaction in_transaction runs its work in: on SQLite on the kept connection,
+    elsewhere on one from the pool (storage.db.transaction)."""
+    if _on_sqlite(ctx):
+        return kept_connection(ctx).transaction()
+    return transaction(ctx.sessions)
+
+
+def _on_sqlite(ctx: AppContext) -> bool:
+    return ctx.sessions.kw["bind"].dialect.name == "sqlite"  # type: ignore[no-any-return]
 
 
 async def in_session(ctx: AppContext, work: Callable[[Session], R]) -> R:
