@@ -285,12 +285,22 @@ def prompt_message(
     """One prompt with its buttons; questions are Question rows or cached QuestionData.
     `previous` (question text, answer in words) heads the card when it is edited in place
     from the question just answered to this one."""
-    buttons = _question_buttons(
-        question,
-        f"{invitation_id}:{question.id}",
-        set(chosen) if question.type == "multi" else set(),
+    text = _prompt_text(
+        renderer, questions, question, editing=editing, current=current, previous=previous
     )
-    text = renderer.render(
+    return _prompt(text, question, invitation_id, chosen)
+
+
+def _prompt_text(
+    renderer: Renderer,
+    questions: Sequence[Any],
+    question: Any,
+    *,
+    editing: bool = False,
+    current: str = "",
+    previous: tuple[str, str] | None = None,
+) -> str:
+    return renderer.render(
         T + "question.html",
         number=questions.index(question) + 1,
         total=len(questions),
@@ -299,6 +309,17 @@ def prompt_message(
         editing=editing,
         current=current,
         previous={"question": previous[0], "answer": previous[1]} if previous else None,
+    )
+
+
+def _prompt(
+    text: str, question: Any, invitation_id: int, chosen: set[str] | frozenset[str] = frozenset()
+) -> OutgoingMessage:
+    """A prompt's text with the question's buttons, which carry the invitation's id."""
+    buttons = _question_buttons(
+        question,
+        f"{invitation_id}:{question.id}",
+        set(chosen) if question.type == "multi" else set(),
     )
     return OutgoingMessage(text=text, buttons=rows(*buttons))
 
@@ -568,13 +589,9 @@ class _Version:
         """prompt_message, with the text rendered once."""
         text = self.cards.get((question.id, previous))
         if text is None:
-            prompt = prompt_message(
-                renderer, self.questions, question, invitation_id, previous=previous
-            )
-            self.cards[(question.id, previous)] = prompt.text
-            return prompt
-        buttons = _question_buttons(question, f"{invitation_id}:{question.id}", set())
-        return OutgoingMessage(text=text, buttons=rows(*buttons))
+            text = _prompt_text(renderer, self.questions, question, previous=previous)
+            self.cards[(question.id, previous)] = text
+        return _prompt(text, question, invitation_id)
 
     def answered_card(
         self, renderer: Renderer, question: QuestionData, described: str
