@@ -148,13 +148,13 @@ def _participant_service(
         if user is None:
             return
 
-        def decide(session: Session) -> Outcome:
-            participant = find_participant(session, user.id)
-            if participant is None or participant.consent_at is None:
-                return Outcome().say(ctx.renderer.render(T + "not_joined.html"))
-            return service(session, ctx, participant)
-
-        await deliver(update, context, await _decided(ctx, user.id, decide))
+        outcome = await _for_participant(
+            ctx,
+            user.id,
+            lambda session, participant: service(session, ctx, participant),
+            lambda _: Outcome().say(ctx.renderer.render(T + "not_joined.html")),
+        )
+        await deliver(update, context, outcome)
 
     handler.__name__ = getattr(service, "__name__", "participant_command")
     return handler
@@ -165,6 +165,24 @@ async def _decided(ctx: AppContext, user_id: int, decide: Callable[[Session], Ou
     at a time, and off the event loop on a server database (common.in_session)."""
     async with common.one_at_a_time(user_id):
         return await common.in_session(ctx, decide)
+
+
+async def _for_participant(
+    ctx: AppContext,
+    user_id: int,
+    joined: Callable[[Session, Participant], Outcome],
+    not_joined: Callable[[Session], Outcome],
+) -> Outcome:
+    """_decided by `joined` for someone who has joined and agreed to the notice, and by
+    `not_joined` for anyone else."""
+
+    def decide(session: Session) -> Outcome:
+        participant = find_participant(session, user_id)
+        if participant is None or participant.consent_at is None:
+            return not_joined(session)
+        return joined(session, participant)
+
+    return await _decided(ctx, user_id, decide)
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -260,14 +278,13 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if user is None or message is None or message.text is None:
         return
     text, chat_id = message.text, message.chat_id
-
-    def decide(session: Session) -> Outcome:
-        participant = find_participant(session, user.id)
-        if participant is None or participant.consent_at is None:
-            return joining.start(session, ctx, user.id, chat_id, None)
-        return journey.handle_text(session, ctx, participant, text)
-
-    await deliver(update, context, await _decided(ctx, user.id, decide))
+    outcome = await _for_participant(
+        ctx,
+        user.id,
+        lambda session, participant: journey.handle_text(session, ctx, participant, text),
+        lambda session: joining.start(session, ctx, user.id, chat_id, None),
+    )
+    await deliver(update, context, outcome)
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -297,14 +314,13 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     elif kind == "voice":
         kind = "voice message"
     chat_id = message.chat_id
-
-    def decide(session: Session) -> Outcome:
-        participant = find_participant(session, user.id)
-        if participant is None or participant.consent_at is None:
-            return joining.start(session, ctx, user.id, chat_id, None)
-        return journey.handle_other(session, ctx, participant, kind)
-
-    await deliver(update, context, await _decided(ctx, user.id, decide))
+    outcome = await _for_participant(
+        ctx,
+        user.id,
+        lambda session, participant: journey.handle_other(session, ctx, participant, kind),
+        lambda session: joining.start(session, ctx, user.id, chat_id, None),
+    )
+    await deliver(update, context, outcome)
 
 
 async def stopped_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
