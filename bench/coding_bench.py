@@ -15,13 +15,13 @@ in turn the coder is rebuilt without it, as if that author's answers had never b
   held-out set in mind) but it catches cues pasted from one set;
 * model and combiner: fitted on the other three sets plus the training-only examples written
   from the taxonomy (authored.jsonl), the combiner itself by an inner leave-one-set-out over
-  those three (bot.coding.fit_text_model), so nothing about the held-out set is used;
+  those three (bot.coding.coder.fit_text_model), so nothing about the held-out set is used;
 
 and the held-out set is scored. Macro-F1 is over all 16 codes and over the 10 barrier codes.
 
 sealed2's author labelled the 10 barrier codes only (success factors and praise got no code),
 so on sealed2 the success codes are outside the label space: a predicted success code is not a
-false positive there, and those codes carry no weight when sealed2 is trained on (bot.coding.Gold).
+false positive there, and those codes carry no weight when sealed2 is trained on (bot.coding.coder.Gold).
 Its "all codes" macro is therefore over the barrier codes it labels.
 
 Then, per set, the shipped coder's figures. The shipped rules were written on dev, holdout and
@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a plain script from the repo without installing
 
-from bot.coding import (  # noqa: E402
+from bot.coding.coder import (  # noqa: E402
     Codebook,
     Gold,
     _model_tokens,

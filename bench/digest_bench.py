@@ -15,7 +15,7 @@ subprocess so ru_maxrss is the digest's own peak:
   baseline  SELECT count(*) over answers, and fetching every answer row into Python
   first     the quarter digest, coding the 20,000 texts on the way: the rows here are bulk
             inserted like imported data, so the digest's catch-up pass codes them (texts given
-            in the chat are coded when stored, by bot.journey, and never reach this pass)
+            in the chat are coded when stored, by bot.participation.journey, and never reach this pass)
   again     the same digest once everything is coded (every digest of answers from the chat)
   render    again + Telegram, HTML (with charts) and Markdown rendering
 Every step but "first" (which codes, so runs once) is measured --repeat times, interleaved
@@ -45,9 +45,9 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Engine, func, insert, make_url, select, text  # noqa: E402
 
-from bot.catalogue import import_consultation  # noqa: E402
-from bot.config import load_settings  # noqa: E402
-from bot.consultations import load_consultation  # noqa: E402
+from bot.consultations.catalogue import import_consultation  # noqa: E402
+from bot.consultations.sets import load_consultation  # noqa: E402
+from bot.kernel.config import load_settings  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import make_engine, make_session_factory, session_scope  # noqa: E402
 from storage.models import (  # noqa: E402
@@ -216,9 +216,9 @@ def build(url: str, people: int, rounds: int) -> None:
 
 def measure(url: str, what: str) -> dict[str, float]:
     """Runs inside the subprocess."""
-    from bot.context import AppContext
-    from bot.digest import codebook_for, compile_digest, quarter_scope
-    from bot.digest_render import render_html, render_markdown, render_telegram
+    from bot.digests.compile import codebook_for, compile_digest, quarter_scope
+    from bot.digests.render import render_html, render_markdown, render_telegram
+    from bot.kernel.context import AppContext
 
     settings = load_settings(None, database={"url": url})
     engine = make_engine(url)

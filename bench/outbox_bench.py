@@ -26,21 +26,21 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.clock import SystemClock
-from bot.config import load_settings
-from bot.delivery import Sender, make_bot
-from bot.render import Renderer
-from bot.rounds import Services, run_due_events, schedule_once
+from bot.kernel.clock import SystemClock
+from bot.kernel.config import load_settings
+from bot.kernel.render import Renderer
+from bot.rounds.lifecycle import Services, run_due_events, schedule_once
+from bot.telegram.sender import Sender, make_bot
 from storage import migrate
 from storage.db import make_engine, make_session_factory, session_scope
-from tests import factories
+from tests.support import factories
 
 TOKEN = "7000000001:BENCH-token"
 
 
 def start_standin() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.standin", "--token", TOKEN, "--lifetime", "900"],
+        [sys.executable, "-m", "standin", "--token", TOKEN, "--lifetime", "900"],
         stdout=subprocess.PIPE,
         text=True,
     )

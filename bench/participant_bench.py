@@ -60,19 +60,19 @@ from telegram.ext import (  # noqa: E402
     filters,
 )
 
-from bot.aiohttp_request import AiohttpRequest  # noqa: E402
-from bot.catalogue import import_consultation  # noqa: E402
-from bot.config import load_settings  # noqa: E402
-from bot.consultations import load_consultation  # noqa: E402
-from bot.context import AppContext  # noqa: E402
-from bot.runtime import settle_heap, use_fast_event_loop  # noqa: E402
-from bot.standin import BotApiStandIn  # noqa: E402
-from bot.webhook import receive_updates  # noqa: E402
+from bot.consultations.catalogue import import_consultation  # noqa: E402
+from bot.consultations.sets import load_consultation  # noqa: E402
+from bot.kernel.config import load_settings  # noqa: E402
+from bot.kernel.context import AppContext  # noqa: E402
+from bot.telegram.jobs import settle_heap, use_fast_event_loop  # noqa: E402
+from bot.telegram.request import AiohttpRequest  # noqa: E402
+from bot.telegram.webhook import receive_updates  # noqa: E402
+from standin import BotApiStandIn  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import make_engine, make_session_factory, session_scope  # noqa: E402
 from storage.models import Answer  # noqa: E402
-from tests import factories  # noqa: E402
-from tests.harness import TOKEN, BotHarness  # noqa: E402
+from tests.support import factories  # noqa: E402
+from tests.support.harness import TOKEN, BotHarness  # noqa: E402
 
 BUTTONS_ONLY = """
 id = "bench"

@@ -25,15 +25,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 from participant_bench import BUTTONS_ONLY, PRESS  # noqa: E402
 from telegram import CallbackQuery, Chat, Update, User  # noqa: E402
 
-from bot import journey  # noqa: E402
-from bot.catalogue import import_consultation  # noqa: E402
-from bot.config import load_settings  # noqa: E402
-from bot.consultations import load_consultation  # noqa: E402
-from bot.context import AppContext  # noqa: E402
+from bot.consultations.catalogue import import_consultation  # noqa: E402
+from bot.consultations.sets import load_consultation  # noqa: E402
+from bot.kernel.config import load_settings  # noqa: E402
+from bot.kernel.context import AppContext  # noqa: E402
+from bot.participation import journey
 from handlers import common  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import make_engine, make_session_factory, session_scope  # noqa: E402
-from tests import factories  # noqa: E402
+from tests.support import factories  # noqa: E402
 
 USER_BASE = 10_000
 

@@ -16,11 +16,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot import runtime
-from bot.aiohttp_request import AiohttpRequest
-from bot.context import CONTEXT_KEY, AppContext
-from bot.people import list_privileged
-from bot.telegram_bot import ConsultBot
+from bot.kernel.context import CONTEXT_KEY, AppContext
+from bot.kernel.people import list_privileged
+from bot.telegram import jobs as runtime
+from bot.telegram.client import ConsultBot
+from bot.telegram.request import AiohttpRequest
 from handlers import common, coordinator, lead, participant
 from storage.db import session_scope
 

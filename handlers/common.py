@@ -27,9 +27,9 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot.context import AppContext, app_context
-from bot.messages import OutgoingMessage
-from bot.people import role_of
+from bot.kernel.context import AppContext, app_context
+from bot.kernel.people import role_of
+from bot.kernel.reply import OutgoingMessage
 from storage.db import KeptConnection, session_in, session_scope, transaction
 from storage.models import Participant, ParticipantStatus, ProcessedUpdate, Role
 from storage.prepared import Prepared

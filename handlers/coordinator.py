@@ -1,5 +1,5 @@
-"""Coordinators: scheduling and watching rounds. Thin adapters over bot.rounds,
-bot.schedule_dialog and bot.delivery; every command and button is coordinator-only."""
+"""Coordinators: scheduling and watching rounds. Thin adapters over bot.rounds.lifecycle,
+bot.rounds.schedule_dialog and bot.telegram.sender; every command and button is coordinator-only."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot import rounds, schedule_dialog
-from bot.context import app_context
-from bot.runtime import tick_now, wake_sender
-from bot.services import round_services
+from bot.kernel.context import app_context
+from bot.rounds import lifecycle as rounds
+from bot.rounds import schedule_dialog
+from bot.rounds.services import round_services
+from bot.telegram.jobs import tick_now, wake_sender
 from handlers.common import (
     dialog_text,
     next_step,

@@ -15,10 +15,9 @@ from telegram.ext import (
     filters,
 )
 
-from bot import action_dialog
-from bot.context import AppContext, app_context
-from bot.digest import codebook_for, list_actions
-from bot.feedback import (
+from bot.digests.compile import codebook_for, list_actions
+from bot.feedback import action_dialog
+from bot.feedback.actions import (
     ONE_LINE_HELP,
     FeedbackError,
     add_action,
@@ -27,6 +26,7 @@ from bot.feedback import (
     publish_feedback,
     set_action_status,
 )
+from bot.kernel.context import AppContext, app_context
 from handlers.common import (
     dialog_text,
     escape,

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
-from bot.context import AppContext, app_context
-from bot.digest import DigestError
-from bot.digest_delivery import digest_for, scope_for, viewer
-from bot.digest_render import chart_barriers, render_html, render_telegram
+from bot.digests.compile import DigestError
+from bot.digests.fanout import digest_for, scope_for, viewer
+from bot.digests.render import chart_barriers, render_html, render_telegram
+from bot.kernel.context import AppContext, app_context
 from handlers import feedback, review
 from handlers.common import escape, register_command, reply, require_role
 from storage.db import session_scope

@@ -1,7 +1,7 @@
 """Community members and leads: joining, answering, and staying in control of their data.
 
-Each handler parses the update, calls one service (bot.joining, bot.journey, bot.mydata,
-bot.invites) inside one session, and only after the commit talks to Telegram, so what a
+Each handler parses the update, calls one service (bot.participation.joining, bot.participation.journey, bot.participation.mydata,
+bot.participation.invites) inside one session, and only after the commit talks to Telegram, so what a
 person said is stored before anything is sent back.
 """
 
@@ -29,13 +29,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot import joining, journey, mydata
-from bot.context import AppContext, app_context
-from bot.invites import create_invite, deep_link, parse_invite_args
-from bot.messages import OutgoingMessage
-from bot.outcome import Outcome
-from bot.people import find_participant
-from bot.telegram_bot import ConsultBot
+from bot.kernel.context import AppContext, app_context
+from bot.kernel.people import find_participant
+from bot.kernel.reply import OutgoingMessage, Reply
+from bot.participation import joining, journey, mydata
+from bot.participation.invites import create_invite, deep_link, parse_invite_args
+from bot.telegram.client import ConsultBot
 from handlers import common
 from handlers.common import register_command, require_role, set_command_menu
 from storage.db import session_in, session_scope
@@ -55,7 +54,7 @@ register_command("forget", "Erase everything I keep about you")
 register_command("invite", "Create an invite link", Role.COORDINATOR)
 
 
-async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: Outcome) -> None:
+async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply) -> None:
     """Carry out a service's decision. A 403 means the person blocked the bot: mark them
     unreachable so the outbox stops too."""
     ctx = app_context(context)
@@ -70,19 +69,19 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: O
         # those. Answering alongside the edit instead doubled the requests in flight under
         # load, and each press waited for the slower one: bench/participant_bench.py's
         # closed-loop median went from 2.0-2.4x echo's to 1.6x with this order.
-        if outcome.edit is not None:
+        if reply.edit is not None:
             if query is not None and query.message is not None:
                 pressed = query.message
-                await _edit(bot, pressed.chat.id, pressed.message_id, outcome.edit)
-            elif query is None and outcome.edit_message_id is not None and chat is not None:
-                await _edit(bot, chat.id, outcome.edit_message_id, outcome.edit)
+                await _edit(bot, pressed.chat.id, pressed.message_id, reply.edit)
+            elif query is None and reply.edit_message_id is not None and chat is not None:
+                await _edit(bot, chat.id, reply.edit_message_id, reply.edit)
         if chat is not None:
-            for message in outcome.messages:
+            for message in reply.messages:
                 sent = await _retrying(lambda m=message: bot.send_text(chat.id, m))  # type: ignore[misc]
         if query is not None:
-            await _answer(bot, query, outcome.toast)
+            await _answer(bot, query, reply.toast)
         if chat is not None:
-            for document in outcome.documents:
+            for document in reply.documents:
                 await chat.send_document(
                     InputFile(document.content, filename=document.filename),
                     caption=document.caption,
@@ -94,13 +93,13 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, outcome: O
                 joining.mark_unreachable(session, user.id)
         log.info("user %s blocked the bot; marked unreachable", user.id if user else None)
         return
-    if outcome.card_for is not None and sent is not None:
-        card_for, message_id = outcome.card_for, sent
+    if reply.card_for is not None and sent is not None:
+        card_for, message_id = reply.card_for, sent
         await common.in_transaction(
             ctx, lambda connection: journey.remember_card(connection, card_for, message_id)
         )
-    if outcome.menu_role is not None and chat is not None:
-        await set_command_menu(context.bot, chat.id, Role(outcome.menu_role))
+    if reply.menu_role is not None and chat is not None:
+        await set_command_menu(context.bot, chat.id, Role(reply.menu_role))
 
 
 # Waits before the second and third try of a reply that failed in transit.
@@ -138,7 +137,7 @@ async def _edit(bot: ConsultBot, chat_id: int, message_id: int, message: Outgoin
 
 
 def _participant_service(
-    service: Callable[[Session, AppContext, Participant], Outcome],
+    service: Callable[[Session, AppContext, Participant], Reply],
 ) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], object]:
     """A command for people who have joined; others are told how to join."""
 
@@ -148,19 +147,19 @@ def _participant_service(
         if user is None:
             return
 
-        outcome = await _for_participant(
+        reply = await _for_participant(
             ctx,
             user.id,
             lambda session, participant: service(session, ctx, participant),
-            lambda _: Outcome().say(ctx.renderer.render(T + "not_joined.html")),
+            lambda _: Reply().say(ctx.renderer.render(T + "not_joined.html")),
         )
-        await deliver(update, context, outcome)
+        await deliver(update, context, reply)
 
     handler.__name__ = getattr(service, "__name__", "participant_command")
     return handler
 
 
-async def _decided(ctx: AppContext, user_id: int, decide: Callable[[Session], Outcome]) -> Outcome:
+async def _decided(ctx: AppContext, user_id: int, decide: Callable[[Session], Reply]) -> Reply:
     """A service's decision for one person's update, in one transaction: their updates one
     at a time, and off the event loop on a server database (common.in_session)."""
     async with common.one_at_a_time(user_id):
@@ -170,13 +169,13 @@ async def _decided(ctx: AppContext, user_id: int, decide: Callable[[Session], Ou
 async def _for_participant(
     ctx: AppContext,
     user_id: int,
-    joined: Callable[[Session, Participant], Outcome],
-    not_joined: Callable[[Session], Outcome],
-) -> Outcome:
+    joined: Callable[[Session, Participant], Reply],
+    not_joined: Callable[[Session], Reply],
+) -> Reply:
     """_decided by `joined` for someone who has joined and agreed to the notice, and by
     `not_joined` for anyone else."""
 
-    def decide(session: Session) -> Outcome:
+    def decide(session: Session) -> Reply:
         participant = find_participant(session, user_id)
         if participant is None or participant.consent_at is None:
             return not_joined(session)
@@ -191,10 +190,10 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if user is None or chat is None:
         return
     code = context.args[0] if context.args else None
-    outcome = await _decided(
+    reply = await _decided(
         ctx, user.id, lambda session: joining.start(session, ctx, user.id, chat.id, code)
     )
-    await deliver(update, context, outcome)
+    await deliver(update, context, reply)
 
 
 async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -206,13 +205,13 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     prefix = data.split(":", 1)[0]
     try:
         async with common.one_at_a_time(user.id):
-            outcome = await common.in_transaction(
+            reply = await common.in_transaction(
                 ctx, lambda connection: _press(connection, ctx, context, update, data, prefix)
             )
     except common.DuplicateUpdate:
         log.info("dropped duplicate update %s", update.update_id)
         return
-    await deliver(update, context, outcome)
+    await deliver(update, context, reply)
 
 
 def _press(
@@ -222,7 +221,7 @@ def _press(
     update: Update,
     data: str,
     prefix: str,
-) -> Outcome:
+) -> Reply:
     """Every button of this module, in one transaction with the duplicate check: the guards
     left both the duplicate check and the stopped question to this handler (register). Start
     now and plain answers need no ORM session (journey.fast_press); the rest get one."""
@@ -246,16 +245,16 @@ def _press(
         return journey.handle_press(session, ctx, user.id, data)
 
 
-def _forget_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Outcome:
+def _forget_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Reply:
     if data == "f:no":
-        return Outcome(
+        return Reply(
             toast="", edit=OutgoingMessage(ctx.renderer.render(T + "forget_cancelled.html"))
         )
     if data != "f:yes":
-        return Outcome(toast="").say(ctx.renderer.render(T + "bad_button.html"))
+        return Reply(toast="").say(ctx.renderer.render(T + "bad_button.html"))
     erased = mydata.forget(session, user_id)
     template = "forgotten.html" if erased else "nothing_to_forget.html"
-    return Outcome(toast="", edit=OutgoingMessage(ctx.renderer.render(T + template)))
+    return Reply(toast="", edit=OutgoingMessage(ctx.renderer.render(T + template)))
 
 
 async def on_malformed_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -267,9 +266,7 @@ async def on_malformed_press(update: Update, context: ContextTypes.DEFAULT_TYPE)
         (query.data or "")[:64] if query else None,
         update.effective_user.id if update.effective_user else None,
     )
-    await deliver(
-        update, context, Outcome(toast="").say(ctx.renderer.render(T + "bad_button.html"))
-    )
+    await deliver(update, context, Reply(toast="").say(ctx.renderer.render(T + "bad_button.html")))
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -278,13 +275,13 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if user is None or message is None or message.text is None:
         return
     text, chat_id = message.text, message.chat_id
-    outcome = await _for_participant(
+    reply = await _for_participant(
         ctx,
         user.id,
         lambda session, participant: journey.handle_text(session, ctx, participant, text),
         lambda session: joining.start(session, ctx, user.id, chat_id, None),
     )
-    await deliver(update, context, outcome)
+    await deliver(update, context, reply)
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -314,13 +311,13 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     elif kind == "voice":
         kind = "voice message"
     chat_id = message.chat_id
-    outcome = await _for_participant(
+    reply = await _for_participant(
         ctx,
         user.id,
         lambda session, participant: journey.handle_other(session, ctx, participant, kind),
         lambda session: joining.start(session, ctx, user.id, chat_id, None),
     )
-    await deliver(update, context, outcome)
+    await deliver(update, context, reply)
 
 
 async def stopped_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -346,8 +343,8 @@ async def stopped_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     raise ApplicationHandlerStop
 
 
-def _stopped_hint(ctx: AppContext) -> Outcome:
-    return Outcome(toast="").say(ctx.renderer.render(T + "stopped_hint.html"))
+def _stopped_hint(ctx: AppContext) -> Reply:
+    return Reply(toast="").say(ctx.renderer.render(T + "stopped_hint.html"))
 
 
 async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -361,15 +358,15 @@ async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             joining.mark_unreachable(session, member.from_user.id)
 
 
-def _pause(session: Session, ctx: AppContext, participant: Participant) -> Outcome:
+def _pause(session: Session, ctx: AppContext, participant: Participant) -> Reply:
     return joining.set_status(session, ctx, participant, ParticipantStatus.PAUSED)
 
 
-def _stop(session: Session, ctx: AppContext, participant: Participant) -> Outcome:
+def _stop(session: Session, ctx: AppContext, participant: Participant) -> Reply:
     return joining.set_status(session, ctx, participant, ParticipantStatus.STOPPED)
 
 
-def _forget(session: Session, ctx: AppContext, participant: Participant) -> Outcome:
+def _forget(session: Session, ctx: AppContext, participant: Participant) -> Reply:
     return mydata.confirm_forget(ctx)
 
 
@@ -381,7 +378,7 @@ async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         options = parse_invite_args(list(context.args or []))
     except ValueError as exc:
         text = ctx.renderer.render("messages/invites/usage.html", problem=str(exc))
-        await deliver(update, context, Outcome().say(text))
+        await deliver(update, context, Reply().say(text))
         return
     with session_scope(ctx.sessions) as session:
         invite = create_invite(
@@ -398,7 +395,7 @@ async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             expires_at=invite.expires_at,
             max_uses=invite.max_uses,
         )
-    await deliver(update, context, Outcome().say(text))
+    await deliver(update, context, Reply().say(text))
 
 
 # The first part of callback data this module answers; anything without a short lowercase

@@ -8,13 +8,13 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.context import app_context
-from bot.digest import codebook_for
-from bot.messages import OutgoingMessage
-from bot.review import ReviewError, ReviewView, next_item, parse_callback, review_message
-from bot.review import save as save_review
-from bot.review import skip as skip_review
-from bot.review import toggle as toggle_code
+from bot.coding.review import ReviewError, ReviewView, next_item, parse_callback, review_message
+from bot.coding.review import save as save_review
+from bot.coding.review import skip as skip_review
+from bot.coding.review import toggle as toggle_code
+from bot.digests.compile import codebook_for
+from bot.kernel.context import app_context
+from bot.kernel.reply import OutgoingMessage
 from handlers.common import escape, register_command, reply, require_role
 from storage.db import session_scope
 from storage.models import Role

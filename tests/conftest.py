@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from bot.clock import FakeClock
-from bot.config import Settings, load_settings
-from bot.context import AppContext
-from bot.standin import BotApiStandIn
+from bot.kernel.clock import FakeClock
+from bot.kernel.config import Settings, load_settings
+from bot.kernel.context import AppContext
+from standin import BotApiStandIn
 from storage import migrate
 from storage.db import SessionFactory, make_engine, make_session_factory
 from storage.models import Base
-from tests.harness import BotHarness
+from tests.support.harness import BotHarness
 
 POSTGRES_URL_ENV = "CONSULTBOT_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
@@ -122,7 +122,7 @@ def ctx(settings: Settings, db: Database, clock: FakeClock) -> AppContext:
 
 @pytest.fixture
 async def standin() -> AsyncIterator[BotApiStandIn]:
-    from tests.harness import TOKEN
+    from tests.support.harness import TOKEN
 
     async with BotApiStandIn(token=TOKEN) as server:
         yield server

@@ -1,0 +1,303 @@
+"""`consultbot consultations ...` and `consultbot rounds ...`: the same round services the chat
+uses, for admins and scripts. The running bot's job and sender do the opening and sending."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.consultations.catalogue import (
+    consultation_by_slug,
+    current_consultations,
+    import_consultation,
+)
+from bot.consultations.sets import ConsultationError, load_consultation
+from bot.rounds import lifecycle as rounds
+from storage.db import session_scope
+
+consultations_app = typer.Typer(help="Consultation sets (TOML files).", no_args_is_help=True)
+rounds_app = typer.Typer(
+    help="Consultation rounds: schedule, watch, remind, close.", no_args_is_help=True
+)
+
+
+def _state(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    from bot.cli import state
+
+    return state(ctx)
+
+
+def _user_error(message: str, code: int = 2) -> Exception:
+    from bot.cli import UserError
+
+    return UserError(message, code)
+
+
+def _files(paths: list[Path] | None, default: Path) -> list[Path]:
+    found: list[Path] = []
+    for path in paths or [default]:
+        if path.is_dir():
+            found.extend(sorted(path.glob("*.toml")))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise _user_error(f"{path}: no such file or folder")
+    return found
+
+
+def _load_all(files: list[Path]) -> list[tuple[Path, object]]:
+    loaded, errors = [], []
+    for path in files:
+        try:
+            loaded.append((path, load_consultation(path)))
+        except ConsultationError as exc:
+            errors.append(str(exc))
+    if errors:
+        for line in errors:
+            typer.echo(line, err=True)
+        raise typer.Exit(2)
+    return loaded
+
+
+@consultations_app.command("validate")
+def consultations_validate(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders (default: the configured folder).")
+    ] = None,
+) -> None:
+    """Check consultation files; errors name file:line: field. Exit 2 if any is invalid."""
+    files = _files(paths, _state(ctx).settings.paths.consultations)
+    for path, spec in _load_all(files):
+        typer.echo(f"ok  {path}: {spec.id} v{spec.version}, {len(spec.questions)} questions")  # type: ignore[attr-defined]
+
+
+@consultations_app.command("import")
+def consultations_import(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders (default: the configured folder).")
+    ] = None,
+) -> None:
+    """Validate, then store each set as a versioned row (unchanged files are left alone)."""
+    files = _files(paths, _state(ctx).settings.paths.consultations)
+    loaded = _load_all(files)
+    with session_scope(_state(ctx).ready_sessions()) as session:
+        for path, spec in loaded:
+            row, created = import_consultation(session, spec, path)  # type: ignore[arg-type]
+            typer.echo(
+                f"{'imported' if created else 'unchanged'}  {row.slug} (id {row.id}) from {path}"
+            )
+
+
+@consultations_app.command("list")
+def consultations_list(ctx: typer.Context) -> None:
+    """The sets in the database (newest version of each)."""
+    with session_scope(_state(ctx).ready_sessions()) as session:
+        rows = current_consultations(session)
+        if not rows:
+            typer.echo("no consultation sets yet: consultbot consultations import")
+        for c in rows:
+            typer.echo(
+                f"{c.id:>4}  {c.slug:<32} v{c.version}  {len(c.questions)} questions  {c.title}"
+            )
+
+
+DURATION = re.compile(r"^(\d+)\s*([dhm])$")
+
+
+def parse_duration(value: str) -> timedelta:
+    match = DURATION.match(value.strip().lower())
+    if not match:
+        raise _user_error(f"not a duration {value!r}: use e.g. 10d, 12h or 30m")
+    n, unit = int(match[1]), match[2]
+    return {"d": timedelta(days=n), "h": timedelta(hours=n), "m": timedelta(minutes=n)}[unit]
+
+
+@rounds_app.command("schedule")
+def rounds_schedule(
+    ctx: typer.Context,
+    consultation: Annotated[str, typer.Option("--consultation", help="Set id (slug).")],
+    audience: Annotated[
+        str, typer.Option(help="everyone, organisations or service_users.")
+    ] = "everyone",
+    where: Annotated[
+        list[str] | None, typer.Option(help="Segment filter, e.g. area=north (repeatable).")
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option(help="Open once at 'YYYY-MM-DD HH:MM' (partnership time).")
+    ] = None,
+    now: Annotated[bool, typer.Option("--now", help="Open at the next tick.")] = False,
+    cron: Annotated[
+        str | None, typer.Option(help="Recurring, e.g. '0 9 1-7 * mon' (fields ANDed).")
+    ] = None,
+    open_for: Annotated[str, typer.Option(help="How long it stays open, e.g. 10d.")] = "10d",
+    remind: Annotated[
+        list[str] | None, typer.Option(help="Remind before closing, e.g. 2d (repeatable).")
+    ] = None,
+) -> None:
+    """Plan a round (once or recurring). Exactly one of --now, --at, --cron."""
+    if sum(x is not None and x is not False for x in (at, cron, now or None)) != 1:
+        raise _user_error("give exactly one of --now, --at or --cron")
+    settings = _state(ctx).settings
+    filters = {}
+    for item in where or []:
+        key, _, value = item.partition("=")
+        if not value:
+            raise _user_error(f"--where {item!r}: use key=value, e.g. area=north")
+        filters[key.strip()] = value.strip()
+    spec = {"who": audience, "where": filters}
+    clock_now = datetime.now(UTC)
+    with session_scope(_state(ctx).ready_sessions()) as session:
+        row = consultation_by_slug(session, consultation)
+        if row is None:
+            raise _user_error(
+                f"no consultation {consultation!r}: see consultbot consultations list"
+            )
+        try:
+            reminders = [parse_duration(r) for r in remind or []]
+            if cron:
+                schedule, round_ = rounds.create_schedule(
+                    session,
+                    row,
+                    audience=spec,
+                    cron=cron,
+                    zone=settings.zone,
+                    open_for=parse_duration(open_for),
+                    remind_before=reminders,
+                    now=clock_now,
+                )
+                typer.echo(
+                    f"schedule {schedule.id}: first round {round_.id} opens "
+                    f"{round_.opens_at.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}"
+                )
+            else:
+                if at:
+                    try:
+                        opens_at = datetime.strptime(at, "%Y-%m-%d %H:%M").replace(
+                            tzinfo=settings.zone
+                        )
+                    except ValueError:
+                        raise _user_error(f"--at {at!r}: use 'YYYY-MM-DD HH:MM'") from None
+                else:
+                    opens_at = clock_now
+                round_ = rounds.schedule_once(
+                    session,
+                    row,
+                    audience=spec,
+                    opens_at=opens_at,
+                    open_for=parse_duration(open_for),
+                    remind_before=reminders,
+                )
+                typer.echo(
+                    f"round {round_.id} opens "
+                    f"{opens_at.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}"
+                )
+            preview = rounds.preview_audience(
+                session,
+                spec,
+                now=clock_now,
+                cap=settings.rounds.max_rounds_per_period,
+                period_days=settings.rounds.period_days,
+            )
+            typer.echo(
+                f"audience: {rounds.describe_audience(spec)}, {preview.size} people now"
+                + (
+                    f"; left out (cap): {', '.join(preview.left_out_orgs)}"
+                    if preview.left_out_orgs
+                    else ""
+                )
+            )
+        except rounds.RoundError as exc:
+            raise _user_error(str(exc)) from None
+
+
+@rounds_app.command("list")
+def rounds_list(ctx: typer.Context, limit: int = 20) -> None:
+    """Newest rounds with status and response rate."""
+    zone = _state(ctx).settings.zone
+    with session_scope(_state(ctx).ready_sessions()) as session:
+        for r, invited, completed in rounds.list_rounds(session, limit=limit):
+            rate = f"{completed}/{invited} ({completed / invited:.0%})" if invited else "-"
+            typer.echo(
+                f"{r.id:>5}  {r.status.value:<9} {r.opens_at.astimezone(zone):%Y-%m-%d %H:%M}  "
+                f"{rate:<16} {r.consultation.slug}"
+            )
+
+
+@rounds_app.command("show")
+def rounds_show(ctx: typer.Context, round_id: int) -> None:
+    """Invited, delivered, started, completed and unreachable, by segment."""
+    with session_scope(_state(ctx).ready_sessions()) as session:
+        try:
+            s = rounds.round_stats(session, rounds.get_round(session, round_id))
+        except rounds.RoundError as exc:
+            raise _user_error(str(exc), 1) from None
+        typer.echo(
+            f"round {round_id} {s.round.status.value}: invited {s.invited}, "
+            f"delivered {s.delivered}, "
+            f"started {s.started}, completed {s.completed}, unreachable {s.unreachable}"
+        )
+        for key, values in s.by_segment.items():
+            for value, c in values.items():
+                typer.echo(
+                    f"  {key}={value}: {c['completed']} of {sum(c.values())} completed, "
+                    f"{c['unreachable']} unreachable"
+                )
+
+
+def _act(ctx: typer.Context, round_id: int, action: str) -> None:
+    from bot.kernel.context import AppContext
+    from bot.rounds.services import round_services
+
+    settings = _state(ctx).settings
+    now = datetime.now(UTC)
+    sessions = _state(ctx).ready_sessions()
+    services = round_services(AppContext(settings=settings, sessions=sessions))
+    with session_scope(sessions) as session:
+        try:
+            round_ = rounds.get_round(session, round_id)
+            if action == "remind":
+                n = rounds.remind_round(
+                    session, round_, now=now, services=services, key=f"m{now:%Y%m%d%H%M}"
+                )
+                typer.echo(f"round {round_id}: {n} reminders queued")
+            elif action == "close":
+                rounds.close_round(session, round_, now=now, on_closed=services.on_closed)
+                typer.echo(f"round {round_id} closed; the digest is queued to its leads")
+            else:
+                rounds.cancel_round(session, round_, now=now)
+                typer.echo(f"round {round_id} cancelled")
+                if action == "cancel-series":
+                    withdrawn = rounds.stop_series(session, round_, now=now)
+                    typer.echo(f"its series is stopped; {withdrawn} planned rounds withdrawn")
+        except rounds.RoundError as exc:
+            raise _user_error(str(exc), 1) from None
+
+
+@rounds_app.command("remind")
+def rounds_remind(ctx: typer.Context, round_id: int) -> None:
+    """Remind those who have not finished (the running bot sends)."""
+    _act(ctx, round_id, "remind")
+
+
+@rounds_app.command("close")
+def rounds_close(ctx: typer.Context, round_id: int) -> None:
+    """Close a round now."""
+    _act(ctx, round_id, "close")
+
+
+@rounds_app.command("cancel")
+def rounds_cancel(
+    ctx: typer.Context,
+    round_id: int,
+    series: Annotated[
+        bool, typer.Option("--series", help="Also stop the recurring series it belongs to.")
+    ] = False,
+) -> None:
+    """Cancel a round; unsent invitations are withdrawn."""
+    _act(ctx, round_id, "cancel-series" if series else "cancel")

@@ -1,0 +1,240 @@
+"""Coordinators' review of barrier coding: uncoded or doubtful free-text answers one at a time,
+with the machine's suggestion ticked. A human's codes (HUMAN rows plus an AnswerReview) override
+the machine's from then on. The dialog lives in DialogState, so any process can carry it on;
+callback data names the answer and a code index, and both are checked against that state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.orm import Session
+
+from bot.coding.coder import Codebook
+from bot.digests.compile import NO_CODE, code_uncoded_answers
+from bot.kernel.audit import record
+from bot.kernel.render import Renderer
+from bot.kernel.reply import Button, OutgoingMessage
+from storage.models import (
+    Answer,
+    AnswerCode,
+    AnswerReview,
+    CodeSource,
+    DialogState,
+    Invitation,
+    Question,
+    Round,
+    RoundStatus,
+)
+
+KIND = "review"
+PREFIX = "rv"
+
+
+class ReviewError(Exception):
+    """A stale or forged button; the text is shown to the coordinator."""
+
+
+@dataclass
+class ReviewView:
+    answer_id: int
+    question: str
+    text: str
+    suggested: list[str]
+    selected: list[str]
+    evidence: list[tuple[str, str]]  # (code, words)
+    doubtful: bool
+    remaining: int
+
+
+def _needs_review(skipped: list[int]) -> object:
+    reviewed = exists().where(AnswerReview.answer_id == Answer.id)
+    flagged = exists().where(
+        AnswerCode.answer_id == Answer.id,
+        AnswerCode.source == CodeSource.AUTO,
+        (AnswerCode.doubtful.is_(True)) | (AnswerCode.code == NO_CODE),
+    )
+    clauses = [
+        Question.type == "text",
+        Answer.skipped.is_(False),
+        Answer.text.is_not(None),
+        ~reviewed,
+        flagged,
+    ]
+    if skipped:
+        clauses.append(Answer.id.not_in(skipped))
+    return clauses
+
+
+def _queue(skipped: list[int]):  # type: ignore[no-untyped-def]
+    return (
+        select(Answer.id)
+        .join(Question, Question.id == Answer.question_id)
+        .where(*_needs_review(skipped))  # type: ignore[arg-type]
+    )
+
+
+def _state(session: Session, chat_id: int) -> DialogState | None:
+    return session.scalar(
+        select(DialogState).where(DialogState.chat_id == chat_id, DialogState.kind == KIND)
+    )
+
+
+def _view(session: Session, answer_id: int, selected: list[str], remaining: int) -> ReviewView:
+    answer = session.get(Answer, answer_id)
+    assert answer is not None
+    auto = list(
+        session.scalars(
+            select(AnswerCode).where(
+                AnswerCode.answer_id == answer_id, AnswerCode.source == CodeSource.AUTO
+            )
+        )
+    )
+    suggested = sorted(c.code for c in auto if c.code != NO_CODE)
+    return ReviewView(
+        answer_id=answer_id,
+        question=answer.question.text,
+        text=answer.text or "",
+        suggested=suggested,
+        selected=selected,
+        evidence=[(c.code, c.evidence) for c in auto if c.evidence and c.code != NO_CODE],
+        doubtful=any(c.doubtful for c in auto),
+        remaining=remaining,
+    )
+
+
+def next_item(
+    session: Session, codebook: Codebook, chat_id: int, *, skipped: list[int] | None = None
+) -> ReviewView | None:
+    """Pick the next answer to review (doubtful ones first) and remember it for this chat."""
+    skipped = list(skipped or [])
+    rounds = list(
+        session.scalars(
+            select(Round.id).where(Round.status.in_([RoundStatus.OPEN, RoundStatus.CLOSED]))
+        )
+    )
+    if rounds:
+        code_uncoded_answers(session, rounds, codebook)
+        session.flush()
+    doubtful_first = exists().where(
+        AnswerCode.answer_id == Answer.id,
+        AnswerCode.source == CodeSource.AUTO,
+        AnswerCode.doubtful.is_(True),
+    )
+    answer_id = session.scalar(
+        _queue(skipped)
+        .join(Invitation, Invitation.id == Answer.invitation_id)
+        .order_by(doubtful_first.desc(), Answer.id)
+        .limit(1)
+    )
+    state = _state(session, chat_id)
+    if answer_id is None:
+        if state is not None:
+            session.delete(state)
+        return None
+    remaining = int(
+        session.scalar(select(func.count()).select_from(_queue(skipped).subquery())) or 0
+    )
+    view = _view(session, answer_id, [], remaining)
+    view.selected = list(view.suggested)
+    data = {"answer_id": answer_id, "codes": view.selected, "skipped": skipped[-200:]}
+    if state is None:
+        session.add(DialogState(chat_id=chat_id, kind=KIND, step="answer", data=data))
+    else:
+        state.step = "answer"
+        state.data = data
+    session.flush()
+    return view
+
+
+def _current(session: Session, chat_id: int, answer_id: int) -> DialogState:
+    state = _state(session, chat_id)
+    if state is None or state.data.get("answer_id") != answer_id:
+        raise ReviewError("That answer is no longer being reviewed here. Send /review to go on.")
+    if session.get(AnswerReview, answer_id) is not None:
+        session.delete(state)
+        raise ReviewError("Someone has already reviewed that answer. Send /review to go on.")
+    return state
+
+
+def toggle(
+    session: Session, codebook: Codebook, chat_id: int, answer_id: int, index: int
+) -> ReviewView:
+    state = _current(session, chat_id, answer_id)
+    if not 0 <= index < len(codebook.codes):
+        raise ReviewError("That button is not valid. Send /review to go on.")
+    code = codebook.codes[index].code
+    codes = list(state.data.get("codes", []))
+    codes = [c for c in codes if c != code] if code in codes else sorted([*codes, code])
+    state.data = {**state.data, "codes": codes}
+    return _view(session, answer_id, codes, 0)
+
+
+def save(
+    session: Session, codebook: Codebook, chat_id: int, answer_id: int, *, actor: int | None
+) -> ReviewView | None:
+    """Keep the ticked codes as the human coding (even none), then move to the next answer."""
+    state = _current(session, chat_id, answer_id)
+    codes = [c for c in state.data.get("codes", []) if c in codebook]
+    session.execute(
+        delete(AnswerCode).where(
+            AnswerCode.answer_id == answer_id, AnswerCode.source == CodeSource.HUMAN
+        )
+    )
+    for code in codes:
+        session.add(
+            AnswerCode(answer_id=answer_id, code=code, source=CodeSource.HUMAN, coded_by=actor)
+        )
+    session.add(AnswerReview(answer_id=answer_id, reviewed_by=actor))
+    record(
+        session,
+        "coding.review",
+        actor=actor,
+        subject=("answer", answer_id),
+        details={"codes": codes},
+    )
+    session.flush()
+    return next_item(session, codebook, chat_id, skipped=list(state.data.get("skipped", [])))
+
+
+def skip(session: Session, codebook: Codebook, chat_id: int, answer_id: int) -> ReviewView | None:
+    state = _current(session, chat_id, answer_id)
+    skipped = [*state.data.get("skipped", []), answer_id]
+    return next_item(session, codebook, chat_id, skipped=skipped)
+
+
+def review_message(view: ReviewView, codebook: Codebook, renderer: Renderer) -> OutgoingMessage:
+    labels = {c.code: c.label for c in codebook.codes}
+    text = renderer.render(
+        "digest/review.html",
+        view=view,
+        labels=labels,
+        families={c.code: c.family for c in codebook.codes},
+    )
+    buttons: list[Button] = []
+    for index, code in enumerate(codebook.codes):
+        mark = "✅" if code.code in view.selected else "▫️"
+        buttons.append(Button(f"{mark} {code.label[:28]}", f"{PREFIX}:t:{view.answer_id}:{index}"))
+    grid = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
+    grid.append(
+        (
+            Button("💾 Save", f"{PREFIX}:s:{view.answer_id}"),
+            Button("Skip", f"{PREFIX}:k:{view.answer_id}"),
+        )
+    )
+    return OutgoingMessage(text=text, buttons=tuple(grid))
+
+
+def parse_callback(data: str) -> tuple[str, int, int | None]:
+    """'rv:t:12:3' -> ('t', 12, 3); raises ReviewError on anything else."""
+    parts = data.split(":")
+    try:
+        if parts[0] != PREFIX or parts[1] not in ("t", "s", "k"):
+            raise ValueError
+        answer_id = int(parts[2])
+        index = int(parts[3]) if parts[1] == "t" else None
+        if (parts[1] == "t") != (len(parts) == 4) or len(parts) > 4:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise ReviewError("That button is not valid. Send /review to go on.") from None
+    return parts[1], answer_id, index

@@ -1,0 +1,507 @@
+"""Turning a Digest into what people read: Telegram HTML messages, a printable HTML file with
+embedded charts, Markdown, a CSV of anonymised answers, and chart PNGs.
+
+Every answer text reaching a template is escaped by Jinja2's autoescape (HTML) or by the `md`
+filter (Markdown); CSV cells that a spreadsheet would run as formulas are neutralised.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from bot.digests.compile import (
+    NO_CODE,
+    Digest,
+    Scope,
+    effective_codes,
+    known_names,
+)
+from bot.digests.privacy import MERGED_LABEL, Scrubber, merge_small
+from bot.kernel.config import Settings
+from bot.kernel.render import Renderer
+from storage.models import (
+    Answer,
+    AnswerChoice,
+    Invitation,
+    Question,
+)
+
+TELEGRAM_LIMIT = 4096
+FAMILY_COLOURS = {"external": "#1f5f8b", "internal": "#d9822b", "success": "#3a8a4f"}
+FORMATS = ("tg", "html", "md", "csv")
+CHART_TITLES = {
+    "barriers": "Barriers named: external against internal",
+    "response": "Who we heard from: response rate by segment",
+}
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def _signed_pp(change: float | None) -> str:
+    if change is None:
+        return ""
+    points = round(change * 100)
+    if points == 0:
+        return "no change"
+    return f"{'+' if points > 0 else '−'}{abs(points)} pt{'s' if abs(points) != 1 else ''}"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
+
+
+def _md(text: Any) -> str:
+    """Escape text for Markdown: its own syntax, and HTML that renderers pass through."""
+    value = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    value = _MD_SPECIAL.sub(r"\\\1", value)
+    return " ".join(value.split())
+
+
+def _prepare(renderer: Renderer) -> Renderer:
+    renderer.env.filters.setdefault("pp", _signed_pp)
+    renderer.env.filters.setdefault("md", _md)
+    return renderer
+
+
+def _context(digest: Digest) -> dict[str, Any]:
+    barriers = digest.barriers
+    return {
+        "d": digest,
+        "external": [r for r in barriers.rows if r.family == "external"],
+        "internal": [r for r in barriers.rows if r.family == "internal"],
+        "families": {f.family: f for f in barriers.families},
+        "merged_label": MERGED_LABEL,
+        "quotes_by_code": _quotes_by_code(digest),
+    }
+
+
+def _quotes_by_code(digest: Digest) -> list[tuple[str, str, list[str]]]:
+    grouped: dict[str, tuple[str, str, list[str]]] = {}
+    for q in digest.quotes:
+        grouped.setdefault(q.code, (q.label, q.family, []))[2].append(q.text)
+    return [(label, family, texts) for label, family, texts in grouped.values()]
+
+
+def render_telegram(digest: Digest, renderer: Renderer) -> list[str]:
+    """The digest as Telegram HTML messages, each under 4096 characters, tags never broken."""
+    text = _prepare(renderer).render("digest/telegram.html", **_context(digest))
+    return split_html(text, TELEGRAM_LIMIT)
+
+
+def render_html(
+    digest: Digest,
+    renderer: Renderer,
+    *,
+    charts: bool = True,
+    chart_cache: dict[str, bytes | None] | None = None,
+) -> str:
+    """A self-contained HTML file fit to print: charts embedded as base64 PNG (see
+    :func:`chart_pngs` for `chart_cache`)."""
+    images = {
+        name: base64.b64encode(png).decode("ascii")
+        for name, png in (chart_pngs(digest, chart_cache) if charts else {}).items()
+    }
+    return _prepare(renderer).render("digest/report.html", images=images, **_context(digest))
+
+
+def chart_pngs(digest: Digest, cache: dict[str, bytes | None] | None = None) -> dict[str, bytes]:
+    """The digest's charts as PNG by name ("barriers", "response"), for the HTML file and for
+    the photos sent when a round closes, so both show exactly the same charts. A chart with no
+    figure at or above k is left out (see the chart functions).
+
+    Drawing a chart costs far more than the rest of a digest, and every lead's copy of a round
+    shows the same partnership-wide charts: pass one `cache` dict for all the copies and each
+    distinct chart is drawn once (keyed by the figures it shows)."""
+    cache = {} if cache is None else cache
+    pngs: dict[str, bytes] = {}
+    for name, draw, data in (
+        ("barriers", chart_barriers, digest.barriers),
+        ("response", chart_response_rates, digest.participation.dimensions),
+    ):
+        key = f"{name}:{digest.k}:{data!r}"
+        if key not in cache:
+            cache[key] = draw(digest)
+        png = cache[key]
+        if png:
+            pngs[name] = png
+    return pngs
+
+
+def render_chart_caption(digest: Digest, renderer: Renderer, name: str) -> str:
+    """A chart photo's caption (Telegram HTML, well under the 1,024-character limit)."""
+    return renderer.render("digest/chart_caption.html", title=CHART_TITLES[name], d=digest)
+
+
+def render_markdown(digest: Digest, renderer: Renderer) -> str:
+    return _prepare(renderer).render("digest/report.md", **_context(digest)) + "\n"
+
+
+# --------------------------------------------------------------------------- splitting
+
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)([^>]*)>")
+_ENTITY = re.compile(r"&[#a-zA-Z0-9]+;")
+
+
+def _tokens(text: str) -> Iterator[str]:
+    """Tags, entities and single characters: the pieces a split may fall between."""
+    pos = 0
+    for m in re.finditer(r"<[^>]*>|&[#a-zA-Z0-9]+;", text):
+        yield from text[pos : m.start()]
+        yield m.group()
+        pos = m.end()
+    yield from text[pos:]
+
+
+def split_html(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """Split Telegram HTML into parts under `limit`, preferring blank lines, then line ends,
+    then spaces. Tags open at a split are closed at its end and reopened in the next part."""
+    parts: list[str] = []
+    open_tags: list[tuple[str, str]] = []  # (name, the opening tag as written)
+    current: list[str] = []
+    size = 0
+    # Positions in `current` where a break is nice, with the tag stack at that point.
+    breaks: list[tuple[int, int, list[tuple[str, str]]]] = []  # (index, priority, stack)
+
+    def closing(stack: list[tuple[str, str]]) -> str:
+        return "".join(f"</{name}>" for name, _ in reversed(stack))
+
+    def reopening(stack: list[tuple[str, str]]) -> str:
+        return "".join(tag for _, tag in stack)
+
+    tokens = list(_tokens(text))
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        budget = limit - len(closing(open_tags)) - 1
+        if size + len(tok) > budget and current:
+            # Cut at the best break point so far, or right here if there is none.
+            if breaks:
+                best = max(breaks, key=lambda b: (b[1], b[0]))
+                index, _, stack = best
+            else:
+                index, stack = len(current), list(open_tags)
+            head = "".join(current[:index]).rstrip()
+            tail = current[index:]
+            parts.append(head + closing(stack))
+            prefix = reopening(stack)
+            current = [prefix] if prefix else []
+            # Re-feed the tail so its tags are tracked against the reopened stack.
+            open_tags = list(stack)
+            tokens[i:i] = tail
+            size = len(prefix)
+            breaks = []
+            # Drop leading whitespace in the new part.
+            while i < len(tokens) and tokens[i] in ("\n", " "):
+                i += 1
+            continue
+        m = _TAG.fullmatch(tok)
+        if m:
+            name = m.group(2).lower()
+            if m.group(1):
+                for j in range(len(open_tags) - 1, -1, -1):
+                    if open_tags[j][0] == name:
+                        del open_tags[j]
+                        break
+            else:
+                open_tags.append((name, tok))
+        current.append(tok)
+        size += len(tok)
+        if tok == "\n":
+            blank = len(current) >= 2 and current[-2] == "\n"
+            breaks.append((len(current), 3 if blank else 2, list(open_tags)))
+        elif tok == " ":
+            breaks.append((len(current), 1, list(open_tags)))
+        i += 1
+    if current:
+        last = "".join(current).strip()
+        if last:
+            parts.append(last + closing(open_tags))
+    return [p.strip() for p in parts if p.strip()]
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def _figure(width: float, height: float) -> tuple[Figure, Any]:
+    # The object API with the Agg canvas, not pyplot: no global state, so charts can be drawn
+    # in worker threads and nothing needs a display.
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
+
+
+def _figure_png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def chart_response_rates(digest: Digest) -> bytes | None:
+    """Response rate by segment: one bar per shown segment, grouped by dimension. None when no
+    segment's rate may be shown (each comes from k or more respondents): a chart of bars all
+    at "fewer than k" would be drawn from fewer than k people and say nothing."""
+    if not any(row.rate is not None for dim in digest.participation.dimensions for row in dim.rows):
+        return None
+    labels: list[str] = []
+    rates: list[float] = []
+    notes: list[str] = []
+    for dim in digest.participation.dimensions:
+        for row in dim.rows:
+            labels.append(f"{dim.label}: {row.label}")
+            rates.append((row.rate or 0.0) * 100)
+            notes.append(
+                f"{row.rate:.0%} of {row.invited}"
+                if row.rate is not None
+                else f"fewer than {digest.k} of {row.invited}"
+            )
+    if not labels:
+        return None
+    fig, ax = _figure(7.5, 0.32 * len(labels) + 1.2)
+    y = list(range(len(labels)))[::-1]
+    ax.barh(y, rates, color="#1f5f8b")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlim(0, 118)  # room for the bar labels beyond 100%
+    ax.set_xticks(range(0, 101, 20))
+    ax.set_xlabel("Responded (% of people invited)")
+    for yy, rate, note in zip(y, rates, notes, strict=True):
+        ax.text(rate + 1, yy, note, va="center", fontsize=7, color="#333333")
+    ax.set_title(CHART_TITLES["response"], fontsize=10, loc="left")
+    ax.spines[["top", "right"]].set_visible(False)
+    return _figure_png(fig)
+
+
+def chart_barriers(digest: Digest) -> bytes | None:
+    """Barriers named, external against internal, as a share of respondents. Only barriers
+    named by k or more people have rows, so with none there is no chart."""
+    rows = digest.barriers.rows
+    if not rows:
+        return None
+    ordered = sorted(rows, key=lambda r: (r.family != "external", -r.share))
+    labels = [r.label for r in ordered]
+    shares = [r.share * 100 for r in ordered]
+    colours = [FAMILY_COLOURS.get(r.family, "#777777") for r in ordered]
+    fig, ax = _figure(7.5, 0.36 * len(rows) + 1.3)
+    y = list(range(len(rows)))[::-1]
+    ax.barh(y, shares, color=colours)
+    ax.set_yticks(y, labels, fontsize=8)
+    top = max(shares) * 1.25 + 5
+    ax.set_xlim(0, top)  # room for the bar labels
+    ax.set_xticks(range(0, int(min(top, 100)) + 1, 20))  # no ticks past 100%
+    ax.set_xlabel(f"% of {digest.barriers.base} respondents")
+    for yy, share in zip(y, shares, strict=True):
+        ax.text(share + 0.8, yy, f"{share:.0f}%", va="center", fontsize=7)
+    ax.legend(
+        handles=[
+            Patch(color=FAMILY_COLOURS["external"], label="External (how public bodies work)"),
+            Patch(color=FAMILY_COLOURS["internal"], label="Internal (the group's own means)"),
+        ],
+        fontsize=7,
+        loc="lower right",
+        frameon=False,
+    )
+    ax.set_title(CHART_TITLES["barriers"], fontsize=10, loc="left")
+    ax.spines[["top", "right"]].set_visible(False)
+    return _figure_png(fig)
+
+
+# --------------------------------------------------------------------------- CSV
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def safe_cell(value: Any) -> str:
+    """A CSV cell a spreadsheet will show as text, never run as a formula."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+CSV_COLUMNS = (
+    "respondent",
+    "round",
+    "answering_as",
+    "area",
+    "question",
+    "question_type",
+    "skipped",
+    "choices",
+    "number",
+    "text",
+    "codes",
+    "note",
+)
+
+
+@dataclass(frozen=True)
+class _CsvSegment:
+    """How one respondent (invitation) appears in the CSV."""
+
+    answers_as: str
+    area: str
+    text_shown: bool
+
+
+def _csv_segments(session: Session, ids: list[int], k: int) -> dict[int, _CsvSegment]:
+    """Per invitation with answers in scope: its segment cells as the CSV may show them, and
+    whether its free text may be shown.
+
+    A segment value held by fewer than k people in the scope becomes "Other (merged)", merged
+    as the digest merges its cells (the next smallest value joins until the merged cell
+    reaches k). The columns a row shows together (round, answering as, area) can still narrow
+    it down to a few people, and a free text is a quote; so a text is shown only when at least
+    k respondents share its row's round and (merged) segments."""
+    as_col = Invitation.segment["answers_as"].as_string()
+    area_col = Invitation.segment["area"].as_string()
+    rows = session.execute(
+        select(Invitation.id, Invitation.round_id, Invitation.participant_id, as_col, area_col)
+        .where(
+            Invitation.round_id.in_(ids),
+            exists().where(Answer.invitation_id == Invitation.id),
+        )
+        .order_by(Invitation.id)
+    ).all()
+    kept: list[set[str | None]] = []
+    for column in (3, 4):
+        people: dict[str | None, set[int]] = defaultdict(set)
+        for row in rows:
+            people[row[column]].add(row[2])  # people, not invitations: a quarter has rounds
+        values = sorted(people.items(), key=lambda kv: (kv[0] is not None, kv[0] or ""))
+        merged = merge_small(values, lambda kv: len(kv[1]), k)
+        kept.append({value for value, _ in merged.kept})
+
+    def cell(value: str | None, allowed: set[str | None]) -> str:
+        return (value or "") if value in allowed else MERGED_LABEL
+
+    groups: dict[int, tuple[int, str, str]] = {
+        ident: (round_id, cell(answers_as, kept[0]), cell(area, kept[1]))
+        for ident, round_id, _, answers_as, area in rows
+    }
+    sizes = Counter(groups.values())
+    return {
+        ident: _CsvSegment(group[1], group[2], sizes[group] >= k) for ident, group in groups.items()
+    }
+
+
+def write_csv(session: Session, settings: Settings, scope: Scope, out: TextIO) -> int:
+    """Anonymised answers, one row per answer, streamed in id order. Respondents are numbered
+    afresh in each file; texts are scrubbed. Nothing under k: segment values held by fewer
+    than k people show as "Other (merged)", and a free text is held back (the `note` column
+    says so) when fewer than k respondents share its round and segments (see _csv_segments).
+    Returns the number of rows written."""
+    k = settings.privacy.k
+    ids = list(scope.round_ids)
+    scrubber = Scrubber(known_names(session))
+    segments = _csv_segments(session, ids, k)
+    held_back = f"text held back: fewer than {k} people share this round and segments"
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    numbers: dict[int, int] = {}
+    written = 0
+    last = 0
+    while True:
+        page = session.execute(
+            select(
+                Answer.id,
+                Answer.invitation_id,
+                Invitation.round_id,
+                Question.key,
+                Question.type,
+                Answer.skipped,
+                Answer.number,
+                Answer.text,
+            )
+            .join(Invitation, Invitation.id == Answer.invitation_id)
+            .join(Question, Question.id == Answer.question_id)
+            .where(Invitation.round_id.in_(ids), Answer.id > last)
+            .order_by(Answer.id)
+            .limit(2000)
+        ).all()
+        if not page:
+            return written
+        answer_ids = [row[0] for row in page]
+        choices: dict[int, list[str]] = {}
+        for answer_id, key in session.execute(
+            select(AnswerChoice.answer_id, AnswerChoice.option_key)
+            .where(AnswerChoice.answer_id.in_(answer_ids))
+            .order_by(AnswerChoice.answer_id, AnswerChoice.option_key)
+        ):
+            choices.setdefault(answer_id, []).append(key)
+        page_eff = effective_codes(ids)
+        codes: dict[int, list[str]] = {}
+        for answer_id, code in session.execute(
+            select(page_eff.c.answer_id, page_eff.c.code)
+            .where(page_eff.c.answer_id.in_(answer_ids), page_eff.c.code != NO_CODE)
+            .order_by(page_eff.c.answer_id, page_eff.c.code)
+        ):
+            codes.setdefault(answer_id, []).append(code)
+        for aid, inv, round_id, key, qtype, skipped, number, text in page:
+            respondent = numbers.setdefault(inv, len(numbers) + 1)
+            segment = segments[inv]
+            withheld = bool(text) and not segment.text_shown
+            writer.writerow(
+                [
+                    safe_cell(cell)
+                    for cell in (
+                        respondent,
+                        round_id,
+                        segment.answers_as,
+                        segment.area,
+                        key,
+                        qtype,
+                        "yes" if skipped else "",
+                        " ".join(choices.get(aid, [])),
+                        "" if number is None else f"{number:g}",
+                        scrubber(text) if text and not withheld else "",
+                        " ".join(codes.get(aid, [])),
+                        held_back if withheld else "",
+                    )
+                ]
+            )
+            written += 1
+        last = page[-1][0]
+
+
+# --------------------------------------------------------------------------- files
+
+
+def write_digest(
+    digest: Digest,
+    renderer: Renderer,
+    fmt: str,
+    path: Path,
+    *,
+    session: Session | None = None,
+    settings: Settings | None = None,
+    scope: Scope | None = None,
+) -> Path:
+    """Write one format to `path` (csv needs session, settings and scope to stream answers)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "html":
+        path.write_text(render_html(digest, renderer), encoding="utf-8")
+    elif fmt == "md":
+        path.write_text(render_markdown(digest, renderer), encoding="utf-8")
+    elif fmt == "tg":
+        path.write_text("\n\n-----\n\n".join(render_telegram(digest, renderer)) + "\n", "utf-8")
+    elif fmt == "csv":
+        if session is None or settings is None or scope is None:
+            raise ValueError("the CSV needs a session, settings and scope")
+        with path.open("w", encoding="utf-8", newline="") as out:
+            write_csv(session, settings, scope, out)
+    else:
+        raise ValueError(f"unknown format {fmt!r} (use one of {', '.join(FORMATS)})")
+    return path

@@ -1,0 +1,253 @@
+"""Closing the loop, "you said, we did": actions recorded against a round's findings, and the
+feedback message sent to everyone who took part."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from bot.coding.coder import Codebook
+from bot.kernel.audit import record
+from bot.kernel.render import Renderer
+from bot.kernel.reply import OutgoingMessage
+from bot.outbox.queue import enqueue
+from storage.models import (
+    Action,
+    ActionStatus,
+    Invitation,
+    InvitationStatus,
+    Participant,
+    ParticipantStatus,
+    Round,
+    RoundStatus,
+)
+
+MAX_FIELD = 500
+MAX_OWNER = 120  # Action.owner's column
+
+
+class FeedbackError(Exception):
+    """Something the coordinator can fix; the text is shown to them."""
+
+
+@dataclass(frozen=True)
+class ActionInput:
+    barrier_code: str | None
+    finding: str
+    action: str
+    owner: str
+    due_on: date | None
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    """One published action, for the next round's intro."""
+
+    round_id: int
+    consultation: str
+    finding: str
+    action: str
+    owner: str
+    due_on: date | None
+    status: str
+    published_at: datetime
+
+
+ONE_LINE_HELP = (
+    "/action ROUND code | what you heard | what will be done | who | by YYYY-MM-DD\n"
+    "e.g. /action 4 ext.funding | Grants are confirmed too late | Confirm grants by February "
+    "| Council grants team | 2027-02-01\n(use - for no barrier code; the date may be left out)"
+)
+
+
+def parse_action(text: str, codebook: Codebook) -> ActionInput:
+    """Parse 'code | finding | action | owner | date' (code may be '-', date optional)."""
+    parts = [p.strip() for p in text.split("|")]
+    if len(parts) not in (4, 5) or not all(parts[:4]):
+        raise FeedbackError("Please give the action in this form:\n" + ONE_LINE_HELP)
+    code, finding, action, owner = parts[:4]
+    if code in ("-", "none"):
+        barrier: str | None = None
+    elif code in codebook:
+        barrier = code
+    else:
+        known = ", ".join(c.code for c in codebook.codes)
+        raise FeedbackError(f"Unknown code {code[:40]!r}. Codes: {known}, or - for none.")
+    due = parse_due(parts[4]) if len(parts) == 5 and parts[4] else None
+    for name, value in (("finding", finding), ("action", action), ("owner", owner)):
+        if len(value) > (MAX_OWNER if name == "owner" else MAX_FIELD):
+            raise FeedbackError(f"The {name} is too long; please shorten it.")
+    return ActionInput(barrier, finding, action, owner, due)
+
+
+def parse_due(text: str) -> date:
+    """A due date written as YYYY-MM-DD."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise FeedbackError("The date must look like 2027-02-01.")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise FeedbackError("That date does not exist.") from None
+
+
+def closed_round(session: Session, round_id: int) -> Round:
+    round_ = session.get(Round, round_id)
+    if round_ is None or round_.status != RoundStatus.CLOSED:
+        raise FeedbackError(f"Round {round_id} is not a closed round.")
+    return round_
+
+
+def add_action(
+    session: Session, round_id: int, spec: ActionInput, *, actor: int | None = None
+) -> Action:
+    closed_round(session, round_id)
+    action = Action(
+        round_id=round_id,
+        barrier_code=spec.barrier_code,
+        finding=spec.finding,
+        action=spec.action,
+        owner=spec.owner,
+        due_on=spec.due_on,
+        created_by=actor,
+    )
+    session.add(action)
+    session.flush()
+    record(
+        session,
+        "action.add",
+        actor=actor,
+        subject=("action", action.id),
+        details={"round": round_id, "code": spec.barrier_code},
+    )
+    return action
+
+
+def set_action_status(
+    session: Session, action_id: int, status: ActionStatus, *, actor: int | None = None
+) -> Action:
+    action = session.get(Action, action_id)
+    if action is None:
+        raise FeedbackError(f"There is no action {action_id}.")
+    action.status = status
+    record(
+        session,
+        "action.status",
+        actor=actor,
+        subject=("action", action.id),
+        details={"status": status.value},
+    )
+    return action
+
+
+def took_part(round_id: int) -> object:
+    return (Invitation.round_id == round_id) & or_(
+        Invitation.started_at.is_not(None),
+        Invitation.status.in_([InvitationStatus.STARTED, InvitationStatus.COMPLETED]),
+    )
+
+
+def publish_feedback(
+    session: Session,
+    renderer: Renderer,
+    round_id: int,
+    *,
+    partnership: str,
+    now: datetime,
+    actor: int | None = None,
+) -> tuple[int, int]:
+    """Send the round's actions to everyone who took part in it, through the outbox, and mark
+    them published. Returns (actions, people). Publishing again sends only to people who have
+    not had this version (dedupe key per round, person and action count)."""
+    round_ = closed_round(session, round_id)
+    actions = list(
+        session.scalars(
+            select(Action)
+            .where(Action.round_id == round_id, Action.status != ActionStatus.DROPPED)
+            .order_by(Action.id)
+        )
+    )
+    if not actions:
+        raise FeedbackError(
+            f"Round {round_id} has no actions yet. Add one first:\n" + ONE_LINE_HELP
+        )
+    text = renderer.render(
+        "digest/feedback.html",
+        partnership=partnership,
+        title=round_.consultation.title,
+        actions=actions,
+    )
+    people = list(
+        session.execute(
+            select(Participant.id, Participant.chat_id)
+            .join(Invitation, Invitation.participant_id == Participant.id)
+            .where(
+                took_part(round_id),
+                Participant.chat_id.is_not(None),
+                Participant.status.in_([ParticipantStatus.ACTIVE, ParticipantStatus.PAUSED]),
+            )
+            .order_by(Participant.id)
+        )
+    )
+    version = len(actions)
+    sent = 0
+    for participant_id, chat_id in people:
+        if enqueue(
+            session,
+            chat_id=chat_id,
+            message=OutgoingMessage(text),
+            kind="feedback",
+            not_before=now,
+            participant_id=participant_id,
+            round_id=round_id,
+            dedupe_key=f"feedback:{round_id}:{participant_id}:{version}",
+        ):
+            sent += 1
+    for action in actions:
+        if action.published_at is None:
+            action.published_at = now
+    record(
+        session,
+        "feedback.publish",
+        actor=actor,
+        subject=("round", round_id),
+        details={"actions": len(actions), "people": sent},
+    )
+    return len(actions), sent
+
+
+def recent_feedback(
+    session: Session, participant_id: int, since: datetime | None
+) -> list[FeedbackItem]:
+    """Actions published since `since` for rounds this participant took part in, newest first;
+    for the next round's intro ("since we last asked, ...")."""
+    query = (
+        select(Action, Round)
+        .join(Round, Round.id == Action.round_id)
+        .join(Invitation, Invitation.round_id == Round.id)
+        .where(
+            Invitation.participant_id == participant_id,
+            took_part(Round.id),  # type: ignore[arg-type]
+            Action.published_at.is_not(None),
+            Action.status != ActionStatus.DROPPED,
+        )
+        .order_by(Action.published_at.desc(), Action.id.desc())
+    )
+    if since is not None:
+        query = query.where(Action.published_at > since)
+    return [
+        FeedbackItem(
+            round_id=round_.id,
+            consultation=round_.consultation.title,
+            finding=action.finding,
+            action=action.action,
+            owner=action.owner,
+            due_on=action.due_on,
+            status=action.status.value,
+            published_at=action.published_at,  # type: ignore[arg-type]
+        )
+        for action, round_ in session.execute(query)
+    ]

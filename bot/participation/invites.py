@@ -1,0 +1,164 @@
+"""Invite links: creating, checking and using the codes behind `https://t.me/<bot>?start=<code>`.
+
+A code is the only secret in a link, so it is random (secrets.token_urlsafe) and long enough
+that guessing one is hopeless; token_urlsafe's alphabet is exactly Telegram's deep-link alphabet
+[A-Za-z0-9_-].
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.kernel.audit import record
+from storage.models import Invite, Organisation, Role
+
+CODE_BYTES = 12  # 16 characters: short enough for callback data, far too many to guess
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class InviteProblem(enum.StrEnum):
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    USED_UP = "used_up"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True)
+class InviteCheck:
+    invite: Invite | None
+    problem: InviteProblem | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def deep_link(bot_username: str, code: str) -> str:
+    return f"https://t.me/{bot_username.lstrip('@')}?start={code}"
+
+
+def find_or_create_organisation(session: Session, name: str) -> Organisation:
+    name = " ".join(name.split())
+    org = session.scalar(select(Organisation).where(Organisation.name == name))
+    if org is None:
+        org = Organisation(name=name)
+        session.add(org)
+        session.flush()
+    return org
+
+
+def create_invite(
+    session: Session,
+    *,
+    now: datetime,
+    organisation: str | None = None,
+    group: str | None = None,
+    days: int | None = None,
+    max_uses: int | None = None,
+    role: Role = Role.MEMBER,
+    created_by: int | None = None,
+) -> Invite:
+    """An invite for an organisation (created by name if new) or for a group of service users."""
+    if bool(organisation) == bool(group):
+        raise ValueError("an invite is for an organisation or for a group, not both or neither")
+    if days is not None and days < 1:
+        raise ValueError("expiry must be at least one day")
+    if max_uses is not None and max_uses < 1:
+        raise ValueError("max uses must be at least one")
+    org = find_or_create_organisation(session, organisation) if organisation else None
+    invite = Invite(
+        code=secrets.token_urlsafe(CODE_BYTES),
+        organisation=org,
+        group_label=" ".join(group.split())[:120] if group else None,
+        role=role,
+        answers_as="organisation" if org else "service_user",
+        max_uses=max_uses,
+        expires_at=now + timedelta(days=days) if days else None,
+        created_by=created_by,
+        created_at=now,
+    )
+    session.add(invite)
+    session.flush()
+    record(
+        session,
+        "invite.create",
+        actor=created_by,
+        subject=("invite", invite.id),
+        details={"organisation": organisation, "group": group, "days": days, "max_uses": max_uses},
+    )
+    return invite
+
+
+def check_invite(session: Session, code: str | None, *, now: datetime) -> InviteCheck:
+    """Is this code usable right now? Never raises on garbage: it is typed by strangers."""
+    if not code or not CODE_PATTERN.match(code):
+        return InviteCheck(None, InviteProblem.UNKNOWN)
+    invite = session.scalar(select(Invite).where(Invite.code == code))
+    if invite is None:
+        return InviteCheck(None, InviteProblem.UNKNOWN)
+    if invite.revoked_at is not None:
+        return InviteCheck(invite, InviteProblem.REVOKED)
+    if invite.expires_at is not None and invite.expires_at <= now:
+        return InviteCheck(invite, InviteProblem.EXPIRED)
+    if invite.max_uses is not None and invite.uses >= invite.max_uses:
+        return InviteCheck(invite, InviteProblem.USED_UP)
+    return InviteCheck(invite, None)
+
+
+def invite_label(invite: Invite) -> str:
+    if invite.organisation is not None:
+        return invite.organisation.name
+    return invite.group_label or "the partnership"
+
+
+def list_invites(session: Session) -> list[Invite]:
+    return list(session.scalars(select(Invite).order_by(Invite.created_at.desc(), Invite.id)))
+
+
+def revoke_invite(session: Session, code: str, *, now: datetime, actor: int | None = None) -> bool:
+    invite = session.scalar(select(Invite).where(Invite.code == code))
+    if invite is None or invite.revoked_at is not None:
+        return False
+    invite.revoked_at = now
+    record(session, "invite.revoke", actor=actor, subject=("invite", invite.id))
+    return True
+
+
+def parse_invite_args(args: list[str]) -> dict[str, object]:
+    """`/invite Riverside Food Bank days=14 uses=20` or `/invite group Northside carers`.
+
+    Raises ValueError with a message fit to show the coordinator.
+    """
+    words: list[str] = []
+    days: int | None = None
+    uses: int | None = None
+    for word in args:
+        key, sep, value = word.partition("=")
+        if sep and key.lower() in {"days", "uses", "max_uses"}:
+            if not value.isdigit():
+                raise ValueError(f"{key} must be a whole number")
+            if key.lower() == "days":
+                days = int(value)
+            else:
+                uses = int(value)
+        else:
+            words.append(word)
+    group = bool(words) and words[0].lower() == "group"
+    name = " ".join(words[1:] if group else words).strip()
+    if not name:
+        raise ValueError("say who the invite is for")
+    if len(name) > 120:
+        raise ValueError("that name is too long")
+    return {
+        "organisation": None if group else name,
+        "group": name if group else None,
+        "days": days,
+        "max_uses": uses,
+    }

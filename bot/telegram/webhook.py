@@ -1,0 +1,204 @@
+"""Receiving updates by webhook, in one process or several.
+
+Telegram POSTs each update to a public HTTPS URL; a reverse proxy (nginx, Caddy) ends TLS and
+passes it to `telegram.webhook_listen:webhook_port`. Each worker process serves that port with
+SO_REUSEPORT, so the kernel spreads Telegram's parallel connections (up to
+`webhook_max_connections`) over the workers; every worker runs the same handlers, and since
+where a person is lives in the database (never in memory), any worker can take any update.
+Worker 0 alone registers the webhook, sets the command menus and runs the repeating job (the
+rounds tick and the outbox sender, which also elects one leader through the database).
+
+The receiver is a small aiohttp app rather than PTB's own webhook server (tornado), which has
+no way to share a port between processes. It checks Telegram's secret-token header, hands the
+update to the PTB Application's queue exactly as polling does, and answers 200 at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import multiprocessing
+import secrets
+import signal
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import Update
+from telegram.ext import Application
+
+from bot.kernel.context import AppContext
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+
+
+def webhook_path(url: str) -> str:
+    """The path Telegram will POST to: the webhook URL's own path."""
+    return urlsplit(url).path or "/"
+
+
+def new_secret() -> str:
+    """A secret for Telegram's header (1-256 characters of A-Z, a-z, 0-9, _ and -)."""
+    return secrets.token_urlsafe(32)
+
+
+async def start_receiver(
+    application: Application,  # type: ignore[type-arg]
+    *,
+    listen: str,
+    port: int,
+    path: str,
+    secret: str,
+    reuse_port: bool,
+) -> web.AppRunner:
+    """Serve `path` on listen:port, putting each update on the application's queue."""
+
+    async def receive(request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            log.warning("webhook call without the right secret from %s", request.remote)
+            return web.Response(status=403)
+        try:
+            data: Any = await request.json()
+            update = Update.de_json(data, application.bot)
+        except Exception:  # not JSON, or not an update: nothing Telegram would send
+            log.warning("webhook call with a body that is not an update", exc_info=True)
+            return web.Response(status=400)
+        await application.update_queue.put(update)
+        return web.Response()
+
+    app = web.Application(client_max_size=1024 * 1024)
+    app.router.add_post(path, receive)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, listen, port, reuse_port=reuse_port or None)
+    await site.start()
+    return runner
+
+
+async def receive_updates(
+    application: Application,  # type: ignore[type-arg]
+    telegram: Any,
+    secret: str,
+) -> web.AppRunner:
+    """start_receiver as `telegram` (TelegramSettings) says: its listen address, port and the
+    webhook URL's path; the port is shared when there is more than one worker."""
+    assert telegram.webhook_url is not None
+    return await start_receiver(
+        application,
+        listen=telegram.webhook_listen,
+        port=telegram.webhook_port,
+        path=webhook_path(telegram.webhook_url),
+        secret=secret,
+        reuse_port=telegram.workers > 1,
+    )
+
+
+async def run_worker(
+    ctx: AppContext,
+    token: str,
+    *,
+    secret: str,
+    index: int = 0,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """One webhook worker, until SIGTERM or SIGINT (or `stop` is set)."""
+    from bot.app import (  # app imports the handlers; keep this light
+        build_application,
+        post_init,
+        post_shutdown,
+    )
+    from bot.telegram.jobs import settle_heap
+
+    telegram = ctx.settings.telegram
+    assert telegram.webhook_url is not None
+    first = index == 0
+    application = build_application(ctx, token, jobs=first)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    runner = await receive_updates(application, telegram, secret)
+    try:
+        async with application:
+            if first:
+                await application.bot.set_webhook(
+                    telegram.webhook_url,
+                    secret_token=secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                    max_connections=telegram.webhook_max_connections,
+                )
+                await post_init(application)
+            await application.start()
+            settle_heap()  # worker 0 did in post_init
+            log.info(
+                "worker %d of %d receiving updates on %s:%d%s",
+                index + 1,
+                telegram.workers,
+                telegram.webhook_listen,
+                telegram.webhook_port,
+                webhook_path(telegram.webhook_url),
+            )
+            await stop.wait()
+            await application.stop()
+    finally:
+        await runner.cleanup()
+        await post_shutdown(application)
+
+
+def run_workers(settings: Any, token: str, secret: str, start: Any) -> int:
+    """Start `settings.telegram.workers` processes, each calling start(settings, token,
+    secret, index); stop them all on SIGTERM or SIGINT, or when one of them ends. Returns
+    the first non-zero exit code, or 0."""
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=start, args=(settings, token, secret, i), name=f"worker-{i}")
+        for i in range(settings.telegram.workers)
+    ]
+    for process in processes:
+        process.start()
+    stopping = False
+
+    def stop_all(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in processes:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: each worker stops cleanly
+
+    previous = {sig: signal.signal(sig, stop_all) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while not stopping and all(p.is_alive() for p in processes):
+            processes[0].join(0.5)
+        stop_all()
+        for process in processes:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    codes = [p.exitcode or 0 for p in processes]
+    return next((c for c in codes if c not in (0, -signal.SIGTERM)), 0)
+
+
+def worker_main(settings: Any, token: str, secret: str, index: int) -> None:
+    """A worker process: its own engine, Application and event loop (spawned, so nothing of
+    the parent's is shared but the settings)."""
+    from bot.kernel.logs import setup_logging
+    from bot.telegram.jobs import use_fast_event_loop
+    from storage.db import make_engine, make_session_factory
+
+    setup_logging(settings.log_level, token)
+    engine = make_engine(settings.database_url)
+    ctx = AppContext(settings=settings, sessions=make_session_factory(engine))
+    use_fast_event_loop()
+    try:
+        asyncio.run(run_worker(ctx, token, secret=secret, index=index))
+    finally:
+        engine.dispose()

@@ -1,0 +1,111 @@
+"""Free text is coded the moment it is stored through the chat, so a digest codes nothing:
+AUTO codes on the first answer, recoded on a change, and a coordinator's HUMAN codes kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.coding.coder import code_text
+from bot.consultations.catalogue import import_consultation
+from bot.consultations.sets import load_consultation
+from bot.digests.compile import NO_CODE, codebook_for
+from storage.db import session_scope
+from storage.models import Answer, AnswerCode, CodeSource
+from tests.support import factories
+from tests.support.harness import BotHarness
+
+ME = 3101
+
+TWO_QUESTIONS = """
+id = "coded-text"
+version = 1
+title = "Tell us more"
+intro = "One button, one free text."
+estimated_minutes = 1
+audience_hint = "everyone"
+
+[[questions]]
+id = "when"
+type = "single"
+text = "When are you asked?"
+options = [
+  { id = "early", label = "Early" },
+  { id = "late", label = "Late", codes = ["ext.engagement"] },
+]
+
+[[questions]]
+id = "more"
+type = "text"
+text = "What gets in the way?"
+required = false
+"""
+
+
+def _coder(harness: BotHarness, text: str) -> list[str]:
+    """What the coder makes of `text` (rules and model), NO_CODE when nothing."""
+    codebook = codebook_for(harness.ctx.settings, harness.ctx.extras)
+    return sorted(code_text(text, codebook).codes) or [NO_CODE]
+
+
+def _codes(harness: BotHarness) -> dict[CodeSource, list[str]]:
+    with session_scope(harness.ctx.sessions) as session:
+        answer = session.scalar(select(Answer).where(Answer.text.is_not(None)))
+        assert answer is not None
+        out: dict[CodeSource, list[str]] = {}
+        for c in session.scalars(select(AnswerCode).where(AnswerCode.answer_id == answer.id)):
+            out.setdefault(c.source, []).append(c.code)
+        return {k: sorted(v) for k, v in out.items()}
+
+
+async def test_text_is_coded_when_stored_and_recoded_on_change(
+    harness: BotHarness, tmp_path: Path
+) -> None:
+    path = tmp_path / "coded.toml"
+    path.write_text(TWO_QUESTIONS)
+    with session_scope(harness.ctx.sessions) as session:
+        consultation, _ = import_consultation(session, load_consultation(path))
+        person = factories.participant(session, ME)
+        factories.invitation(session, factories.open_round(session, consultation), person)
+
+    intro = await harness.say(ME, "/resume")
+    harness.standin.press(ME, intro, "Start now")
+    q1 = await harness.standin.wait_for_message(ME, predicate=lambda m: "1 of 2" in m.text)
+    harness.standin.press(ME, q1, "Early")
+    await harness.standin.wait_for_message(ME, predicate=lambda m: "2 of 2" in m.text)
+    first = "Funding is always short term and confirmed late, so we cannot plan."
+    await harness.say(ME, first)
+    summary = await harness.standin.wait_for_message(ME, predicate=lambda m: "Thank you" in m.text)
+    # Coded in the same update that stored it: no digest has run.
+    assert "ext.funding" in _coder(harness, first)
+    assert _codes(harness) == {CodeSource.AUTO: _coder(harness, first)}
+
+    # A coordinator adds a code of their own; a change must leave it alone.
+    with session_scope(harness.ctx.sessions) as session:
+        answer = session.scalar(select(Answer).where(Answer.text.is_not(None)))
+        assert answer is not None
+        session.add(AnswerCode(answer_id=answer.id, code="int.capacity", source=CodeSource.HUMAN))
+
+    change = await harness.press(ME, summary, "Change 2")
+    second = "Meetings are in the daytime when our volunteers are at work."
+    await harness.say(ME, second)
+    again = await harness.standin.wait_for_message(
+        ME, predicate=lambda m: "Thank you" in m.text and m.message_id != change.message_id
+    )
+    assert "daytime" in again.text
+    assert "ext.funding" not in _coder(harness, second)
+    assert _codes(harness) == {
+        CodeSource.AUTO: _coder(harness, second),  # the funding code went with the old text
+        CodeSource.HUMAN: ["int.capacity"],
+    }
+
+    # Text the coder finds nothing in is marked as coded, so a digest does not code it again.
+    change = await harness.press(ME, again, "Change 2")
+    third = "Hard to say really, it depends on the week."
+    await harness.say(ME, third)
+    await harness.standin.wait_for_message(
+        ME, predicate=lambda m: "Thank you" in m.text and "Hard to say" in m.text
+    )
+    assert _coder(harness, third) == [NO_CODE]
+    assert _codes(harness) == {CodeSource.AUTO: [NO_CODE], CodeSource.HUMAN: ["int.capacity"]}

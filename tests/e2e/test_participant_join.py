@@ -1,0 +1,159 @@
+"""Joining by invite, consent both ways, profile, and the coordinator's /invite, end to end
+through python-telegram-bot and the stand-in."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from bot.kernel.people import grant_role
+from bot.participation.invites import create_invite
+from storage.db import session_scope
+from storage.models import AuditEvent, Invite, Organisation, Participant, Role
+from tests.support.harness import BotHarness
+
+MEMBER = 2001
+OTHER = 2002
+COORDINATOR = 2003
+
+
+def make_invite(harness: BotHarness, **kw: object) -> str:
+    with session_scope(harness.ctx.sessions) as session:
+        invite = create_invite(session, now=harness.ctx.clock.now(), **kw)  # type: ignore[arg-type]
+        return invite.code
+
+
+def count(harness: BotHarness, model: type) -> int:
+    with session_scope(harness.ctx.sessions) as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+async def test_join_consent_and_profile(harness: BotHarness) -> None:
+    code = make_invite(harness, organisation="Riverside Food Bank")
+    notice = await harness.say(MEMBER, f"/start {code}")
+    assert "privacy" in notice.text.lower() and "Riverside Food Bank" in notice.text
+    assert count(harness, Participant) == 0, "nothing is stored before consent"
+    harness.standin.press(MEMBER, notice, "Agree")
+    question = await harness.standin.wait_for_message(
+        MEMBER, predicate=lambda m: "part of town" in m.text
+    )
+    size = await harness.press(MEMBER, question, "South")
+    size = await harness.standin.wait_for_message(MEMBER, predicate=lambda m: "How big" in m.text)
+    await harness.press(MEMBER, size, "1-10 paid staff")
+    done = await harness.standin.wait_for_message(MEMBER, predicate=lambda m: "All set" in m.text)
+    assert "/profile" in done.text
+    with session_scope(harness.ctx.sessions) as session:
+        person = session.scalar(select(Participant))
+        assert person is not None
+        assert person.telegram_user_id == MEMBER
+        assert person.consent_at is not None
+        assert person.consent_notice_version == harness.ctx.settings.privacy.notice_version
+        assert person.organisation is not None and person.organisation.name == "Riverside Food Bank"
+        assert person.answers_as == "organisation"
+        assert person.profile == {"area": "south", "size": "small"}
+        assert person.organisation.area == "south"
+        assert session.scalar(select(Invite)).uses == 1  # type: ignore[union-attr]
+
+    # /profile changes it later.
+    first = await harness.say(MEMBER, "/profile")
+    assert "answering for an organisation" in first.text
+    area = await harness.press(MEMBER, first, "For myself")
+    area = await harness.standin.wait_for_message(
+        MEMBER, predicate=lambda m: "part of town" in m.text
+    )
+    await harness.press(MEMBER, area, "✓ South")
+    await harness.standin.wait_for_message(
+        MEMBER, predicate=lambda m: "profile is updated" in m.text
+    )
+    with session_scope(harness.ctx.sessions) as session:
+        person = session.scalar(select(Participant))
+        assert person is not None and person.answers_as == "service_user"
+        assert person.profile == {"answers_as": "service_user", "area": "south", "size": "small"}
+
+
+async def test_no_thanks_keeps_nothing(harness: BotHarness) -> None:
+    code = make_invite(harness, group="Northside carers")
+    before = count(harness, AuditEvent)
+    notice = await harness.say(MEMBER, f"/start {code}")
+    reply = await harness.press(MEMBER, notice, "No thanks")
+    assert "kept nothing" in reply.text
+    assert count(harness, Participant) == 0
+    assert count(harness, AuditEvent) == before
+    with session_scope(harness.ctx.sessions) as session:
+        assert session.scalar(select(Invite)).uses == 0  # type: ignore[union-attr]
+
+
+async def test_bad_invites(harness: BotHarness) -> None:
+    expired = make_invite(harness, organisation="Old Org", days=1)
+    used = make_invite(harness, organisation="Tiny Org", max_uses=1)
+    harness.ctx.clock.advance(timedelta(days=2))  # type: ignore[attr-defined]
+    assert "expired" in (await harness.say(MEMBER, f"/start {expired}")).text
+    assert "recognise" in (await harness.say(MEMBER, "/start bogus-code_123")).text
+    assert "recognise" in (await harness.say(MEMBER, "/start <b>%%%</b>")).text
+    notice = await harness.say(OTHER, f"/start {used}")
+    await harness.press(OTHER, notice, "Agree")
+    assert "used as many times" in (await harness.say(MEMBER, f"/start {used}")).text
+    # Pressing Agree on a notice after the link was used up stores nothing either.
+    notice2 = await harness.say(COORDINATOR, "/start")
+    assert "invite link" in notice2.text
+    reply = await harness.press_data(MEMBER, notice, f"c:ok:{used}")
+    assert "used as many times" in reply.text
+    assert count(harness, Participant) == 1
+
+
+async def test_second_link_asks_before_changing(harness: BotHarness) -> None:
+    first = make_invite(harness, organisation="Riverside Food Bank")
+    second = make_invite(harness, organisation="Hillside Youth Club")
+    notice = await harness.say(MEMBER, f"/start {first}")
+    await harness.press(MEMBER, notice, "Agree")
+    await harness.settle(0.2)
+    question = await harness.say(MEMBER, f"/start {second}")
+    assert "Riverside Food Bank" in question.text and "Hillside Youth Club" in question.text
+    kept = await harness.press(MEMBER, question, "No, keep things as they are")
+    assert "nothing has changed" in kept.text
+    with session_scope(harness.ctx.sessions) as session:
+        org = session.scalar(select(Participant)).organisation  # type: ignore[union-attr]
+        assert org is not None and org.name == "Riverside Food Bank"
+    question = await harness.say(MEMBER, f"/start {second}")
+    switched = await harness.press(MEMBER, question, "Yes, join Hillside Youth Club")
+    assert "Hillside Youth Club" in switched.text
+    with session_scope(harness.ctx.sessions) as session:
+        org = session.scalar(select(Participant)).organisation  # type: ignore[union-attr]
+        assert org is not None and org.name == "Hillside Youth Club"
+
+
+async def test_individuals_may_join_when_allowed(harness: BotHarness) -> None:
+    harness.ctx.settings.partnership.allow_individuals = True
+    notice = await harness.say(MEMBER, "/start")
+    assert "privacy" in notice.text.lower()
+    harness.standin.press(MEMBER, notice, "Agree")
+    question = await harness.standin.wait_for_message(
+        MEMBER, predicate=lambda m: "answering for an organisation" in m.text
+    )
+    assert question.buttons
+    with session_scope(harness.ctx.sessions) as session:
+        person = session.scalar(select(Participant))
+        assert person is not None and person.organisation_id is None
+
+
+async def test_invite_command_is_for_coordinators(harness: BotHarness) -> None:
+    with session_scope(harness.ctx.sessions) as session:
+        grant_role(session, COORDINATOR, Role.COORDINATOR)
+    for _ in range(2):  # twice: still refused, still nothing made
+        refused = await harness.say(MEMBER, "/invite Riverside Food Bank")
+        assert "coordinator" in refused.text.lower() or "not" in refused.text.lower()
+    assert count(harness, Invite) == 0
+    made = await harness.say(COORDINATOR, "/invite group Northside carers days=7 uses=20")
+    link = next(w for w in made.text.split() if w.startswith("https://t.me/"))
+    code = link.split("start=")[1]
+    assert link.startswith(f"https://t.me/{harness.standin.bot_username}?start=")
+    with session_scope(harness.ctx.sessions) as session:
+        invite = session.scalar(select(Invite))
+        assert invite is not None and invite.code == code
+        assert invite.group_label == "Northside carers" and invite.max_uses == 20
+        assert invite.expires_at is not None
+        assert invite.answers_as == "service_user"
+        assert session.scalar(select(func.count()).select_from(Organisation)) == 0
+    usage = await harness.say(COORDINATOR, "/invite days=x")
+    assert "Usage" in usage.text
