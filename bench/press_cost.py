@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bot.telegram import transactions
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -30,7 +32,6 @@ from bot.consultations.sets import load_consultation  # noqa: E402
 from bot.kernel.config import load_settings  # noqa: E402
 from bot.kernel.context import AppContext  # noqa: E402
 from bot.participation import journey
-from handlers import common  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import make_engine, make_session_factory, session_scope  # noqa: E402
 from tests.support import factories  # noqa: E402
@@ -64,9 +65,9 @@ def run(ctx: AppContext, invitations: list[tuple[int, int]], first_update: int) 
             update_id += 1
             update = press_update(update_id, user_id, cards[user_id])
             started = time.process_time()
-            # As handlers.participant.on_press does (handlers.common.in_transaction).
-            with common.work_transaction(ctx) as connection:
-                common.claim_update(connection, update, ctx.clock.now())
+            # As handlers.participant.on_press does (handlers.transactions.in_transaction).
+            with transactions.work_transaction(ctx) as connection:
+                transactions.claim_update(connection, update, ctx.clock.now())
                 outcome = journey.fast_press(connection, ctx, user_id, cards[user_id])
             spent += time.process_time() - started
             assert outcome is not None, (step, cards[user_id])
@@ -80,13 +81,13 @@ def run(ctx: AppContext, invitations: list[tuple[int, int]], first_update: int) 
 
 def guard_only(ctx: AppContext, people: list[tuple[int, int]], first_update: int) -> float:
     """The least any update costs: a transaction that records it and reads the sender's status
-    (handlers.common.drop_duplicate_updates, on the connection in_transaction uses)."""
+    (handlers.transactions.drop_duplicate_updates, on the connection in_transaction uses)."""
     started = time.process_time()
     for k, (user_id, _) in enumerate(people):
         update = press_update(first_update + k, user_id, "x")
-        with common.work_transaction(ctx) as connection:
-            common.claim_update(connection, update, ctx.clock.now())
-            common.sender_status(connection, update)
+        with transactions.work_transaction(ctx) as connection:
+            transactions.claim_update(connection, update, ctx.clock.now())
+            transactions.sender_status(connection, update)
     return (time.process_time() - started) / len(people)
 
 
@@ -132,7 +133,7 @@ def main() -> None:
             f" {press * 1e6:.0f} us CPU per press in the bot's own code,"
             f" {press / guard:.1f}x the bare duplicate check ({guard * 1e6:.0f} us)"
         )
-        common.close_kept_connection(ctx)
+        transactions.close_kept_connection(ctx)
         engine.dispose()
 
 

@@ -19,6 +19,7 @@ from telegram.ext import (
 from bot.kernel.context import CONTEXT_KEY, AppContext
 from bot.kernel.people import list_privileged
 from bot.telegram import jobs as runtime
+from bot.telegram import menus, transactions
 from bot.telegram.client import ConsultBot
 from bot.telegram.request import AiohttpRequest
 from handlers import common, coordinator, lead, participant
@@ -74,7 +75,7 @@ def build_application(ctx: AppContext, token: str, *, jobs: bool = True) -> Appl
 
 
 def register_handlers(application: Application) -> None:  # type: ignore[type-arg]
-    application.add_handler(TypeHandler(Update, common.drop_duplicate_updates), group=GUARDS)
+    application.add_handler(TypeHandler(Update, transactions.drop_duplicate_updates), group=GUARDS)
     application.add_handler(TypeHandler(Update, common.private_chats_only), group=GUARDS + 1)
 
     application.add_handler(CommandHandler("start", participant.start), group=FEATURES)
@@ -92,14 +93,14 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
 async def post_init(application: Application) -> None:  # type: ignore[type-arg]
     """Command menus for everyone and, by role, for privileged chats."""
     ctx: AppContext = application.bot_data[CONTEXT_KEY]
-    await common.set_command_menu(application.bot, None, None)
+    await menus.set_command_menu(application.bot, None, None)
     with session_scope(ctx.sessions) as session:
         people = [(p.chat_id, p.role) for p in list_privileged(session) if p.chat_id]
     for chat_id, role in people:
-        await common.set_command_menu(application.bot, chat_id, role)
+        await menus.set_command_menu(application.bot, chat_id, role)
     log.info("command menus set (%d privileged chats)", len(people))
     runtime.settle_heap()
 
 
 async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
-    common.close_kept_connection(application.bot_data[CONTEXT_KEY])
+    transactions.close_kept_connection(application.bot_data[CONTEXT_KEY])

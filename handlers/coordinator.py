@@ -16,19 +16,14 @@ from telegram.ext import (
     filters,
 )
 
-from bot.kernel.context import app_context
 from bot.rounds import lifecycle as rounds
 from bot.rounds import schedule_dialog
 from bot.rounds.services import round_services
+from bot.telegram.context import app_context
 from bot.telegram.jobs import tick_now, wake_sender
-from handlers.common import (
-    dialog_text,
-    next_step,
-    register_command,
-    reply,
-    require_role,
-    show,
-)
+from bot.telegram.menus import register_command
+from bot.telegram.replies import next_step, send_html, show
+from handlers.common import dialog_text, require_role
 from storage.db import session_scope
 from storage.models import Role
 
@@ -62,7 +57,7 @@ async def schedule_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         with session_scope(ctx.sessions) as session:
             screen = schedule_dialog.start(session, update.effective_chat.id, now=ctx.clock.now())
     except schedule_dialog.DialogError as exc:
-        await reply(update, str(exc))
+        await send_html(update, str(exc))
         return
     await show(update, screen.message)
 
@@ -109,7 +104,7 @@ async def _schedule_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                 settings=ctx.settings,
             )
     except schedule_dialog.DialogError as exc:
-        await reply(update, str(exc))
+        await send_html(update, str(exc))
         return
     await show(update, screen.message)
 
@@ -124,7 +119,7 @@ async def rounds_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         text = ctx.renderer.render(
             "messages/coordinator/rounds.html", rounds=rounds.list_rounds(session)
         )
-    await reply(update, text)
+    await send_html(update, text)
 
 
 @require_role(Role.COORDINATOR)
@@ -132,7 +127,7 @@ async def round_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     ctx = app_context(context)
     number = _round_number(context)
     if number is None:
-        await reply(update, "Which round? Send it like /round 3 (see /rounds).")
+        await send_html(update, "Which round? Send it like /round 3 (see /rounds).")
         return
     try:
         with session_scope(ctx.sessions) as session:
@@ -144,16 +139,16 @@ async def round_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
                 audience=rounds.describe_audience(round_.audience),
             )
     except rounds.RoundError as exc:
-        await reply(update, str(exc).capitalize() + ".")
+        await send_html(update, str(exc).capitalize() + ".")
         return
-    await reply(update, text)
+    await send_html(update, text)
 
 
 async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str) -> None:
     ctx = app_context(context)
     number = _round_number(context)
     if number is None:
-        await reply(update, f"Which round? Send it like /{action} 3 (see /rounds).")
+        await send_html(update, f"Which round? Send it like /{action} 3 (see /rounds).")
         return
     assert update.effective_user is not None
     actor = update.effective_user.id
@@ -186,9 +181,9 @@ async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str) 
                 await show(update, message)
                 return
     except rounds.RoundError as exc:
-        await reply(update, str(exc).capitalize() + ".")
+        await send_html(update, str(exc).capitalize() + ".")
         return
-    await reply(update, text)
+    await send_html(update, text)
     wake_sender(ctx)
 
 
@@ -220,7 +215,7 @@ async def cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     number = int(parts[2])
     if parts[1] == "k":
         await query.answer("Kept.")
-        await reply(update, f"Round #{number} stays as it is.")
+        await send_html(update, f"Round #{number} stays as it is.")
         return
     if parts[1] not in ("x", "xs"):
         await query.answer("I did not recognise that button.", show_alert=True)
@@ -242,7 +237,7 @@ async def cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     text = f"Round #{number} is cancelled."
     if stopped is not None:
         text += f" The series is stopped: no more rounds will be planned ({stopped} withdrawn)."
-    await reply(update, text)
+    await send_html(update, text)
 
 
 class _DialogWaiting(filters.MessageFilter):

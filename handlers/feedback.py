@@ -26,16 +26,11 @@ from bot.feedback.actions import (
     publish_feedback,
     set_action_status,
 )
-from bot.kernel.context import AppContext, app_context
-from handlers.common import (
-    dialog_text,
-    escape,
-    next_step,
-    register_command,
-    reply,
-    require_role,
-    show,
-)
+from bot.kernel.context import AppContext
+from bot.telegram.context import app_context
+from bot.telegram.menus import register_command
+from bot.telegram.replies import next_step, send_html, show
+from handlers.common import dialog_text, escape, require_role
 from storage.db import session_scope
 from storage.models import ActionStatus, Role
 
@@ -85,7 +80,7 @@ async def action_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             with session_scope(ctx.sessions) as session:
                 screen = action_dialog.start(session, _dialog(ctx, chat.id), _round_number(head))
         except action_dialog.DialogError as exc:
-            await reply(update, str(exc))
+            await send_html(update, str(exc))
             return
         await show(update, screen.message)
         return
@@ -106,9 +101,9 @@ async def action_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                     f"Send /feedback {round_id} to tell everyone who took part."
                 )
     except FeedbackError as exc:
-        await reply(update, escape(str(exc)))
+        await send_html(update, escape(str(exc)))
         return
-    await reply(update, escape(text))
+    await send_html(update, escape(text))
 
 
 @require_role(Role.COORDINATOR)
@@ -139,7 +134,7 @@ async def _action_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         with session_scope(ctx.sessions) as session:
             screen = action_dialog.text(session, _dialog(ctx, chat.id), message.text or "")
     except action_dialog.DialogError as exc:
-        await reply(update, str(exc))
+        await send_html(update, str(exc))
         return
     await show(update, screen.message)
 
@@ -149,13 +144,13 @@ async def actions_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     ctx = app_context(context)
     round_id = _round_number(" ".join(context.args or []))
     if round_id is None:
-        await reply(update, "Send /actions followed by a round number.")
+        await send_html(update, "Send /actions followed by a round number.")
         return
     codebook = codebook_for(ctx.settings, ctx.extras)
     with session_scope(ctx.sessions) as session:
         items = list_actions(session, [round_id], codebook=codebook, today=ctx.clock.now().date())
     if not items:
-        await reply(update, escape(f"Round {round_id} has no actions yet.\n{ONE_LINE_HELP}"))
+        await send_html(update, escape(f"Round {round_id} has no actions yet.\n{ONE_LINE_HELP}"))
         return
     lines = [
         f"{a.id}. {escape(a.action)} – {escape(a.owner)}"
@@ -163,7 +158,7 @@ async def actions_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         f"[{'overdue' if a.overdue else a.status}{', published' if a.published else ''}]"
         for a in items
     ]
-    await reply(update, f"<b>Actions for round {round_id}</b>\n" + "\n".join(lines))
+    await send_html(update, f"<b>Actions for round {round_id}</b>\n" + "\n".join(lines))
 
 
 @require_role(Role.COORDINATOR)
@@ -172,7 +167,7 @@ async def feedback_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     user = update.effective_user
     round_id = _round_number(" ".join(context.args or []))
     if round_id is None or user is None:
-        await reply(update, "Send /feedback followed by a round number.")
+        await send_html(update, "Send /feedback followed by a round number.")
         return
     try:
         with session_scope(ctx.sessions) as session:
@@ -185,9 +180,9 @@ async def feedback_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
                 actor=user.id,
             )
     except FeedbackError as exc:
-        await reply(update, escape(str(exc)))
+        await send_html(update, escape(str(exc)))
         return
-    await reply(
+    await send_html(
         update,
         f"Feedback on {actions} action{'s' if actions != 1 else ''} queued for {people} "
         f"{'person' if people == 1 else 'people'} who took part in round {round_id}.",

@@ -12,9 +12,12 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 from bot.digests.compile import DigestError
 from bot.digests.fanout import digest_for, scope_for, viewer
 from bot.digests.render import chart_barriers, render_html, render_telegram
-from bot.kernel.context import AppContext, app_context
+from bot.kernel.context import AppContext
+from bot.telegram.context import app_context
+from bot.telegram.menus import register_command
+from bot.telegram.replies import send_html
 from handlers import feedback, review
-from handlers.common import escape, register_command, reply, require_role
+from handlers.common import escape, require_role
 from storage.db import session_scope
 from storage.models import Role
 
@@ -60,10 +63,10 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     argument = " ".join(context.args or [])[:20]
     result = await asyncio.to_thread(_build, ctx, user.id, argument)
     if isinstance(result, str):
-        await reply(update, result)
+        await send_html(update, result)
         return
     for part in result.parts:
-        await reply(update, part, disable_web_page_preview=True)
+        await send_html(update, part, disable_web_page_preview=True)
     if result.chart:
         await chat.send_photo(result.chart, caption="Barriers named: external against internal")
     await chat.send_document(

@@ -7,16 +7,13 @@ person said is stored before anything is sent back.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
-from telegram import CallbackQuery, InputFile, Update
-from telegram.error import BadRequest, Forbidden, NetworkError
+from telegram import Update
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -29,19 +26,19 @@ from telegram.ext import (
     filters,
 )
 
-from bot.kernel.context import AppContext, app_context
+from bot.kernel.context import AppContext
 from bot.kernel.people import find_participant
 from bot.kernel.reply import OutgoingMessage, Reply
 from bot.participation import joining, journey, mydata
 from bot.participation.invites import create_invite, deep_link, parse_invite_args
-from bot.telegram.client import ConsultBot
-from handlers import common
-from handlers.common import register_command, require_role, set_command_menu
+from bot.telegram import replies, transactions
+from bot.telegram.context import app_context
+from bot.telegram.menus import register_command
+from handlers.common import require_role
 from storage.db import session_in, session_scope
 from storage.models import Participant, ParticipantStatus, Role
 
 log = logging.getLogger(__name__)
-R = TypeVar("R")
 T = "messages/participant/"
 _UNREAD = object()
 
@@ -52,88 +49,6 @@ register_command("stop", "No more messages from me")
 register_command("mydata", "See everything I keep about you")
 register_command("forget", "Erase everything I keep about you")
 register_command("invite", "Create an invite link", Role.COORDINATOR)
-
-
-async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply) -> None:
-    """Carry out a service's decision. A 403 means the person blocked the bot: mark them
-    unreachable so the outbox stops too."""
-    ctx = app_context(context)
-    bot = context.bot
-    assert isinstance(bot, ConsultBot)
-    query = update.callback_query
-    chat = update.effective_chat
-    sent: int | None = None
-    try:
-        # What the person waits for goes first: the pressed card edited into the next
-        # question, then any new message. The press is answered (its spinner stopped) after
-        # those. Answering alongside the edit instead doubled the requests in flight under
-        # load, and each press waited for the slower one: bench/participant_bench.py's
-        # closed-loop median went from 2.0-2.4x echo's to 1.6x with this order.
-        if reply.edit is not None:
-            if query is not None and query.message is not None:
-                pressed = query.message
-                await _edit(bot, pressed.chat.id, pressed.message_id, reply.edit)
-            elif query is None and reply.edit_message_id is not None and chat is not None:
-                await _edit(bot, chat.id, reply.edit_message_id, reply.edit)
-        if chat is not None:
-            for message in reply.messages:
-                sent = await _retrying(lambda m=message: bot.send_text(chat.id, m))  # type: ignore[misc]
-        if query is not None:
-            await _answer(bot, query, reply.toast)
-        if chat is not None:
-            for document in reply.documents:
-                await chat.send_document(
-                    InputFile(document.content, filename=document.filename),
-                    caption=document.caption,
-                )
-    except Forbidden:
-        user = update.effective_user
-        if user is not None:
-            with session_scope(ctx.sessions) as session:
-                joining.mark_unreachable(session, user.id)
-        log.info("user %s blocked the bot; marked unreachable", user.id if user else None)
-        return
-    if reply.card_for is not None and sent is not None:
-        card_for, message_id = reply.card_for, sent
-        await common.in_transaction(
-            ctx, lambda connection: journey.remember_card(connection, card_for, message_id)
-        )
-    if reply.menu_role is not None and chat is not None:
-        await set_command_menu(context.bot, chat.id, Role(reply.menu_role))
-
-
-# Waits before the second and third try of a reply that failed in transit.
-RETRY_WAITS = (0.5, 2.0)
-
-
-async def _retrying(call: Callable[[], Awaitable[R]]) -> R:
-    """Try a reply again when it failed in transit (timeout, 5xx, connection reset). The
-    answer is already stored; a person left without their next question is worse than the
-    rare duplicate a retried timeout can make. Telegram's refusals (BadRequest) are final;
-    429s are waited out by PTB's rate limiter."""
-    for wait in RETRY_WAITS:
-        try:
-            return await call()
-        except BadRequest:
-            raise
-        except NetworkError as exc:  # TimedOut is a NetworkError too
-            log.warning("a reply failed (%s); trying again in %.1f s", exc, wait)
-            await asyncio.sleep(wait)
-    return await call()
-
-
-async def _answer(bot: ConsultBot, query: CallbackQuery, toast: str | None) -> None:
-    try:
-        await _retrying(lambda: bot.answer_press(query.id, toast or None))
-    except BadRequest as exc:  # too old to answer: the spinner has gone by itself
-        log.info("could not answer a button press: %s", exc)
-
-
-async def _edit(bot: ConsultBot, chat_id: int, message_id: int, message: OutgoingMessage) -> None:
-    try:
-        await _retrying(lambda: bot.edit_text(chat_id, message_id, message))
-    except BadRequest as exc:  # "message is not modified", deleted, or too old to edit
-        log.info("could not edit message %s: %s", message_id, exc)
 
 
 def _participant_service(
@@ -153,7 +68,7 @@ def _participant_service(
             lambda session, participant: service(session, ctx, participant),
             lambda _: Reply().say(ctx.renderer.render(T + "not_joined.html")),
         )
-        await deliver(update, context, reply)
+        await replies.deliver(update, context, reply)
 
     handler.__name__ = getattr(service, "__name__", "participant_command")
     return handler
@@ -161,9 +76,9 @@ def _participant_service(
 
 async def _decided(ctx: AppContext, user_id: int, decide: Callable[[Session], Reply]) -> Reply:
     """A service's decision for one person's update, in one transaction: their updates one
-    at a time, and off the event loop on a server database (common.in_session)."""
-    async with common.one_at_a_time(user_id):
-        return await common.in_session(ctx, decide)
+    at a time, and off the event loop on a server database (transactions.in_session)."""
+    async with transactions.one_at_a_time(user_id):
+        return await transactions.in_session(ctx, decide)
 
 
 async def _for_participant(
@@ -193,7 +108,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     reply = await _decided(
         ctx, user.id, lambda session: joining.start(session, ctx, user.id, chat.id, code)
     )
-    await deliver(update, context, reply)
+    await replies.deliver(update, context, reply)
 
 
 async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -204,14 +119,14 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     data = query.data or ""
     prefix = data.split(":", 1)[0]
     try:
-        async with common.one_at_a_time(user.id):
-            reply = await common.in_transaction(
+        async with transactions.one_at_a_time(user.id):
+            reply = await transactions.in_transaction(
                 ctx, lambda connection: _press(connection, ctx, context, update, data, prefix)
             )
-    except common.DuplicateUpdate:
+    except transactions.DuplicateUpdate:
         log.info("dropped duplicate update %s", update.update_id)
         return
-    await deliver(update, context, reply)
+    await replies.deliver(update, context, reply)
 
 
 def _press(
@@ -227,15 +142,15 @@ def _press(
     now and plain answers need no ORM session (journey.fast_press); the rest get one."""
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
-    claimed = getattr(context, "participant_status", None) is common.CLAIMED_BY_HANDLER
+    claimed = getattr(context, "participant_status", None) is transactions.CLAIMED_BY_HANDLER
     if claimed:
-        common.claim_update(connection, update, ctx.clock.now())
+        transactions.claim_update(connection, update, ctx.clock.now())
     if prefix in ("a", "p"):
         # The fast path passes on a stopped person, like on anything else unusual.
         fast = journey.fast_press(connection, ctx, user.id, data)
         if fast is not None:
             return fast
-    if claimed and common.sender_status(connection, update) == ParticipantStatus.STOPPED:
+    if claimed and transactions.sender_status(connection, update) == ParticipantStatus.STOPPED:
         return _stopped_hint(ctx)
     with session_in(ctx.sessions, connection) as session:
         if prefix in joining.JOIN_PREFIXES:
@@ -266,7 +181,9 @@ async def on_malformed_press(update: Update, context: ContextTypes.DEFAULT_TYPE)
         (query.data or "")[:64] if query else None,
         update.effective_user.id if update.effective_user else None,
     )
-    await deliver(update, context, Reply(toast="").say(ctx.renderer.render(T + "bad_button.html")))
+    await replies.deliver(
+        update, context, Reply(toast="").say(ctx.renderer.render(T + "bad_button.html"))
+    )
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -281,7 +198,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         lambda session, participant: journey.handle_text(session, ctx, participant, text),
         lambda session: joining.start(session, ctx, user.id, chat_id, None),
     )
-    await deliver(update, context, reply)
+    await replies.deliver(update, context, reply)
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -317,7 +234,7 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         lambda session, participant: journey.handle_other(session, ctx, participant, kind),
         lambda session: joining.start(session, ctx, user.id, chat_id, None),
     )
-    await deliver(update, context, reply)
+    await replies.deliver(update, context, reply)
 
 
 async def stopped_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -332,14 +249,14 @@ async def stopped_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     # Read with the duplicate check, in its transaction (handlers.common); one column, not the
     # ORM row, if this runs without it.
     status = getattr(context, "participant_status", _UNREAD)
-    if status is common.CLAIMED_BY_HANDLER:
+    if status is transactions.CLAIMED_BY_HANDLER:
         return  # the handler reads it in its own transaction
     if status is _UNREAD:
         with session_scope(ctx.sessions) as session:
-            status = common.sender_status(session.connection(), update)
+            status = transactions.sender_status(session.connection(), update)
     if status != ParticipantStatus.STOPPED:
         return
-    await deliver(update, context, _stopped_hint(ctx))
+    await replies.deliver(update, context, _stopped_hint(ctx))
     raise ApplicationHandlerStop
 
 
@@ -378,7 +295,7 @@ async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         options = parse_invite_args(list(context.args or []))
     except ValueError as exc:
         text = ctx.renderer.render("messages/invites/usage.html", problem=str(exc))
-        await deliver(update, context, Reply().say(text))
+        await replies.deliver(update, context, Reply().say(text))
         return
     with session_scope(ctx.sessions) as session:
         invite = create_invite(
@@ -395,7 +312,7 @@ async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             expires_at=invite.expires_at,
             max_uses=invite.max_uses,
         )
-    await deliver(update, context, Reply().say(text))
+    await replies.deliver(update, context, Reply().say(text))
 
 
 # The first part of callback data this module answers; anything without a short lowercase
@@ -439,7 +356,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CommandHandler("invite", invite_command))
     application.add_handler(CallbackQueryHandler(on_press, pattern=OWN_PRESSES))
     # on_press checks for duplicates in its own transaction: one commit per button, not two.
-    common.claimed_by_handler(_is_own_press)
+    transactions.claimed_by_handler(_is_own_press)
     application.add_handler(CallbackQueryHandler(on_malformed_press, pattern=MALFORMED))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
     application.add_handler(MessageHandler(MEDIA, on_other))

@@ -13,9 +13,11 @@ from bot.coding.review import save as save_review
 from bot.coding.review import skip as skip_review
 from bot.coding.review import toggle as toggle_code
 from bot.digests.compile import codebook_for
-from bot.kernel.context import app_context
 from bot.kernel.reply import OutgoingMessage
-from handlers.common import escape, register_command, reply, require_role
+from bot.telegram.context import app_context
+from bot.telegram.menus import register_command
+from bot.telegram.replies import send_html
+from handlers.common import escape, require_role
 from storage.db import session_scope
 from storage.models import Role
 
@@ -46,9 +48,9 @@ async def review_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         view = next_item(session, codebook, chat.id)
         message = review_message(view, codebook, ctx.renderer) if view else None
     if message is None:
-        await reply(update, DONE)
+        await send_html(update, DONE)
         return
-    await reply(update, message.text, reply_markup=markup(message))
+    await send_html(update, message.text, reply_markup=markup(message))
 
 
 @require_role(Role.COORDINATOR)

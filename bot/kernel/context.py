@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.kernel.clock import Clock, SystemClock
 from bot.kernel.config import Settings
 from bot.kernel.render import Renderer
 from storage.db import SessionFactory
-
-if TYPE_CHECKING:
-    from telegram.ext import ContextTypes
 
 CONTEXT_KEY = "consultbot"
 
@@ -32,9 +29,3 @@ class AppContext:
             zone=self.settings.zone,
             locale=self.settings.partnership.locale,
         )
-
-
-def app_context(context: ContextTypes.DEFAULT_TYPE) -> AppContext:
-    ctx = context.bot_data[CONTEXT_KEY]
-    assert isinstance(ctx, AppContext)
-    return ctx

@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from telegram.ext import Application, ContextTypes
 
-from bot.kernel.context import CONTEXT_KEY, AppContext, app_context
+from bot.kernel.context import CONTEXT_KEY, AppContext
 from bot.rounds import lifecycle as rounds
 from bot.rounds.services import round_services
+from bot.telegram.context import app_context
 from bot.telegram.sender import Sender, make_bot
 from storage.db import SessionFactory, checkpoint, transaction
 from storage.models import ProcessedUpdate

@@ -1,4 +1,4 @@
-"""handlers.common.in_transaction, which every button press runs in: one transaction that
+"""handlers.transactions.in_transaction, which every button press runs in: one transaction that
 commits or rolls back whole, on SQLite on a connection kept for the event loop."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from sqlalchemy import Connection, insert, select
 
 from bot.kernel.config import load_settings
 from bot.kernel.context import AppContext
-from handlers import common
+from bot.telegram import transactions
 from storage import migrate
 from storage.db import make_engine, make_session_factory
 from storage.models import ProcessedUpdate
@@ -36,17 +36,17 @@ def stored(connection: Connection) -> list[int]:
 
 
 async def test_commits_whole_or_not_at_all(ctx: AppContext) -> None:
-    assert await common.in_transaction(ctx, mark(1)) == 1  # type: ignore[arg-type]
+    assert await transactions.in_transaction(ctx, mark(1)) == 1  # type: ignore[arg-type]
 
     def half_then_fail(connection: Connection) -> None:
         mark(2)(connection)  # type: ignore[operator]
         raise RuntimeError("the press failed after a write")
 
     with pytest.raises(RuntimeError):
-        await common.in_transaction(ctx, half_then_fail)
-    assert await common.in_transaction(ctx, mark(3)) == 3  # type: ignore[arg-type]
-    assert await common.in_transaction(ctx, stored) == [1, 3]
-    common.close_kept_connection(ctx)
+        await transactions.in_transaction(ctx, half_then_fail)
+    assert await transactions.in_transaction(ctx, mark(3)) == 3  # type: ignore[arg-type]
+    assert await transactions.in_transaction(ctx, stored) == [1, 3]
+    transactions.close_kept_connection(ctx)
 
 
 async def test_sqlite_keeps_one_connection_until_closed(tmp_path: Path) -> None:
@@ -56,11 +56,14 @@ async def test_sqlite_keeps_one_connection_until_closed(tmp_path: Path) -> None:
     migrate.upgrade(engine)
     settings = load_settings(None, database={"url": url}, partnership={"name": "Kept"})
     ctx = AppContext(settings=settings, sessions=make_session_factory(engine))
-    seen = [await common.in_transaction(ctx, lambda c: c.connection.dbapi_connection) for _ in "ab"]
+    seen = [
+        await transactions.in_transaction(ctx, lambda c: c.connection.dbapi_connection)
+        for _ in "ab"
+    ]
     assert seen[0] is seen[1]
-    kept = common.kept_connection(ctx)
-    common.close_kept_connection(ctx)
-    assert common.KEPT_CONNECTION not in ctx.extras
+    kept = transactions.kept_connection(ctx)
+    transactions.close_kept_connection(ctx)
+    assert transactions.KEPT_CONNECTION not in ctx.extras
     assert kept._connection is None  # closed, back to the pool
     assert engine.pool.checkedout() == 0
     engine.dispose()
@@ -68,7 +71,7 @@ async def test_sqlite_keeps_one_connection_until_closed(tmp_path: Path) -> None:
 
 async def test_the_kept_connection_is_closed_when_the_bot_stops(harness: BotHarness) -> None:
     await harness.say(MEMBER, "/start")
-    await common.in_transaction(harness.ctx, stored)
+    await transactions.in_transaction(harness.ctx, stored)
     await harness.restart()
     # After a restart it is made afresh, so a stopped bot leaves no connection checked out.
-    assert common.KEPT_CONNECTION not in harness.ctx.extras
+    assert transactions.KEPT_CONNECTION not in harness.ctx.extras

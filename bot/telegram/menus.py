@@ -1,0 +1,55 @@
+"""The commands each role sees: one list, so /help, Telegram's command menus and the role
+checks agree."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat
+from telegram.error import TelegramError
+
+from storage.models import Role
+
+log = logging.getLogger(__name__)
+
+
+ROLE_RANK = {Role.MEMBER: 0, Role.LEAD: 1, Role.COORDINATOR: 2}
+
+
+@dataclass(frozen=True)
+class MenuCommand:
+    command: str
+    description: str
+    role: Role = Role.MEMBER  # the least role that sees it
+
+
+# One place lists every command, so /help, the Telegram command menu and the role checks agree.
+COMMANDS: list[MenuCommand] = [
+    MenuCommand("start", "Join or restart"),
+    MenuCommand("help", "What I can do for you"),
+]
+
+
+def register_command(command: str, description: str, role: Role = Role.MEMBER) -> None:
+    if any(entry.command == command for entry in COMMANDS):
+        return
+    COMMANDS.append(MenuCommand(command, description, role))
+
+
+def commands_for(role: Role | None) -> list[MenuCommand]:
+    rank = ROLE_RANK[role or Role.MEMBER]
+    return [entry for entry in COMMANDS if ROLE_RANK[entry.role] <= rank]
+
+
+async def set_command_menu(bot: Any, chat_id: int | None, role: Role | None) -> None:
+    """Show each person the commands their role can use (Telegram scopes menus per chat)."""
+    commands = [BotCommand(c.command, c.description) for c in commands_for(role)]
+    scope = (
+        BotCommandScopeChat(chat_id) if chat_id is not None else BotCommandScopeAllPrivateChats()
+    )
+    try:
+        await bot.set_my_commands(commands, scope=scope)
+    except TelegramError as exc:  # a menu is a nicety; never fail an update over it
+        log.warning("could not set the command menu for chat %s: %s", chat_id, exc)

@@ -1,0 +1,170 @@
+"""The one transaction runner every handler uses, and the duplicate-update check that runs in it.
+
+One session (or Core connection) per update, never shared across tasks; each person's updates
+are decided one at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot.kernel.context import AppContext
+from bot.telegram.context import app_context
+from storage.db import KeptConnection, session_in, transaction
+from storage.models import Participant, ParticipantStatus, ProcessedUpdate
+from storage.prepared import Prepared
+
+log = logging.getLogger(__name__)
+
+
+PARTICIPANTS = Participant.__table__
+
+
+# Built once: every update runs these, and building a statement costs as much as running it.
+_MARK_PROCESSED = Prepared(
+    insert(ProcessedUpdate.__table__).values(
+        update_id=bindparam("update_id"), processed_at=bindparam("now")
+    )
+)
+
+
+_STATUS = Prepared(
+    select(PARTICIPANTS.c.status).where(PARTICIPANTS.c.telegram_user_id == bindparam("user"))
+)
+
+
+R = TypeVar("R")
+
+
+_PEOPLE_BUSY: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def one_at_a_time(user_id: int) -> asyncio.Lock:
+    """A lock per person, so that two presses of theirs (a double tap, two buttons in quick
+    succession) are decided one after the other even when in_transaction runs them in
+    threads: the second then sees what the first stored. Other people are not held up."""
+    lock = _PEOPLE_BUSY.get(user_id)
+    if lock is None:
+        lock = _PEOPLE_BUSY[user_id] = asyncio.Lock()
+    return lock
+
+
+async def in_transaction(ctx: AppContext, work: Callable[[Connection], R]) -> R:
+    """Run `work` in one Core transaction. On SQLite it runs right here, on a connection kept
+    for the event loop (kept_connection): statements take microseconds and one writer at a
+    time is all SQLite allows, so a thread would only queue behind the write lock. On a server
+    database every statement waits for a round trip, which on the event loop held up every
+    other update: there it runs in a worker thread (bench/participant_bench.py --db)."""
+
+    def run() -> R:
+        with work_transaction(ctx) as connection:
+            return work(connection)
+
+    if _on_sqlite(ctx):
+        return run()
+    return await asyncio.to_thread(run)
+
+
+def work_transaction(ctx: AppContext) -> AbstractContextManager[Connection]:
+    """The transaction in_transaction runs its work in: on SQLite on the kept connection,
+    elsewhere on one from the pool (storage.db.transaction)."""
+    if _on_sqlite(ctx):
+        return kept_connection(ctx).transaction()
+    return transaction(ctx.sessions)
+
+
+def _on_sqlite(ctx: AppContext) -> bool:
+    return ctx.sessions.kw["bind"].dialect.name == "sqlite"  # type: ignore[no-any-return]
+
+
+async def in_session(ctx: AppContext, work: Callable[[Session], R]) -> R:
+    """in_transaction for services that need an ORM session: one over its connection."""
+
+    def run(connection: Connection) -> R:
+        with session_in(ctx.sessions, connection) as session:
+            return work(session)
+
+    return await in_transaction(ctx, run)
+
+
+KEPT_CONNECTION = "transactions.kept_connection"
+
+
+def kept_connection(ctx: AppContext) -> KeptConnection:
+    """The connection in_transaction uses on SQLite (closed by close_kept_connection)."""
+    kept = ctx.extras.get(KEPT_CONNECTION)
+    if kept is None:
+        kept = ctx.extras[KEPT_CONNECTION] = KeptConnection(ctx.sessions.kw["bind"])
+    return kept  # type: ignore[no-any-return]
+
+
+def close_kept_connection(ctx: AppContext) -> None:
+    kept = ctx.extras.pop(KEPT_CONNECTION, None)
+    if kept is not None:
+        kept.close()
+
+
+class DuplicateUpdate(Exception):
+    """This update was processed before: Telegram delivered it again."""
+
+
+# Updates that one handler claims in its own transaction (see claim_update), so that the
+# busiest update there is, an answer button, costs one transaction instead of two.
+_CLAIMED_BY_HANDLER: list[Callable[[Update], bool]] = []
+
+
+CLAIMED_BY_HANDLER = object()  # context.participant_status while the handler has yet to read it
+
+
+def claimed_by_handler(predicate: Callable[[Update], bool]) -> None:
+    """Register updates whose handler calls claim_update itself; the guard leaves them be."""
+    if predicate not in _CLAIMED_BY_HANDLER:  # every application registers its handlers
+        _CLAIMED_BY_HANDLER.append(predicate)
+
+
+def claim_update(connection: Connection, update: Update, now: datetime) -> None:
+    """Mark `update` processed in the caller's transaction, as drop_duplicate_updates does for
+    other updates; DuplicateUpdate if it was seen before (the caller's transaction must then
+    roll back, which leaving session_scope or transaction by it does)."""
+    try:
+        _MARK_PROCESSED.run(connection, {"update_id": update.update_id, "now": now})
+    except IntegrityError:
+        raise DuplicateUpdate(update.update_id) from None
+
+
+def sender_status(connection: Connection, update: Update) -> ParticipantStatus | None:
+    """The sender's ParticipantStatus (None for someone who never joined)."""
+    user = update.effective_user
+    return None if user is None else _STATUS.scalar(connection, {"user": user.id})
+
+
+async def drop_duplicate_updates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Telegram may deliver an update twice; the second copy must change nothing."""
+    if any(claims(update) for claims in _CLAIMED_BY_HANDLER):
+        context.participant_status = CLAIMED_BY_HANDLER  # type: ignore[attr-defined]
+        return
+    ctx = app_context(context)
+
+    def claim(connection: Connection) -> ParticipantStatus | None:
+        # A plain INSERT, not an ORM add and flush: this runs for every update, and the unit
+        # of work costs several times the statement itself.
+        claim_update(connection, update, ctx.clock.now())
+        # The stopped guard's question, asked in this transaction rather than its own.
+        return sender_status(connection, update)
+
+    try:
+        context.participant_status = await in_transaction(ctx, claim)  # type: ignore[attr-defined]
+    except DuplicateUpdate:
+        log.info("dropped duplicate update %s", update.update_id)
+        raise ApplicationHandlerStop from None
