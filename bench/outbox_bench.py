@@ -29,7 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.kernel.clock import SystemClock
 from bot.kernel.config import load_settings
 from bot.kernel.render import Renderer
-from bot.rounds.lifecycle import Services, run_due_events, schedule_once
+from bot.rounds.events import run_due_events
+from bot.rounds.planning import schedule_once
+from bot.rounds.services import Services
 from bot.telegram.sender import Sender, make_bot
 from storage import migrate
 from storage.db import make_engine, make_session_factory, session_scope

@@ -16,7 +16,13 @@ from bot.consultations.catalogue import (
     import_consultation,
 )
 from bot.consultations.sets import ConsultationError, load_consultation
-from bot.rounds import lifecycle as rounds
+from bot.kernel.render import Renderer
+from bot.rounds.audiences import describe_audience, preview_audience
+from bot.rounds.closing import cancel_round, close_round, stop_series
+from bot.rounds.planning import create_schedule, schedule_once
+from bot.rounds.reminders import remind_round
+from bot.rounds.services import RoundError
+from bot.rounds.watching import get_round, list_rounds, round_stats
 from storage.db import session_scope
 
 consultations_app = typer.Typer(help="Consultation sets (TOML files).", no_args_is_help=True)
@@ -161,7 +167,7 @@ def rounds_schedule(
         try:
             reminders = [parse_duration(r) for r in remind or []]
             if cron:
-                schedule, round_ = rounds.create_schedule(
+                schedule, round_ = create_schedule(
                     session,
                     row,
                     audience=spec,
@@ -185,7 +191,7 @@ def rounds_schedule(
                         raise _user_error(f"--at {at!r}: use 'YYYY-MM-DD HH:MM'") from None
                 else:
                     opens_at = clock_now
-                round_ = rounds.schedule_once(
+                round_ = schedule_once(
                     session,
                     row,
                     audience=spec,
@@ -197,22 +203,23 @@ def rounds_schedule(
                     f"round {round_.id} opens "
                     f"{opens_at.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}"
                 )
-            preview = rounds.preview_audience(
+            preview = preview_audience(
                 session,
                 spec,
                 now=clock_now,
                 cap=settings.rounds.max_rounds_per_period,
                 period_days=settings.rounds.period_days,
             )
+            renderer = Renderer(settings.paths.templates, zone=settings.zone)
             typer.echo(
-                f"audience: {rounds.describe_audience(spec)}, {preview.size} people now"
+                f"audience: {describe_audience(renderer, spec)}, {preview.size} people now"
                 + (
                     f"; left out (cap): {', '.join(preview.left_out_orgs)}"
                     if preview.left_out_orgs
                     else ""
                 )
             )
-        except rounds.RoundError as exc:
+        except RoundError as exc:
             raise _user_error(str(exc)) from None
 
 
@@ -221,7 +228,7 @@ def rounds_list(ctx: typer.Context, limit: int = 20) -> None:
     """Newest rounds with status and response rate."""
     zone = _state(ctx).settings.zone
     with session_scope(_state(ctx).ready_sessions()) as session:
-        for r, invited, completed in rounds.list_rounds(session, limit=limit):
+        for r, invited, completed in list_rounds(session, limit=limit):
             rate = f"{completed}/{invited} ({completed / invited:.0%})" if invited else "-"
             typer.echo(
                 f"{r.id:>5}  {r.status.value:<9} {r.opens_at.astimezone(zone):%Y-%m-%d %H:%M}  "
@@ -234,8 +241,8 @@ def rounds_show(ctx: typer.Context, round_id: int) -> None:
     """Invited, delivered, started, completed and unreachable, by segment."""
     with session_scope(_state(ctx).ready_sessions()) as session:
         try:
-            s = rounds.round_stats(session, rounds.get_round(session, round_id))
-        except rounds.RoundError as exc:
+            s = round_stats(session, get_round(session, round_id))
+        except RoundError as exc:
             raise _user_error(str(exc), 1) from None
         typer.echo(
             f"round {round_id} {s.round.status.value}: invited {s.invited}, "
@@ -260,22 +267,22 @@ def _act(ctx: typer.Context, round_id: int, action: str) -> None:
     services = round_services(AppContext(settings=settings, sessions=sessions))
     with session_scope(sessions) as session:
         try:
-            round_ = rounds.get_round(session, round_id)
+            round_ = get_round(session, round_id)
             if action == "remind":
-                n = rounds.remind_round(
+                n = remind_round(
                     session, round_, now=now, services=services, key=f"m{now:%Y%m%d%H%M}"
                 )
                 typer.echo(f"round {round_id}: {n} reminders queued")
             elif action == "close":
-                rounds.close_round(session, round_, now=now, on_closed=services.on_closed)
+                close_round(session, round_, now=now, on_closed=services.on_closed)
                 typer.echo(f"round {round_id} closed; the digest is queued to its leads")
             else:
-                rounds.cancel_round(session, round_, now=now)
+                cancel_round(session, round_, now=now)
                 typer.echo(f"round {round_id} cancelled")
                 if action == "cancel-series":
-                    withdrawn = rounds.stop_series(session, round_, now=now)
+                    withdrawn = stop_series(session, round_, now=now)
                     typer.echo(f"its series is stopped; {withdrawn} planned rounds withdrawn")
-        except rounds.RoundError as exc:
+        except RoundError as exc:
             raise _user_error(str(exc), 1) from None
 
 

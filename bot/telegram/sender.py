@@ -607,7 +607,7 @@ class Sender:
     def _progress_rows(
         self, round_ids: set[int]
     ) -> list[tuple[int, int, int | None, int, int, int, int]]:
-        from bot.rounds.lifecycle import progress_counts
+        from bot.rounds.watching import progress_counts
 
         out = []
         with self.sessions() as session:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from bot.kernel.people import grant_role
+from bot.rounds.planning import create_schedule, schedule_once
 from standin.models import FloodLimits
 from storage.db import session_scope
 from storage.models import (
@@ -228,8 +229,6 @@ async def test_round_completes_through_429_and_403_without_retrying_the_blocked(
     harness.standin.reset_stats()
     with session_scope(harness.ctx.sessions) as s:
         consultation = factories.consultation(s)
-        from bot.rounds.lifecycle import schedule_once
-
         round_ = schedule_once(
             s,
             consultation,
@@ -281,14 +280,13 @@ async def test_round_completes_through_429_and_403_without_retrying_the_blocked(
 async def test_closing_a_round_delivers_the_digest_to_its_lead_and_coordinators(
     harness: BotHarness,
 ) -> None:
-    from bot.rounds import lifecycle as rounds
     from bot.telegram.jobs import tick_now
 
     people(harness, 3)
     with session_scope(harness.ctx.sessions) as s:
         coordinator = grant_role(s, COORDINATOR, Role.COORDINATOR)
         coordinator.chat_id = COORDINATOR
-        round_ = rounds.schedule_once(
+        round_ = schedule_once(
             s,
             factories.consultation(s),
             audience={"everyone": True},
@@ -318,8 +316,6 @@ async def test_closing_a_round_delivers_the_digest_to_its_lead_and_coordinators(
 
 
 async def test_cancel_offers_to_stop_a_recurring_series(harness: BotHarness) -> None:
-    from bot.rounds.lifecycle import create_schedule
-
     people(harness, 1)
     with session_scope(harness.ctx.sessions) as s:
         schedule, first = create_schedule(
