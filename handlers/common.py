@@ -57,9 +57,7 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, run: Awaita
         reply = refusal(update, str(exc))
     except RoundError as exc:
         log.info("refused update %s: %s", update.update_id, exc)
-        reply = refusal(
-            update, ctx.renderer.render("messages/coordinator/refused.html", error=str(exc))
-        )
+        reply = refusal(update, exc.say(ctx.renderer))
     await deliver(update, context, reply)
 
 

@@ -37,6 +37,12 @@ def _state(ctx: typer.Context):  # type: ignore[no-untyped-def]
     return state(ctx)
 
 
+def _renderer(ctx: typer.Context) -> Renderer:
+    """The bot's templates, for the words a round's audience or error is said in."""
+    settings = _state(ctx).settings
+    return Renderer(settings.paths.templates, zone=settings.zone)
+
+
 def _user_error(message: str, code: int = 2) -> Exception:
     from bot.cli import UserError
 
@@ -210,9 +216,8 @@ def rounds_schedule(
                 cap=settings.rounds.max_rounds_per_period,
                 period_days=settings.rounds.period_days,
             )
-            renderer = Renderer(settings.paths.templates, zone=settings.zone)
             typer.echo(
-                f"audience: {describe_audience(renderer, spec)}, {preview.size} people now"
+                f"audience: {describe_audience(_renderer(ctx), spec)}, {preview.size} people now"
                 + (
                     f"; left out (cap): {', '.join(preview.left_out_orgs)}"
                     if preview.left_out_orgs
@@ -220,7 +225,7 @@ def rounds_schedule(
                 )
             )
         except RoundError as exc:
-            raise _user_error(str(exc)) from None
+            raise _user_error(exc.say(_renderer(ctx))) from None
 
 
 @rounds_app.command("list")
@@ -243,7 +248,7 @@ def rounds_show(ctx: typer.Context, round_id: int) -> None:
         try:
             s = round_stats(session, get_round(session, round_id))
         except RoundError as exc:
-            raise _user_error(str(exc), 1) from None
+            raise _user_error(exc.say(_renderer(ctx)), 1) from None
         typer.echo(
             f"round {round_id} {s.round.status.value}: invited {s.invited}, "
             f"delivered {s.delivered}, "
@@ -283,7 +288,7 @@ def _act(ctx: typer.Context, round_id: int, action: str) -> None:
                     withdrawn = stop_series(session, round_, now=now)
                     typer.echo(f"its series is stopped; {withdrawn} planned rounds withdrawn")
         except RoundError as exc:
-            raise _user_error(str(exc), 1) from None
+            raise _user_error(exc.say(services.renderer), 1) from None
 
 
 @rounds_app.command("remind")

@@ -129,7 +129,7 @@ def start(session: Session, d: Dialog, round_id: int | None = None) -> Reply:
     dialogs.advance(state, "rnd", d.now, rounds=[r.id for r in recent])
     token = state.data["token"]
     buttons = [
-        [Button(f"#{r.id} · {r.consultation.title}"[:48], f"{PREFIX}:{token}:rnd:{r.id}")]
+        [Button(dialogs.label(d.renderer, "round", round=r)[:48], f"{PREFIX}:{token}:rnd:{r.id}")]
         for r in recent
     ]
     return Reply().say(

@@ -42,11 +42,11 @@ def normalise_audience(audience: dict[str, Any] | None) -> dict[str, Any]:
     audience = dict(audience or {})
     who = audience.get("who", "everyone")
     if who not in WHO:
-        raise RoundError(f"unknown audience {who!r} (use one of {', '.join(WHO)})")
+        raise RoundError("unknown_audience", who=str(who), known=WHO)
     where = {str(k): str(v) for k, v in (audience.get("where") or {}).items()}
     for key in where:
         if key not in SEGMENT_FIELDS:
-            raise RoundError(f"unknown segment {key!r} (use one of {', '.join(SEGMENT_FIELDS)})")
+            raise RoundError("unknown_segment", key=key, known=SEGMENT_FIELDS)
     return {"who": who, "where": where}
 
 
@@ -94,7 +94,7 @@ def audience_members(session: Session, audience: dict[str, Any]) -> list[Partici
 def segment_values(session: Session, key: str) -> list[str]:
     """Known values of an organisation field, for the dialog's buttons."""
     if key not in SEGMENT_FIELDS:
-        raise RoundError(f"unknown segment {key!r}")
+        raise RoundError("unknown_segment", key=key, known=SEGMENT_FIELDS)
     column = getattr(Organisation, key)
     return [v for v in session.scalars(select(column).distinct().order_by(column)) if v]
 

@@ -53,7 +53,7 @@ def _end_round(
     """Closing and cancelling alike: unsent invitations and reminders are withdrawn and the
     round's pending events skipped, so nothing more goes out for it."""
     if round_.status not in (RoundStatus.SCHEDULED, RoundStatus.OPEN):
-        raise RoundError(f"round {round_.id} is already {round_.status.value}")
+        raise RoundError("ended", round_id=round_.id, status=round_.status.value)
     round_.status = status
     cancelled = _cancel_pending_deliveries(session, round_, now)
     verb = "closed" if status == RoundStatus.CLOSED else "cancelled"
@@ -73,9 +73,9 @@ def stop_series(session: Session, round_: Round, *, now: datetime, actor: int | 
     many planned rounds were cancelled."""
     schedule = session.get(Schedule, round_.schedule_id) if round_.schedule_id else None
     if schedule is None:
-        raise RoundError(f"round {round_.id} is a one-off, not part of a recurring series")
+        raise RoundError("one_off", round_id=round_.id)
     if not schedule.active:
-        raise RoundError(f"the series of round {round_.id} is already stopped")
+        raise RoundError("series_stopped", round_id=round_.id)
     schedule.active = False
     planned = session.scalars(
         select(Round).where(Round.schedule_id == schedule.id, Round.status == RoundStatus.SCHEDULED)

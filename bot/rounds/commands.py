@@ -67,7 +67,7 @@ def ask_cancel(session: Session, services: Services, round_id: int) -> Reply:
     """/cancel N: ask first, with Yes / Keep (and stop the series, for a recurring round)."""
     round_ = get_round(session, round_id)
     if round_.status not in (RoundStatus.SCHEDULED, RoundStatus.OPEN):
-        raise RoundError(f"round {round_id} is already {round_.status.value}")
+        raise RoundError("ended", round_id=round_id, status=round_.status.value)
     renderer = services.renderer
     series = round_.schedule_id is not None
     return Reply().say(

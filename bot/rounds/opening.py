@@ -34,21 +34,9 @@ def open_round(
 ) -> OpenResult:
     """Invite the audience: Invitations and Deliveries written in the caller's transaction."""
     if round_.status != RoundStatus.SCHEDULED:
-        raise RoundError(f"round {round_.id} is {round_.status.value}, not scheduled")
+        raise RoundError("not_scheduled", round_id=round_.id, status=round_.status.value)
     if round_.closes_at <= now:
-        round_.status = RoundStatus.CLOSED
-        round_.closed_at = now
-        skip_pending_events(session, round_, now, note="round was over before it could open")
-        record(
-            session,
-            "round.missed",
-            actor=actor,
-            subject=("round", round_.id),
-            details={
-                "opens_at": round_.opens_at.isoformat(),
-                "closes_at": round_.closes_at.isoformat(),
-            },
-        )
+        _missed(session, round_, now=now, actor=actor)
         return OpenResult(opened=False)
     people = audience_members(session, round_.audience)
     capped = organisations_over_cap(
@@ -115,21 +103,45 @@ def open_round(
         },
     )
     if round_.progress_chat_id and result.left_out_orgs:
-        enqueue(
-            session,
-            chat_id=round_.progress_chat_id,
-            message=OutgoingMessage(
-                services.renderer.render(
-                    "messages/coordinator/left_out.html",
-                    round=round_,
-                    names=result.left_out_orgs,
-                    cap=services.max_rounds_per_period,
-                    days=services.period_days,
-                )
-            ),
-            kind="notice",
-            round_id=round_.id,
-            dedupe_key=f"leftout:{round_.id}",
-            not_before=now,
-        )
+        _tell_left_out(session, round_, result.left_out_orgs, now=now, services=services)
     return result
+
+
+def _missed(session: Session, round_: Round, *, now: datetime, actor: int | None) -> None:
+    """A round whose time passed before it could open (downtime) closes unopened."""
+    round_.status = RoundStatus.CLOSED
+    round_.closed_at = now
+    skip_pending_events(session, round_, now, note="round was over before it could open")
+    record(
+        session,
+        "round.missed",
+        actor=actor,
+        subject=("round", round_.id),
+        details={
+            "opens_at": round_.opens_at.isoformat(),
+            "closes_at": round_.closes_at.isoformat(),
+        },
+    )
+
+
+def _tell_left_out(
+    session: Session, round_: Round, names: list[str], *, now: datetime, services: Services
+) -> None:
+    """Tell the coordinator who opened the round which organisations the cap left out."""
+    assert round_.progress_chat_id is not None
+    text = services.renderer.render(
+        "messages/coordinator/left_out.html",
+        round=round_,
+        names=names,
+        cap=services.max_rounds_per_period,
+        days=services.period_days,
+    )
+    enqueue(
+        session,
+        chat_id=round_.progress_chat_id,
+        message=OutgoingMessage(text),
+        kind="notice",
+        round_id=round_.id,
+        dedupe_key=f"leftout:{round_.id}",
+        not_before=now,
+    )

@@ -66,7 +66,7 @@ def plan_round(
 ) -> Round:
     """A SCHEDULED round and the events that will open, remind and close it."""
     if open_for <= timedelta(0):
-        raise RoundError("a round must stay open for some time")
+        raise RoundError("no_time_open")
     reminders = sorted({int(r.total_seconds()) for r in remind_before or [] if r > timedelta(0)})
     round_ = Round(
         consultation_id=consultation.id,
@@ -110,7 +110,7 @@ def create_schedule(
     """A recurring schedule and its first round (the next firing after `now`)."""
     first = occurrences(cron, zone, now, 1)
     if not first:
-        raise RoundError(f"{cron!r} never fires")
+        raise RoundError("never_fires", cron=cron)
     schedule = Schedule(
         consultation_id=consultation.id,
         audience=normalise_audience(audience),

@@ -21,7 +21,7 @@ def parse_cron(expression: str, zone: ZoneInfo) -> CronTrigger:
     try:
         return CronTrigger.from_crontab(expression.strip(), timezone=zone)
     except (ValueError, TypeError) as exc:
-        raise RoundError(f"not a cron expression {expression!r}: {exc}") from None
+        raise RoundError("bad_cron", cron=expression, error=str(exc)) from None
 
 
 def next_occurrence(

@@ -29,7 +29,7 @@ def remind_round(
 ) -> int:
     """Remind the people who have the invitation but have not finished. Returns how many."""
     if round_.status != RoundStatus.OPEN or round_.closes_at <= now:
-        raise RoundError(f"round {round_.id} is not open")
+        raise RoundError("not_open", round_id=round_.id)
     count = 0
     invitations = session.scalars(
         select(Invitation)

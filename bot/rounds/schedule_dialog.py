@@ -243,7 +243,7 @@ def text(session: Session, d: Dialog, raw: str) -> Reply:
         try:
             found = occurrences(raw, d.settings.zone, d.now, 1)
         except RoundError as exc:
-            raise d.refuse("bad_cron", error=str(exc)) from None
+            raise d.refuse("bad_cron", **exc.details) from None
         if not found:
             raise d.refuse("never_fires")
         when = {"mode": "cron", "cron": raw, "every": "cron"}

@@ -16,7 +16,18 @@ from storage.models import Round
 
 
 class RoundError(Exception):
-    """Something the coordinator can fix (bad cron, unknown round, round already closed)."""
+    """Something the coordinator can fix (bad cron, unknown round, round already closed):
+    `reason` and `details` for templates/messages/coordinator/round_error.html (say)."""
+
+    def __init__(self, reason: str, **details: Any) -> None:
+        super().__init__(reason, details)
+        self.reason = reason
+        self.details = details
+
+    def say(self, renderer: Renderer) -> str:
+        return renderer.render(
+            "messages/coordinator/round_error.html", reason=self.reason, **self.details
+        )
 
 
 @dataclass

@@ -101,7 +101,7 @@ def list_rounds(session: Session, *, limit: int = 20) -> list[tuple[Round, int, 
 def get_round(session: Session, round_id: int) -> Round:
     round_ = session.get(Round, round_id)
     if round_ is None:
-        raise RoundError(f"there is no round {round_id}")
+        raise RoundError("no_round", round_id=round_id)
     return round_
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from bot.kernel.people import grant_role
 from bot.rounds.planning import create_schedule, schedule_once
+from bot.telegram.jobs import tick_now
 from standin.models import FloodLimits
 from storage.db import session_scope
 from storage.models import (
@@ -239,8 +240,6 @@ async def test_round_completes_through_429_and_403_without_retrying_the_blocked(
             progress_chat_id=COORDINATOR,
         )
         rid = round_.id
-    from bot.telegram.jobs import tick_now
-
     await tick_now(harness.ctx)
     total = 60 + 3  # the 60, the south one, the member and the lead
 
@@ -280,8 +279,6 @@ async def test_round_completes_through_429_and_403_without_retrying_the_blocked(
 async def test_closing_a_round_delivers_the_digest_to_its_lead_and_coordinators(
     harness: BotHarness,
 ) -> None:
-    from bot.telegram.jobs import tick_now
-
     people(harness, 3)
     with session_scope(harness.ctx.sessions) as s:
         coordinator = grant_role(s, COORDINATOR, Role.COORDINATOR)

@@ -357,6 +357,6 @@ def test_stopping_a_series_plans_no_more_rounds(ctx: AppContext, clock: FakeCloc
         try:
             stop_series(s, s.get(Round, january_id), now=clock.now())  # type: ignore[arg-type]
         except RoundError as exc:
-            assert "already stopped" in str(exc)
+            assert "already stopped" in exc.say(ctx.renderer)
         else:
             raise AssertionError("stopping twice must be refused")
