@@ -17,6 +17,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.kernel.dialogs import number
 from bot.kernel.reply import Reply
 from bot.rounds import commands, schedule_dialog
 from bot.rounds.services import round_services
@@ -43,9 +44,7 @@ register_command("cancel", "Cancel a round: /cancel N", Role.COORDINATOR)
 def round_argument(context: ContextTypes.DEFAULT_TYPE) -> int | None:
     """The round number of ``/round 3`` or ``/round #3``; None if it is missing or not one."""
     args = context.args or []
-    if len(args) != 1 or not args[0].lstrip("#").isdigit():
-        return None
-    return int(args[0].lstrip("#"))
+    return number(args[0].removeprefix("#")) if len(args) == 1 else None
 
 
 def _dialog(update: Update, context: ContextTypes.DEFAULT_TYPE) -> schedule_dialog.Dialog:

@@ -17,7 +17,7 @@ from telegram.ext import (
 
 from bot.digests.compile import codebook_for
 from bot.feedback import action_dialog, commands
-from bot.feedback.commands import round_number
+from bot.kernel.dialogs import number
 from bot.telegram.context import app_context
 from bot.telegram.menus import register_command
 from bot.telegram.replies import deliver
@@ -61,8 +61,8 @@ async def action_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     body = (message.text or "").partition(" ")[2].strip()
     head, _, rest = body.partition(" ")
     d = _dialog(update, context)
-    if not rest and (not head or round_number(head) is not None):
-        run = in_session(ctx, lambda s: action_dialog.start(s, d, round_number(head)))
+    if not rest and (not head or number(head) is not None):
+        run = in_session(ctx, lambda s: action_dialog.start(s, d, number(head)))
     else:
         run = in_session(
             ctx, lambda s: commands.one_line(s, d.renderer, d.codebook, head, rest, actor=user.id)
@@ -90,7 +90,7 @@ async def _action_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 @require_role(Role.COORDINATOR)
 async def actions_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     ctx = app_context(context)
-    round_id = round_number(" ".join(context.args or []))
+    round_id = number(" ".join(context.args or []))
     if round_id is None:
         await deliver(update, context, say(ctx, "action/usage.html", command="actions"))
         return
@@ -105,7 +105,7 @@ async def actions_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def feedback_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     ctx = app_context(context)
     user = update.effective_user
-    round_id = round_number(" ".join(context.args or []))
+    round_id = number(" ".join(context.args or []))
     if round_id is None or user is None:
         await deliver(update, context, say(ctx, "action/usage.html", command="feedback"))
         return

@@ -6,6 +6,7 @@ A stale or forged button raises DialogError, and nothing changes."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import delete, exists, func, select
@@ -32,6 +33,8 @@ from storage.models import (
 
 KIND = "review"
 PREFIX = "rv"
+# rv:t:<answer>:<code index> ticks or unticks a code; rv:s:<answer> saves, rv:k:<answer> skips.
+PRESS = re.compile(r"rv:([tsk]):([0-9]{1,9})(?::([0-9]{1,3}))?")
 
 
 @dataclass
@@ -260,15 +263,8 @@ def _message(r: Reviewer, view: ReviewView | None) -> OutgoingMessage:
 
 
 def _parse(r: Reviewer, data: str) -> tuple[str, int, int | None]:
-    """'rv:t:12:3' -> ('t', 12, 3); DialogError on anything else."""
-    parts = data.split(":")
-    try:
-        if parts[0] != PREFIX or parts[1] not in ("t", "s", "k"):
-            raise ValueError
-        answer_id = int(parts[2])
-        index = int(parts[3]) if parts[1] == "t" else None
-        if (parts[1] == "t") != (len(parts) == 4) or len(parts) > 4:
-            raise ValueError
-    except (ValueError, IndexError):
-        raise r.refuse("invalid") from None
-    return parts[1], answer_id, index
+    """'rv:t:12:3' -> ('t', 12, 3), 'rv:s:12' -> ('s', 12, None); DialogError on anything else."""
+    press = PRESS.fullmatch(data)
+    if press is None or (press[1] == "t") != (press[3] is not None):
+        raise r.refuse("invalid")
+    return press[1], int(press[2]), int(press[3]) if press[3] is not None else None

@@ -217,17 +217,19 @@ def _press(session: Session, d: Dialog, data: str, *, actor: int) -> OutgoingMes
     if step != state.step:
         raise d.refuse("earlier")
     if step == "rnd":
-        if not value.isdigit() or int(value) not in state.data.get("rounds", []):
+        round_id = dialogs.number(value)
+        if round_id is None or round_id not in state.data.get("rounds", []):
             raise d.refuse("not_offered")
-        return _finding_screen(session, d, state, _closed_round(session, d, int(value)))
+        return _finding_screen(session, d, state, _closed_round(session, d, round_id))
     if step == "code":
         if value == "other":
             dialogs.advance(state, "finding", d.now)
             return _ask(d, state, "finding")
         codes = state.data.get("codes", [])
-        if not value.isdigit() or int(value) >= len(codes) or codes[int(value)] not in d.codebook:
+        chosen = dialogs.number(value)
+        if chosen is None or chosen >= len(codes) or codes[chosen] not in d.codebook:
             raise d.refuse("not_offered")
-        code = codes[int(value)]
+        code = codes[chosen]
         dialogs.advance(state, "what", d.now, barrier_code=code, finding=d.codebook[code].label)
         return _ask(d, state, "what")
     if step == "due":

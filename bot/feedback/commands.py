@@ -21,18 +21,12 @@ from bot.feedback.actions import (
     publish_feedback,
     set_action_status,
 )
-from bot.kernel.dialogs import DialogError
+from bot.kernel.dialogs import DialogError, number
 from bot.kernel.render import Renderer
 from bot.kernel.reply import Reply
 from storage.models import ActionStatus
 
 STATUS_WORDS = {"done": ActionStatus.DONE, "drop": ActionStatus.DROPPED, "open": ActionStatus.OPEN}
-
-
-def round_number(text: str) -> int | None:
-    """A round or action id typed by the coordinator: ASCII digits, at most nine."""
-    text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
 
 
 def _say(renderer: Renderer, name: str, **context: Any) -> Reply:
@@ -53,13 +47,13 @@ def one_line(
 ) -> Reply:
     """``/action N code | finding | action | owner | date`` or ``/action done|drop|open ID``."""
     with _said_kindly(renderer):
-        action_id = round_number(rest)
+        action_id = number(rest.strip())
         if head in STATUS_WORDS and action_id is not None:
             action = set_action_status(session, action_id, STATUS_WORDS[head], actor=actor)
             return _say(
                 renderer, "done", outcome="status", action_id=action.id, status=action.status.value
             )
-        round_id = round_number(head)
+        round_id = number(head)
         if round_id is None or not rest:
             raise FeedbackError("form")
         closed_round(session, round_id)

@@ -50,6 +50,12 @@ def waiting_for_text(session: Session, chat_id: int, kind: str, steps: Collectio
     return state is not None and state.step in steps
 
 
+def number(text: str) -> int | None:
+    """A number typed or carried in callback data: ASCII digits only (str.isdigit also takes
+    '²' and other scripts' digits), at most nine of them; None for anything else."""
+    return int(text) if 0 < len(text) < 10 and text.isascii() and text.isdigit() else None
+
+
 def label(renderer: Renderer, key: str, **context: Any) -> str:
     """A button's text, from templates/messages/buttons.txt (plain text, not HTML)."""
     return renderer.render("messages/buttons.txt", key=key, **context)

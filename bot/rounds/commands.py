@@ -5,6 +5,7 @@ it kindly."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from storage.models import RoundStatus
 
 # Callback data: co:x:<round> cancels, co:xs:<round> cancels and stops its series, co:k keeps.
 CANCEL, CANCEL_SERIES, KEEP = "x", "xs", "k"
+CANCEL_PRESS = re.compile(r"co:(x|xs|k):([0-9]{1,9})")
 
 
 def _say(services: Services, name: str, **context: Any) -> Reply:
@@ -92,11 +94,10 @@ def answer_cancel(
     session: Session, services: Services, data: str, *, now: datetime, actor: int
 ) -> Reply:
     """A press on /cancel's question; the round is checked afresh."""
-    parts = data.split(":")
-    choice = parts[1] if len(parts) == 3 and parts[2].isdigit() else None
-    if choice not in (CANCEL, CANCEL_SERIES, KEEP):
+    press = CANCEL_PRESS.fullmatch(data)
+    if press is None:
         raise dialogs.DialogError(_toast(services, "unknown"))
-    round_id = int(parts[2])
+    choice, round_id = press[1], int(press[2])
     if choice == KEEP:
         reply = _say(services, "acted", outcome="kept", round_id=round_id)
         reply.toast = _toast(services, "kept")

@@ -26,32 +26,6 @@ from storage.models import (
 )
 
 
-def _add_event(
-    session: Session,
-    kind: EventKind,
-    due_at: datetime,
-    *,
-    round_id: int | None,
-    schedule_id: int | None = None,
-) -> None:
-    exists = session.scalar(
-        select(ScheduledEvent.id).where(
-            ScheduledEvent.kind == kind,
-            ScheduledEvent.round_id == round_id
-            if round_id is not None
-            else ScheduledEvent.round_id.is_(None),
-            ScheduledEvent.schedule_id == schedule_id
-            if schedule_id is not None
-            else ScheduledEvent.schedule_id.is_(None),
-            ScheduledEvent.due_at == due_at,
-        )
-    )
-    if exists is None:
-        session.add(
-            ScheduledEvent(kind=kind, due_at=due_at, round_id=round_id, schedule_id=schedule_id)
-        )
-
-
 def plan_round(
     session: Session,
     consultation: Consultation,
@@ -81,16 +55,23 @@ def plan_round(
     )
     session.add(round_)
     session.flush()
-    _add_event(session, EventKind.OPEN_ROUND, opens_at, round_id=round_.id)
+    # A new round, so none of its events can exist yet.
+    events = [(EventKind.OPEN_ROUND, opens_at), (EventKind.CLOSE_ROUND, round_.closes_at)]
     for seconds in reminders:
         due = round_.closes_at - timedelta(seconds=seconds)
         if due > opens_at:
-            _add_event(session, EventKind.REMIND, due, round_id=round_.id)
-    _add_event(session, EventKind.CLOSE_ROUND, round_.closes_at, round_id=round_.id)
+            events.append((EventKind.REMIND, due))
     if schedule is not None:
-        _add_event(
-            session, EventKind.PLAN_NEXT, opens_at, round_id=round_.id, schedule_id=schedule.id
+        events.append((EventKind.PLAN_NEXT, opens_at))
+    session.add_all(
+        ScheduledEvent(
+            kind=kind,
+            due_at=due,
+            round_id=round_.id,
+            schedule_id=schedule.id if kind == EventKind.PLAN_NEXT and schedule else None,
         )
+        for kind, due in events
+    )
     return round_
 
 

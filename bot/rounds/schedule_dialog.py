@@ -39,7 +39,7 @@ MONTHLY = {"1mon": ("1-7", "mon"), "1st": ("1", "*"), "15th": ("15", "*"), "1fri
 DURATIONS = (1, 3, 7, 10, 14)
 REMINDERS = {"0": [], "1": [1], "2": [2], "1,3": [1, 3]}
 TEXT_STEPS = ("at", "time", "cron")
-TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:.]([0-5]\d)\s*$")
+TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:.]([0-5]\d)\s*$", re.ASCII)
 
 
 @dataclass
@@ -134,7 +134,8 @@ def _choose(
     """The steps from the consultation to when it opens."""
     now = d.now
     if step == "con":
-        consultation = session.get(Consultation, int(value)) if value.isdigit() else None
+        chosen = dialogs.number(value)
+        consultation = session.get(Consultation, chosen) if chosen is not None else None
         if consultation is None or consultation.retired:
             raise d.refuse("consultation")
         dialogs.advance(
@@ -155,10 +156,10 @@ def _choose(
         choices = [[Button(v[:40], f"{PREFIX}:val:{i}")] for i, v in enumerate(values)]
         return d.step("val", *choices, segment=key)
     if step == "val":
-        values = state.data.get("values", [])
-        if not value.isdigit() or int(value) >= len(values):
+        values, chosen = state.data.get("values", []), dialogs.number(value)
+        if chosen is None or chosen >= len(values):
             raise d.refuse("not_offered")
-        where = {state.data["segment"]: values[int(value)]}
+        where = {state.data["segment"]: values[chosen]}
         dialogs.advance(state, "when", now, audience={"who": "organisations", "where": where})
         return _next_screen(d, "when")
     if step == "when":
@@ -199,9 +200,10 @@ def _finish(
 ) -> OutgoingMessage:
     """How long, which reminders, and the confirmation."""
     if step == "dur":
-        if not value.isdigit() or int(value) not in DURATIONS:
+        days = dialogs.number(value)
+        if days not in DURATIONS:
             raise d.refuse("not_offered")
-        dialogs.advance(state, "rem", d.now, days=int(value))
+        dialogs.advance(state, "rem", d.now, days=days)
         return _next_screen(d, "rem")
     if step == "rem":
         if value not in REMINDERS:
