@@ -1,4 +1,4 @@
-"""What the coordinators' dialogs share: numbers in typed text and callback data are ASCII digits."""
+"""The dialogs' shared helpers: numbers in typed text and callback data are ASCII digits."""
 
 from __future__ import annotations
 
