@@ -338,3 +338,13 @@ async def test_cancel_offers_to_stop_a_recurring_series(harness: BotHarness) -> 
     harness.standin.press(COORDINATOR, ask, "Cancel it and stop the series")
     await harness.settle(0.4)
     assert any("already cancelled" in (a.text or "") for a in harness.standin.callback_answers)
+
+
+async def test_a_step_whose_message_cannot_be_edited_comes_as_a_new_message(
+    harness: BotHarness,
+) -> None:
+    people(harness, 1)
+    first = await harness.say(COORDINATOR, "/schedule")
+    first.deleted = True  # deleted in the coordinator's app; Telegram still delivers the press
+    msg = await harness.press(COORDINATOR, first, "How well are we working with you?")
+    assert "Who is asked" in msg.text and msg.message_id != first.message_id
