@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -28,6 +27,7 @@ from bot.rounds.opening import open_round
 from bot.rounds.planning import plan_next
 from bot.rounds.reminders import remind_round
 from bot.rounds.services import Services
+from storage.db import SessionFactory
 from storage.models import EventKind, EventStatus, Round, RoundStatus, Schedule, ScheduledEvent
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def run_event(session: Session, event: ScheduledEvent, *, now: datetime, service
 
 
 def run_due_events(
-    sessions: Any, *, now: datetime, services: Services, limit: int = 1000
+    sessions: SessionFactory, *, now: datetime, services: Services, limit: int = 1000
 ) -> list[tuple[int, str, str]]:
     """Run every event due at `now`, each in its own transaction. Returns (id, kind, note)."""
     done: list[tuple[int, str, str]] = []
@@ -126,7 +126,7 @@ def run_due_events(
     return done
 
 
-def _record_failure(sessions: Any, now: datetime, exc: Exception) -> bool:
+def _record_failure(sessions: SessionFactory, now: datetime, exc: Exception) -> bool:
     """Count a failed attempt on the event that failed; give up on it after a few."""
     session: Session = sessions()
     try:

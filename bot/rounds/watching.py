@@ -94,8 +94,7 @@ def list_rounds(session: Session, *, limit: int = 20) -> list[tuple[Round, int, 
         invited[rid] += n
         if status == InvitationStatus.COMPLETED:
             completed[rid] += n
-    out = [(r, invited[r.id], completed[r.id]) for r in rounds]
-    return out
+    return [(r, invited[r.id], completed[r.id]) for r in rounds]
 
 
 def get_round(session: Session, round_id: int) -> Round:
