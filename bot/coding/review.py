@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import Select, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from bot.coding.coder import Codebook
@@ -63,31 +63,25 @@ class ReviewView:
     remaining: int
 
 
-def _needs_review(skipped: list[int]) -> object:
-    reviewed = exists().where(AnswerReview.answer_id == Answer.id)
+def _queue(skipped: list[int]) -> Select[tuple[int]]:
+    """Written answers no one has reviewed that the coder was unsure of or found no code in."""
     flagged = exists().where(
         AnswerCode.answer_id == Answer.id,
         AnswerCode.source == CodeSource.AUTO,
         (AnswerCode.doubtful.is_(True)) | (AnswerCode.code == NO_CODE),
     )
-    clauses = [
-        Question.type == "text",
-        Answer.skipped.is_(False),
-        Answer.text.is_not(None),
-        ~reviewed,
-        flagged,
-    ]
-    if skipped:
-        clauses.append(Answer.id.not_in(skipped))
-    return clauses
-
-
-def _queue(skipped: list[int]):  # type: ignore[no-untyped-def]
-    return (
+    queue = (
         select(Answer.id)
         .join(Question, Question.id == Answer.question_id)
-        .where(*_needs_review(skipped))  # type: ignore[arg-type]
+        .where(
+            Question.type == "text",
+            Answer.skipped.is_(False),
+            Answer.text.is_not(None),
+            ~exists().where(AnswerReview.answer_id == Answer.id),
+            flagged,
+        )
     )
+    return queue.where(Answer.id.not_in(skipped)) if skipped else queue
 
 
 def _view(session: Session, answer_id: int, selected: list[str], remaining: int) -> ReviewView:

@@ -127,11 +127,7 @@ def start(session: Session, d: Dialog, round_id: int | None = None) -> Reply:
     if round_ is not None:
         return Reply().say(_finding_screen(session, d, state, round_))
     dialogs.advance(state, "rnd", d.now, rounds=[r.id for r in recent])
-    token = state.data["token"]
-    buttons = [
-        [Button(dialogs.label(d.renderer, "round", round=r)[:48], f"{PREFIX}:{token}:rnd:{r.id}")]
-        for r in recent
-    ]
+    buttons = [[d.button(state, "round", "rnd", str(r.id), round=r)] for r in recent]
     return Reply().say(
         OutgoingMessage(d.say("round", rounds=recent), rows(*buttons, d.cancel(state)))
     )

@@ -56,11 +56,7 @@ def number(text: str) -> int | None:
     return int(text) if 0 < len(text) < 10 and text.isascii() and text.isdigit() else None
 
 
-def label(renderer: Renderer, key: str, **context: Any) -> str:
-    """A button's text, from templates/messages/buttons.txt (plain text, not HTML)."""
-    return renderer.render("messages/buttons.txt", key=key, **context)
-
-
 def button(renderer: Renderer, key: str, data: str, **context: Any) -> Button:
-    """A button labelled `key` (see label) that sends `data`."""
-    return Button(label(renderer, key, **context), data)
+    """A button that sends `data`, its text from templates/messages/buttons.txt by `key` (plain
+    text, not HTML)."""
+    return Button(renderer.render("messages/buttons.txt", key=key, **context), data)

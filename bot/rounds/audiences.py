@@ -99,25 +99,31 @@ def segment_values(session: Session, key: str) -> list[str]:
     return [v for v in session.scalars(select(column).distinct().order_by(column)) if v]
 
 
-def organisations_over_cap(
-    session: Session, org_ids: set[int], *, now: datetime, cap: int, period_days: int
-) -> dict[int, int]:
-    """Organisations already asked in `cap` or more rounds within the period: {id: rounds}."""
+def invitees(
+    session: Session, audience: dict[str, Any], *, now: datetime, cap: int, period_days: int
+) -> tuple[list[Participant], list[str]]:
+    """The audience's members less those of organisations already asked in `cap` or more
+    rounds within the period (the fatigue cap), and those organisations' names."""
+    people = audience_members(session, audience)
+    org_ids = {p.organisation_id for p in people if p.organisation_id}
     if not org_ids:
-        return {}
-    since = now - timedelta(days=period_days)
-    rows = session.execute(
-        select(Invitation.organisation_id, func.count(func.distinct(Invitation.round_id)))
+        return people, []
+    asked = session.execute(
+        select(Invitation.organisation_id)
         .join(Round, Round.id == Invitation.round_id)
         .where(
             Invitation.organisation_id.in_(org_ids),
-            Round.opened_at.is_not(None),
-            Round.opened_at >= since,
+            Round.opened_at >= now - timedelta(days=period_days),
             Round.status.in_((RoundStatus.OPEN, RoundStatus.CLOSED)),
         )
         .group_by(Invitation.organisation_id)
+        .having(func.count(func.distinct(Invitation.round_id)) >= cap)
     )
-    return {org: count for org, count in rows if org is not None and count >= cap}
+    capped = set(asked.scalars())
+    names = session.scalars(
+        select(Organisation.name).where(Organisation.id.in_(capped)).order_by(Organisation.name)
+    )
+    return [p for p in people if p.organisation_id not in capped], list(names)
 
 
 @dataclass
@@ -130,23 +136,9 @@ class AudiencePreview:
 def preview_audience(
     session: Session, audience: dict[str, Any], *, now: datetime, cap: int, period_days: int
 ) -> AudiencePreview:
-    people = audience_members(session, audience)
-    capped = organisations_over_cap(
-        session,
-        {p.organisation_id for p in people if p.organisation_id},
-        now=now,
-        cap=cap,
-        period_days=period_days,
-    )
-    kept = [p for p in people if p.organisation_id not in capped]
-    busy = busy_people(session, [p.id for p in kept])
-    names = [
-        o.name
-        for o in session.scalars(
-            select(Organisation).where(Organisation.id.in_(capped)).order_by(Organisation.name)
-        )
-    ]
-    return AudiencePreview(len(kept), names, len(busy))
+    people, left_out = invitees(session, audience, now=now, cap=cap, period_days=period_days)
+    busy = busy_people(session, [p.id for p in people])
+    return AudiencePreview(len(people), left_out, len(busy))
 
 
 def busy_people(

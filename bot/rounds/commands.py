@@ -25,8 +25,9 @@ CANCEL, CANCEL_SERIES, KEEP = "x", "xs", "k"
 CANCEL_PRESS = re.compile(r"co:(x|xs|k):([0-9]{1,9})")
 
 
-def _say(services: Services, name: str, **context: Any) -> Reply:
-    return Reply().say(services.renderer.render(f"messages/coordinator/{name}.html", **context))
+def _say(services: Services, name: str, toast: str | None = None, **context: Any) -> Reply:
+    text = services.renderer.render(f"messages/coordinator/{name}.html", **context)
+    return Reply(toast=toast).say(text)
 
 
 def overview(session: Session, services: Services) -> Reply:
@@ -99,17 +100,14 @@ def answer_cancel(
         raise dialogs.DialogError(_toast(services, "unknown"))
     choice, round_id = press[1], int(press[2])
     if choice == KEEP:
-        reply = _say(services, "acted", outcome="kept", round_id=round_id)
-        reply.toast = _toast(services, "kept")
-        return reply
+        return _say(services, "acted", _toast(services, "kept"), outcome="kept", round_id=round_id)
     round_ = get_round(session, round_id)
     cancel_round(session, round_, now=now, actor=actor)
     stopped = (
         stop_series(session, round_, now=now, actor=actor) if choice == CANCEL_SERIES else None
     )
-    reply = _say(services, "acted", outcome="cancelled", round_id=round_id, stopped=stopped)
-    reply.toast = _toast(services, "cancelled")
-    return reply
+    toast = _toast(services, "cancelled")
+    return _say(services, "acted", toast, outcome="cancelled", round_id=round_id, stopped=stopped)
 
 
 def _toast(services: Services, outcome: str) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.kernel.audit import record
@@ -15,10 +14,10 @@ from bot.kernel.reply import OutgoingMessage
 from bot.outbox.queue import enqueue
 from bot.participation import journey
 from bot.participation.profile import segment_of
-from bot.rounds.audiences import audience_members, busy_people, organisations_over_cap
+from bot.rounds.audiences import busy_people, invitees
 from bot.rounds.closing import skip_pending_events
 from bot.rounds.services import RoundError, Services
-from storage.models import Invitation, InvitationStatus, Organisation, Round, RoundStatus
+from storage.models import Invitation, InvitationStatus, Round, RoundStatus
 
 
 @dataclass
@@ -38,19 +37,17 @@ def open_round(
     if round_.closes_at <= now:
         _missed(session, round_, now=now, actor=actor)
         return OpenResult(opened=False)
-    people = audience_members(session, round_.audience)
-    capped = organisations_over_cap(
+    people, left_out = invitees(
         session,
-        {p.organisation_id for p in people if p.organisation_id},
+        round_.audience,
         now=now,
         cap=services.max_rounds_per_period,
         period_days=services.period_days,
     )
-    people = [p for p in people if p.organisation_id not in capped]
     busy = busy_people(session, [p.id for p in people], statuses=(InvitationStatus.STARTED,))
     round_.status = RoundStatus.OPEN
     round_.opened_at = now
-    result = OpenResult()
+    result = OpenResult(left_out_orgs=left_out)
     invitations: list[Invitation] = []
     for person in people:
         invitation = Invitation(
@@ -84,13 +81,6 @@ def open_round(
             not_before=now,
         )
         result.invited += 1
-    if capped:
-        result.left_out_orgs = [
-            o.name
-            for o in session.scalars(
-                select(Organisation).where(Organisation.id.in_(capped)).order_by(Organisation.name)
-            )
-        ]
     record(
         session,
         "round.open",
