@@ -41,7 +41,7 @@ from bot.kernel.audit import record
 from bot.kernel.render import Renderer
 from bot.kernel.reply import OutgoingMessage
 from bot.outbox.queue import enqueue
-from bot.participation import journey
+from bot.participation import cards
 from bot.participation.profile import segment_of
 from storage.models import (
     Consultation,
@@ -450,11 +450,11 @@ class OpenResult:
 def _reminder_message(
     session: Session, renderer: Renderer, invitation: Invitation, partnership: str
 ) -> OutgoingMessage:
-    builder = getattr(journey, "reminder_message", None)
+    builder = getattr(cards, "reminder_message", None)
     if builder is not None:
         return builder(session, renderer, invitation, partnership=partnership)  # type: ignore[no-any-return]
     # Until the participant journey ships its own: the invitation again, introduced as a reminder.
-    message = journey.invitation_message(session, renderer, invitation, partnership=partnership)
+    message = cards.invitation_message(session, renderer, invitation, partnership=partnership)
     return OutgoingMessage(text="<i>A reminder</i>\n" + message.text, buttons=message.buttons)
 
 
@@ -514,7 +514,7 @@ def open_round(
         enqueue(
             session,
             chat_id=person.chat_id,
-            message=journey.invitation_message(
+            message=cards.invitation_message(
                 session, services.renderer, invitation, partnership=services.partnership
             ),
             kind="invitation",

@@ -1,0 +1,246 @@
+"""Where a person is, read from the database as plain data: the one read of every press, typed
+answer and /resume. Nothing here decides; bot.participation.decide does, over what this reads.
+
+Two Core statements (built once; SQLAlchemy caches their compilation): the person with their
+invitations in open rounds (and the pressed one, whatever its round), then, for the pressed
+invitation and the one in progress, the consultation's questions with the answers so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, exists, or_, select
+
+from storage.models import (
+    Answer,
+    AnswerChoice,
+    Consultation,
+    Invitation,
+    InvitationStatus,
+    Participant,
+    ParticipantStatus,
+    Question,
+    Round,
+    RoundStatus,
+)
+
+WAITING = (InvitationStatus.PENDING, InvitationStatus.DELIVERED, InvitationStatus.QUEUED)
+
+
+@dataclass(frozen=True)
+class QuestionData:
+    """A question as plain data, with the attributes the templates read."""
+
+    id: int
+    key: str
+    type: str
+    text: str
+    help: str | None
+    required: bool
+    options: list[Any]
+    scale: dict[str, Any] | None
+    max_length: int | None
+    coding: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AnswerData:
+    answer_id: int | None  # None: decided in this update, not stored yet
+    skipped: bool = False
+    text: str | None = None
+    number: float | None = None
+    keys: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class InvitationData:
+    """One invitation of the person's: where its round is and, when read, its answers."""
+
+    id: int
+    status: InvitationStatus
+    editing_question_id: int | None
+    prompt_message_id: int | None
+    round_open: bool
+    closes_at: datetime
+    title: str
+    consultation_id: int
+    questions: tuple[QuestionData, ...] = ()  # read for the pressed and the active invitation
+    answers: Mapping[int, AnswerData] = field(default_factory=dict)  # by question id
+
+    @property
+    def active(self) -> bool:
+        """Part-way through, or changing an answer after finishing."""
+        return self.round_open and (
+            self.status == InvitationStatus.STARTED
+            or (self.status == InvitationStatus.COMPLETED and self.editing_question_id is not None)
+        )
+
+    @property
+    def waiting(self) -> bool:
+        return self.round_open and self.status in WAITING
+
+    def question(self, question_id: int) -> QuestionData | None:
+        return next((q for q in self.questions if q.id == question_id), None)
+
+    def current_question(self) -> QuestionData | None:
+        """The question being asked: the one being changed or ticked, else the first without
+        an answer."""
+        if self.editing_question_id is not None:
+            question = self.question(self.editing_question_id)
+            if question is not None:
+                return question
+        return next((q for q in self.questions if q.id not in self.answers), None)
+
+    def answered(self, question: QuestionData, answer: AnswerData) -> InvitationData:
+        return replace(self, answers={**self.answers, question.id: answer})
+
+
+@dataclass(frozen=True)
+class PersonState:
+    """Everything a decision about one person's update may look at."""
+
+    participant_id: int | None  # None: not someone who has joined
+    joined: bool  # agreed to the privacy notice
+    stopped: bool
+    # In open rounds (and the pressed one, whatever its round), oldest first.
+    invitations: tuple[InvitationData, ...] = ()
+    text_limit: int = 0  # the most characters a typed answer may have
+
+    def invitation(self, invitation_id: int) -> InvitationData | None:
+        return next((i for i in self.invitations if i.id == invitation_id), None)
+
+    def active(self) -> InvitationData | None:
+        return next((i for i in self.invitations if i.active), None)
+
+    def next_invitation(self) -> InvitationData | None:
+        """The one this person should see now: the round in progress, else the oldest waiting
+        one. One round runs at a time; one opened meanwhile waits (QUEUED) until this offers it."""
+        return self.active() or next((i for i in self.invitations if i.waiting), None)
+
+
+_P, _I, _R, _C = (t.__table__.c for t in (Participant, Invitation, Round, Consultation))
+_Q, _A, _CH = (t.__table__.c for t in (Question, Answer, AnswerChoice))
+_OPEN = Round.__table__.alias("open_round")
+
+_PERSON = (
+    select(
+        _P.id,
+        _P.consent_at,
+        _P.status,
+        _I.id,
+        _I.status,
+        _I.editing_question_id,
+        _I.prompt_message_id,
+        _R.status,
+        _R.closes_at,
+        _C.title,
+        _C.id,
+    )
+    .select_from(Participant.__table__)
+    # Flat outer joins (a nested one made SQLite scan every invitation): the invitations of
+    # the person that are pressed or in an open round, then their round and consultation.
+    .outerjoin(
+        Invitation.__table__,
+        and_(
+            _I.participant_id == _P.id,
+            or_(
+                _I.id == bindparam("target"),
+                exists().where(_OPEN.c.id == _I.round_id, _OPEN.c.status == RoundStatus.OPEN),
+            ),
+        ),
+    )
+    .outerjoin(Round.__table__, _R.id == _I.round_id)
+    .outerjoin(Consultation.__table__, _C.id == _R.consultation_id)
+    .where(_P.telegram_user_id == bindparam("user"))
+    .order_by(_I.invited_at, _I.id)
+)
+
+_PROGRESS = (
+    select(
+        _Q.id,
+        _Q.key,
+        _Q.type,
+        _Q.text,
+        _Q.help,
+        _Q.required,
+        _Q.options,
+        _Q.scale,
+        _Q.max_length,
+        _Q.coding,
+        _A.id,
+        _A.skipped,
+        _A.text,
+        _A.number,
+        _CH.option_key,
+    )
+    .select_from(Question.__table__)
+    .outerjoin(
+        Answer.__table__,
+        and_(_A.question_id == _Q.id, _A.invitation_id == bindparam("invitation")),
+    )
+    .outerjoin(AnswerChoice.__table__, _CH.answer_id == _A.id)
+    .where(_Q.consultation_id == bindparam("consultation"))
+    .order_by(_Q.position)
+)
+
+
+def read_state(
+    connection: Connection, user_id: int, *, target: int | None = None, text_limit: int = 0
+) -> PersonState:
+    """The person with Telegram id `user_id`, their invitations in open rounds and `target`
+    (if it is theirs), with the answers of `target` and of the one in progress."""
+    rows = connection.execute(_PERSON, {"user": user_id, "target": target}).all()
+    if not rows:
+        return PersonState(participant_id=None, joined=False, stopped=False)
+    participant_id, consent_at, status = rows[0][:3]
+    invitations = tuple(
+        InvitationData(
+            id=row[3],
+            status=row[4],
+            editing_question_id=row[5],
+            prompt_message_id=row[6],
+            round_open=row[7] == RoundStatus.OPEN,
+            closes_at=row[8],
+            title=row[9],
+            consultation_id=row[10],
+        )
+        for row in rows
+        if row[3] is not None
+    )
+    state = PersonState(
+        participant_id=participant_id,
+        joined=consent_at is not None,
+        stopped=status == ParticipantStatus.STOPPED,
+        invitations=invitations,
+        text_limit=text_limit,
+    )
+    active = state.active()
+    wanted = {i for i in (target, active.id if active else None) if i is not None}
+    return replace(
+        state,
+        invitations=tuple(
+            _with_answers(connection, i) if i.id in wanted and i.round_open else i
+            for i in invitations
+        ),
+    )
+
+
+def _with_answers(connection: Connection, invitation: InvitationData) -> InvitationData:
+    questions: dict[int, QuestionData] = {}
+    answers: dict[int, AnswerData] = {}
+    params = {"invitation": invitation.id, "consultation": invitation.consultation_id}
+    for row in connection.execute(_PROGRESS, params):
+        question_id = row[0]
+        if question_id not in questions:
+            questions[question_id] = QuestionData(*row[:10])
+        answer_id, skipped, text, number, key = row[10:]
+        if answer_id is None:
+            continue
+        known = answers.get(question_id)
+        keys = (known.keys if known else frozenset()) | ({key} if key is not None else set())
+        answers[question_id] = AnswerData(answer_id, skipped, text, number, frozenset(keys))
+    return replace(invitation, questions=tuple(questions.values()), answers=answers)
