@@ -25,6 +25,8 @@ from storage.models import Invitation
 
 log = logging.getLogger(__name__)
 
+QUESTIONS_CACHE = "participation.questions"  # in AppContext.extras: state.QuestionsCache
+
 
 def handle_press(connection: Connection, ctx: AppContext, user_id: int, press: Press) -> Reply:
     """A press on a round's intro or a question card, by Telegram user `user_id`."""
@@ -58,7 +60,8 @@ def _run(
     joined_only: bool = False,
 ) -> Reply | None:
     limit = ctx.settings.privacy.max_text_length
-    state = read_state(connection, user_id, target=target, text_limit=limit)
+    questions = ctx.extras.setdefault(QUESTIONS_CACHE, {})
+    state = read_state(connection, user_id, questions, target=target, text_limit=limit)
     if joined_only and not state.joined:
         return None
     decision = decide(state, event, ctx.clock.now())
