@@ -216,9 +216,10 @@ def _answer(
         if known is None or not known.keys:
             return refuse("pick_one.html", "done with nothing ticked", toast_only=True)
         return _advance(state, invitation, question, [], now)
-    index = int(press.value or "0")
-    if index >= len(question.options):
-        return refuse("bad_button.html", "no such option")
+    value = press.value or ""
+    if not (value.isascii() and value.isdigit()) or int(value) >= len(question.options):
+        return refuse("bad_button.html", f"no option {value!r}")
+    index = int(value)
     ticked = _toggled(
         question, known.keys if known else frozenset(), str(question.options[index]["id"])
     )
