@@ -54,7 +54,8 @@ register_command("invite", "Create an invite link", Role.COORDINATOR)
 def _participant_service(
     service: Callable[[Session, AppContext, Participant], Reply],
 ) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], object]:
-    """A command for people who have joined; others are told how to join."""
+    """A command for people who have joined and agreed to the notice; others are told how
+    to join."""
 
     async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         ctx = app_context(context)
@@ -62,13 +63,13 @@ def _participant_service(
         if user is None:
             return
 
-        reply = await _for_participant(
-            ctx,
-            user.id,
-            lambda session, participant: service(session, ctx, participant),
-            lambda _: Reply().say(ctx.renderer.render(T + "not_joined.html")),
-        )
-        await replies.deliver(update, context, reply)
+        def decide(session: Session) -> Reply:
+            participant = find_participant(session, user.id)
+            if participant is None or participant.consent_at is None:
+                return Reply().say(ctx.renderer.render(T + "not_joined.html"))
+            return service(session, ctx, participant)
+
+        await replies.deliver(update, context, await _decided(ctx, user.id, decide))
 
     handler.__name__ = getattr(service, "__name__", "participant_command")
     return handler
@@ -79,24 +80,6 @@ async def _decided(ctx: AppContext, user_id: int, decide: Callable[[Session], Re
     at a time, and off the event loop on a server database (transactions.in_session)."""
     async with transactions.one_at_a_time(user_id):
         return await transactions.in_session(ctx, decide)
-
-
-async def _for_participant(
-    ctx: AppContext,
-    user_id: int,
-    joined: Callable[[Session, Participant], Reply],
-    not_joined: Callable[[Session], Reply],
-) -> Reply:
-    """_decided by `joined` for someone who has joined and agreed to the notice, and by
-    `not_joined` for anyone else."""
-
-    def decide(session: Session) -> Reply:
-        participant = find_participant(session, user_id)
-        if participant is None or participant.consent_at is None:
-            return not_joined(session)
-        return joined(session, participant)
-
-    return await _decided(ctx, user_id, decide)
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -149,7 +132,7 @@ def _press(
         return _stopped_hint(ctx)
     with session_in(ctx.sessions, connection) as session:
         if isinstance(press, presses.ForgetPress):
-            return _forget_press(session, ctx, user.id, press.confirmed)
+            return _forget_press(session, ctx, user.id, press.yes)
         return joining.handle_press(session, ctx, user.id, chat.id, user.full_name, press)
 
 

@@ -13,7 +13,6 @@ from bot.feedback.actions import recent_feedback
 from bot.kernel.render import Renderer
 from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
 from bot.participation.decide import (
-    Answered,
     Card,
     Decision,
     Intro,
@@ -94,26 +93,18 @@ def reminder_message(
     )
 
 
-def describe(
-    question: Any, *, skipped: bool, text: str | None, number: float | None, keys: Any
-) -> str:
+def describe(question: Any, answer: AnswerData | None) -> str:
     """An answer in words; `question` is a Question row or QuestionData."""
-    if skipped:
-        return "(skipped)"
-    if question.type == "text":
-        return text or ""
-    if question.type == "scale":
-        return "" if number is None else f"{number:g}"
-    named = labels(question)
-    return ", ".join(named[k] for k in named if k in keys)
-
-
-def _described(question: QuestionData, answer: AnswerData | None) -> str:
     if answer is None:
         return ""
-    return describe(
-        question, skipped=answer.skipped, text=answer.text, number=answer.number, keys=answer.keys
-    )
+    if answer.skipped:
+        return "(skipped)"
+    if question.type == "text":
+        return answer.text or ""
+    if question.type == "scale":
+        return "" if answer.number is None else f"{answer.number:g}"
+    named = labels(question)
+    return ", ".join(named[k] for k in named if k in answer.keys)
 
 
 def _buttons(question: QuestionData, invitation_id: int, chosen: Any) -> list[list[Button]]:
@@ -143,39 +134,32 @@ def _buttons(question: QuestionData, invitation_id: int, chosen: Any) -> list[li
 def _card(renderer: Renderer, card: Card) -> OutgoingMessage:
     invitation, question = card.invitation, card.question
     answer = invitation.answers.get(question.id)
+    place = {"number": invitation.questions.index(question) + 1, "total": len(invitation.questions)}
+    if card.answered:
+        text = renderer.render(
+            T + "answered.html", **place, question=question, answer=describe(question, answer)
+        )
+        return OutgoingMessage(text=text)
     previous = None
     if card.previous is not None:
-        said = _described(card.previous, invitation.answers.get(card.previous.id))
+        said = describe(card.previous, invitation.answers.get(card.previous.id))
         previous = {"question": card.previous.text, "answer": said}
     text = renderer.render(
         T + "question.html",
-        number=invitation.questions.index(question) + 1,
-        total=len(invitation.questions),
+        **place,
         question=question,
         scale=question.scale or {},
         editing=invitation.status == InvitationStatus.COMPLETED and answer is not None,
-        current=_described(question, answer),
+        current=describe(question, answer),
         previous=previous,
     )
     chosen = answer.keys if answer else frozenset()
     return OutgoingMessage(text=text, buttons=rows(*_buttons(question, invitation.id, chosen)))
 
 
-def _answered(renderer: Renderer, answered: Answered) -> OutgoingMessage:
-    invitation, question = answered.invitation, answered.question
-    text = renderer.render(
-        T + "answered.html",
-        number=invitation.questions.index(question) + 1,
-        total=len(invitation.questions),
-        question=question,
-        answer=_described(question, invitation.answers.get(question.id)),
-    )
-    return OutgoingMessage(text=text)
-
-
 def _summary(renderer: Renderer, invitation: InvitationData) -> OutgoingMessage:
     """Thanks, every answer in words, and a Change button per question."""
-    items = [(q, _described(q, invitation.answers.get(q.id))) for q in invitation.questions]
+    items = [(q, describe(q, invitation.answers.get(q.id))) for q in invitation.questions]
     text = renderer.render(
         T + "summary.html", title=invitation.title, items=items, closes_at=invitation.closes_at
     )
@@ -198,8 +182,6 @@ def render(
             return OutgoingMessage(renderer.render(T + said.template, **said.params))
         if isinstance(said, Card):
             return _card(renderer, said)
-        if isinstance(said, Answered):
-            return _answered(renderer, said)
         if isinstance(said, Summary):
             return _summary(renderer, said.invitation)
         assert isinstance(said, Intro)
@@ -208,7 +190,7 @@ def render(
     reply = Reply(toast=message(decision.toast).text if decision.toast else None)
     if decision.edit is not None:
         reply.edit = message(decision.edit)
-        if decision.edit_typed_card and isinstance(decision.edit, Answered):
+        if decision.edit_typed_card and isinstance(decision.edit, Card):
             reply.edit_message_id = decision.edit.invitation.prompt_message_id
     for said in decision.messages:
         if isinstance(said, Card):

@@ -19,9 +19,8 @@ from storage.models import InvitationStatus
 
 YESNO = (("yes", "Yes"), ("no", "No"))
 
+
 # --- what the person did, besides pressing ------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Typed:
     text: str
@@ -40,9 +39,8 @@ class Resume:
 
 Event = Press | Typed | Media | Resume
 
+
 # --- effects: what to write ---------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class SaveAnswer:
     """Write (or overwrite) one answer with its choices and its options' codes. A free text
@@ -61,28 +59,22 @@ class SaveAnswer:
 
 
 @dataclass(frozen=True)
-class SetStatus:
-    """The invitation's status, and the moment it took it (started_at and delivered_at are
-    kept if set)."""
-
+class SetStatus:  # and when it was taken (a start or a delivery already noted is kept)
     invitation_id: int
     status: InvitationStatus
     at: datetime
 
 
 @dataclass(frozen=True)
-class SetEditing:
-    """The question asked out of order (a change after finishing, a multi being ticked)."""
-
+class SetEditing:  # the question asked out of order: changed after finishing, or being ticked
     invitation_id: int
     question_id: int | None
 
 
 Effect = SaveAnswer | SetStatus | SetEditing
 
+
 # --- what to say ---------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Text:
     template: str  # under messages/participant/
@@ -91,21 +83,13 @@ class Text:
 
 @dataclass(frozen=True)
 class Card:
-    """A question with its buttons (which carry the invitation's id), and the answer so far
-    when it is being changed."""
+    """A question with its buttons, and the answer so far when it is being changed; or, once
+    `answered`, as it stays in the chat: the question and the answer, no buttons."""
 
     invitation: InvitationData
     question: QuestionData
-    # The question just answered, whose answer heads the card edited in place.
-    previous: QuestionData | None = None
-
-
-@dataclass(frozen=True)
-class Answered:
-    """A card as it stays in the chat once answered: the question and the answer."""
-
-    invitation: InvitationData
-    question: QuestionData
+    previous: QuestionData | None = None  # just answered: its answer heads the card
+    answered: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,13 +98,11 @@ class Summary:
 
 
 @dataclass(frozen=True)
-class Intro:
-    """A round's intro with Start now / Later / Not this time."""
-
+class Intro:  # a round's intro with Start now / Later / Not this time
     invitation_id: int
 
 
-Said = Text | Card | Answered | Summary | Intro
+Said = Text | Card | Summary | Intro
 
 
 @dataclass
@@ -318,7 +300,7 @@ def _advance(
     buttons and the next question comes as a new card under what they typed."""
     decision = Decision(effects=[*effects, *_set_editing(invitation, None)])
     invitation = replace(invitation, editing_question_id=None)
-    decision.edit = Answered(invitation, answered)
+    decision.edit = Card(invitation, answered, answered=True)
     decision.edit_typed_card = typed
     if invitation.status == InvitationStatus.COMPLETED:
         return decision.say(Summary(invitation))

@@ -137,19 +137,16 @@ def handle_press(
     name: str | None,
     press: ConsentPress | SwitchPress | ProfilePress,
 ) -> Reply:
+    if isinstance(press, ConsentPress | SwitchPress) and not press.yes:
+        # Nothing was written before the notice, so there is nothing to delete.
+        kept = "consent_declined.html" if isinstance(press, ConsentPress) else "switch_kept.html"
+        return Reply(toast="", edit=OutgoingMessage(ctx.renderer.render(T + kept)))
     participant = find_participant(session, user_id)
     if isinstance(press, ConsentPress):
-        if not press.agree:
-            # Nothing was written before the notice, so there is nothing to delete.
-            text = ctx.renderer.render(T + "consent_declined.html")
-            return Reply(toast="", edit=OutgoingMessage(text))
         return _consent(session, ctx, participant, user_id, chat_id, name, press.code)
     if participant is None or participant.consent_at is None:
         return _bad(ctx.renderer, press, user_id)
     if isinstance(press, SwitchPress):
-        if not press.join:
-            text = ctx.renderer.render(T + "switch_kept.html")
-            return Reply(toast="", edit=OutgoingMessage(text))
         return _switch(session, ctx, participant, press.code)
     questions = load_profile_questions(ctx.settings.paths.templates)
     if press.question_index >= len(questions):

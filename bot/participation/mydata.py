@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from bot.kernel.audit import record
 from bot.kernel.reply import Button, Document, OutgoingMessage, Reply, rows
 from bot.participation.cards import describe
+from bot.participation.state import AnswerData
 from storage.models import (
     Action,
     AnswerCode,
@@ -117,13 +118,7 @@ def _answers(invitation: Invitation) -> list[dict[str, Any]]:
         {
             "question": q.text,
             "question_key": q.key,
-            "answer": describe(
-                q,
-                skipped=answer.skipped,
-                text=answer.text,
-                number=answer.number,
-                keys={c.option_key for c in answer.choices},
-            ),
+            "answer": describe(q, AnswerData.of(answer)),
             "choices": sorted(c.option_key for c in answer.choices),
             "number": answer.number,
             "text": answer.text,

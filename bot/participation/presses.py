@@ -46,13 +46,13 @@ class Press:
 
 @dataclass(frozen=True)
 class ConsentPress:
-    agree: bool
-    code: str = ""
+    yes: bool  # agreed to the privacy notice
+    code: str = ""  # the invite's
 
 
 @dataclass(frozen=True)
 class SwitchPress:
-    join: bool
+    yes: bool  # join by the other invite
     code: str = ""
 
 
@@ -65,7 +65,7 @@ class ProfilePress:
 
 @dataclass(frozen=True)
 class ForgetPress:
-    confirmed: bool
+    yes: bool  # erase everything
 
 
 AnyPress = Press | ConsentPress | SwitchPress | ProfilePress | ForgetPress

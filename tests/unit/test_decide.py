@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from bot.participation.decide import (
-    Answered,
     Card,
     Decision,
     Effect,
@@ -121,9 +120,7 @@ def invitation(
 
 
 def person(*invitations: InvitationData, stopped: bool = False) -> PersonState:
-    return PersonState(
-        participant_id=1, joined=True, stopped=stopped, invitations=invitations, text_limit=300
-    )
+    return PersonState(joined=True, stopped=stopped, invitations=invitations, text_limit=300)
 
 
 def said(thing: Said | None) -> str | None:
@@ -132,11 +129,11 @@ def said(thing: Said | None) -> str | None:
         return None
     if isinstance(thing, Text):
         return thing.template.removesuffix(".html")
+    if isinstance(thing, Card) and thing.answered:
+        return f"answered {thing.question.key}"
     if isinstance(thing, Card):
         after = f" after {thing.previous.key}" if thing.previous else ""
         return f"card {thing.invitation.id}:{thing.question.key}{after}"
-    if isinstance(thing, Answered):
-        return f"answered {thing.question.key}"
     if isinstance(thing, Summary):
         return f"summary {thing.invitation.id}"
     assert isinstance(thing, Intro)
@@ -550,7 +547,7 @@ def test_a_card_shows_the_answer_being_changed_and_the_ticks_so_far() -> None:
 
 def test_a_typed_answer_edits_the_card_it_was_typed_below() -> None:
     decision = decide(person(invitation(answered=4)), Typed("fine"), NOW)
-    assert decision.edit_typed_card and isinstance(decision.edit, Answered)
+    assert decision.edit_typed_card and isinstance(decision.edit, Card) and decision.edit.answered
     assert decision.edit.invitation.prompt_message_id == 500 + ME
     pressed = decide(person(invitation()), press("a", "single", "0"), NOW)
     assert not pressed.edit_typed_card
