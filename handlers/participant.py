@@ -30,6 +30,7 @@ from bot.kernel.context import AppContext
 from bot.kernel.people import find_participant
 from bot.kernel.reply import OutgoingMessage, Reply
 from bot.participation import joining, journey, mydata, presses
+from bot.participation.decide import Media, Typed
 from bot.participation.invites import create_invite, deep_link, parse_invite_args
 from bot.telegram import replies, transactions
 from bot.telegram.context import app_context
@@ -136,8 +137,8 @@ def _press(
         return joining.handle_press(session, ctx, user.id, chat.id, user.full_name, press)
 
 
-def _forget_press(session: Session, ctx: AppContext, user_id: int, confirmed: bool) -> Reply:
-    if not confirmed:
+def _forget_press(session: Session, ctx: AppContext, user_id: int, yes: bool) -> Reply:
+    if not yes:
         text = ctx.renderer.render(T + "forget_cancelled.html")
         return Reply(toast="", edit=OutgoingMessage(text))
     erased = mydata.forget(session, user_id)
@@ -162,43 +163,35 @@ async def on_malformed_press(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None or message.text is None:
-        return
-    text = message.text
-    await _journey_or_join(
-        update, context, lambda c, ctx: journey.handle_text(c, ctx, user.id, text)
-    )
+    message = update.effective_message
+    if message is not None and message.text is not None:
+        await _journey_or_join(update, context, Typed(message.text))
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
-    kind = next((k for k in MEDIA_KINDS if getattr(message, k, None)), "message")
-    kind = {"location": "location pin", "voice": "voice message"}.get(kind, kind)
-    await _journey_or_join(
-        update, context, lambda c, ctx: journey.handle_other(c, ctx, user.id, kind)
-    )
+    message = update.effective_message
+    if message is not None:
+        kind = next((k for k in MEDIA_KINDS if getattr(message, k, None)), "message")
+        kind = {"location": "location pin", "voice": "voice message"}.get(kind, kind)
+        await _journey_or_join(update, context, Media(kind))
 
 
 MEDIA_KINDS = ("sticker", "photo", "voice", "location", "video", "audio", "document", "contact")
 
 
 async def _journey_or_join(
-    update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
-    journey_step: Callable[[Connection, AppContext], Reply | None],
+    update: Update, context: ContextTypes.DEFAULT_TYPE, event: Typed | Media
 ) -> None:
     """A message decided by the journey for someone who has joined; anyone else is answered
     as /start would."""
     ctx = app_context(context)
     user, message = update.effective_user, update.effective_message
-    assert user is not None and message is not None
+    if user is None or message is None:
+        return
     chat_id = message.chat_id
 
     def decide(connection: Connection) -> Reply:
-        reply = journey_step(connection, ctx)
+        reply = journey.handle_message(connection, ctx, user.id, event)
         if reply is not None:
             return reply
         with session_in(ctx.sessions, connection) as session:

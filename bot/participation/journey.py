@@ -33,15 +33,12 @@ def handle_press(connection: Connection, ctx: AppContext, user_id: int, press: P
     return _run(connection, ctx, user_id, press, target=press.invitation_id)  # type: ignore[return-value]
 
 
-def handle_text(connection: Connection, ctx: AppContext, user_id: int, text: str) -> Reply | None:
-    """Typed text: the answer to a text question, or a nudge back to what is waiting. None
-    for someone who has not joined."""
-    return _run(connection, ctx, user_id, Typed(text), joined_only=True)
-
-
-def handle_other(connection: Connection, ctx: AppContext, user_id: int, kind: str) -> Reply | None:
-    """A sticker, photo, voice note...; None for someone who has not joined."""
-    return _run(connection, ctx, user_id, Media(kind), joined_only=True)
+def handle_message(
+    connection: Connection, ctx: AppContext, user_id: int, message: Typed | Media
+) -> Reply | None:
+    """Typed text (the answer to a text question, or a nudge back to what is waiting), or a
+    sticker, photo...; None for someone who has not joined."""
+    return _run(connection, ctx, user_id, message, joined_only=True)
 
 
 def resume(connection: Connection, ctx: AppContext, user_id: int, *, quiet: bool = False) -> Reply:
