@@ -119,18 +119,18 @@ def _press(
     update: Update,
     press: presses.AnyPress | None,
 ) -> Reply:
-    """Every button of this module, in one transaction with the duplicate check: the guards
-    left both the duplicate check and the stopped question to this handler (register)."""
+    """Every button of this module and any malformed one, in one transaction with the
+    duplicate check: the guards left both it and the stopped question to this handler."""
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
     if getattr(context, "participant_status", None) is transactions.CLAIMED_BY_HANDLER:
         transactions.claim_update(connection, update, ctx.clock.now())
-    if press is None:
-        return _bad_button(ctx, update)
     if isinstance(press, presses.Press):
         return journey.handle_press(connection, ctx, user.id, press)  # it knows who stopped
     if transactions.sender_status(connection, update) == ParticipantStatus.STOPPED:
         return _stopped_hint(ctx)
+    if press is None:
+        return _bad_button(ctx, update)
     with session_in(ctx.sessions, connection) as session:
         if isinstance(press, presses.ForgetPress):
             return _forget_press(session, ctx, user.id, press.yes)
@@ -155,11 +155,6 @@ def _bad_button(ctx: AppContext, update: Update) -> Reply:
         update.effective_user.id if update.effective_user else None,
     )
     return Reply(toast="").say(ctx.renderer.render(T + "bad_button.html"))
-
-
-async def on_malformed_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Callback data without any feature's prefix."""
-    await replies.deliver(update, context, _bad_button(app_context(context), update))
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -280,10 +275,10 @@ async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await replies.deliver(update, context, Reply().say(text))
 
 
-# The first part of callback data this module answers (presses.parse reads the rest); anything
-# without a short lowercase prefix is malformed. Other features use their own prefixes.
-OWN_PRESSES = rf"^({'|'.join(presses.PREFIXES)}):"
-MALFORMED = r"^(?![a-z]{1,4}:)"
+# The callback data on_press answers: the first part of this module's (presses.parse reads the
+# rest), and anything without a short lowercase prefix (malformed, answered as such). Other
+# features use their own prefixes.
+OWN_PRESSES = rf"^({'|'.join(presses.PREFIXES)}):|^(?![a-z]{{1,4}}:)"
 _OWN_PRESS = re.compile(OWN_PRESSES)
 
 
@@ -322,6 +317,5 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CallbackQueryHandler(on_press, pattern=OWN_PRESSES))
     # on_press checks for duplicates in its own transaction: one commit per button, not two.
     transactions.claimed_by_handler(_is_own_press)
-    application.add_handler(CallbackQueryHandler(on_malformed_press, pattern=MALFORMED))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
     application.add_handler(MessageHandler(MEDIA, on_other))

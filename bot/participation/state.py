@@ -85,10 +85,6 @@ class InvitationData:
             or (self.status == InvitationStatus.COMPLETED and self.editing_question_id is not None)
         )
 
-    @property
-    def waiting(self) -> bool:
-        return self.round_open and self.status in WAITING
-
     def question(self, question_id: int) -> QuestionData | None:
         return next((q for q in self.questions if q.id == question_id), None)
 
@@ -124,7 +120,8 @@ class PersonState:
     def next_invitation(self) -> InvitationData | None:
         """The one this person should see now: the round in progress, else the oldest waiting
         one. One round runs at a time; one opened meanwhile waits (QUEUED) until this offers it."""
-        return self.active() or next((i for i in self.invitations if i.waiting), None)
+        waiting = (i for i in self.invitations if i.round_open and i.status in WAITING)
+        return self.active() or next(waiting, None)
 
 
 _P, _I, _R, _C = (t.__table__.c for t in (Participant, Invitation, Round, Consultation))
