@@ -1,4 +1,4 @@
-"""Accuracy and speed of the barrier coder (bot/coding.py).
+"""Accuracy and speed of the barrier coder (bot/coding).
 
 Run: .venv/bin/python bench/coding_bench.py [--n 100000] [--sets dev holdout] [--errors SET]
      .venv/bin/python bench/coding_bench.py --eval PATH   (score the shipped coder on a file)
@@ -15,13 +15,14 @@ in turn the coder is rebuilt without it, as if that author's answers had never b
   held-out set in mind) but it catches cues pasted from one set;
 * model and combiner: fitted on the other three sets plus the training-only examples written
   from the taxonomy (authored.jsonl), the combiner itself by an inner leave-one-set-out over
-  those three (bot.coding.coder.fit_text_model), so nothing about the held-out set is used;
+  those three (bot.coding.training.fit_text_model), so nothing about the held-out set is used;
 
 and the held-out set is scored. Macro-F1 is over all 16 codes and over the 10 barrier codes.
 
 sealed2's author labelled the 10 barrier codes only (success factors and praise got no code),
 so on sealed2 the success codes are outside the label space: a predicted success code is not a
-false positive there, and those codes carry no weight when sealed2 is trained on (bot.coding.coder.Gold).
+false positive there, and those codes carry no weight when sealed2 is trained on
+(bot.coding.training.Gold).
 Its "all codes" macro is therefore over the barrier codes it labels.
 
 Then, per set, the shipped coder's figures. The shipped rules were written on dev, holdout and
@@ -33,7 +34,6 @@ digest the bot is expected to code.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import random
 import sys
@@ -43,19 +43,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a plain script from the repo without installing
 
-from bot.coding.coder import (  # noqa: E402
-    Codebook,
-    Gold,
-    _model_tokens,
-    code_text,
-    code_texts,
-    explain,
-    fit_text_model,
-    load_codebook,
-    pruned,
-    rule_code,
-    supported_cues,
-)
+from bot.coding.codebook import Codebook, load_codebook  # noqa: E402
+from bot.coding.coder import code_text, code_texts, model_tokens  # noqa: E402
+from bot.coding.rules import explain, rule_code  # noqa: E402
+from bot.coding.training import Gold, fit_text_model, pruned, supported_cues  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "coding"
 # Reported in this order when the file exists.
@@ -190,9 +181,7 @@ def unseen_coder(
     rules = split_rules([x for n in names for x in sets[n]], codebook)
     threshold = codebook.model.threshold if codebook.model is not None else 0.5
     model = fit_text_model(rules, rows, groups, threshold)
-    combined = copy.copy(rules)  # shares the compiled cues
-    object.__setattr__(combined, "model", model)
-    return rules, combined
+    return rules, rules.with_model(model)
 
 
 def leave_one_set_out(
@@ -220,7 +209,7 @@ def leave_one_set_out(
         assert model is not None
         test = sets[held]
         texts = [t for t, _ in test]
-        proba = model.proba([[t[2] for t in _model_tokens(x, combined)] for x in texts])
+        proba = model.proba([[t[2] for t in model_tokens(x, combined)] for x in texts])
         preds = {
             "rules(seen)": [rule_code(t, codebook).codes for t in texts],
             "rules": [rule_code(t, rules).codes for t in texts],

@@ -15,7 +15,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.digests.compile import codebook_for
+from bot.coding.stored import codebook_for
 from bot.feedback import action_dialog, commands
 from bot.kernel.dialogs import number
 from bot.telegram.context import app_context

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
-from bot.digests.compile import DigestError
+from bot.digests.digest import DigestError
 from bot.digests.fanout import digest_for, scope_for, viewer
 from bot.digests.render import chart_barriers, render_html, render_telegram
 from bot.kernel.context import AppContext

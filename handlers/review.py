@@ -8,7 +8,7 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.coding import review
-from bot.digests.compile import codebook_for
+from bot.coding.stored import codebook_for
 from bot.telegram.context import app_context
 from bot.telegram.menus import register_command
 from bot.telegram.transactions import in_session

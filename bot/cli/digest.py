@@ -42,15 +42,11 @@ def digest(
     ] = False,
 ) -> None:
     """Write the coordinators' digest (everything at or above k) of a round or a quarter."""
-    from bot.digests.compile import (
-        DigestError,
-        codebook_for,
-        compile_digest,
-        forget_auto_codes,
-        quarter_scope,
-        round_scope,
-    )
+    from bot.coding.stored import codebook_for, forget_auto_codes
+    from bot.digests.compile import catch_up_coding, compile_digest
+    from bot.digests.digest import DigestError
     from bot.digests.render import write_digest
+    from bot.digests.scopes import quarter_scope, round_scope
     from bot.kernel.context import AppContext
 
     if (round_id is None) == (period is None):
@@ -70,9 +66,9 @@ def digest(
             raise UserError(str(exc), 1) from None  # type: ignore[call-arg]
         if recode:
             forget_auto_codes(session, [*scope.round_ids, *scope.previous])
-        result = compile_digest(
-            session, settings, scope, codebook=codebook_for(settings, app.extras)
-        )
+        codebook = codebook_for(settings, app.extras)
+        catch_up_coding(session, scope, codebook)
+        result = compile_digest(session, settings, scope, codebook=codebook, now=app.clock.now())
         write_digest(
             result, app.renderer, fmt.value, out, session=session, settings=settings, scope=scope
         )

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from sqlalchemy import Select, delete, exists, func, select
 from sqlalchemy.orm import Session
 
-from bot.coding.coder import Codebook
-from bot.digests.compile import NO_CODE, code_uncoded_answers
+from bot.coding.codebook import Codebook
+from bot.coding.stored import NO_CODE, code_uncoded_answers
 from bot.kernel import dialogs
 from bot.kernel.audit import record
 from bot.kernel.dialogs import DialogError

@@ -1,4 +1,4 @@
-"""A small statistical text model that backs up the rule coder in bot/coding.py.
+"""A small statistical text model that backs up the rule coder (bot/coding/rules.py).
 
 The rules are precise but only know the wording their author thought of; a new author's
 phrasing ("the hall's damp" vs "damp in the building") slips through. This module learns, from
@@ -13,8 +13,9 @@ barriers dilutes each one's signal in the whole-answer features), whether the ru
 the code, how strong their evidence was, whether it was a self-contained cue, and whether the
 answer is short. The combiner is fitted on *out-of-set* predictions: for each labelled set, a
 model fitted without it and the rules pruned to the cues supported elsewhere (see
-``bot.coding.coder.fit_text_model``), so it learns how far each kind of evidence can be trusted on
-wording that neither rules nor model have seen. Rule negation still vetoes a code outright.
+``bot.coding.training.fit_text_model``), so it learns how far each kind of evidence can be
+trusted on wording that neither rules nor model have seen. Rule negation still vetoes a code
+outright.
 
 Featurisation is written out here rather than taken from scikit-learn's vectorisers, for
 speed: character n-grams are computed once per distinct word and cached, so a batch of
@@ -25,16 +26,21 @@ longer than the whole fit).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
+
+try:  # optional: pins BLAS to one thread during the fit (see _one_thread)
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - optional speed-up
+    threadpool_limits = None
 
 __all__ = [
     "COMBINER_FEATURES",
@@ -77,8 +83,8 @@ COMBINER_FEATURES = (
     "short",  # 1 if the answer has at most SHORT_WORDS words
     "short_x_model",  # short x model_logit: a few generic words are thin evidence
 )
-# Used when no combiner could be fitted (a training file without at least three labelled sets,
-# or a stale artefact refitted at load): the shipped combiner, rounded.
+# Used when no combiner could be fitted (a training file without at least three labelled sets):
+# the shipped combiner, rounded.
 DEFAULT_COMBINER = (0.39, 0.48, 1.4, 1.16, 0.67, -0.09, -0.01, -0.48)
 COMBINER_L2 = 1.0  # L2 strength of the combiner's regression (its intercept is not penalised)
 
@@ -130,6 +136,7 @@ def combiner_inputs(
 def fit_combiner(x: np.ndarray, y: np.ndarray, l2: float = COMBINER_L2) -> np.ndarray:
     """Weights and intercept of one logistic regression over all codes' (answer, code) rows:
     ``x`` is (rows, len(COMBINER_FEATURES)), ``y`` 0/1 per row."""
+    # Lazy: scipy is heavy to import and only fitting needs it, never coding.
     from scipy.optimize import minimize
 
     xb = np.column_stack([x, np.ones(len(x))])
@@ -231,6 +238,7 @@ class TextModel:
 
     def features(self, token_lists: Sequence[Sequence[str]]):  # -> scipy.sparse.csr_matrix
         """The rows of ``rows`` as a scipy CSR matrix (used by the fit only)."""
+        # Lazy: scipy is heavy to import and only fitting needs it, never coding.
         from scipy.sparse import csr_matrix
 
         ptr, col, data = self.rows(token_lists)
@@ -345,14 +353,10 @@ def fit_model(
         return _fit(token_lists, labels, codes, threshold)
 
 
-def _one_thread():  # -> context manager
+def _one_thread() -> contextlib.AbstractContextManager[object]:
     """Small BLAS calls run far slower multi-threaded on a shared machine (7 ms instead of
     0.3 ms for a 640x640 product here), so the fit pins BLAS to one thread when it can."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional speed-up
-        import contextlib
-
+    if threadpool_limits is None:  # pragma: no cover - optional speed-up
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
 
@@ -363,6 +367,7 @@ def _fit(
     codes: Sequence[str],
     threshold: float,
 ) -> TextModel:
+    # Lazy: scipy is heavy to import and only fitting needs it, never coding.
     from scipy.optimize import minimize
 
     wv, cv = _vocab(token_lists)
@@ -501,23 +506,3 @@ def load_model(path: Path, digest: str) -> tuple[TextModel | None, str]:
         return None, f"{path} does not exist"
     except (OSError, ValueError, KeyError) as exc:
         return None, f"{path} is unreadable ({exc})"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """python -m bot.coding.text_model fit [CODEBOOK]: fit the codebook's model and save it."""
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m bot.coding.text_model", description=main.__doc__)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    fit = sub.add_parser("fit", help="fit the text model of a codebook and write its artefact")
-    fit.add_argument("codebook", nargs="?", type=Path, default=None)
-    args = ap.parse_args(argv)
-    from bot.coding.coder import refit_model
-
-    path = refit_model(args.codebook)
-    print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

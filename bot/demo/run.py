@@ -24,13 +24,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.coding.coder import load_codebook
+from bot.coding.codebook import load_codebook
 from bot.consultations.catalogue import consultation_by_slug, import_consultation
 from bot.consultations.sets import load_directory
 from bot.demo.local import LocalBot
 from bot.demo.people import ORGANISATIONS, Persona, cast
-from bot.digests.compile import compile_digest, round_scope
+from bot.digests.compile import compile_digest
 from bot.digests.render import chart_barriers, chart_response_rates, write_digest
+from bot.digests.scopes import round_scope
 from bot.kernel.clock import FakeClock
 from bot.kernel.config import Settings, load_settings
 from bot.kernel.context import AppContext

@@ -10,16 +10,11 @@ from typing import Any
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
-from bot.digests.compile import (
-    Digest,
-    DigestError,
-    Scope,
-    codebook_for,
-    compile_digest,
-    quarter_scope,
-    round_scope,
-)
+from bot.coding.stored import codebook_for
+from bot.digests.compile import catch_up_coding, compile_digest
+from bot.digests.digest import Digest, DigestError, Scope
 from bot.digests.render import chart_pngs, render_chart_caption, render_html, render_telegram
+from bot.digests.scopes import quarter_scope, round_scope
 from bot.kernel.context import AppContext
 from bot.kernel.people import find_participant, role_of
 from bot.kernel.reply import OutgoingMessage
@@ -108,13 +103,17 @@ def scope_for(
 def digest_for(
     session: Session, ctx: AppContext, v: Viewer, scope: Scope, now: datetime | None = None
 ) -> Digest:
+    """The viewer's digest of `scope` (the lead's /digest): first the catch-up coding of any
+    answers stored without codes, in the caller's transaction, then the compile, which reads."""
+    codebook = codebook_for(ctx.settings, ctx.extras)
+    catch_up_coding(session, scope, codebook)
     return compile_digest(
         session,
         ctx.settings,
         scope,
         organisation_id=v.organisation_id if v.role == Role.LEAD else None,
         audience=v.audience,
-        codebook=codebook_for(ctx.settings, ctx.extras),
+        codebook=codebook,
         now=now or ctx.clock.now(),
     )
 
@@ -160,6 +159,7 @@ def enqueue_round_digest(session: Session, ctx: AppContext, round_id: int) -> in
     dedupe keys make the second call add nothing. Returns deliveries queued."""
     scope = round_scope(session, round_id)
     codebook = codebook_for(ctx.settings, ctx.extras)
+    catch_up_coding(session, scope, codebook)
     now = ctx.clock.now()
     copies: dict[tuple[str, int | None], _Copy] = {}
     charts: dict[str, bytes | None] = {}

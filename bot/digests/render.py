@@ -23,14 +23,10 @@ from matplotlib.patches import Patch
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from bot.digests.compile import (
-    NO_CODE,
-    Digest,
-    Scope,
-    effective_codes,
-    known_names,
-)
+from bot.coding.stored import NO_CODE, effective_codes
+from bot.digests.digest import Digest, Scope
 from bot.digests.privacy import MERGED_LABEL, Scrubber, merge_small
+from bot.digests.quotes import known_names
 from bot.kernel.config import Settings
 from bot.kernel.render import Renderer
 from storage.models import (
@@ -153,7 +149,6 @@ def render_markdown(digest: Digest, renderer: Renderer) -> str:
 # --------------------------------------------------------------------------- splitting
 
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)([^>]*)>")
-_ENTITY = re.compile(r"&[#a-zA-Z0-9]+;")
 
 
 def _tokens(text: str) -> Iterator[str]:

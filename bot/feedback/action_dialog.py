@@ -23,8 +23,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bot.coding.coder import Codebook
-from bot.digests.compile import compile_digest, round_scope
+from bot.coding.codebook import Codebook
+from bot.digests.compile import compile_digest
+from bot.digests.scopes import round_scope
 from bot.feedback.actions import (
     MAX_FIELD,
     MAX_OWNER,
@@ -144,7 +145,6 @@ def _finding_screen(
         audience="coordinator",
         codebook=d.codebook,
         now=d.now,
-        code_answers=False,
     )
     top = digest.barriers.rows[:TOP_CODES]
     dialogs.advance(state, "code", d.now, round_id=round_.id, codes=[r.code for r in top])

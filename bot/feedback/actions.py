@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from bot.coding.coder import Codebook
+from bot.coding.codebook import Codebook
 from bot.kernel.audit import record
 from bot.kernel.render import Renderer
 from bot.kernel.reply import OutgoingMessage

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.coding.coder import Codebook
-from bot.digests.compile import list_actions
+from bot.coding.codebook import Codebook
+from bot.digests.actions import list_actions
 from bot.feedback.actions import (
     FeedbackError,
     add_action,

@@ -12,7 +12,7 @@ import logging
 
 from sqlalchemy import Connection, bindparam, update
 
-from bot.digests.compile import codebook_for
+from bot.coding.stored import codebook_for
 from bot.kernel.context import AppContext
 from bot.kernel.reply import OutgoingMessage, Reply
 from bot.participation.cards import invitation_message, render

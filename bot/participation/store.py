@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, update
 
-from bot.coding.coder import Codebook, code_text
-from bot.digests.compile import auto_codes
+from bot.coding.codebook import Codebook
+from bot.coding.coder import code_text
+from bot.coding.stored import auto_codes
 from bot.participation.decide import Effect, SaveAnswer, SetEditing, SetStatus
 from storage.models import (
     Answer,

@@ -125,7 +125,7 @@ async def test_review_toggles_saves_and_refuses_forged_and_stale_presses(
     answer_id = int(first.buttons[-1]["callback_data"].split(":")[2])
     # Toggle leadership (whatever the coder suggested) and save.
     with session_scope(harness.ctx.sessions) as session:
-        from bot.digests.compile import codebook_for
+        from bot.coding.stored import codebook_for
 
         codebook = codebook_for(harness.ctx.settings, harness.ctx.extras)
         index = [c.code for c in codebook.codes].index("int.leadership")

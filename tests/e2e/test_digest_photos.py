@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.digests.compile import compile_digest, round_scope
+from bot.digests.compile import compile_digest
 from bot.digests.fanout import enqueue_round_digest
 from bot.digests.render import chart_pngs
+from bot.digests.scopes import round_scope
 from bot.kernel.config import Settings
 from storage.db import session_scope
 from storage.models import Delivery, DeliveryStatus, Role
@@ -94,7 +95,8 @@ async def test_closing_a_round_sends_the_charts_as_photos(harness: BotHarness) -
     assert {r.status for r in digest_rows(harness)} == {DeliveryStatus.SENT}
 
     with session_scope(harness.ctx.sessions) as session:
-        digest = compile_digest(session, harness.ctx.settings, round_scope(session, round_id))
+        scope = round_scope(session, round_id)
+        digest = compile_digest(session, harness.ctx.settings, scope, now=harness.ctx.clock.now())
         expected = chart_pngs(digest)
     assert set(expected) == {"barriers", "response"}
     for chat in (LEAD_A, LEAD_B, COORD):

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.coding.stored import NO_CODE
 from bot.consultations.catalogue import import_consultation
 from bot.consultations.sets import load_consultation
-from bot.digests.compile import NO_CODE
 from storage.db import session_scope
 from storage.models import (
     Answer,

@@ -8,9 +8,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.coding.coder import code_text
+from bot.coding.stored import NO_CODE, codebook_for
 from bot.consultations.catalogue import import_consultation
 from bot.consultations.sets import load_consultation
-from bot.digests.compile import NO_CODE, codebook_for
 from storage.db import session_scope
 from storage.models import Answer, AnswerCode, CodeSource
 from tests.support import factories

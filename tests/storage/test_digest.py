@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.coding.coder import load_codebook
-from bot.digests.compile import (
-    NO_CODE,
-    Digest,
-    compile_digest,
-    quarter_scope,
-    round_scope,
-)
+from bot.coding.codebook import load_codebook
+from bot.coding.stored import NO_CODE, codebook_for
+from bot.digests.compile import catch_up_coding, compile_digest
+from bot.digests.digest import Digest
 from bot.digests.privacy import MERGED_LABEL
+from bot.digests.scopes import quarter_scope, round_scope
 from bot.kernel.config import Settings, load_settings
 from storage.db import session_scope
 from storage.models import (
@@ -114,7 +111,10 @@ def build(session: Session, *, with_text: bool = True) -> World:
 
 
 def digest(session: Session, settings: Settings, round_id: int, **kw: object) -> Digest:
-    return compile_digest(session, settings, round_scope(session, round_id), **kw)  # type: ignore[arg-type]
+    """As the bot's callers do: catch up on answers stored without codes, then compile."""
+    scope = round_scope(session, round_id)
+    catch_up_coding(session, scope, codebook_for(settings))
+    return compile_digest(session, settings, scope, now=datetime.now(UTC), **kw)  # type: ignore[arg-type]
 
 
 def test_participation_counts_and_reach_gaps(db: Database, k3: Settings) -> None:
@@ -194,14 +194,15 @@ def test_human_codes_override_machine_codes(db: Database, k3: Settings) -> None:
         from tests.support.digest_fixtures import answer
 
         rows = [answer(session, inv, q, text) for inv, text in zip(invitations, texts, strict=True)]
+        scope = round_scope(session, world.round_id)
+        compile_digest(session, k3, scope, now=datetime.now(UTC))
+        auto_query = select(AnswerCode.code).where(
+            AnswerCode.answer_id.in_([r.id for r in rows]), AnswerCode.source == CodeSource.AUTO
+        )
+        assert not session.scalars(auto_query).all(), "compiling a digest only reads"
         before = digest(session, k3, world.round_id)
-        auto = session.scalars(
-            select(AnswerCode.code).where(
-                AnswerCode.answer_id.in_([r.id for r in rows]),
-                AnswerCode.source == CodeSource.AUTO,
-            )
-        ).all()
-        assert auto, "the coder ran at digest time and stored its codes"
+        auto = session.scalars(auto_query).all()
+        assert auto, "the catch-up pass before the digest ran the coder and stored its codes"
         # A coordinator settles the second answer as leadership only.
         session.add(
             AnswerCode(answer_id=rows[1].id, code="int.leadership", source=CodeSource.HUMAN)
@@ -247,7 +248,7 @@ def test_quarter_digest_spans_rounds(db: Database, k3: Settings) -> None:
                 respondent(session, r, 8000 + n * 10 + i, {"partnership_barriers": ["funding"]})
         latest = max(r.closed_at for r in rounds if r.closed_at) + timedelta(seconds=1)
         scope = quarter_scope(session, k3, latest)
-        d = compile_digest(session, k3, scope)
+        d = compile_digest(session, k3, scope, now=latest)
     assert set(d.round_ids) == {r.id for r in rounds}
     assert d.participation.responded == 6
     assert {r.code: r.respondents for r in d.barriers.rows} == {"ext.funding": 6}

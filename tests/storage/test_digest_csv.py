@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.digests.compile import Scope, round_scope
+from bot.digests.digest import Scope
 from bot.digests.privacy import MERGED_LABEL
 from bot.digests.render import write_csv
+from bot.digests.scopes import round_scope
 from bot.kernel.config import Settings
 from bot.kernel.context import AppContext
 from storage.db import session_scope

@@ -3,9 +3,13 @@ texts again; reviewed answers and HUMAN codes are left as they are."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 
-from bot.digests.compile import compile_digest, forget_auto_codes, round_scope
+from bot.coding.stored import codebook_for, forget_auto_codes
+from bot.digests.compile import catch_up_coding, compile_digest
+from bot.digests.scopes import round_scope
 from bot.kernel.config import Settings
 from storage.db import session_scope
 from storage.models import AnswerCode, AnswerReview, CodeSource
@@ -23,7 +27,8 @@ def test_forget_auto_codes_then_digest_codes_again(db: Database, k3: Settings) -
         people = [factories.participant(session, 9100 + i) for i in range(2)]
         invs = [factories.invitation(session, round_, p) for p in people]
         rows = [answer(session, inv, q, "Funding is always short term") for inv in invs]
-        compile_digest(session, k3, round_scope(session, round_.id))  # catch-up codes both
+        scope = round_scope(session, round_.id)
+        catch_up_coding(session, scope, codebook_for(k3))  # codes both
         session.add(AnswerCode(answer_id=rows[1].id, code="int.capacity", source=CodeSource.HUMAN))
         session.add(AnswerReview(answer_id=rows[1].id))
         # A stale machine code, as if from an older codebook.
@@ -31,7 +36,8 @@ def test_forget_auto_codes_then_digest_codes_again(db: Database, k3: Settings) -
         session.flush()
 
         forget_auto_codes(session, [round_.id])
-        compile_digest(session, k3, round_scope(session, round_.id))
+        catch_up_coding(session, scope, codebook_for(k3))
+        compile_digest(session, k3, scope, now=datetime.now(UTC))
         codes = {
             (a, c, s)
             for a, c, s in session.execute(

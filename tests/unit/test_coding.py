@@ -1,4 +1,4 @@
-"""Tests for the rule/lexicon barrier coder (bot/coding.py) and its shipped codebook."""
+"""Tests for the barrier coder (bot/coding: rules, text model, combiner) and its codebook."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from bot.coding.coder import (
+from bot.coding import coder
+from bot.coding.codebook import (
     Codebook,
     CodebookError,
-    Coding,
-    Gold,
-    code_text,
     default_codebook_path,
-    explain,
     load_codebook,
-    load_training_sets,
-    unlabelled_of,
+    model_digest_for,
 )
+from bot.coding.coder import _decide, code_text, code_texts, model_tokens
+from bot.coding.rules import Coding, explain, rule_code
+from bot.coding.text_model import COMBINER_FEATURES, load_model
+from bot.coding.training import Gold, load_training_sets, refit_model, unlabelled_of
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "coding"
 
@@ -40,8 +40,6 @@ def cb() -> Codebook:
 def codes(text: str, cb: Codebook) -> tuple[str, ...]:
     # The hand-written cases below pin down the *rules* (negation, spelling, typos, idiom);
     # the text model added by the shipped codebook is tested on its own further down.
-    from bot.coding.coder import rule_code
-
     return rule_code(text, cb).codes
 
 
@@ -411,7 +409,7 @@ def test_one_edit_typos_in_long_words(cb: Codebook, text: str, expected: tuple[s
 def test_fuzzy_matching_leaves_short_and_real_words_alone(cb: Codebook) -> None:
     assert codes("We have a good contact at the council", cb) == ()  # not "contract"
     assert codes("The kids were snowing each other", cb) == ()  # first letter is never changed
-    assert cb._fuzzy.correct("fundng") is None  # shorter than 7 letters: too risky
+    assert cb.spelling.correct("fundng") is None  # shorter than 7 letters: too risky
 
 
 @pytest.mark.parametrize(
@@ -508,8 +506,6 @@ def test_leave_one_set_out_floor(cb: Codebook, held: str) -> None:
 
 
 def test_shipped_combiner_was_fitted_by_leave_one_set_out(cb: Codebook) -> None:
-    from bot.coding.text_model import COMBINER_FEATURES
-
     assert cb.model is not None and cb.model.combiner_fitted
     assert cb.model.combiner.shape == (len(COMBINER_FEATURES) + 1,)
     w = dict(zip(COMBINER_FEATURES, cb.model.combiner.tolist(), strict=False))
@@ -547,24 +543,48 @@ def test_authored_examples_are_not_copies_of_labelled_answers() -> None:
     assert not {t.strip().lower() for t, _ in _load("authored")} & labelled
 
 
-def test_model_fits_quickly_at_load() -> None:
+def test_codebook_loads_quickly_with_its_model(tmp_path: Path) -> None:
+    # A copy, so the process-wide cache does not answer: rules compile + artefact read;
+    # generous for a loaded CI machine.
+    shipped = default_codebook_path().parent
+    for name in ("barriers.toml", "training.jsonl", "barriers.model.npz"):
+        (tmp_path / name).write_bytes((shipped / name).read_bytes())
     start = time.perf_counter()
-    cb = load_codebook()
+    cb = load_codebook(tmp_path / "barriers.toml")
     assert cb.model is not None and cb.training is not None
-    # Rules compile + model fit; generous for a loaded CI machine.
     assert time.perf_counter() - start < 10
 
 
 def test_shipped_model_artefact_is_fresh() -> None:
     """The shipped model was fitted on the shipped training file, codes and settings: after
-    changing any of them, run `python -m bot.coding.text_model fit templates/codebook/barriers.toml`."""
-    from bot.coding.coder import _digest
-    from bot.coding.text_model import load_model
-
+    changing any of them, run `python -m bot.coding.training fit`."""
     cb = load_codebook()
-    assert cb.model is not None and cb.training is not None and cb.model_file is not None
-    model, why = load_model(cb.model_file, _digest(cb.training, cb, cb.model.threshold))
+    assert cb.training is not None and cb.model_file is not None
+    model, why = load_model(cb.model_file, model_digest_for(cb))
     assert model is not None, why
+    assert cb.model is not None
+
+
+def test_loading_never_fits_a_stale_model(tmp_path: Path, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A codebook whose artefact is stale (here: a cue changed) codes with its rules alone and
+    says how to refit; only `python -m bot.coding.training fit` fits."""
+    shipped = default_codebook_path().parent
+    for name in ("training.jsonl", "barriers.model.npz"):
+        (tmp_path / name).write_bytes((shipped / name).read_bytes())
+    text = (shipped / "barriers.toml").read_text(encoding="utf-8")
+    assert '"roof ~2 leak*"' in text
+    (tmp_path / "barriers.toml").write_text(text.replace('"roof ~2 leak*"', '"roof ~3 leak*"', 1))
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("loading a codebook must not fit the model")
+
+    monkeypatch.setattr("bot.coding.text_model.fit_model", no_fit)
+    monkeypatch.setattr("bot.coding.training.fit_model", no_fit)
+    with caplog.at_level("WARNING"):
+        stale = load_codebook(tmp_path / "barriers.toml")
+    assert stale.model is None and stale.training is not None
+    assert "stale" in caplog.text and "bot.coding.training fit" in caplog.text
+    assert code_text("Our hall roof leaks", stale) == rule_code("Our hall roof leaks", stale)
 
 
 def test_codebook_loaded_once_per_process(tmp_path: Path) -> None:
@@ -606,8 +626,6 @@ def test_model_codes_carry_word_evidence(cb: Codebook) -> None:
 
 
 def test_rule_negation_vetoes_a_model_code(cb: Codebook) -> None:
-    from bot.coding.coder import _decide, _model_tokens, rule_code
-
     assert cb.model is not None
     for text, code in (
         ("No problems with premises", "int.premises"),
@@ -615,7 +633,7 @@ def test_rule_negation_vetoes_a_model_code(cb: Codebook) -> None:
     ):
         rules = rule_code(text, cb)
         assert any(ev.negated and ev.code == code for ev in rules.evidence)
-        toks = _model_tokens(text, cb)
+        toks = model_tokens(text, cb)
         vetoed = _decide(text, rules, toks, {code: 0.99}, cb.model)
         assert code not in vetoed.codes
         assert code not in code_text(text, cb).codes
@@ -623,21 +641,19 @@ def test_rule_negation_vetoes_a_model_code(cb: Codebook) -> None:
     text = "the church hall is damp and cold"
     rules = rule_code(text, cb)
     kept = _decide(
-        text, replace(rules, codes=(), evidence=()), _model_tokens(text, cb),
+        text, replace(rules, codes=(), evidence=()), model_tokens(text, cb),
         {"int.premises": cb.model.threshold + 0.01}, cb.model,
     )  # fmt: skip
     assert kept.codes == ("int.premises",) and kept.doubtful
 
 
 def test_combiner_can_set_a_rule_code_aside_and_says_so(cb: Codebook) -> None:
-    from bot.coding.coder import _decide, _model_tokens, rule_code
-
     assert cb.model is not None
     text = "Our hall roof leaks and we can't find volunteers"
     rules = rule_code(text, cb)
     assert rules.codes == ("int.capacity", "int.premises")
     probs = {"int.capacity": 0.1, "int.premises": 0.99}
-    coding = _decide(text, rules, _model_tokens(text, cb), probs, cb.model)
+    coding = _decide(text, rules, model_tokens(text, cb), probs, cb.model)
     assert coding.codes == ("int.premises",) and coding.doubtful
     aside = [ev for ev in coding.evidence if ev.overruled]
     assert aside and all(ev.code == "int.capacity" and not ev.negated for ev in aside)
@@ -648,8 +664,6 @@ def test_combiner_can_set_a_rule_code_aside_and_says_so(cb: Codebook) -> None:
 
 
 def test_every_assigned_code_is_explained_by_words_of_the_answer(cb: Codebook) -> None:
-    from bot.coding.coder import code_texts
-
     texts = [t for n in SETS for t, _ in _load(n)]
     for text, coding in zip(texts, code_texts(texts, cb), strict=True):
         for code in coding.codes:
@@ -681,8 +695,6 @@ def test_bench_scores_a_file_with_the_shipped_coder(tmp_path: Path, capsys) -> N
 
 
 def test_rules_only_codebook_without_training(tmp_path: Path) -> None:
-    from bot.coding.coder import code_texts
-
     p = tmp_path / "own.toml"
     p.write_text(
         '[[code]]\ncode = "int.premises"\nfamily = "internal"\nlabel = "Premises"\n'
@@ -717,6 +729,8 @@ def test_training_path_is_relative_to_the_codebook_and_checked(tmp_path: Path) -
     )
     p = tmp_path / "cb.toml"
     p.write_text('training = "t.jsonl"\n' + body, encoding="utf-8")
+    assert load_codebook(p).model is None  # not fitted yet: the rules alone code
+    assert refit_model(p) == tmp_path / "cb.model.npz"
     assert load_codebook(p).model is not None
     p.write_text('training = "missing.jsonl"\n' + body, encoding="utf-8")
     with pytest.raises(CodebookError, match=r"missing\.jsonl"):
@@ -724,15 +738,12 @@ def test_training_path_is_relative_to_the_codebook_and_checked(tmp_path: Path) -
 
 
 def test_batched_coding_equals_single_calls(cb: Codebook) -> None:
-    from bot.coding import coder as coding
-    from bot.coding.coder import code_texts
-
     texts = [t for n in SETS for t, _ in _load(n)]
     texts += ["", "   ", "No problems with premises", "we are hopeless at writing bids"]
-    old = coding.BATCH
-    coding.BATCH = 64  # several batches and a partial last one
+    old = coder.BATCH
+    coder.BATCH = 64  # several batches and a partial last one
     try:
         batched = code_texts(texts, cb)
     finally:
-        coding.BATCH = old
+        coder.BATCH = old
     assert batched == [code_text(t, cb) for t in texts]

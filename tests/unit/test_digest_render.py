@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.digests.compile import compile_digest, round_scope
+from bot.coding.stored import codebook_for
+from bot.digests.compile import catch_up_coding, compile_digest
 from bot.digests.privacy import Scrubber, merge_small
 from bot.digests.render import (
     render_html,
@@ -20,6 +21,7 @@ from bot.digests.render import (
     write_csv,
     write_digest,
 )
+from bot.digests.scopes import round_scope
 from bot.kernel.config import Settings
 from bot.kernel.context import AppContext
 from storage.db import session_scope
@@ -123,7 +125,8 @@ def world(ctx: AppContext) -> int:
 def _all_formats(ctx: AppContext, settings: Settings, round_id: int, tmp: Path) -> dict[str, str]:
     with session_scope(ctx.sessions) as session:
         scope = round_scope(session, round_id)
-        digest = compile_digest(session, settings, scope)
+        catch_up_coding(session, scope, codebook_for(settings))
+        digest = compile_digest(session, settings, scope, now=ctx.clock.now())
         out = {
             "tg": "\n".join(render_telegram(digest, ctx.renderer)),
             "html": render_html(digest, ctx.renderer),

@@ -1,0 +1,141 @@
+"""Codes as stored: which codebook the deployment uses, the coder's AUTO rows for an answer, the
+catch-up coding of answers stored without them, and which stored codes count.
+
+An answer's codes are its OPTION and AUTO rows, unless a human reviewed it: then only its HUMAN
+rows count (``counts_for_answer``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, exists, insert, or_, select
+from sqlalchemy.orm import Session
+
+from bot.coding.codebook import Codebook, load_codebook
+from bot.coding.coder import code_texts
+from bot.coding.rules import Coding
+from bot.kernel.config import Settings
+from storage.models import Answer, AnswerCode, AnswerReview, CodeSource, Invitation, Question
+
+# An AUTO row with this code marks "the coder read this answer and found nothing", so a later
+# digest does not code it again. It is never counted or shown.
+NO_CODE = "-"
+CODING_PAGE = 2000
+
+
+def codebook_for(settings: Settings, cache: dict[str, Any] | None = None) -> Codebook:
+    """The codebook from settings, loaded once per process when `cache` (ctx.extras) is given."""
+    if cache is not None and "codebook" in cache:
+        book = cache["codebook"]
+        assert isinstance(book, Codebook)
+        return book
+    book = load_codebook(settings.paths.codebook)
+    if cache is not None:
+        cache["codebook"] = book
+    return book
+
+
+def auto_codes(coding: Coding) -> list[tuple[str, dict[str, Any]]]:
+    """The AUTO rows for one coded answer, as (code, {evidence, doubtful}); a NO_CODE marker
+    when the coder found nothing, so the answer is known to be coded."""
+    evidence: dict[str, str] = {}
+    for ev in coding.evidence:
+        if not ev.negated and ev.code not in evidence:
+            evidence[ev.code] = ev.words[:300]
+    return [
+        (code, {"evidence": evidence.get(code), "doubtful": coding.doubtful})
+        for code in coding.codes or (NO_CODE,)
+    ]
+
+
+def code_uncoded_answers(session: Session, round_ids: Sequence[int], codebook: Codebook) -> int:
+    """Run the coder over free-text answers that have no AUTO codes yet and no human review,
+    storing AUTO rows (or a NO_CODE marker), a page at a time. Returns how many were coded.
+
+    Texts given in the chat are coded when stored (bot.participation.journey); this catches up
+    on imported answers, and on those whose codes `forget_auto_codes` dropped."""
+    coded = 0
+    last = 0
+    has_auto = exists().where(
+        AnswerCode.answer_id == Answer.id, AnswerCode.source == CodeSource.AUTO
+    )
+    reviewed = exists().where(AnswerReview.answer_id == Answer.id)
+    while True:
+        page = session.execute(
+            select(Answer.id, Answer.text)
+            .join(Invitation, Invitation.id == Answer.invitation_id)
+            .join(Question, Question.id == Answer.question_id)
+            .where(
+                Invitation.round_id.in_(round_ids),
+                Question.type == "text",
+                Answer.skipped.is_(False),
+                Answer.text.is_not(None),
+                Answer.id > last,
+                ~has_auto,
+                ~reviewed,
+            )
+            .order_by(Answer.id)
+            .limit(CODING_PAGE)
+        ).all()
+        if not page:
+            return coded
+        rows: list[dict[str, Any]] = []
+        codings = code_texts([text or "" for _, text in page], codebook)
+        for (answer_id, _), coding in zip(page, codings, strict=True):
+            rows.extend(
+                {"answer_id": answer_id, "code": code, "source": CodeSource.AUTO, **fields}
+                for code, fields in auto_codes(coding)
+            )
+        session.execute(insert(AnswerCode), rows)
+        coded += len(page)
+        last = page[-1][0]
+
+
+def forget_auto_codes(session: Session, round_ids: Sequence[int]) -> None:
+    """Drop the coder's rows on unreviewed answers of these rounds (`digest --recode`, after the
+    codebook changed), so the catch-up pass codes them again with the codebook now."""
+    reviewed = exists().where(AnswerReview.answer_id == AnswerCode.answer_id)
+    answers = (
+        select(Answer.id)
+        .join(Invitation, Invitation.id == Answer.invitation_id)
+        .where(Invitation.round_id.in_(list(round_ids)))
+    )
+    session.execute(
+        delete(AnswerCode).where(
+            AnswerCode.source == CodeSource.AUTO, AnswerCode.answer_id.in_(answers), ~reviewed
+        )
+    )
+
+
+def counts_for_answer(
+    machine: Sequence[CodeSource] = (CodeSource.OPTION, CodeSource.AUTO),
+) -> ColumnElement[bool]:
+    """Whether an answer_codes row counts: one of the `machine` sources on an answer no human
+    reviewed, or HUMAN on one they did.
+
+    Written as IN / NOT IN the reviewed answers (answer_reviews.answer_id is a primary key,
+    never NULL, so NOT IN means what NOT EXISTS does): PostgreSQL then hashes the reviews once
+    and probes that per code row, where a correlated EXISTS either side of an OR ran a subplan
+    for every one of a hundred thousand rows; SQLite looks each up by primary key either way."""
+    reviewed = select(AnswerReview.answer_id)
+    return or_(
+        and_(AnswerCode.source.in_(list(machine)), AnswerCode.answer_id.not_in(reviewed)),
+        and_(AnswerCode.source == CodeSource.HUMAN, AnswerCode.answer_id.in_(reviewed)),
+    )
+
+
+def effective_codes(round_ids: Sequence[int]) -> Any:
+    """A subquery (answer_id, invitation_id, code) of the codes that count, per the rules above."""
+    return (
+        select(AnswerCode.answer_id, Answer.invitation_id, AnswerCode.code)
+        .join(Answer, Answer.id == AnswerCode.answer_id)
+        .join(Invitation, Invitation.id == Answer.invitation_id)
+        .where(
+            Invitation.round_id.in_(round_ids),
+            AnswerCode.code != NO_CODE,
+            counts_for_answer(),
+        )
+        .subquery("effective")
+    )
