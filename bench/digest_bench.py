@@ -13,10 +13,12 @@ anyone asks for a digest (without statistics the planner guessed 85 rows where t
 neither does the bench (with them, its plans here got slower). Then, each in a fresh
 subprocess so ru_maxrss is the digest's own peak:
   baseline  SELECT count(*) over answers, and fetching every answer row into Python
-  first     the quarter digest, coding the 20,000 texts on the way: the rows here are bulk
-            inserted like imported data, so the digest's catch-up pass codes them (texts given
-            in the chat are coded when stored, by bot.participation.journey, and never reach this pass)
-  again     the same digest once everything is coded (every digest of answers from the chat)
+  first     the quarter digest after the catch-up coding of the 20,000 texts: the rows here
+            are bulk inserted like imported data, so the catch-up pass codes them (texts given
+            in the chat are coded when stored, by bot.participation.journey, and never reach
+            this pass)
+  again     the same digest once everything is coded (every digest of answers from the chat),
+            its catch-up pass finding nothing to code
   render    again + Telegram, HTML (with charts) and Markdown rendering
 Every step but "first" (which codes, so runs once) is measured --repeat times, interleaved
 with the baseline; the table shows medians, the range, and each median as a multiple of the
@@ -216,8 +218,10 @@ def build(url: str, people: int, rounds: int) -> None:
 
 def measure(url: str, what: str) -> dict[str, float]:
     """Runs inside the subprocess."""
-    from bot.digests.compile import codebook_for, compile_digest, quarter_scope
+    from bot.coding.stored import codebook_for
+    from bot.digests.compile import catch_up_coding, compile_digest
     from bot.digests.render import render_html, render_markdown, render_telegram
+    from bot.digests.scopes import quarter_scope
     from bot.kernel.context import AppContext
 
     settings = load_settings(None, database={"url": url})
@@ -243,8 +247,11 @@ def measure(url: str, what: str) -> dict[str, float]:
                 ).all()
                 extra["rows"] = len(rows)
             else:
-                scope = quarter_scope(session, settings, datetime.now(UTC))
-                digest = compile_digest(session, settings, scope, codebook=codebook)
+                now = datetime.now(UTC)
+                scope = quarter_scope(session, settings, now)
+                # As every caller does: the catch-up coding first, then the compile (a read).
+                catch_up_coding(session, scope, codebook)
+                digest = compile_digest(session, settings, scope, codebook=codebook, now=now)
                 extra["respondents"] = digest.barriers.base
                 if what == "render":
                     render_telegram(digest, ctx.renderer)
