@@ -44,14 +44,6 @@ from bot.coding.cues import (
 from bot.coding.spelling import Spelling
 from bot.coding.text_model import TextModel, load_model, model_digest
 
-__all__ = [
-    "Code",
-    "Codebook",
-    "CodebookError",
-    "default_codebook_path",
-    "load_codebook",
-]
-
 Family = Literal["external", "internal", "success"]
 FAMILIES: tuple[str, ...] = ("external", "internal", "success")
 log = logging.getLogger(__name__)
@@ -62,185 +54,47 @@ def default_codebook_path() -> Path:
     return Path(__file__).resolve().parents[2] / "templates" / "codebook" / "barriers.toml"
 
 
+def _entries(text: str) -> tuple[str, ...]:
+    return tuple(text.split(", "))
+
+
 # ---------------------------------------------------------------------------------------------
 # Default lexicons. A codebook may replace any of them under a [lexicon] table; they live here
 # so that a deployment's own codebook only has to list its codes.
 # ---------------------------------------------------------------------------------------------
 
-# fmt: off  (one word list per line would make these lexicons unreadable)
+# One comma-separated string per lexicon (no entry contains a comma).
 DEFAULT_LEXICON: dict[str, tuple[str, ...]] = {
     # Words that flip what follows them. Apostrophe-less spellings are common on phones.
-    "negators": (
-        "not",
-        "no",
-        "never",
-        "nor",
-        "neither",
-        "without",
-        "hardly",
-        "cannot",
-        "dont",
-        "cant",
-        "isnt",
-        "arent",
-        "wasnt",
-        "werent",
-        "didnt",
-        "doesnt",
-        "havent",
-        "hasnt",
-        "hadnt",
-        "wont",
-        "aint",
-        "nothing",
-        "nobody",
-        "noone",
-        "none",
+    "negators": _entries(
+        "not, no, never, nor, neither, without, hardly, cannot, dont, cant, isnt, arent, wasnt, "
+        "werent, didnt, doesnt, havent, hasnt, hadnt, wont, aint, nothing, nobody, noone, none"
     ),
     # Evaluative problem words that *can* be negated ("no problems", "isn't an issue").
-    "problem_markers": (
-        "problem*",
-        "issue*",
-        "trouble*",
-        "difficult*",
-        "barrier*",
-        "challeng*",
-        "concern*",
-        "worr*",
-        "struggl*",
-        "hard",
-        "harder",
-        "nightmare*",
-        "obstacle*",
-        "hurdle*",
-        "tough",
-        "impossible",
-        "poor",
-        "weak*",
-        "limited",
-        "insufficient",
-        "scarce",
-        "late",
-        "later",
-        "cut",
-        "cuts",
-        "slashed",
-        "falling",
-        "dropp*",
-        "declin*",
-        "shrink*",
-        "lose",
-        "losing",
-        "lost",
-        "burn* out",
-        "burnt",
-        "stretched",
-        "exhausted",
-        "tired",
-        "overwhelm*",
-        "fragile",
-        "precarious",
-        "at risk",
-        "broken",
-        "falling apart",
-        "rubbish",
-        "terrible",
-        "awful",
-        "endless",
-        "excessive",
-        "ridiculous",
-        "disproportionate*",
-        "over the top",
-        "overkill",
-        "crazy",
-        "mad",
-        "madness",
-        "a pain",
-        "frustrat*",
-        "hurts",
-        "killing",
-        "expensive",
-        "costly",
-        "costs a fortune",
-        "dried up",
-        "drying up",
-        "too",
-        "only",
-        "leave",
-        "leaving",
-        "left",
-        "resign*",
-        "short",
-        "shortage*",
-        "risk*",
-        "pressure*",
-        "nobody",
-        "no one",
-        "no-one",
-        "dwindl*",
-        "unreliable",
-        "complicated",
-        "complex",
-        "confus*",
-        "daunting",
-        "bureaucratic",
-        "onerous",
-        "time consuming",
-        "takes ages",
-        "squeez*",
-        "stuck",
-        "drift*",
-        "so much",
-        "doubled",
-        "gone up",
-        "going up",
-        "rising",
+    "problem_markers": _entries(
+        "problem*, issue*, trouble*, difficult*, barrier*, challeng*, concern*, worr*, struggl*, "
+        "hard, harder, nightmare*, obstacle*, hurdle*, tough, impossible, poor, weak*, limited, "
+        "insufficient, scarce, late, later, cut, cuts, slashed, falling, dropp*, declin*, "
+        "shrink*, lose, losing, lost, burn* out, burnt, stretched, exhausted, tired, overwhelm*, "
+        "fragile, precarious, at risk, broken, falling apart, rubbish, terrible, awful, endless, "
+        "excessive, ridiculous, disproportionate*, over the top, overkill, crazy, mad, madness, "
+        "a pain, frustrat*, hurts, killing, expensive, costly, costs a fortune, dried up, "
+        "drying up, too, only, leave, leaving, left, resign*, short, shortage*, risk*, pressure*, "
+        "nobody, no one, no-one, dwindl*, unreliable, complicated, complex, confus*, daunting, "
+        "bureaucratic, onerous, time consuming, takes ages, squeez*, stuck, drift*, so much, "
+        "doubled, gone up, going up, rising"
     ),
     # Deficit phrases whose negative sense *is* the problem, so they are never negated.
-    "deficit_markers": (
-        "not enough",
-        "n't enough",
-        "lack*",
-        "short of",
-        "too few",
-        "too little",
-        "too small",
-        "can't",
-        "unable",
-        "n't have",
-        "haven't got",
-        "n't got",
-        "can't afford",
-        "need",
-        "never",
-        "no longer",
-        "can't find",
-        "can't get",
-        "can't keep",
-        "n't know",
-        "no idea",
-        "not very",
-        "n't very",
-        "not confident",
-        "beyond us",
-        "nobody has",
-        "no one has",
-        "none of us",
-        "n't anyone",
-        "less and less",
-        "fewer",
-        "struggle to",
-        "hard to",
-        "not good",
-        "n't good",
-        "out of date",
-        "ancient",
-        "falling apart",
+    "deficit_markers": _entries(
+        "not enough, n't enough, lack*, short of, too few, too little, too small, can't, unable, "
+        "n't have, haven't got, n't got, can't afford, need, never, no longer, can't find, "
+        "can't get, can't keep, n't know, no idea, not very, n't very, not confident, beyond us, "
+        "nobody has, no one has, none of us, n't anyone, less and less, fewer, struggle to, "
+        "hard to, not good, n't good, out of date, ancient, falling apart"
     ),
     # Absence words: immediately before a topic they make it a barrier ("no reserves").
-    "absence_words": ("no", "zero", "without", "nor", "lack of", "lost our", "lost the", "lost a"),
+    "absence_words": _entries("no, zero, without, nor, lack of, lost our, lost the, lost a"),
 }
-# fmt: on
 
 
 @dataclass(frozen=True, slots=True)

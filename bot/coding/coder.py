@@ -23,8 +23,6 @@ from bot.coding.text_model import (
     tokens_of,
 )
 
-__all__ = ["BATCH", "code_text", "code_texts", "combiner_rows", "model_tokens"]
-
 Tokens = list[tuple[int, int, str]]  # (start, end, key) per word of an answer
 
 

@@ -74,11 +74,6 @@ class CueIndex:
         self.entries[i] = (group, code, rx)
         return rx
 
-    def compile_all(self) -> None:
-        for i, entry in enumerate(self.entries):
-            if entry[2] is None:
-                self.compile(i)
-
     def candidates(self, tok: str) -> tuple[int, ...]:
         """Entries whose first word could be ``tok`` (memoised: answers reuse few words)."""
         hit = self.cache.get(tok)

@@ -42,18 +42,6 @@ try:  # optional: pins BLAS to one thread during the fit (see _one_thread)
 except ImportError:  # pragma: no cover - optional speed-up
     threadpool_limits = None
 
-__all__ = [
-    "COMBINER_FEATURES",
-    "TextModel",
-    "fit_combiner",
-    "fit_model",
-    "load_model",
-    "model_digest",
-    "save_model",
-    "segments_of",
-    "tokens_of",
-]
-
 # Words: letters/digits with an inner apostrophe ("don't"), lower-cased by the caller.
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 CHAR_RANGE = (3, 5)

@@ -30,16 +30,6 @@ from bot.coding.coder import combiner_rows, model_tokens
 from bot.coding.rules import rule_code
 from bot.coding.text_model import TextModel, fit_combiner, fit_model, save_model
 
-__all__ = [
-    "Gold",
-    "fit_text_model",
-    "load_training_sets",
-    "pruned",
-    "refit_model",
-    "supported_cues",
-    "unlabelled_of",
-]
-
 
 class Gold(frozenset):
     """The codes of a labelled answer whose author labelled only some of the codebook's codes:

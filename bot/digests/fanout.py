@@ -190,56 +190,27 @@ def enqueue_round_digest(session: Session, ctx: AppContext, round_id: int) -> in
             )
         copy = copies[(audience, org)]
         base = f"digest:{round_id}:{person.id}"
-        for i, text in enumerate(copy.parts):
-            queued += _queue(
+        items: list[tuple[str, OutgoingMessage | dict[str, Any]]] = [
+            (f"{base}:{i}", OutgoingMessage(text, disable_notification=i > 0))
+            for i, text in enumerate(copy.parts)
+        ]
+        items += [
+            (f"{base}:chart:{name}", {**photo, "disable_notification": True})
+            for name, photo in copy.photos.items()
+        ]
+        caption = "The full digest, with charts, to open or print."
+        html = document_payload(f"digest-round-{round_id}.html", content=copy.html, caption=caption)
+        items.append((f"{base}:file", html))
+        for key, message in items:
+            added = enqueue(
                 session,
-                person,
-                round_id,
-                f"{base}:{i}",
-                OutgoingMessage(text, disable_notification=i > 0),
-                now,
+                chat_id=person.chat_id,
+                message=message,
+                kind="digest",
+                not_before=now,
+                participant_id=person.id,
+                round_id=round_id,
+                dedupe_key=key,
             )
-        for name, photo in copy.photos.items():
-            queued += _queue(
-                session,
-                person,
-                round_id,
-                f"{base}:chart:{name}",
-                {**photo, "disable_notification": True},
-                now,
-            )
-        queued += _queue(
-            session,
-            person,
-            round_id,
-            f"{base}:file",
-            document_payload(
-                f"digest-round-{round_id}.html",
-                content=copy.html,
-                caption="The full digest, with charts, to open or print.",
-            ),
-            now,
-        )
+            queued += added is not None
     return queued
-
-
-def _queue(
-    session: Session,
-    person: Participant,
-    round_id: int,
-    key: str,
-    message: OutgoingMessage | dict[str, Any],
-    now: datetime,
-) -> int:
-    assert person.chat_id is not None
-    added = enqueue(
-        session,
-        chat_id=person.chat_id,
-        message=message,
-        kind="digest",
-        not_before=now,
-        participant_id=person.id,
-        round_id=round_id,
-        dedupe_key=key,
-    )
-    return 1 if added is not None else 0

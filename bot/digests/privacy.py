@@ -135,11 +135,6 @@ _HARMLESS = {
 }
 
 
-def scrub(text: str, names: Iterable[str] = ()) -> str:
-    """One-off scrub; build a Scrubber once when scrubbing many texts."""
-    return Scrubber(names)(text)
-
-
 def shown(count: int | None, k: int) -> bool:
     """May a cell with `count` respondents be shown? Zero is shown (it describes no one)."""
     return count is not None and (count == 0 or count >= k)
