@@ -24,6 +24,9 @@ _FUZZY_PROTECT = wordset(
 
 @dataclass(frozen=True, slots=True)
 class Spelling:
+    """The codebook's words, and the one-letter deletions of the long ones, so a misspelt word
+    can be read as the cue word it is one edit away from."""
+
     known: frozenset[str]
     deletes: dict[str, frozenset[str]]
     targets: frozenset[str] = frozenset()  # words a misspelling may be corrected into
