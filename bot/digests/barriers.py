@@ -18,15 +18,16 @@ from bot.digests.segments import flag, has_completed, has_responded, on_postgres
 from storage.models import Answer, Invitation, Organisation
 
 
-def _respondents(session: Session, ids: list[int]) -> int:
-    return int(
-        session.scalar(
-            select(func.count(func.distinct(Answer.invitation_id)))
-            .join(Invitation, Invitation.id == Answer.invitation_id)
-            .where(Invitation.round_id.in_(ids), Answer.skipped.is_(False))
-        )
-        or 0
+def _respondents(session: Session, ids: list[int], organisation_id: int | None = None) -> int:
+    """People (invitations) with at least one answer not skipped: the base of the shares."""
+    query = (
+        select(func.count(func.distinct(Answer.invitation_id)))
+        .join(Invitation, Invitation.id == Answer.invitation_id)
+        .where(Invitation.round_id.in_(ids), Answer.skipped.is_(False))
     )
+    if organisation_id is not None:
+        query = query.where(Invitation.organisation_id == organisation_id)
+    return int(session.scalar(query) or 0)
 
 
 def _code_counts(
@@ -196,18 +197,7 @@ def organisation_detail(
         )
     ).one()
     invited, responded, completed = int(invited), int(responded or 0), int(completed or 0)
-    base = int(
-        session.scalar(
-            select(func.count(func.distinct(Answer.invitation_id)))
-            .join(Invitation, Invitation.id == Answer.invitation_id)
-            .where(
-                Invitation.round_id.in_(ids),
-                Invitation.organisation_id == organisation_id,
-                Answer.skipped.is_(False),
-            )
-        )
-        or 0
-    )
+    base = _respondents(session, ids, organisation_id)
     suppressed = base < k
     rows: list[BarrierRow] = []
     if not suppressed:
