@@ -3,11 +3,13 @@ commits or rolls back whole, on SQLite on a connection kept for the event loop."
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.orm import Session
 
 from bot.kernel.config import load_settings
 from bot.kernel.context import AppContext
@@ -75,3 +77,19 @@ async def test_the_kept_connection_is_closed_when_the_bot_stops(harness: BotHarn
     await harness.restart()
     # After a restart it is made afresh, so a stopped bot leaves no connection checked out.
     assert transactions.KEPT_CONNECTION not in harness.ctx.extras
+
+
+async def test_heavy_work_runs_in_a_worker_thread_and_commits(ctx: AppContext) -> None:
+    loop_thread = threading.get_ident()
+
+    def heavy(session: Session) -> int:
+        session.add(ProcessedUpdate(update_id=7, processed_at=WHEN))
+        return threading.get_ident()
+
+    assert await transactions.in_session(ctx, heavy, heavy=True) != loop_thread
+    assert await transactions.in_transaction(ctx, stored) == [7]
+    # Light work on SQLite stays on the event loop's thread.
+    if ctx.sessions.kw["bind"].dialect.name == "sqlite":
+        on = await transactions.in_transaction(ctx, lambda c: threading.get_ident())
+        assert on == loop_thread
+    transactions.close_kept_connection(ctx)
