@@ -60,7 +60,7 @@ def _dialog(ctx: AppContext, chat_id: int) -> action_dialog.Dialog:
         now=ctx.clock.now(),
         settings=ctx.settings,
         renderer=ctx.renderer,
-        codebook=codebook_for(ctx.settings, ctx.extras),
+        codebook=codebook_for(ctx.settings, ctx.loaded),
     )
 
 
@@ -84,7 +84,7 @@ async def action_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             return
         await show(update, screen.message)
         return
-    codebook = codebook_for(ctx.settings, ctx.extras)
+    codebook = codebook_for(ctx.settings, ctx.loaded)
     try:
         with session_scope(ctx.sessions) as session:
             if head in STATUS_WORDS and _round_number(rest) is not None:
@@ -146,7 +146,7 @@ async def actions_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if round_id is None:
         await send_html(update, "Send /actions followed by a round number.")
         return
-    codebook = codebook_for(ctx.settings, ctx.extras)
+    codebook = codebook_for(ctx.settings, ctx.loaded)
     with session_scope(ctx.sessions) as session:
         items = list_actions(session, [round_id], codebook=codebook, today=ctx.clock.now().date())
     if not items:

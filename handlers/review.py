@@ -43,7 +43,7 @@ async def review_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     chat = update.effective_chat
     if chat is None:
         return
-    codebook = codebook_for(ctx.settings, ctx.extras)
+    codebook = codebook_for(ctx.settings, ctx.loaded)
     with session_scope(ctx.sessions) as session:
         view = next_item(session, codebook, chat.id)
         message = review_message(view, codebook, ctx.renderer) if view else None
@@ -59,7 +59,7 @@ async def review_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     query, chat, user = update.callback_query, update.effective_chat, update.effective_user
     if query is None or chat is None or user is None:
         return
-    codebook = codebook_for(ctx.settings, ctx.extras)
+    codebook = codebook_for(ctx.settings, ctx.loaded)
     view: ReviewView | None
     try:
         action, answer_id, index = parse_callback(query.data or "")

@@ -71,7 +71,7 @@ def digest(
         if recode:
             forget_auto_codes(session, [*scope.round_ids, *scope.previous])
         result = compile_digest(
-            session, settings, scope, codebook=codebook_for(settings, app.extras)
+            session, settings, scope, codebook=codebook_for(settings, app.loaded)
         )
         write_digest(
             result, app.renderer, fmt.value, out, session=session, settings=settings, scope=scope

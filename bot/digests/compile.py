@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from bot.coding.coder import Codebook, Coding, code_texts, load_codebook
 from bot.digests.privacy import MERGED_LABEL, Scrubber, merge_small, shown
 from bot.kernel.config import Settings
+from bot.kernel.context import Loaded
 from storage.models import (
     Action,
     ActionStatus,
@@ -357,16 +358,11 @@ def _quarter_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
 # --------------------------------------------------------------------------- coding
 
 
-def codebook_for(settings: Settings, cache: dict[str, Any] | None = None) -> Codebook:
-    """The codebook from settings, loaded once per process when `cache` (ctx.extras) is given."""
-    if cache is not None and "codebook" in cache:
-        book = cache["codebook"]
-        assert isinstance(book, Codebook)
-        return book
-    book = load_codebook(settings.paths.codebook)
-    if cache is not None:
-        cache["codebook"] = book
-    return book
+def codebook_for(settings: Settings, loaded: Loaded | None = None) -> Codebook:
+    """The codebook from settings, loaded once per process when `loaded` (ctx.loaded) is given."""
+    if loaded is None:
+        return load_codebook(settings.paths.codebook)
+    return loaded.get(load_codebook, settings.paths.codebook)
 
 
 def auto_codes(coding: Coding) -> list[tuple[str, dict[str, Any]]]:

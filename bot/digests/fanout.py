@@ -114,7 +114,7 @@ def digest_for(
         scope,
         organisation_id=v.organisation_id if v.role == Role.LEAD else None,
         audience=v.audience,
-        codebook=codebook_for(ctx.settings, ctx.extras),
+        codebook=codebook_for(ctx.settings, ctx.loaded),
         now=now or ctx.clock.now(),
     )
 
@@ -159,7 +159,7 @@ def enqueue_round_digest(session: Session, ctx: AppContext, round_id: int) -> in
     HTML file. Each lead's copy carries their own organisation's detail. Safe to call twice:
     dedupe keys make the second call add nothing. Returns deliveries queued."""
     scope = round_scope(session, round_id)
-    codebook = codebook_for(ctx.settings, ctx.extras)
+    codebook = codebook_for(ctx.settings, ctx.loaded)
     now = ctx.clock.now()
     copies: dict[tuple[str, int | None], _Copy] = {}
     charts: dict[str, bytes | None] = {}

@@ -564,9 +564,6 @@ class QuestionData:
     coding: dict[str, Any]
 
 
-CACHE_KEY = "journey.consultations"
-
-
 @dataclass
 class _Version:
     """One version of a consultation as the fast path keeps it for the life of the process:
@@ -606,7 +603,7 @@ class _Version:
 def _version(
     connection: Connection, ctx: AppContext, consultation_id: int, content_hash: str
 ) -> _Version:
-    cache: dict[tuple[int, str], _Version] = ctx.extras.setdefault(CACHE_KEY, {})
+    cache = ctx.loaded.get(dict[tuple[int, str], _Version])  # one per process
     key = (consultation_id, content_hash)
     version = cache.get(key)
     if version is None:
@@ -878,7 +875,7 @@ def _handle_press(session: Session, ctx: AppContext, user_id: int, data: str) ->
             question,
             now=now,
             skipped=True,
-            codebook=codebook_for(ctx.settings, ctx.extras),
+            codebook=codebook_for(ctx.settings, ctx.loaded),
         )
         return _advance(session, ctx, participant, invitation, question)
     if question.type != "multi":
@@ -1029,7 +1026,7 @@ def handle_text(session: Session, ctx: AppContext, participant: Participant, tex
     if not text.strip():
         return Reply().card(invitation.id, question_message(renderer, invitation, question))
     # Coded as it is stored (a few ms), so a digest never has to code a backlog.
-    codebook = codebook_for(ctx.settings, ctx.extras)
+    codebook = codebook_for(ctx.settings, ctx.loaded)
     store_answer(session, invitation, question, now=ctx.clock.now(), text=text, codebook=codebook)
     return _advance(session, ctx, participant, invitation, question, typed=True)
 

@@ -65,7 +65,6 @@ YOUNG_COLLECTION_EVERY = 5_000
 # within that; the duplicate guard's markers are kept for twice as long, then deleted.
 DUPLICATE_WINDOW = timedelta(days=2)
 PRUNE_EVERY = timedelta(hours=1)
-PRUNED_KEY = "processed_updates_pruned_at"  # in AppContext.extras: when it last ran
 
 
 def forget_old_updates(sessions: SessionFactory, now: datetime) -> int:
@@ -82,10 +81,10 @@ async def prune_updates(ctx: AppContext) -> None:
     """At most once per PRUNE_EVERY, in a thread: a delete is a write, and on SQLite the
     presses' writes wait for it."""
     now = ctx.clock.now()
-    last = ctx.extras.get(PRUNED_KEY)
+    last = ctx.updates_pruned_at
     if last is not None and now - last < PRUNE_EVERY:
         return
-    ctx.extras[PRUNED_KEY] = now
+    ctx.updates_pruned_at = now
     removed = await asyncio.to_thread(forget_old_updates, ctx.sessions, now)
     if removed:
         log.info("forgot %d processed update ids older than %s", removed, DUPLICATE_WINDOW)
@@ -101,16 +100,15 @@ async def tick_now(ctx: AppContext) -> list[tuple[int, str, str]]:
 
 
 def wake_sender(ctx: AppContext) -> None:
-    sender = ctx.extras.get("sender")
-    if isinstance(sender, Sender):
-        sender.wake()
+    if ctx.sender is not None:
+        ctx.sender.wake()
 
 
 async def tick_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """The one repeating job: make sure the sender runs, then run what is due."""
     ctx = app_context(context)
     application = context.application
-    if "sender" not in ctx.extras:
+    if ctx.sender is None:
         start_sender(application, ctx)
     try:
         done = await tick_now(ctx)
@@ -123,10 +121,8 @@ async def tick_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         await prune_updates(ctx)
     except Exception:
         log.exception("could not forget old processed update ids")
-    engine = ctx.sessions.kw.get("bind")
-    if engine is not None:
-        # Off the event loop: see storage.db.AUTOCHECKPOINT_PAGES.
-        await asyncio.to_thread(checkpoint, engine)
+    # Off the event loop: see storage.db.AUTOCHECKPOINT_PAGES.
+    await asyncio.to_thread(checkpoint, ctx.engine)
 
 
 def start_sender(application: Application, ctx: AppContext) -> Sender:  # type: ignore[type-arg]
@@ -148,7 +144,7 @@ def start_sender(application: Application, ctx: AppContext) -> Sender:  # type: 
         poll_interval=min(1.0, settings.rounds.tick_seconds),
         locale=settings.partnership.locale,
     )
-    ctx.extras["sender"] = sender
+    ctx.sender = sender
     application.create_task(_supervise(application, ctx, sender), name="outbox-sender")
     return sender
 
@@ -161,7 +157,7 @@ async def _supervise(application: Application, ctx: AppContext, sender: Sender) 
             await asyncio.sleep(0.2)
         sender.stop()
         await task
-    ctx.extras.pop("sender", None)
+    ctx.sender = None
 
 
 def schedule_jobs(application: Application) -> None:  # type: ignore[type-arg]

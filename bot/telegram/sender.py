@@ -92,7 +92,7 @@ from telegram.error import (
 )
 
 from bot.kernel.clock import Clock, SystemClock
-from storage.db import SessionFactory
+from storage.db import SessionFactory, engine_of
 from storage.models import (
     Delivery,
     DeliveryStatus,
@@ -313,7 +313,7 @@ class Sender:
     # -------------------------------------------------------------- single sender on PostgreSQL
 
     def _lead(self) -> bool:
-        engine = self.sessions.kw["bind"]
+        engine = engine_of(self.sessions)
         if engine.dialect.name != "postgresql":
             return True
         if self._lock_connection is None:

@@ -95,7 +95,7 @@ def work_transaction(ctx: AppContext, *, heavy: bool = False) -> AbstractContext
 
 
 def _on_sqlite(ctx: AppContext) -> bool:
-    return ctx.sessions.kw["bind"].dialect.name == "sqlite"  # type: ignore[no-any-return]
+    return ctx.engine.dialect.name == "sqlite"
 
 
 async def in_session(ctx: AppContext, work: Callable[[Session], R], *, heavy: bool = False) -> R:
@@ -109,21 +109,17 @@ async def in_session(ctx: AppContext, work: Callable[[Session], R], *, heavy: bo
     return await in_transaction(ctx, run, heavy=heavy)
 
 
-KEPT_CONNECTION = "transactions.kept_connection"
-
-
 def kept_connection(ctx: AppContext) -> KeptConnection:
     """The connection in_transaction uses on SQLite (closed by close_kept_connection)."""
-    kept = ctx.extras.get(KEPT_CONNECTION)
-    if kept is None:
-        kept = ctx.extras[KEPT_CONNECTION] = KeptConnection(ctx.sessions.kw["bind"])
-    return kept  # type: ignore[no-any-return]
+    if ctx.kept_connection is None:
+        ctx.kept_connection = KeptConnection(ctx.engine)
+    return ctx.kept_connection
 
 
 def close_kept_connection(ctx: AppContext) -> None:
-    kept = ctx.extras.pop(KEPT_CONNECTION, None)
-    if kept is not None:
-        kept.close()
+    if ctx.kept_connection is not None:
+        ctx.kept_connection.close()
+        ctx.kept_connection = None
 
 
 class DuplicateUpdate(Exception):

@@ -65,7 +65,7 @@ async def test_sqlite_keeps_one_connection_until_closed(tmp_path: Path) -> None:
     assert seen[0] is seen[1]
     kept = transactions.kept_connection(ctx)
     transactions.close_kept_connection(ctx)
-    assert transactions.KEPT_CONNECTION not in ctx.extras
+    assert ctx.kept_connection is None
     assert kept._connection is None  # closed, back to the pool
     assert engine.pool.checkedout() == 0
     engine.dispose()
@@ -76,7 +76,7 @@ async def test_the_kept_connection_is_closed_when_the_bot_stops(harness: BotHarn
     await transactions.in_transaction(harness.ctx, stored)
     await harness.restart()
     # After a restart it is made afresh, so a stopped bot leaves no connection checked out.
-    assert transactions.KEPT_CONNECTION not in harness.ctx.extras
+    assert harness.ctx.kept_connection is None
 
 
 async def test_heavy_work_runs_in_a_worker_thread_and_commits(ctx: AppContext) -> None:
@@ -89,7 +89,7 @@ async def test_heavy_work_runs_in_a_worker_thread_and_commits(ctx: AppContext) -
     assert await transactions.in_session(ctx, heavy, heavy=True) != loop_thread
     assert await transactions.in_transaction(ctx, stored) == [7]
     # Light work on SQLite stays on the event loop's thread.
-    if ctx.sessions.kw["bind"].dialect.name == "sqlite":
+    if ctx.engine.dialect.name == "sqlite":
         on = await transactions.in_transaction(ctx, lambda c: threading.get_ident())
         assert on == loop_thread
     transactions.close_kept_connection(ctx)
