@@ -10,31 +10,22 @@ from typing import Annotated
 
 import typer
 
+from bot.cli.common import EXIT_FAILED, UserError, state
 from bot.consultations.catalogue import (
     consultation_by_slug,
     current_consultations,
     import_consultation,
 )
 from bot.consultations.sets import ConsultationError, load_consultation
+from bot.kernel.context import AppContext
 from bot.rounds import lifecycle as rounds
+from bot.rounds.services import round_services
 from storage.db import session_scope
 
 consultations_app = typer.Typer(help="Consultation sets (TOML files).", no_args_is_help=True)
 rounds_app = typer.Typer(
     help="Consultation rounds: schedule, watch, remind, close.", no_args_is_help=True
 )
-
-
-def _state(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    from bot.cli import state
-
-    return state(ctx)
-
-
-def _user_error(message: str, code: int = 2) -> Exception:
-    from bot.cli import UserError
-
-    return UserError(message, code)
 
 
 def _files(paths: list[Path] | None, default: Path) -> list[Path]:
@@ -45,7 +36,7 @@ def _files(paths: list[Path] | None, default: Path) -> list[Path]:
         elif path.exists():
             found.append(path)
         else:
-            raise _user_error(f"{path}: no such file or folder")
+            raise UserError(f"{path}: no such file or folder")
     return found
 
 
@@ -71,7 +62,7 @@ def consultations_validate(
     ] = None,
 ) -> None:
     """Check consultation files; errors name file:line: field. Exit 2 if any is invalid."""
-    files = _files(paths, _state(ctx).settings.paths.consultations)
+    files = _files(paths, state(ctx).settings.paths.consultations)
     for path, spec in _load_all(files):
         typer.echo(f"ok  {path}: {spec.id} v{spec.version}, {len(spec.questions)} questions")  # type: ignore[attr-defined]
 
@@ -84,9 +75,9 @@ def consultations_import(
     ] = None,
 ) -> None:
     """Validate, then store each set as a versioned row (unchanged files are left alone)."""
-    files = _files(paths, _state(ctx).settings.paths.consultations)
+    files = _files(paths, state(ctx).settings.paths.consultations)
     loaded = _load_all(files)
-    with session_scope(_state(ctx).ready_sessions()) as session:
+    with session_scope(state(ctx).ready_sessions()) as session:
         for path, spec in loaded:
             row, created = import_consultation(session, spec, path)  # type: ignore[arg-type]
             typer.echo(
@@ -97,7 +88,7 @@ def consultations_import(
 @consultations_app.command("list")
 def consultations_list(ctx: typer.Context) -> None:
     """The sets in the database (newest version of each)."""
-    with session_scope(_state(ctx).ready_sessions()) as session:
+    with session_scope(state(ctx).ready_sessions()) as session:
         rows = current_consultations(session)
         if not rows:
             typer.echo("no consultation sets yet: consultbot consultations import")
@@ -113,7 +104,7 @@ DURATION = re.compile(r"^(\d+)\s*([dhm])$")
 def parse_duration(value: str) -> timedelta:
     match = DURATION.match(value.strip().lower())
     if not match:
-        raise _user_error(f"not a duration {value!r}: use e.g. 10d, 12h or 30m")
+        raise UserError(f"not a duration {value!r}: use e.g. 10d, 12h or 30m")
     n, unit = int(match[1]), match[2]
     return {"d": timedelta(days=n), "h": timedelta(hours=n), "m": timedelta(minutes=n)}[unit]
 
@@ -142,22 +133,20 @@ def rounds_schedule(
 ) -> None:
     """Plan a round (once or recurring). Exactly one of --now, --at, --cron."""
     if sum(x is not None and x is not False for x in (at, cron, now or None)) != 1:
-        raise _user_error("give exactly one of --now, --at or --cron")
-    settings = _state(ctx).settings
+        raise UserError("give exactly one of --now, --at or --cron")
+    settings = state(ctx).settings
     filters = {}
     for item in where or []:
         key, _, value = item.partition("=")
         if not value:
-            raise _user_error(f"--where {item!r}: use key=value, e.g. area=north")
+            raise UserError(f"--where {item!r}: use key=value, e.g. area=north")
         filters[key.strip()] = value.strip()
     spec = {"who": audience, "where": filters}
     clock_now = datetime.now(UTC)
-    with session_scope(_state(ctx).ready_sessions()) as session:
+    with session_scope(state(ctx).ready_sessions()) as session:
         row = consultation_by_slug(session, consultation)
         if row is None:
-            raise _user_error(
-                f"no consultation {consultation!r}: see consultbot consultations list"
-            )
+            raise UserError(f"no consultation {consultation!r}: see consultbot consultations list")
         try:
             reminders = [parse_duration(r) for r in remind or []]
             if cron:
@@ -182,7 +171,7 @@ def rounds_schedule(
                             tzinfo=settings.zone
                         )
                     except ValueError:
-                        raise _user_error(f"--at {at!r}: use 'YYYY-MM-DD HH:MM'") from None
+                        raise UserError(f"--at {at!r}: use 'YYYY-MM-DD HH:MM'") from None
                 else:
                     opens_at = clock_now
                 round_ = rounds.schedule_once(
@@ -213,14 +202,14 @@ def rounds_schedule(
                 )
             )
         except rounds.RoundError as exc:
-            raise _user_error(str(exc)) from None
+            raise UserError(str(exc)) from None
 
 
 @rounds_app.command("list")
 def rounds_list(ctx: typer.Context, limit: int = 20) -> None:
     """Newest rounds with status and response rate."""
-    zone = _state(ctx).settings.zone
-    with session_scope(_state(ctx).ready_sessions()) as session:
+    zone = state(ctx).settings.zone
+    with session_scope(state(ctx).ready_sessions()) as session:
         for r, invited, completed in rounds.list_rounds(session, limit=limit):
             rate = f"{completed}/{invited} ({completed / invited:.0%})" if invited else "-"
             typer.echo(
@@ -232,11 +221,11 @@ def rounds_list(ctx: typer.Context, limit: int = 20) -> None:
 @rounds_app.command("show")
 def rounds_show(ctx: typer.Context, round_id: int) -> None:
     """Invited, delivered, started, completed and unreachable, by segment."""
-    with session_scope(_state(ctx).ready_sessions()) as session:
+    with session_scope(state(ctx).ready_sessions()) as session:
         try:
             s = rounds.round_stats(session, rounds.get_round(session, round_id))
         except rounds.RoundError as exc:
-            raise _user_error(str(exc), 1) from None
+            raise UserError(str(exc), EXIT_FAILED) from None
         typer.echo(
             f"round {round_id} {s.round.status.value}: invited {s.invited}, "
             f"delivered {s.delivered}, "
@@ -251,12 +240,9 @@ def rounds_show(ctx: typer.Context, round_id: int) -> None:
 
 
 def _act(ctx: typer.Context, round_id: int, action: str) -> None:
-    from bot.kernel.context import AppContext
-    from bot.rounds.services import round_services
-
-    settings = _state(ctx).settings
+    settings = state(ctx).settings
     now = datetime.now(UTC)
-    sessions = _state(ctx).ready_sessions()
+    sessions = state(ctx).ready_sessions()
     services = round_services(AppContext(settings=settings, sessions=sessions))
     with session_scope(sessions) as session:
         try:
@@ -276,7 +262,7 @@ def _act(ctx: typer.Context, round_id: int, action: str) -> None:
                     withdrawn = rounds.stop_series(session, round_, now=now)
                     typer.echo(f"its series is stopped; {withdrawn} planned rounds withdrawn")
         except rounds.RoundError as exc:
-            raise _user_error(str(exc), 1) from None
+            raise UserError(str(exc), EXIT_FAILED) from None
 
 
 @rounds_app.command("remind")

@@ -23,8 +23,8 @@ from bot.digests.render import chart_pngs, render_chart_caption, render_html, re
 from bot.kernel.context import AppContext
 from bot.kernel.people import find_participant, role_of
 from bot.kernel.reply import OutgoingMessage
+from bot.outbox.payloads import document_payload, photo_payload
 from bot.outbox.queue import enqueue
-from bot.telegram.sender import document_payload, photo_payload
 from storage.models import (
     Invitation,
     Participant,

@@ -15,8 +15,9 @@ from telegram.ext import Application, ContextTypes
 from bot.kernel.context import CONTEXT_KEY, AppContext
 from bot.rounds import lifecycle as rounds
 from bot.rounds.services import round_services
+from bot.telegram.client import ConsultBot
 from bot.telegram.context import app_context
-from bot.telegram.sender import Sender, make_bot
+from bot.telegram.sender import Sender, make_sender
 from storage.db import SessionFactory, checkpoint, transaction
 from storage.models import ProcessedUpdate
 
@@ -126,23 +127,15 @@ async def tick_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def start_sender(application: Application, ctx: AppContext) -> Sender:  # type: ignore[type-arg]
-    settings = ctx.settings
-    bot = make_bot(
-        application.bot.token,
-        settings.telegram.base_url,
-        settings.telegram.base_file_url,
-        timeout=settings.telegram.request_timeout,
-    )
-    sender = Sender(
+    """The outbox sender on the application's bot (and so its HTTP session)."""
+    bot = application.bot
+    assert isinstance(bot, ConsultBot)
+    sender = make_sender(
         ctx.sessions,
         bot,
+        ctx.settings,
         clock=ctx.clock,
-        rate=settings.sending.rate_per_second,
-        per_chat_interval=settings.sending.per_chat_interval,
-        batch_size=settings.sending.batch_size,
-        max_attempts=settings.sending.max_attempts,
-        poll_interval=min(1.0, settings.rounds.tick_seconds),
-        locale=settings.partnership.locale,
+        poll_interval=min(1.0, ctx.settings.rounds.tick_seconds),
     )
     ctx.sender = sender
     application.create_task(_supervise(application, ctx, sender), name="outbox-sender")
@@ -150,13 +143,13 @@ def start_sender(application: Application, ctx: AppContext) -> Sender:  # type: 
 
 
 async def _supervise(application: Application, ctx: AppContext, sender: Sender) -> None:  # type: ignore[type-arg]
-    """Run the sender while the application runs; stop it when the application stops."""
-    async with sender.bot:
-        task = asyncio.create_task(sender.run())
-        while application.running and not task.done():
-            await asyncio.sleep(0.2)
-        sender.stop()
-        await task
+    """Run the sender while the application runs; stop it when the application stops (which
+    waits for this task before it closes the bot's HTTP session)."""
+    task = asyncio.create_task(sender.run())
+    while application.running and not task.done():
+        await asyncio.sleep(0.2)
+    sender.stop()
+    await task
     ctx.sender = None
 
 
