@@ -7,7 +7,8 @@ stand-in running in its own process (so the server's CPU is not the sender's).
 Run 1, Telegram's limits on (stand-in flood control: 30/s overall, 1/s per chat): the pace
 achieved against settings.sending.rate_per_second (25/s), and the 429s the stand-in answered.
 Run 2, limits off and the pace set very high: the most messages per second the pipeline
-(claim, send over HTTP through bot.telegram.client, record results in SQLite) can push on this machine.
+(claim, send over HTTP through bot.telegram.client, record results in SQLite) can push on
+this machine.
 """
 
 from __future__ import annotations

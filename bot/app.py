@@ -41,11 +41,7 @@ def build_application(ctx: AppContext, token: str, *, jobs: bool = True) -> Appl
     one process of a deployment does, other webhook workers only answer updates."""
     bot = make_bot(token, ctx.settings.telegram)
     builder: ApplicationBuilder = (  # type: ignore[type-arg]
-        Application.builder()
-        .bot(bot)
-        .concurrent_updates(True)
-        .post_init(post_init)
-        .post_shutdown(post_shutdown)
+        Application.builder().bot(bot).concurrent_updates(True).post_init(post_init)
     )
     application = builder.build()
     application.bot_data[CONTEXT_KEY] = ctx
@@ -81,10 +77,6 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         await menus.set_command_menu(application.bot, chat_id, role)
     log.info("command menus set (%d privileged chats)", len(people))
     runtime.settle_heap()
-
-
-async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
-    transactions.close_kept_connection(application.bot_data[CONTEXT_KEY])
 
 
 async def run_worker(
@@ -130,7 +122,6 @@ async def run_worker(
             await application.stop()
     finally:
         await runner.cleanup()
-        await post_shutdown(application)
 
 
 def worker_main(settings: Settings, token: str, secret: str, index: int) -> None:
@@ -139,7 +130,6 @@ def worker_main(settings: Settings, token: str, secret: str, index: int) -> None
     setup_logging(settings.log_level, token)
     engine = make_engine(settings.database_url)
     ctx = AppContext(settings=settings, sessions=make_session_factory(engine))
-    runtime.use_fast_event_loop()
     try:
         asyncio.run(run_worker(ctx, token, secret=secret, index=index))
     finally:

@@ -87,31 +87,6 @@ def transaction(factory: SessionFactory) -> Iterator[Connection]:
         yield connection
 
 
-class KeptConnection:
-    """One connection kept open for short transactions that one thread runs one after the
-    other (the event loop's, on SQLite: see handlers.common.in_transaction). Taking a
-    connection from the pool and giving it back cost a button press more than some of its
-    statements. Not for use from two threads; close() it when the application stops."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._connection: Connection | None = None
-
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """As transaction(): commit on success, roll back on any error."""
-        connection = self._connection
-        if connection is None or connection.closed or connection.invalidated:
-            connection = self._connection = self.engine.connect()
-        with connection.begin():
-            yield connection
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-
 @contextmanager
 def session_in(factory: SessionFactory, connection: Connection) -> Iterator[Session]:
     """An ORM session inside `connection`'s transaction (see transaction()): its work is

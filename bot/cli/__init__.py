@@ -26,7 +26,6 @@ from bot.kernel.config import ConfigError
 from bot.kernel.context import AppContext
 from bot.kernel.people import grant_role, list_privileged, revoke_role
 from bot.telegram.client import make_bot
-from bot.telegram.jobs import use_fast_event_loop
 from bot.telegram.sender import make_sender
 from bot.telegram.webhook import ALLOWED_UPDATES, new_secret, run_workers
 from storage import migrate
@@ -87,7 +86,6 @@ def run(ctx: typer.Context) -> None:
         safe_url(settings.database_url),
         migrate.current_revision(state(ctx).engine),
     )
-    fast = use_fast_event_loop()
     telegram = settings.telegram
     if telegram.webhook_url:
         # A fresh secret per start unless one is given: only Telegram, told it by setWebhook,
@@ -110,11 +108,7 @@ def run(ctx: typer.Context) -> None:
             raise typer.Exit(code)
         return
     application = build_application(AppContext(settings=settings, sessions=sessions), token)
-    log.info(
-        "starting long polling against %s (%s event loop)",
-        telegram.base_url,
-        "uvloop" if fast else "asyncio",
-    )
+    log.info("starting long polling against %s", telegram.base_url)
     application.run_polling(
         timeout=telegram.poll_timeout,
         allowed_updates=ALLOWED_UPDATES,

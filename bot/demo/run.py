@@ -36,7 +36,6 @@ from bot.kernel.config import Settings, load_settings
 from bot.kernel.context import AppContext
 from bot.kernel.people import find_participant, grant_role
 from bot.rounds import lifecycle as rounds
-from bot.telegram.jobs import use_fast_event_loop
 from standin import BotApiStandIn
 from standin.models import BotMessage
 from storage import migrate
@@ -508,7 +507,6 @@ def _transcript(standin: BotApiStandIn, people: list[Persona]) -> str:
 
 def main(out: Path, seed: int = 7) -> int:
     shutil.rmtree(out / "__pycache__", ignore_errors=True)
-    use_fast_event_loop()  # as `consultbot run` does
     result = asyncio.run(run_demo(out, seed=seed))
     print()
     print(f"Round #{result.round_id}: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))

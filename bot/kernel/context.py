@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from bot.kernel.clock import Clock, SystemClock
 from bot.kernel.config import Settings
 from bot.kernel.render import Renderer
-from storage.db import KeptConnection, SessionFactory, engine_of
+from storage.db import SessionFactory, engine_of
 
 CONTEXT_KEY = "consultbot"
 
@@ -46,8 +46,6 @@ class AppContext:
     sessions: SessionFactory
     clock: Clock = field(default_factory=SystemClock)
     loaded: Loaded = field(default_factory=Loaded)
-    # The event loop's own connection on SQLite (bot.telegram.transactions.kept_connection).
-    kept_connection: KeptConnection | None = None
     # The outbox sender while it runs in this process (bot.telegram.jobs.start_sender): woken
     # after a coordinator's action writes deliveries.
     sender: Wakeable | None = None

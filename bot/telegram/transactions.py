@@ -21,7 +21,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.kernel.context import AppContext
 from bot.telegram.context import app_context
-from storage.db import KeptConnection, session_in, transaction
+from storage.db import session_in, transaction
 from storage.models import Participant, ParticipantStatus, ProcessedUpdate
 from storage.prepared import Prepared
 
@@ -66,19 +66,18 @@ async def in_transaction(
     """Run `work` in one Core transaction: commit when it returns, roll back if it raises.
 
     Light work (a press, a command; statements that take microseconds): on SQLite it runs
-    right here, on a connection kept for the event loop (kept_connection): one writer at a
-    time is all SQLite allows, so a thread would only queue behind the write lock. On a
-    server database every statement waits for a round trip, which on the event loop held up
-    every other update: there it runs in a worker thread (bench/participant_bench.py --db).
+    right here on the event loop: one writer at a time is all SQLite allows, so a thread would
+    only queue behind the write lock. On a server database every statement waits for a round
+    trip, which on the event loop held up every other update: there it runs in a worker
+    thread (bench/participant_bench.py --db).
 
     `heavy=True` for work that takes long on any database (compiling a digest, drawing
-    charts, coding many texts): it runs in a worker thread on its own connection from the
-    pool, on SQLite too, so the event loop keeps answering. On SQLite the write lock is held
-    from the work's first write to its commit and the loop's writes wait for it: read and
-    compute first, write last."""
+    charts, coding many texts): it runs in a worker thread, on SQLite too, so the event loop
+    keeps answering. On SQLite the write lock is held from the work's first write to its
+    commit and the loop's writes wait for it: read and compute first, write last."""
 
     def run() -> R:
-        with work_transaction(ctx, heavy=heavy) as connection:
+        with work_transaction(ctx) as connection:
             return work(connection)
 
     if _on_sqlite(ctx) and not heavy:
@@ -86,11 +85,8 @@ async def in_transaction(
     return await asyncio.to_thread(run)
 
 
-def work_transaction(ctx: AppContext, *, heavy: bool = False) -> AbstractContextManager[Connection]:
-    """The transaction in_transaction runs its work in: light work on SQLite on the kept
-    connection, anything else on one from the pool (storage.db.transaction)."""
-    if _on_sqlite(ctx) and not heavy:
-        return kept_connection(ctx).transaction()
+def work_transaction(ctx: AppContext) -> AbstractContextManager[Connection]:
+    """The transaction in_transaction runs its work in (a pooled connection's)."""
     return transaction(ctx.sessions)
 
 
@@ -107,19 +103,6 @@ async def in_session(ctx: AppContext, work: Callable[[Session], R], *, heavy: bo
             return work(session)
 
     return await in_transaction(ctx, run, heavy=heavy)
-
-
-def kept_connection(ctx: AppContext) -> KeptConnection:
-    """The connection in_transaction uses on SQLite (closed by close_kept_connection)."""
-    if ctx.kept_connection is None:
-        ctx.kept_connection = KeptConnection(ctx.engine)
-    return ctx.kept_connection
-
-
-def close_kept_connection(ctx: AppContext) -> None:
-    if ctx.kept_connection is not None:
-        ctx.kept_connection.close()
-        ctx.kept_connection = None
 
 
 class DuplicateUpdate(Exception):
