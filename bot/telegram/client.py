@@ -10,15 +10,13 @@ PTB's error classes, so errors read the same everywhere.
 Why a raw call: Telegram answers sendMessage and editMessageText with the whole message, which
 PTB turns into a ``Message`` (and every button into an object) that the bot never reads, and
 PTB's request encoding (RequestParameter, every value to a string, then JSON) is per-call
-object machinery. Measured in bench/outbox_bench.py (2 cores, stand-in in its own process,
-limits off), PTB's ``Bot`` sent about half as many messages a second as a plain JSON POST;
-with ``send_message`` and keyboard objects both ways it was 297 msg/s. For a press, building
-those objects cost more CPU than its database work (bench/participant_bench.py).
+object machinery: measured in bench/outbox_bench.py (limits off), PTB's ``Bot`` sent about
+half as many messages a second as a plain JSON POST.
 
-Why aiohttp and not PTB's default transport (httpx): httpx tops out at about 400 requests a
-second on two cores, well below what a broadcast can use when Telegram allows more (paid
-broadcasts: 1,000 a second); aiohttp does several times that on the same CPU. PTB documents
-BaseRequest as the extension point for exactly this.
+Why aiohttp (AiohttpRequest) and not PTB's default transport (httpx): it earns its place in
+bench/participant_bench.py --participants 200 --rates '' (the echo baseline, PTB alone,
+run back to back on each): 470-800 presses/s at 0.6-0.7 ms CPU a press on aiohttp against
+65-160 presses/s at 6-8 ms on httpx.
 """
 
 from __future__ import annotations
@@ -114,35 +112,13 @@ class AiohttpRequest(BaseRequest):
             write_timeout,
             self._pool_timeout if isinstance(pool_timeout, DefaultValue) else pool_timeout,
         )
-        body: Any = None
-        if files:
-            form = aiohttp.FormData()
-            for name, value in (fields or {}).items():
-                form.add_field(name, value)
-            for name, upload in files.items():
-                if isinstance(upload, tuple):
-                    filename, content, *rest = upload
-                    kind = rest[0] if rest else "application/octet-stream"
-                    form.add_field(name, content, filename=filename, content_type=kind)
-                else:
-                    form.add_field(name, upload)
-            body = form
-        elif fields:
-            body = _json_body(fields)
-        return await self._send(method, url, body, timeout)
+        return await self._send(method, url, _body(fields or {}, files), timeout)
 
     async def post_raw(self, url: str, params: dict[str, Any], files: Files | None) -> Any:
         """The raw call: `params` as a JSON body, or with `files` as a multipart form; the
         Bot API's result, or PTB's error for Telegram's refusal."""
-        if files:
-            form = aiohttp.FormData()
-            for name, value in params.items():
-                form.add_field(name, _form_value(value))
-            for name, (filename, content, kind) in files.items():
-                form.add_field(name, content, filename=filename, content_type=kind)
-            status, payload = await self._send("POST", url, form, self._media_timeout)
-        else:
-            status, payload = await self._send("POST", url, _json_body(params), self._timeout)
+        timeout = self._media_timeout if files else self._timeout
+        status, payload = await self._send("POST", url, _body(params, files), timeout)
         return _result(status, payload)
 
     async def _send(
@@ -175,10 +151,19 @@ def _timeout(
     )
 
 
-def _json_body(params: dict[str, Any]) -> aiohttp.payload.BytesPayload:
-    # The Bot API takes JSON for any call without a file: percent-encoding a form cost 33 us
-    # for a question card against 4 us for json.dumps, and given a dict aiohttp would build a
-    # FormData with a multipart writer for every request.
+def _body(params: dict[str, Any], files: Files | None) -> Any:
+    if files:
+        form = aiohttp.FormData()
+        for name, value in params.items():
+            form.add_field(name, _form_value(value))
+        for name, (filename, content, kind) in files.items():
+            form.add_field(name, content, filename=filename, content_type=kind)
+        return form
+    if not params:
+        return None
+    # JSON for any call without a file: percent-encoding a form cost 33 us for a question
+    # card against 4 us for json.dumps, and given a dict aiohttp would build a FormData with
+    # a multipart writer for every request.
     return aiohttp.payload.BytesPayload(
         json.dumps(params).encode(), content_type="application/json"
     )
