@@ -47,7 +47,7 @@ def build_application(ctx: AppContext, token: str, *, jobs: bool = True) -> Appl
     application.bot_data[CONTEXT_KEY] = ctx
     register_handlers(application)
     if jobs:
-        runtime.schedule_jobs(application)
+        runtime.schedule_jobs(application, ctx)
     return application
 
 

@@ -4,7 +4,7 @@ uses, for admins and scripts. The running bot's job and sender do the opening an
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated
 
@@ -109,6 +109,23 @@ def parse_duration(value: str) -> timedelta:
     return {"d": timedelta(days=n), "h": timedelta(hours=n), "m": timedelta(minutes=n)}[unit]
 
 
+def _segment_filters(where: list[str]) -> dict[str, str]:
+    filters = {}
+    for item in where:
+        key, _, value = item.partition("=")
+        if not value:
+            raise UserError(f"--where {item!r}: use key=value, e.g. area=north")
+        filters[key.strip()] = value.strip()
+    return filters
+
+
+def _opening(at: str, zone: tzinfo) -> datetime:
+    try:
+        return datetime.strptime(at, "%Y-%m-%d %H:%M").replace(tzinfo=zone)
+    except ValueError:
+        raise UserError(f"--at {at!r}: use 'YYYY-MM-DD HH:MM'") from None
+
+
 @rounds_app.command("schedule")
 def rounds_schedule(
     ctx: typer.Context,
@@ -135,13 +152,7 @@ def rounds_schedule(
     if sum(x is not None and x is not False for x in (at, cron, now or None)) != 1:
         raise UserError("give exactly one of --now, --at or --cron")
     settings = state(ctx).settings
-    filters = {}
-    for item in where or []:
-        key, _, value = item.partition("=")
-        if not value:
-            raise UserError(f"--where {item!r}: use key=value, e.g. area=north")
-        filters[key.strip()] = value.strip()
-    spec = {"who": audience, "where": filters}
+    spec = {"who": audience, "where": _segment_filters(where or [])}
     clock_now = datetime.now(UTC)
     with session_scope(state(ctx).ready_sessions()) as session:
         row = consultation_by_slug(session, consultation)
@@ -165,15 +176,7 @@ def rounds_schedule(
                     f"{round_.opens_at.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}"
                 )
             else:
-                if at:
-                    try:
-                        opens_at = datetime.strptime(at, "%Y-%m-%d %H:%M").replace(
-                            tzinfo=settings.zone
-                        )
-                    except ValueError:
-                        raise UserError(f"--at {at!r}: use 'YYYY-MM-DD HH:MM'") from None
-                else:
-                    opens_at = clock_now
+                opens_at = _opening(at, settings.zone) if at else clock_now
                 round_ = rounds.schedule_once(
                     session,
                     row,

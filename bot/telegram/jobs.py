@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from telegram.ext import Application, ContextTypes
 
-from bot.kernel.context import CONTEXT_KEY, AppContext
+from bot.kernel.context import AppContext
 from bot.rounds import lifecycle as rounds
 from bot.rounds.services import round_services
 from bot.telegram.client import ConsultBot
@@ -139,17 +139,10 @@ async def _supervise(application: Application, ctx: AppContext, sender: Sender) 
     ctx.sender = None
 
 
-def schedule_jobs(application: Application) -> None:  # type: ignore[type-arg]
-    ctx: AppContext = app_context_from(application)
+def schedule_jobs(application: Application, ctx: AppContext) -> None:  # type: ignore[type-arg]
     if application.job_queue is None:
         log.warning("no job queue: install python-telegram-bot[job-queue]; rounds will not run")
         return
     application.job_queue.run_repeating(
         tick_job, interval=ctx.settings.rounds.tick_seconds, first=0.0, name="rounds-tick"
     )
-
-
-def app_context_from(application: Application) -> AppContext:  # type: ignore[type-arg]
-    ctx = application.bot_data[CONTEXT_KEY]
-    assert isinstance(ctx, AppContext)
-    return ctx
