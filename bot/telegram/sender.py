@@ -49,7 +49,7 @@ import contextlib
 import logging
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -108,8 +108,6 @@ class SenderStats:
     failed: int = 0
     retried: int = 0
     rate_limited: int = 0
-    batches: int = 0
-    started: float = field(default_factory=time.monotonic)
 
 
 class Sender:
@@ -148,7 +146,6 @@ class Sender:
         self._stopping = False
         self._last_sent: dict[int, float] = {}
         self._progress_at: dict[int, float] = {}
-        self.idle = asyncio.Event()
 
     # -------------------------------------------------------------- control
 
@@ -179,9 +176,7 @@ class Sender:
                     count = 0
                     await self._sleep(self.poll_interval)
                 if count:
-                    self.idle.clear()
                     continue
-                self.idle.set()
                 if until_idle:
                     return
                 await self._sleep(self._idle_wait())
@@ -215,7 +210,6 @@ class Sender:
         )
         if not rows:
             return 0
-        self.stats.batches += 1
         semaphore = asyncio.Semaphore(self.concurrency)
         tasks: list[asyncio.Task[Attempt]] = []
 
