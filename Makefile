@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make demo    run a whole consultation round on the embedded defaults (no Telegram needed)"
 	@echo "make test    run the test suite (SQLite; PostgreSQL too when CONSULTBOT_TEST_POSTGRES_URL is set)"
-	@echo "make lint    ruff"
+	@echo "make lint    ruff, and import-linter for the layers (pyproject.toml)"
 	@echo "make bench   run the benchmarks under bench/ (prints figures)"
 
 $(STAMP): pyproject.toml
@@ -30,10 +30,11 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check bot handlers storage tests bench
+	$(BIN)/ruff format --check bot handlers storage standin tests bench
+	$(BIN)/lint-imports
 
 format: $(STAMP)
-	$(BIN)/ruff format bot handlers storage tests bench
+	$(BIN)/ruff format bot handlers storage standin tests bench
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

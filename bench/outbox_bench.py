@@ -30,7 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.kernel.clock import SystemClock
 from bot.kernel.config import TelegramSettings, load_settings
 from bot.kernel.render import Renderer
-from bot.rounds.lifecycle import Services, run_due_events, schedule_once
+from bot.rounds.events import run_due_events
+from bot.rounds.planning import schedule_once
+from bot.rounds.services import Services
 from bot.telegram.client import make_bot
 from bot.telegram.sender import Sender
 from storage import migrate

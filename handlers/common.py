@@ -1,25 +1,26 @@
-"""Cross-cutting handler pieces: role checks, duplicate updates, group chats, errors, /help."""
+"""Cross-cutting handler pieces: role checks, refusals, dialogs' typed lines, group chats,
+errors, /help."""
 
 from __future__ import annotations
 
 import functools
-import html
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
-from telegram import (
-    Update,
-)
+from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.kernel.context import AppContext
+from bot.kernel.dialogs import DialogError
 from bot.kernel.people import role_of
+from bot.kernel.reply import Reply
+from bot.rounds.services import RoundError
 from bot.telegram import menus
 from bot.telegram.context import app_context
-from bot.telegram.replies import send_html
-from storage.db import session_scope
+from bot.telegram.replies import deliver
+from bot.telegram.transactions import in_session
 from storage.models import Role
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,36 @@ Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
 
 
-def current_role(ctx: AppContext, user_id: int) -> Role | None:
-    with session_scope(ctx.sessions) as session:
-        return role_of(session, ctx.settings, user_id)
+async def current_role(ctx: AppContext, user_id: int) -> Role | None:
+    return await in_session(ctx, lambda session: role_of(session, ctx.settings, user_id))
+
+
+def say(ctx: AppContext, template: str, **context: Any) -> Reply:
+    """A Reply of one message from templates/messages/."""
+    return Reply().say(ctx.renderer.render(f"messages/{template}", **context))
+
+
+def refusal(update: Update, text: str) -> Reply:
+    """Something the person can fix: an alert on their press, or a message."""
+    if update.callback_query is not None:
+        return Reply(toast=text[:190], alert=True)  # an alert holds at most 200 characters
+    return Reply().say(text)
+
+
+async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, run: Awaitable[Reply]) -> None:
+    """Deliver the Reply of a service run through the transaction runner (`run`, e.g.
+    ``in_session(ctx, work)``). A DialogError or RoundError rolled the transaction back: it is
+    said kindly instead."""
+    ctx = app_context(context)
+    try:
+        reply = await run
+    except DialogError as exc:
+        log.info("refused update %s: %s", update.update_id, exc)
+        reply = refusal(update, str(exc))
+    except RoundError as exc:
+        log.info("refused update %s: %s", update.update_id, exc)
+        reply = refusal(update, exc.say(ctx.renderer))
+    await deliver(update, context, reply)
 
 
 def require_role(role: Role) -> Callable[[H], H]:
@@ -42,7 +70,7 @@ def require_role(role: Role) -> Callable[[H], H]:
         async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Any:
             ctx = app_context(context)
             user = update.effective_user
-            have = current_role(ctx, user.id) if user else None
+            have = await current_role(ctx, user.id) if user else None
             if have is None or menus.ROLE_RANK[have] < menus.ROLE_RANK[role]:
                 log.warning(
                     "refused %s to user %s (role %s, needs %s)",
@@ -52,10 +80,7 @@ def require_role(role: Role) -> Callable[[H], H]:
                     role,
                 )
                 text = ctx.renderer.render("messages/not_allowed.html", needed=role.value)
-                if update.callback_query is not None:
-                    await update.callback_query.answer(text, show_alert=True)
-                else:
-                    await send_html(update, text)
+                await deliver(update, context, refusal(update, text))
                 return None
             return await handler(update, context)
 
@@ -74,9 +99,8 @@ def dialog_text(waiting: Callable[[Session, int], bool], handle: Handler) -> Han
         chat, message = update.effective_chat, update.effective_message
         if chat is None or message is None or not message.text:
             return
-        with session_scope(ctx.sessions) as session:
-            expects_text = waiting(session, chat.id)
-        if not expects_text:
+        chat_id = chat.id
+        if not await in_session(ctx, lambda session: waiting(session, chat_id)):
             return
         await handle(update, context)
         raise ApplicationHandlerStop
@@ -92,10 +116,9 @@ async def private_chats_only(update: Update, context: ContextTypes.DEFAULT_TYPE)
         return
     message = update.effective_message
     if message is not None and message.text and message.text.startswith("/"):
-        ctx = app_context(context)
-        await send_html(update, ctx.renderer.render("messages/private_only.html"))
-    if update.callback_query is not None:
-        await update.callback_query.answer()
+        await deliver(update, context, say(app_context(context), "private_only.html"))
+    elif update.callback_query is not None:
+        await deliver(update, context, Reply())
     log.info("ignored update %s from %s chat %s", update.update_id, chat.type, chat.id)
     raise ApplicationHandlerStop
 
@@ -103,16 +126,15 @@ async def private_chats_only(update: Update, context: ContextTypes.DEFAULT_TYPE)
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     ctx = app_context(context)
     user = update.effective_user
-    role = current_role(ctx, user.id) if user else None
-    await send_html(
-        update,
-        ctx.renderer.render(
-            "messages/help.html",
-            role=(role or Role.MEMBER).value,
-            commands=menus.commands_for(role),
-            partnership=ctx.settings.partnership.name,
-        ),
+    role = await current_role(ctx, user.id) if user else None
+    help_ = say(
+        ctx,
+        "help.html",
+        role=(role or Role.MEMBER).value,
+        commands=menus.commands_for(role),
+        partnership=ctx.settings.partnership.name,
     )
+    await deliver(update, context, help_)
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -120,9 +142,7 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     message = update.effective_message
     command = (message.text or "").split()[0] if message and message.text else ""
     log.info("unknown command %r from %s", command[:40], update.effective_user)
-    await send_html(
-        update, ctx.renderer.render("messages/unknown_command.html", command=command[:40])
-    )
+    await deliver(update, context, say(ctx, "unknown_command.html", command=command[:40]))
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -131,13 +151,6 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not isinstance(update, Update):
         return
     try:
-        ctx = app_context(context)
-        if update.callback_query is not None:
-            await update.callback_query.answer()
-        await send_html(update, ctx.renderer.render("messages/error.html"))
+        await deliver(update, context, say(app_context(context), "error.html"))
     except Exception:  # the error reply itself may fail (403, network): nothing more to do
         log.debug("could not tell the user about the error", exc_info=True)
-
-
-def escape(text: str) -> str:
-    return html.escape(text, quote=False)

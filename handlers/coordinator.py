@@ -1,11 +1,12 @@
-"""Coordinators: scheduling and watching rounds. Thin adapters over bot.rounds.lifecycle,
-bot.rounds.schedule_dialog and bot.telegram.sender; every command and button is coordinator-only."""
+"""Coordinators: scheduling and watching rounds. Thin adapters over bot.rounds.commands and
+bot.rounds.schedule_dialog; every command and button is coordinator-only."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.ext import (
     Application,
@@ -16,15 +17,16 @@ from telegram.ext import (
     filters,
 )
 
-from bot.rounds import lifecycle as rounds
-from bot.rounds import schedule_dialog
+from bot.kernel.dialogs import number
+from bot.kernel.reply import Reply
+from bot.rounds import commands, schedule_dialog
 from bot.rounds.services import round_services
 from bot.telegram.context import app_context
 from bot.telegram.jobs import tick_now, wake_sender
 from bot.telegram.menus import register_command
-from bot.telegram.replies import next_step, send_html, show
-from handlers.common import dialog_text, require_role
-from storage.db import session_scope
+from bot.telegram.replies import deliver
+from bot.telegram.transactions import in_session
+from handlers.common import answer, dialog_text, require_role, say
 from storage.models import Role
 
 log = logging.getLogger(__name__)
@@ -39,11 +41,22 @@ register_command("close", "Close a round now: /close N", Role.COORDINATOR)
 register_command("cancel", "Cancel a round: /cancel N", Role.COORDINATOR)
 
 
-def _round_number(context: ContextTypes.DEFAULT_TYPE) -> int | None:
+def round_argument(context: ContextTypes.DEFAULT_TYPE) -> int | None:
+    """The round number of ``/round 3`` or ``/round #3``; None if it is missing or not one."""
     args = context.args or []
-    if len(args) != 1 or not args[0].lstrip("#").isdigit():
-        return None
-    return int(args[0].lstrip("#"))
+    return number(args[0].removeprefix("#")) if len(args) == 1 else None
+
+
+def _dialog(update: Update, context: ContextTypes.DEFAULT_TYPE) -> schedule_dialog.Dialog:
+    ctx = app_context(context)
+    assert update.effective_chat is not None and update.effective_user is not None
+    return schedule_dialog.Dialog(
+        chat_id=update.effective_chat.id,
+        now=ctx.clock.now(),
+        settings=ctx.settings,
+        renderer=ctx.renderer,
+        actor=update.effective_user.id,
+    )
 
 
 # ------------------------------------------------------------------ /schedule dialog
@@ -51,62 +64,25 @@ def _round_number(context: ContextTypes.DEFAULT_TYPE) -> int | None:
 
 @require_role(Role.COORDINATOR)
 async def schedule_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    ctx = app_context(context)
-    assert update.effective_chat is not None
-    try:
-        with session_scope(ctx.sessions) as session:
-            screen = schedule_dialog.start(session, update.effective_chat.id, now=ctx.clock.now())
-    except schedule_dialog.DialogError as exc:
-        await send_html(update, str(exc))
-        return
-    await show(update, screen.message)
+    d = _dialog(update, context)
+    run = in_session(app_context(context), lambda session: schedule_dialog.start(session, d))
+    await answer(update, context, run)
 
 
 @require_role(Role.COORDINATOR)
 async def schedule_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     ctx = app_context(context)
-    query = update.callback_query
-    assert (
-        query is not None
-        and update.effective_chat is not None
-        and update.effective_user is not None
-    )
-    try:
-        with session_scope(ctx.sessions) as session:
-            screen = schedule_dialog.press(
-                session,
-                update.effective_chat.id,
-                query.data or "",
-                now=ctx.clock.now(),
-                settings=ctx.settings,
-                renderer=ctx.renderer,
-                actor=update.effective_user.id,
-            )
-    except (schedule_dialog.DialogError, rounds.RoundError) as exc:
-        await query.answer(str(exc)[:190], show_alert=True)
-        return
-    await next_step(update, screen.message)
-    if screen.opens_now:
+    d, data = _dialog(update, context), update.callback_query.data or ""  # type: ignore[union-attr]
+    await answer(update, context, in_session(ctx, lambda s: schedule_dialog.press(s, d, data)))
+    if data == schedule_dialog.CONFIRM:  # a round that opens now is opened at once
         await tick_now(ctx)
 
 
 @require_role(Role.COORDINATOR)
 async def _schedule_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    ctx = app_context(context)
-    assert update.effective_chat is not None and update.effective_message is not None
-    try:
-        with session_scope(ctx.sessions) as session:
-            screen = schedule_dialog.text(
-                session,
-                update.effective_chat.id,
-                update.effective_message.text or "",
-                now=ctx.clock.now(),
-                settings=ctx.settings,
-            )
-    except schedule_dialog.DialogError as exc:
-        await send_html(update, str(exc))
-        return
-    await show(update, screen.message)
+    d, text = _dialog(update, context), update.effective_message.text or ""  # type: ignore[union-attr]
+    run = in_session(app_context(context), lambda s: schedule_dialog.text(s, d, text))
+    await answer(update, context, run)
 
 
 # ------------------------------------------------------------------ watching and acting
@@ -115,129 +91,64 @@ async def _schedule_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 @require_role(Role.COORDINATOR)
 async def rounds_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     ctx = app_context(context)
-    with session_scope(ctx.sessions) as session:
-        text = ctx.renderer.render(
-            "messages/coordinator/rounds.html", rounds=rounds.list_rounds(session)
-        )
-    await send_html(update, text)
+    services = round_services(ctx)
+    await answer(update, context, in_session(ctx, lambda s: commands.overview(s, services)))
+
+
+async def _round_command(update: Update, context: ContextTypes.DEFAULT_TYPE, command: str) -> None:
+    """/round, /remind, /close and /cancel N: the number checked here, the rest in the service."""
+    ctx = app_context(context)
+    number = round_argument(context)
+    if number is None:
+        await deliver(update, context, say(ctx, "coordinator/usage.html", command=command))
+        return
+    assert update.effective_user is not None
+    services, now, actor = round_services(ctx), ctx.clock.now(), update.effective_user.id
+
+    def work(session: Session) -> Reply:
+        if command == "round":
+            return commands.detail(session, services, number)
+        if command == "remind":
+            return commands.remind(session, services, number, now=now, actor=actor)
+        if command == "close":
+            return commands.close(session, services, number, now=now, actor=actor)
+        return commands.ask_cancel(session, services, number)
+
+    # /close compiles and queues the round's digests: heavy work for the runner's worker thread.
+    await answer(update, context, in_session(ctx, work))
+    if command in ("remind", "close"):
+        wake_sender(ctx)
 
 
 @require_role(Role.COORDINATOR)
 async def round_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    ctx = app_context(context)
-    number = _round_number(context)
-    if number is None:
-        await send_html(update, "Which round? Send it like /round 3 (see /rounds).")
-        return
-    try:
-        with session_scope(ctx.sessions) as session:
-            round_ = rounds.get_round(session, number)
-            stats = rounds.round_stats(session, round_)
-            text = ctx.renderer.render(
-                "messages/coordinator/round.html",
-                s=stats,
-                audience=rounds.describe_audience(round_.audience),
-            )
-    except rounds.RoundError as exc:
-        await send_html(update, str(exc).capitalize() + ".")
-        return
-    await send_html(update, text)
-
-
-async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str) -> None:
-    ctx = app_context(context)
-    number = _round_number(context)
-    if number is None:
-        await send_html(update, f"Which round? Send it like /{action} 3 (see /rounds).")
-        return
-    assert update.effective_user is not None
-    actor = update.effective_user.id
-    now = ctx.clock.now()
-    try:
-        with session_scope(ctx.sessions) as session:
-            round_ = rounds.get_round(session, number)
-            if action == "remind":
-                count = rounds.remind_round(
-                    session,
-                    round_,
-                    now=now,
-                    services=round_services(ctx),
-                    key=f"m{now:%Y%m%d%H%M}",
-                    actor=actor,
-                )
-                text = (
-                    f"Reminding {count} {'person' if count == 1 else 'people'} "
-                    f"who have not finished round #{number}."
-                )
-            elif action == "close":
-                rounds.close_round(
-                    session, round_, now=now, actor=actor, on_closed=round_services(ctx).on_closed
-                )
-                text = f"Round #{number} is closed."
-            else:
-                if round_.status.value not in ("scheduled", "open"):
-                    raise rounds.RoundError(f"round {number} is already {round_.status.value}")
-                message = schedule_dialog.cancel_buttons(round_)
-                await show(update, message)
-                return
-    except rounds.RoundError as exc:
-        await send_html(update, str(exc).capitalize() + ".")
-        return
-    await send_html(update, text)
-    wake_sender(ctx)
+    await _round_command(update, context, "round")
 
 
 @require_role(Role.COORDINATOR)
 async def remind_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await _act(update, context, "remind")
+    await _round_command(update, context, "remind")
 
 
 @require_role(Role.COORDINATOR)
 async def close_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await _act(update, context, "close")
+    await _round_command(update, context, "close")
 
 
 @require_role(Role.COORDINATOR)
 async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await _act(update, context, "cancel")
+    await _round_command(update, context, "cancel")
 
 
 @require_role(Role.COORDINATOR)
 async def cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``co:x:<round>`` cancels, ``co:k:<round>`` keeps; the round is checked afresh."""
+    """``co:x:<round>`` cancels, ``co:xs:<round>`` also stops its series, ``co:k:<round>`` keeps."""
     ctx = app_context(context)
-    query = update.callback_query
-    assert query is not None and update.effective_user is not None
-    parts = (query.data or "").split(":")
-    if len(parts) != 3 or not parts[2].isdigit():
-        await query.answer("I did not recognise that button.", show_alert=True)
-        return
-    number = int(parts[2])
-    if parts[1] == "k":
-        await query.answer("Kept.")
-        await send_html(update, f"Round #{number} stays as it is.")
-        return
-    if parts[1] not in ("x", "xs"):
-        await query.answer("I did not recognise that button.", show_alert=True)
-        return
-    actor, now = update.effective_user.id, ctx.clock.now()
-    try:
-        with session_scope(ctx.sessions) as session:
-            round_ = rounds.get_round(session, number)
-            rounds.cancel_round(session, round_, now=now, actor=actor)
-            stopped = (
-                rounds.stop_series(session, round_, now=now, actor=actor)
-                if parts[1] == "xs"
-                else None
-            )
-    except rounds.RoundError as exc:
-        await query.answer(str(exc).capitalize() + ".", show_alert=True)
-        return
-    await query.answer("Cancelled.")
-    text = f"Round #{number} is cancelled."
-    if stopped is not None:
-        text += f" The series is stopped: no more rounds will be planned ({stopped} withdrawn)."
-    await send_html(update, text)
+    assert update.callback_query is not None and update.effective_user is not None
+    data, actor = update.callback_query.data or "", update.effective_user.id
+    services, now = round_services(ctx), ctx.clock.now()
+    run = in_session(ctx, lambda s: commands.answer_cancel(s, services, data, now=now, actor=actor))
+    await answer(update, context, run)
 
 
 class _DialogWaiting(filters.MessageFilter):

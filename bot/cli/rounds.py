@@ -18,14 +18,25 @@ from bot.consultations.catalogue import (
 )
 from bot.consultations.sets import ConsultationError, load_consultation
 from bot.kernel.context import AppContext
-from bot.rounds import lifecycle as rounds
-from bot.rounds.services import round_services
+from bot.kernel.render import Renderer
+from bot.rounds.audiences import describe_audience, preview_audience
+from bot.rounds.closing import cancel_round, close_round, stop_series
+from bot.rounds.planning import create_schedule, schedule_once
+from bot.rounds.reminders import remind_round
+from bot.rounds.services import RoundError, round_services
+from bot.rounds.watching import get_round, list_rounds, round_stats
 from storage.db import session_scope
 
 consultations_app = typer.Typer(help="Consultation sets (TOML files).", no_args_is_help=True)
 rounds_app = typer.Typer(
     help="Consultation rounds: schedule, watch, remind, close.", no_args_is_help=True
 )
+
+
+def _renderer(ctx: typer.Context) -> Renderer:
+    """The bot's templates, for the words a round's audience or error is said in."""
+    settings = state(ctx).settings
+    return Renderer(settings.paths.templates, zone=settings.zone)
 
 
 def _files(paths: list[Path] | None, default: Path) -> list[Path]:
@@ -161,7 +172,7 @@ def rounds_schedule(
         try:
             reminders = [parse_duration(r) for r in remind or []]
             if cron:
-                schedule, round_ = rounds.create_schedule(
+                schedule, round_ = create_schedule(
                     session,
                     row,
                     audience=spec,
@@ -177,7 +188,7 @@ def rounds_schedule(
                 )
             else:
                 opens_at = _opening(at, settings.zone) if at else clock_now
-                round_ = rounds.schedule_once(
+                round_ = schedule_once(
                     session,
                     row,
                     audience=spec,
@@ -189,7 +200,7 @@ def rounds_schedule(
                     f"round {round_.id} opens "
                     f"{opens_at.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}"
                 )
-            preview = rounds.preview_audience(
+            preview = preview_audience(
                 session,
                 spec,
                 now=clock_now,
@@ -197,15 +208,15 @@ def rounds_schedule(
                 period_days=settings.rounds.period_days,
             )
             typer.echo(
-                f"audience: {rounds.describe_audience(spec)}, {preview.size} people now"
+                f"audience: {describe_audience(_renderer(ctx), spec)}, {preview.size} people now"
                 + (
                     f"; left out (cap): {', '.join(preview.left_out_orgs)}"
                     if preview.left_out_orgs
                     else ""
                 )
             )
-        except rounds.RoundError as exc:
-            raise UserError(str(exc)) from None
+        except RoundError as exc:
+            raise UserError(exc.say(_renderer(ctx))) from None
 
 
 @rounds_app.command("list")
@@ -213,7 +224,7 @@ def rounds_list(ctx: typer.Context, limit: int = 20) -> None:
     """Newest rounds with status and response rate."""
     zone = state(ctx).settings.zone
     with session_scope(state(ctx).ready_sessions()) as session:
-        for r, invited, completed in rounds.list_rounds(session, limit=limit):
+        for r, invited, completed in list_rounds(session, limit=limit):
             rate = f"{completed}/{invited} ({completed / invited:.0%})" if invited else "-"
             typer.echo(
                 f"{r.id:>5}  {r.status.value:<9} {r.opens_at.astimezone(zone):%Y-%m-%d %H:%M}  "
@@ -226,9 +237,9 @@ def rounds_show(ctx: typer.Context, round_id: int) -> None:
     """Invited, delivered, started, completed and unreachable, by segment."""
     with session_scope(state(ctx).ready_sessions()) as session:
         try:
-            s = rounds.round_stats(session, rounds.get_round(session, round_id))
-        except rounds.RoundError as exc:
-            raise UserError(str(exc), EXIT_FAILED) from None
+            s = round_stats(session, get_round(session, round_id))
+        except RoundError as exc:
+            raise UserError(exc.say(_renderer(ctx)), EXIT_FAILED) from None
         typer.echo(
             f"round {round_id} {s.round.status.value}: invited {s.invited}, "
             f"delivered {s.delivered}, "
@@ -249,23 +260,23 @@ def _act(ctx: typer.Context, round_id: int, action: str) -> None:
     services = round_services(AppContext(settings=settings, sessions=sessions))
     with session_scope(sessions) as session:
         try:
-            round_ = rounds.get_round(session, round_id)
+            round_ = get_round(session, round_id)
             if action == "remind":
-                n = rounds.remind_round(
+                n = remind_round(
                     session, round_, now=now, services=services, key=f"m{now:%Y%m%d%H%M}"
                 )
                 typer.echo(f"round {round_id}: {n} reminders queued")
             elif action == "close":
-                rounds.close_round(session, round_, now=now, on_closed=services.on_closed)
+                close_round(session, round_, now=now, on_closed=services.on_closed)
                 typer.echo(f"round {round_id} closed; the digest is queued to its leads")
             else:
-                rounds.cancel_round(session, round_, now=now)
+                cancel_round(session, round_, now=now)
                 typer.echo(f"round {round_id} cancelled")
                 if action == "cancel-series":
-                    withdrawn = rounds.stop_series(session, round_, now=now)
+                    withdrawn = stop_series(session, round_, now=now)
                     typer.echo(f"its series is stopped; {withdrawn} planned rounds withdrawn")
-        except rounds.RoundError as exc:
-            raise UserError(str(exc), EXIT_FAILED) from None
+        except RoundError as exc:
+            raise UserError(exc.say(services.renderer), EXIT_FAILED) from None
 
 
 @rounds_app.command("remind")

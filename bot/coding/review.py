@@ -1,20 +1,24 @@
 """Coordinators' review of barrier coding: uncoded or doubtful free-text answers one at a time,
 with the machine's suggestion ticked. A human's codes (HUMAN rows plus an AnswerReview) override
 the machine's from then on. The dialog lives in DialogState, so any process can carry it on;
-callback data names the answer and a code index, and both are checked against that state."""
+callback data names the answer and a code index, and both are checked against that state.
+A stale or forged button raises DialogError, and nothing changes."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import Select, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from bot.coding.coder import Codebook
 from bot.digests.compile import NO_CODE, code_uncoded_answers
+from bot.kernel import dialogs
 from bot.kernel.audit import record
+from bot.kernel.dialogs import DialogError
 from bot.kernel.render import Renderer
-from bot.kernel.reply import Button, OutgoingMessage
+from bot.kernel.reply import OutgoingMessage, Reply
 from storage.models import (
     Answer,
     AnswerCode,
@@ -29,14 +33,26 @@ from storage.models import (
 
 KIND = "review"
 PREFIX = "rv"
+# rv:t:<answer>:<code index> ticks or unticks a code; rv:s:<answer> saves, rv:k:<answer> skips.
+PRESS = re.compile(r"rv:([tsk]):([0-9]{1,9})(?::([0-9]{1,3}))?")
 
 
-class ReviewError(Exception):
-    """A stale or forged button; the text is shown to the coordinator."""
+@dataclass
+class Reviewer:
+    """Whose review this is, and how to speak."""
+
+    chat_id: int
+    codebook: Codebook
+    renderer: Renderer
+
+    def refuse(self, reason: str) -> DialogError:
+        return DialogError(self.renderer.render("messages/review/refused.html", reason=reason))
 
 
 @dataclass
 class ReviewView:
+    """One answer under review, as templates/digest/review.html shows it."""
+
     answer_id: int
     question: str
     text: str
@@ -47,37 +63,25 @@ class ReviewView:
     remaining: int
 
 
-def _needs_review(skipped: list[int]) -> object:
-    reviewed = exists().where(AnswerReview.answer_id == Answer.id)
+def _queue(skipped: list[int]) -> Select[tuple[int]]:
+    """Written answers no one has reviewed that the coder was unsure of or found no code in."""
     flagged = exists().where(
         AnswerCode.answer_id == Answer.id,
         AnswerCode.source == CodeSource.AUTO,
         (AnswerCode.doubtful.is_(True)) | (AnswerCode.code == NO_CODE),
     )
-    clauses = [
-        Question.type == "text",
-        Answer.skipped.is_(False),
-        Answer.text.is_not(None),
-        ~reviewed,
-        flagged,
-    ]
-    if skipped:
-        clauses.append(Answer.id.not_in(skipped))
-    return clauses
-
-
-def _queue(skipped: list[int]):  # type: ignore[no-untyped-def]
-    return (
+    queue = (
         select(Answer.id)
         .join(Question, Question.id == Answer.question_id)
-        .where(*_needs_review(skipped))  # type: ignore[arg-type]
+        .where(
+            Question.type == "text",
+            Answer.skipped.is_(False),
+            Answer.text.is_not(None),
+            ~exists().where(AnswerReview.answer_id == Answer.id),
+            flagged,
+        )
     )
-
-
-def _state(session: Session, chat_id: int) -> DialogState | None:
-    return session.scalar(
-        select(DialogState).where(DialogState.chat_id == chat_id, DialogState.kind == KIND)
-    )
+    return queue.where(Answer.id.not_in(skipped)) if skipped else queue
 
 
 def _view(session: Session, answer_id: int, selected: list[str], remaining: int) -> ReviewView:
@@ -127,7 +131,7 @@ def next_item(
         .order_by(doubtful_first.desc(), Answer.id)
         .limit(1)
     )
-    state = _state(session, chat_id)
+    state = dialogs.dialog_state(session, chat_id, KIND)
     if answer_id is None:
         if state is not None:
             session.delete(state)
@@ -147,22 +151,21 @@ def next_item(
     return view
 
 
-def _current(session: Session, chat_id: int, answer_id: int) -> DialogState:
-    state = _state(session, chat_id)
+def _current(session: Session, r: Reviewer, answer_id: int) -> DialogState:
+    state = dialogs.dialog_state(session, r.chat_id, KIND)
     if state is None or state.data.get("answer_id") != answer_id:
-        raise ReviewError("That answer is no longer being reviewed here. Send /review to go on.")
+        raise r.refuse("moved_on")
     if session.get(AnswerReview, answer_id) is not None:
-        session.delete(state)
-        raise ReviewError("Someone has already reviewed that answer. Send /review to go on.")
+        # Not deleted here: a refusal rolls its transaction back. The next /review moves on.
+        raise r.refuse("reviewed")
     return state
 
 
-def toggle(
-    session: Session, codebook: Codebook, chat_id: int, answer_id: int, index: int
-) -> ReviewView:
-    state = _current(session, chat_id, answer_id)
+def toggle(session: Session, r: Reviewer, answer_id: int, index: int) -> ReviewView:
+    codebook = r.codebook
+    state = _current(session, r, answer_id)
     if not 0 <= index < len(codebook.codes):
-        raise ReviewError("That button is not valid. Send /review to go on.")
+        raise r.refuse("invalid")
     code = codebook.codes[index].code
     codes = list(state.data.get("codes", []))
     codes = [c for c in codes if c != code] if code in codes else sorted([*codes, code])
@@ -170,11 +173,10 @@ def toggle(
     return _view(session, answer_id, codes, 0)
 
 
-def save(
-    session: Session, codebook: Codebook, chat_id: int, answer_id: int, *, actor: int | None
-) -> ReviewView | None:
+def save(session: Session, r: Reviewer, answer_id: int, *, actor: int | None) -> ReviewView | None:
     """Keep the ticked codes as the human coding (even none), then move to the next answer."""
-    state = _current(session, chat_id, answer_id)
+    codebook = r.codebook
+    state = _current(session, r, answer_id)
     codes = [c for c in state.data.get("codes", []) if c in codebook]
     session.execute(
         delete(AnswerCode).where(
@@ -194,16 +196,38 @@ def save(
         details={"codes": codes},
     )
     session.flush()
-    return next_item(session, codebook, chat_id, skipped=list(state.data.get("skipped", [])))
+    return next_item(session, codebook, r.chat_id, skipped=list(state.data.get("skipped", [])))
 
 
-def skip(session: Session, codebook: Codebook, chat_id: int, answer_id: int) -> ReviewView | None:
-    state = _current(session, chat_id, answer_id)
+def skip(session: Session, r: Reviewer, answer_id: int) -> ReviewView | None:
+    state = _current(session, r, answer_id)
     skipped = [*state.data.get("skipped", []), answer_id]
-    return next_item(session, codebook, chat_id, skipped=skipped)
+    return next_item(session, r.codebook, r.chat_id, skipped=skipped)
 
 
-def review_message(view: ReviewView, codebook: Codebook, renderer: Renderer) -> OutgoingMessage:
+def start(session: Session, r: Reviewer) -> Reply:
+    """/review: the next answer to check, as a new message."""
+    return Reply().say(_message(r, next_item(session, r.codebook, r.chat_id)))
+
+
+def press(session: Session, r: Reviewer, data: str, *, actor: int) -> Reply:
+    """A ``rv:...`` button: tick or untick a code, save, or skip; the message shows what next."""
+    action, answer_id, index = _parse(r, data)
+    if action == "t":
+        assert index is not None
+        view: ReviewView | None = toggle(session, r, answer_id, index)
+    elif action == "s":
+        view = save(session, r, answer_id, actor=actor)
+    else:
+        view = skip(session, r, answer_id)
+    toast = r.renderer.render("messages/review/saved.txt") if action == "s" else None
+    return Reply(edit=_message(r, view), toast=toast)
+
+
+def _message(r: Reviewer, view: ReviewView | None) -> OutgoingMessage:
+    if view is None:
+        return OutgoingMessage(r.renderer.render("messages/review/done.html"))
+    codebook, renderer = r.codebook, r.renderer
     labels = {c.code: c.label for c in codebook.codes}
     text = renderer.render(
         "digest/review.html",
@@ -211,30 +235,30 @@ def review_message(view: ReviewView, codebook: Codebook, renderer: Renderer) -> 
         labels=labels,
         families={c.code: c.family for c in codebook.codes},
     )
-    buttons: list[Button] = []
-    for index, code in enumerate(codebook.codes):
-        mark = "✅" if code.code in view.selected else "▫️"
-        buttons.append(Button(f"{mark} {code.label[:28]}", f"{PREFIX}:t:{view.answer_id}:{index}"))
+    answer = view.answer_id
+    buttons = [
+        dialogs.button(
+            renderer,
+            "review_code",
+            f"{PREFIX}:t:{answer}:{index}",
+            ticked=code.code in view.selected,
+            code_label=code.label,
+        )
+        for index, code in enumerate(codebook.codes)
+    ]
     grid = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
     grid.append(
         (
-            Button("💾 Save", f"{PREFIX}:s:{view.answer_id}"),
-            Button("Skip", f"{PREFIX}:k:{view.answer_id}"),
+            dialogs.button(renderer, "review_save", f"{PREFIX}:s:{answer}"),
+            dialogs.button(renderer, "review_skip", f"{PREFIX}:k:{answer}"),
         )
     )
     return OutgoingMessage(text=text, buttons=tuple(grid))
 
 
-def parse_callback(data: str) -> tuple[str, int, int | None]:
-    """'rv:t:12:3' -> ('t', 12, 3); raises ReviewError on anything else."""
-    parts = data.split(":")
-    try:
-        if parts[0] != PREFIX or parts[1] not in ("t", "s", "k"):
-            raise ValueError
-        answer_id = int(parts[2])
-        index = int(parts[3]) if parts[1] == "t" else None
-        if (parts[1] == "t") != (len(parts) == 4) or len(parts) > 4:
-            raise ValueError
-    except (ValueError, IndexError):
-        raise ReviewError("That button is not valid. Send /review to go on.") from None
-    return parts[1], answer_id, index
+def _parse(r: Reviewer, data: str) -> tuple[str, int, int | None]:
+    """'rv:t:12:3' -> ('t', 12, 3), 'rv:s:12' -> ('s', 12, None); DialogError on anything else."""
+    press = PRESS.fullmatch(data)
+    if press is None or (press[1] == "t") != (press[3] is not None):
+        raise r.refuse("invalid")
+    return press[1], int(press[2]), int(press[3]) if press[3] is not None else None

@@ -35,7 +35,7 @@ from bot.kernel.clock import FakeClock
 from bot.kernel.config import Settings, load_settings
 from bot.kernel.context import AppContext
 from bot.kernel.people import find_participant, grant_role
-from bot.rounds import lifecycle as rounds
+from bot.rounds.planning import schedule_once
 from standin import BotApiStandIn
 from standin.models import BotMessage
 from storage import migrate
@@ -347,7 +347,7 @@ async def _open_round(
     with session_scope(ctx.sessions) as session:
         consultation_row = consultation_by_slug(session, CONSULTATION)
         assert consultation_row is not None
-        round_ = rounds.schedule_once(
+        round_ = schedule_once(
             session,
             consultation_row,
             audience={"who": "organisations"},

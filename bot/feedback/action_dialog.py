@@ -35,8 +35,9 @@ from bot.feedback.actions import (
 )
 from bot.kernel import dialogs
 from bot.kernel.config import Settings
+from bot.kernel.dialogs import DialogError
 from bot.kernel.render import Renderer
-from bot.kernel.reply import Button, OutgoingMessage, rows
+from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
 from storage.models import DialogState, Round, RoundStatus
 
 KIND = "action"
@@ -45,17 +46,7 @@ RECENT_ROUNDS = 6
 TOP_CODES = 5
 TEXT_STEPS = ("finding", "what", "who", "date")
 TOKEN = re.compile(r"[0-9a-f]{8}")
-DUE_LABELS = {"2w": "In 2 weeks", "1m": "In 1 month", "3m": "In 3 months"}
-
-
-class DialogError(Exception):
-    """A press or a text the dialog cannot use; the message (from a template) says why."""
-
-
-@dataclass
-class Screen:
-    message: OutgoingMessage
-    done: bool = False
+DUE_CHOICES = ("2w", "1m", "3m")
 
 
 @dataclass
@@ -78,27 +69,20 @@ class Dialog:
     def today(self) -> date:
         return self.now.astimezone(self.settings.zone).date()
 
+    def button(self, state: DialogState, key: str, step: str, value: str, **context: Any) -> Button:
+        data = f"{PREFIX}:{state.data['token']}:{step}:{value}"
+        return dialogs.button(self.renderer, key, data, **context)
 
-def _state(session: Session, chat_id: int) -> DialogState | None:
-    return dialogs.dialog_state(session, chat_id, KIND)
+    def cancel(self, state: DialogState) -> list[Button]:
+        return [self.button(state, "cancel", "x", "x")]
 
 
 def waiting_for_text(session: Session, chat_id: int) -> bool:
     return dialogs.waiting_for_text(session, chat_id, KIND, TEXT_STEPS)
 
 
-def _b(state: DialogState, text: str, step: str, value: str) -> Button:
-    return Button(text, f"{PREFIX}:{state.data['token']}:{step}:{value}")
-
-
-def _cancel(state: DialogState) -> list[Button]:
-    return [_b(state, "Cancel", "x", "x")]
-
-
-def _set(state: DialogState, step: str, now: datetime, **data: Any) -> None:
-    state.step = step
-    state.data = {**state.data, **data}
-    state.updated_at = now
+def _state(session: Session, chat_id: int) -> DialogState | None:
+    return dialogs.dialog_state(session, chat_id, KIND)
 
 
 def _closed_round(session: Session, d: Dialog, round_id: int) -> Round:
@@ -124,7 +108,7 @@ def _due(choice: str, today: date) -> date:
 # ------------------------------------------------------------------ screens
 
 
-def start(session: Session, d: Dialog, round_id: int | None = None) -> Screen:
+def start(session: Session, d: Dialog, round_id: int | None = None) -> Reply:
     """Begin at the round step, or with `round_id` (``/action N``) at the finding step."""
     round_ = _closed_round(session, d, round_id) if round_id is not None else None
     recent: list[Round] = []
@@ -139,24 +123,19 @@ def start(session: Session, d: Dialog, round_id: int | None = None) -> Screen:
         )
         if not recent:
             raise d.refuse("no_rounds")
-    # One dialog at a time in a chat: a new /action ends any other dialog waiting there, so a
-    # typed line can only be meant for this one.
-    session.execute(delete(DialogState).where(DialogState.chat_id == d.chat_id))
-    token = secrets.token_hex(4)
-    state = DialogState(
-        chat_id=d.chat_id, kind=KIND, step="rnd", data={"token": token}, updated_at=d.now
-    )
-    session.add(state)
+    state = dialogs.begin(session, d.chat_id, KIND, "rnd", d.now, token=secrets.token_hex(4))
     if round_ is not None:
-        return _finding_screen(session, d, state, round_)
-    _set(state, "rnd", d.now, rounds=[r.id for r in recent])
-    buttons = [
-        [_b(state, f"#{r.id} · {r.consultation.title}"[:48], "rnd", str(r.id))] for r in recent
-    ]
-    return Screen(OutgoingMessage(d.say("round", rounds=recent), rows(*buttons, _cancel(state))))
+        return Reply().say(_finding_screen(session, d, state, round_))
+    dialogs.advance(state, "rnd", d.now, rounds=[r.id for r in recent])
+    buttons = [[d.button(state, "round", "rnd", str(r.id), round=r)] for r in recent]
+    return Reply().say(
+        OutgoingMessage(d.say("round", rounds=recent), rows(*buttons, d.cancel(state)))
+    )
 
 
-def _finding_screen(session: Session, d: Dialog, state: DialogState, round_: Round) -> Screen:
+def _finding_screen(
+    session: Session, d: Dialog, state: DialogState, round_: Round
+) -> OutgoingMessage:
     # Read only: the close-time digest already coded every answer, so no catch-up coding here.
     digest = compile_digest(
         session,
@@ -168,61 +147,59 @@ def _finding_screen(session: Session, d: Dialog, state: DialogState, round_: Rou
         code_answers=False,
     )
     top = digest.barriers.rows[:TOP_CODES]
-    _set(state, "code", d.now, round_id=round_.id, codes=[r.code for r in top])
-    buttons = [[_b(state, r.label[:48], "code", str(i))] for i, r in enumerate(top)]
-    return Screen(
-        OutgoingMessage(
-            d.say("finding", round=round_, rows=top, k=digest.k),
-            rows(*buttons, [_b(state, "Other finding", "code", "other")], _cancel(state)),
-        )
+    dialogs.advance(state, "code", d.now, round_id=round_.id, codes=[r.code for r in top])
+    token = state.data["token"]
+    buttons = [[Button(r.label[:48], f"{PREFIX}:{token}:code:{i}")] for i, r in enumerate(top)]
+    return OutgoingMessage(
+        d.say("finding", round=round_, rows=top, k=digest.k),
+        rows(*buttons, [d.button(state, "other_finding", "code", "other")], d.cancel(state)),
     )
 
 
-def _ask(d: Dialog, state: DialogState, field: str) -> Screen:
-    return Screen(OutgoingMessage(d.say("ask", field=field), rows(_cancel(state))))
+def _ask(d: Dialog, state: DialogState, field: str) -> OutgoingMessage:
+    return OutgoingMessage(d.say("ask", field=field), rows(d.cancel(state)))
 
 
-def _due_screen(d: Dialog, state: DialogState) -> Screen:
+def _due_screen(d: Dialog, state: DialogState) -> OutgoingMessage:
     today = d.today
-    choices = [_b(state, label, "due", key) for key, label in DUE_LABELS.items()]
-    return Screen(
-        OutgoingMessage(
-            d.say("due", dates={k: _due(k, today) for k in DUE_LABELS}),
-            rows(
-                choices,
-                [_b(state, "Type a date", "due", "type"), _b(state, "No date", "due", "none")],
-                _cancel(state),
-            ),
-        )
+    return OutgoingMessage(
+        d.say("due", dates={k: _due(k, today) for k in DUE_CHOICES}),
+        rows(
+            [d.button(state, "due", "due", k, choice=k) for k in DUE_CHOICES],
+            [d.button(state, "due", "due", k, choice=k) for k in ("type", "none")],
+            d.cancel(state),
+        ),
     )
 
 
-def _summary(session: Session, d: Dialog, state: DialogState) -> Screen:
+def _summary(session: Session, d: Dialog, state: DialogState) -> OutgoingMessage:
     data = state.data
     code = data.get("barrier_code")
     round_ = session.get(Round, data["round_id"])
-    return Screen(
-        OutgoingMessage(
-            d.say(
-                "summary",
-                round=round_,
-                round_id=data["round_id"],
-                finding=data["finding"],
-                barrier=d.codebook[code].label if code and code in d.codebook else None,
-                action=data["action"],
-                owner=data["owner"],
-                due=date.fromisoformat(data["due"]) if data.get("due") else None,
-            ),
-            rows([_b(state, "Save", "ok", "save"), _b(state, "Cancel", "x", "x")]),
-        )
+    return OutgoingMessage(
+        d.say(
+            "summary",
+            round=round_,
+            round_id=data["round_id"],
+            finding=data["finding"],
+            barrier=d.codebook[code].label if code and code in d.codebook else None,
+            action=data["action"],
+            owner=data["owner"],
+            due=date.fromisoformat(data["due"]) if data.get("due") else None,
+        ),
+        rows([d.button(state, "save", "ok", "save"), *d.cancel(state)]),
     )
 
 
 # ------------------------------------------------------------------ input
 
 
-def press(session: Session, d: Dialog, data: str, *, actor: int) -> Screen:
-    """Handle an ``ac:...`` button."""
+def press(session: Session, d: Dialog, data: str, *, actor: int) -> Reply:
+    """Handle an ``ac:...`` button: the pressed message becomes the next step."""
+    return Reply(edit=_press(session, d, data, actor=actor), edit_or_send=True)
+
+
+def _press(session: Session, d: Dialog, data: str, *, actor: int) -> OutgoingMessage:
     parts = data.split(":")
     if len(parts) != 4 or parts[0] != PREFIX or not TOKEN.fullmatch(parts[1]):
         raise d.refuse("unknown")
@@ -232,39 +209,45 @@ def press(session: Session, d: Dialog, data: str, *, actor: int) -> Screen:
         raise d.refuse("ended")
     if step == "x":
         session.delete(state)
-        return Screen(OutgoingMessage(d.say("cancelled")), done=True)
+        return OutgoingMessage(d.say("cancelled"))
     if step != state.step:
         raise d.refuse("earlier")
     if step == "rnd":
-        if not value.isdigit() or int(value) not in state.data.get("rounds", []):
+        round_id = dialogs.number(value)
+        if round_id is None or round_id not in state.data.get("rounds", []):
             raise d.refuse("not_offered")
-        return _finding_screen(session, d, state, _closed_round(session, d, int(value)))
+        return _finding_screen(session, d, state, _closed_round(session, d, round_id))
     if step == "code":
         if value == "other":
-            _set(state, "finding", d.now)
+            dialogs.advance(state, "finding", d.now)
             return _ask(d, state, "finding")
         codes = state.data.get("codes", [])
-        if not value.isdigit() or int(value) >= len(codes) or codes[int(value)] not in d.codebook:
+        chosen = dialogs.number(value)
+        if chosen is None or chosen >= len(codes) or codes[chosen] not in d.codebook:
             raise d.refuse("not_offered")
-        code = codes[int(value)]
-        _set(state, "what", d.now, barrier_code=code, finding=d.codebook[code].label)
+        code = codes[chosen]
+        dialogs.advance(state, "what", d.now, barrier_code=code, finding=d.codebook[code].label)
         return _ask(d, state, "what")
     if step == "due":
         if value == "type":
-            _set(state, "date", d.now)
+            dialogs.advance(state, "date", d.now)
             return _ask(d, state, "date")
-        if value != "none" and value not in DUE_LABELS:
+        if value != "none" and value not in DUE_CHOICES:
             raise d.refuse("not_offered")
         due = None if value == "none" else _due(value, d.today).isoformat()
-        _set(state, "ok", d.now, due=due)
+        dialogs.advance(state, "ok", d.now, due=due)
         return _summary(session, d, state)
     if step == "ok" and value == "save":
         return _save(session, d, state, actor)
     raise d.refuse("not_offered")
 
 
-def text(session: Session, d: Dialog, raw: str) -> Screen:
-    """Handle a typed line for the steps that ask for one."""
+def text(session: Session, d: Dialog, raw: str) -> Reply:
+    """Handle a typed line for the steps that ask for one; the next step is a new message."""
+    return Reply().say(_text(session, d, raw))
+
+
+def _text(session: Session, d: Dialog, raw: str) -> OutgoingMessage:
     state = _state(session, d.chat_id)
     if state is None or state.step not in TEXT_STEPS:
         raise d.refuse("not_expecting")
@@ -275,13 +258,13 @@ def text(session: Session, d: Dialog, raw: str) -> Screen:
     if not raw:
         raise d.refuse("empty")
     if state.step == "finding":
-        _set(state, "what", d.now, finding=raw, barrier_code=None)
+        dialogs.advance(state, "what", d.now, finding=raw, barrier_code=None)
         return _ask(d, state, "what")
     if state.step == "what":
-        _set(state, "who", d.now, action=raw)
+        dialogs.advance(state, "who", d.now, action=raw)
         return _ask(d, state, "who")
     if state.step == "who":
-        _set(state, "due", d.now, owner=raw)
+        dialogs.advance(state, "due", d.now, owner=raw)
         return _due_screen(d, state)
     try:
         due = parse_due(raw)
@@ -289,11 +272,11 @@ def text(session: Session, d: Dialog, raw: str) -> Screen:
         raise d.refuse("bad_date") from None
     if due < d.today:
         raise d.refuse("past_date")
-    _set(state, "ok", d.now, due=due.isoformat())
+    dialogs.advance(state, "ok", d.now, due=due.isoformat())
     return _summary(session, d, state)
 
 
-def _save(session: Session, d: Dialog, state: DialogState, actor: int) -> Screen:
+def _save(session: Session, d: Dialog, state: DialogState, actor: int) -> OutgoingMessage:
     # Claim the dialog by deleting it, and save only if this press deleted it: a second Save
     # (a double press, another process) finds nothing to delete and saves nothing.
     claimed = session.execute(
@@ -318,7 +301,4 @@ def _save(session: Session, d: Dialog, state: DialogState, actor: int) -> Screen
         ),
         actor=actor,
     )
-    return Screen(
-        OutgoingMessage(d.say("saved", action_id=action.id, round_id=claimed["round_id"])),
-        done=True,
-    )
+    return OutgoingMessage(d.say("saved", action_id=action.id, round_id=claimed["round_id"]))

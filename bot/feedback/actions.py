@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -31,7 +32,13 @@ MAX_OWNER = 120  # Action.owner's column
 
 
 class FeedbackError(Exception):
-    """Something the coordinator can fix; the text is shown to them."""
+    """Something the coordinator can fix: `reason` and `details` for
+    templates/messages/action/error.html, which says it to them."""
+
+    def __init__(self, reason: str, **details: Any) -> None:
+        super().__init__(reason, details)
+        self.reason = reason
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -57,47 +64,40 @@ class FeedbackItem:
     published_at: datetime
 
 
-ONE_LINE_HELP = (
-    "/action ROUND code | what you heard | what will be done | who | by YYYY-MM-DD\n"
-    "e.g. /action 4 ext.funding | Grants are confirmed too late | Confirm grants by February "
-    "| Council grants team | 2027-02-01\n(use - for no barrier code; the date may be left out)"
-)
-
-
 def parse_action(text: str, codebook: Codebook) -> ActionInput:
     """Parse 'code | finding | action | owner | date' (code may be '-', date optional)."""
     parts = [p.strip() for p in text.split("|")]
     if len(parts) not in (4, 5) or not all(parts[:4]):
-        raise FeedbackError("Please give the action in this form:\n" + ONE_LINE_HELP)
+        raise FeedbackError("form")
     code, finding, action, owner = parts[:4]
     if code in ("-", "none"):
         barrier: str | None = None
     elif code in codebook:
         barrier = code
     else:
-        known = ", ".join(c.code for c in codebook.codes)
-        raise FeedbackError(f"Unknown code {code[:40]!r}. Codes: {known}, or - for none.")
+        known = [c.code for c in codebook.codes]
+        raise FeedbackError("unknown_code", code=code[:40], known=known)
     due = parse_due(parts[4]) if len(parts) == 5 and parts[4] else None
     for name, value in (("finding", finding), ("action", action), ("owner", owner)):
         if len(value) > (MAX_OWNER if name == "owner" else MAX_FIELD):
-            raise FeedbackError(f"The {name} is too long; please shorten it.")
+            raise FeedbackError("too_long", field=name)
     return ActionInput(barrier, finding, action, owner, due)
 
 
 def parse_due(text: str) -> date:
     """A due date written as YYYY-MM-DD."""
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise FeedbackError("The date must look like 2027-02-01.")
+        raise FeedbackError("date_form")
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise FeedbackError("That date does not exist.") from None
+        raise FeedbackError("no_such_date") from None
 
 
 def closed_round(session: Session, round_id: int) -> Round:
     round_ = session.get(Round, round_id)
     if round_ is None or round_.status != RoundStatus.CLOSED:
-        raise FeedbackError(f"Round {round_id} is not a closed round.")
+        raise FeedbackError("not_closed", round_id=round_id)
     return round_
 
 
@@ -131,7 +131,7 @@ def set_action_status(
 ) -> Action:
     action = session.get(Action, action_id)
     if action is None:
-        raise FeedbackError(f"There is no action {action_id}.")
+        raise FeedbackError("no_action", action_id=action_id)
     action.status = status
     record(
         session,
@@ -171,9 +171,7 @@ def publish_feedback(
         )
     )
     if not actions:
-        raise FeedbackError(
-            f"Round {round_id} has no actions yet. Add one first:\n" + ONE_LINE_HELP
-        )
+        raise FeedbackError("no_actions", round_id=round_id)
     text = renderer.render(
         "digest/feedback.html",
         partnership=partnership,

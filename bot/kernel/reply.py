@@ -59,6 +59,7 @@ class Document:
     filename: str
     content: bytes
     caption: str | None = None
+    photo: bool = False  # shown inline as a picture (a chart) rather than as a file
 
 
 @dataclass
@@ -71,6 +72,10 @@ class Reply:
     edit: OutgoingMessage | None = None
     edit_message_id: int | None = None
     toast: str | None = None
+    alert: bool = False  # the toast is a refusal to read: shown as a box to dismiss
+    # A dialog's next step: if the pressed message can no longer be edited (too old, deleted),
+    # send the edit as a new message instead, so the dialog can go on.
+    edit_or_send: bool = False
     # The invitation whose prompt card is the last message sent: its message id is recorded
     # so that a typed answer can later take the card's buttons off.
     card_for: int | None = None

@@ -1,6 +1,6 @@
 """The /schedule dialog as plain decisions over a session: each step reads and writes one
-DialogState row and returns the next screen (an OutgoingMessage), so any process and any
-restart can carry the dialog on (firm principle 1).
+DialogState row and returns the Reply that shows the next step, so any process and any restart
+can carry the dialog on (firm principle 1).
 
 Callback data is ``co:s:<step>:<value>``. A press is checked against the stored step (a stale
 button from an earlier step is refused) and its value against what that step offered (a
@@ -14,426 +14,303 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from bot.consultations.catalogue import current_consultations
 from bot.kernel import dialogs
 from bot.kernel.config import Settings
+from bot.kernel.dialogs import DialogError
 from bot.kernel.render import Renderer
-from bot.kernel.reply import Button, OutgoingMessage, rows
-from bot.rounds.lifecycle import (
-    RoundError,
-    create_schedule,
-    describe_audience,
-    occurrences,
-    preview_audience,
-    schedule_once,
-    segment_values,
-)
-from storage.models import Consultation, DialogState, Round
+from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
+from bot.rounds.audiences import describe_audience, preview_audience, segment_values
+from bot.rounds.planning import create_schedule, schedule_once
+from bot.rounds.recurrence import occurrences
+from bot.rounds.services import RoundError
+from storage.models import Consultation, DialogState
 
 KIND = "schedule"
+PREFIX = "co:s"
+CONFIRM = f"{PREFIX}:ok:go"
+WHO = ("everyone", "organisations", "service_users")
+SEGMENTS = ("area", "size", "sector")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Monthly choices: cron day-of-month and day-of-week fields (ANDed, so 1-7 + mon = first Monday).
+MONTHLY = {"1mon": ("1-7", "mon"), "1st": ("1", "*"), "15th": ("15", "*"), "1fri": ("1-7", "fri")}
 DURATIONS = (1, 3, 7, 10, 14)
 REMINDERS = {"0": [], "1": [1], "2": [2], "1,3": [1, 3]}
-MONTHLY = {
-    "1mon": ("1-7", "mon", "first Monday"),
-    "1st": ("1", "*", "1st of the month"),
-    "15th": ("15", "*", "15th of the month"),
-    "1fri": ("1-7", "fri", "first Friday"),
-}
 TEXT_STEPS = ("at", "time", "cron")
-
-
-class DialogError(Exception):
-    """A press or a text the dialog cannot use; the message says why, kindly."""
+TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:.]([0-5]\d)\s*$", re.ASCII)
 
 
 @dataclass
-class Screen:
-    message: OutgoingMessage
-    done: bool = False
-    round_id: int | None = None
-    opens_now: bool = False
+class Dialog:
+    """What a step needs besides the session: where it is, who acts, and how to speak."""
 
+    chat_id: int
+    now: datetime
+    settings: Settings
+    renderer: Renderer
+    actor: int
 
-def _state(session: Session, chat_id: int) -> DialogState | None:
-    return dialogs.dialog_state(session, chat_id, KIND)
+    def say(self, name: str, **context: Any) -> str:
+        return self.renderer.render(f"messages/schedule/{name}.html", **context)
+
+    def refuse(self, reason: str, **context: Any) -> DialogError:
+        return DialogError(self.say("refused", reason=reason, **context))
+
+    def button(self, key: str, step: str, value: str, **context: Any) -> Button:
+        return dialogs.button(self.renderer, key, f"{PREFIX}:{step}:{value}", **context)
+
+    def step(self, step: str, *buttons: list[Button], **context: Any) -> OutgoingMessage:
+        return OutgoingMessage(self.say("step", step=step, **context), rows(*buttons))
 
 
 def waiting_for_text(session: Session, chat_id: int) -> bool:
     return dialogs.waiting_for_text(session, chat_id, KIND, TEXT_STEPS)
 
 
-def _b(text: str, step: str, value: str) -> Button:
-    return Button(text, f"co:s:{step}:{value}")
-
-
-def _set(state: DialogState, step: str, now: datetime, **data: Any) -> None:
-    state.step = step
-    state.data = {**state.data, **data}
-    state.updated_at = now
-
-
-def start(session: Session, chat_id: int, *, now: datetime) -> Screen:
+def start(session: Session, d: Dialog) -> Reply:
+    """/schedule: the first step, which consultation."""
     consultations = current_consultations(session)
     if not consultations:
-        raise DialogError(
-            "There are no consultation sets yet. Import one: consultbot consultations import"
-        )
-    session.execute(
-        delete(DialogState).where(DialogState.chat_id == chat_id, DialogState.kind == KIND)
-    )
-    session.add(DialogState(chat_id=chat_id, kind=KIND, step="con", data={}, updated_at=now))
-    return Screen(
-        OutgoingMessage(
-            "<b>Schedule a round</b> (1/5)\nWhich consultation?",
-            rows(
-                *[[_b(c.title, "con", str(c.id))] for c in consultations], [_b("Cancel", "x", "x")]
-            ),
-        )
-    )
+        raise d.refuse("no_consultations")
+    dialogs.begin(session, d.chat_id, KIND, "con", d.now)
+    choices = [[Button(c.title, f"{PREFIX}:con:{c.id}")] for c in consultations]
+    return Reply().say(d.step("con", *choices, [d.button("cancel", "x", "x")]))
 
 
-def _audience_screen() -> Screen:
-    return Screen(
-        OutgoingMessage(
-            "<b>Who is asked?</b> (2/5)",
-            rows(
-                [_b("Everyone", "aud", "everyone"), _b("Organisations", "aud", "organisations")],
-                [_b("Service users", "aud", "service_users")],
-                [
-                    _b("By area", "aud", "seg:area"),
-                    _b("By size", "aud", "seg:size"),
-                    _b("By sector", "aud", "seg:sector"),
-                ],
-            ),
+def _next_screen(d: Dialog, step: str) -> OutgoingMessage:
+    """The screens that are the same whatever came before."""
+    if step == "aud":
+        return d.step(
+            "aud",
+            [d.button(who, "aud", who) for who in WHO[:2]],
+            [d.button(WHO[2], "aud", WHO[2])],
+            [d.button("by_segment", "aud", f"seg:{k}", segment=k) for k in SEGMENTS],
         )
+    if step == "when":
+        return d.step(
+            "when",
+            [d.button("now", "when", "now"), d.button("at", "when", "at")],
+            [d.button(k, "when", k) for k in ("weekly", "monthly", "cron")],
+        )
+    if step == "dur":
+        return d.step("dur", [d.button("days", "dur", str(n), days=n) for n in DURATIONS])
+    keys = list(REMINDERS)
+    return d.step(
+        "rem",
+        [d.button("remind", "rem", k, choice=k) for k in keys[:2]],
+        [d.button("remind", "rem", k, choice=k) for k in keys[2:]],
     )
 
 
-def _when_screen() -> Screen:
-    return Screen(
-        OutgoingMessage(
-            "<b>When?</b> (3/5)",
-            rows(
-                [_b("Now", "when", "now"), _b("A date and time", "when", "at")],
-                [
-                    _b("Weekly", "when", "weekly"),
-                    _b("Monthly", "when", "monthly"),
-                    _b("Cron", "when", "cron"),
-                ],
-            ),
-        )
-    )
-
-
-def _duration_screen() -> Screen:
-    return Screen(
-        OutgoingMessage(
-            "<b>How long does it stay open?</b> (4/5)",
-            rows([_b(f"{d} day{'s' if d != 1 else ''}", "dur", str(d)) for d in DURATIONS]),
-        )
-    )
-
-
-def _remind_screen() -> Screen:
-    return Screen(
-        OutgoingMessage(
-            "<b>Remind those who have not finished?</b> (5/5)",
-            rows(
-                [_b("No reminder", "rem", "0"), _b("1 day before closing", "rem", "1")],
-                [_b("2 days before", "rem", "2"), _b("3 days and 1 day before", "rem", "1,3")],
-            ),
-        )
-    )
-
-
-def press(
-    session: Session,
-    chat_id: int,
-    data: str,
-    *,
-    now: datetime,
-    settings: Settings,
-    renderer: Renderer,
-    actor: int,
-) -> Screen:
-    """Handle a ``co:s:...`` button."""
+def press(session: Session, d: Dialog, data: str) -> Reply:
+    """Handle a ``co:s:...`` button: the pressed message becomes the next step."""
     parts = data.split(":", 3)
-    if len(parts) != 4 or parts[:2] != ["co", "s"]:
-        raise DialogError("I did not recognise that button.")
+    if len(parts) != 4 or ":".join(parts[:2]) != PREFIX:
+        raise d.refuse("unknown")
     step, value = parts[2], parts[3]
-    state = _state(session, chat_id)
+    state = dialogs.dialog_state(session, d.chat_id, KIND)
     if step == "x":
         if state is not None:
             session.delete(state)
-        return Screen(OutgoingMessage("Scheduling cancelled. Nothing was planned."), done=True)
+        return _step_reply(OutgoingMessage(d.say("done", outcome="cancelled")))
     if state is None:
-        raise DialogError("That dialog has ended. Send /schedule to start again.")
+        raise d.refuse("ended")
     if state.step != step:
-        raise DialogError(
-            "That button belongs to an earlier step. Please use the latest message, "
-            "or send /schedule to start again."
-        )
+        raise d.refuse("earlier")
+    if step in ("dur", "rem", "ok"):
+        return _step_reply(_finish(session, d, state, step, value))
+    return _step_reply(_choose(session, d, state, step, value))
+
+
+def _step_reply(message: OutgoingMessage) -> Reply:
+    return Reply(edit=message, edit_or_send=True)
+
+
+def _choose(
+    session: Session, d: Dialog, state: DialogState, step: str, value: str
+) -> OutgoingMessage:
+    """The steps from the consultation to when it opens."""
+    now = d.now
     if step == "con":
-        consultation = session.get(Consultation, int(value)) if value.isdigit() else None
+        chosen = dialogs.number(value)
+        consultation = session.get(Consultation, chosen) if chosen is not None else None
         if consultation is None or consultation.retired:
-            raise DialogError("That consultation is not available.")
-        _set(state, "aud", now, consultation_id=consultation.id, title=consultation.title)
-        return _audience_screen()
+            raise d.refuse("consultation")
+        dialogs.advance(
+            state, "aud", now, consultation_id=consultation.id, title=consultation.title
+        )
+        return _next_screen(d, "aud")
     if step == "aud":
-        if value in ("everyone", "organisations", "service_users"):
-            _set(state, "when", now, audience={"who": value, "where": {}})
-            return _when_screen()
-        if value.startswith("seg:") and value[4:] in ("area", "size", "sector"):
-            key = value[4:]
-            values = segment_values(session, key)[:12]
-            if not values:
-                raise DialogError(f"No organisation has a {key} yet; choose another audience.")
-            _set(state, "val", now, segment=key, values=values)
-            return Screen(
-                OutgoingMessage(
-                    f"Which {key}?",
-                    rows(*[[_b(v[:40], "val", str(i))] for i, v in enumerate(values)]),
-                )
-            )
-        raise DialogError("That audience is not one I offered.")
+        if value in WHO:
+            dialogs.advance(state, "when", now, audience={"who": value, "where": {}})
+            return _next_screen(d, "when")
+        key = value.removeprefix("seg:")
+        if not value.startswith("seg:") or key not in SEGMENTS:
+            raise d.refuse("audience")
+        values = segment_values(session, key)[:12]
+        if not values:
+            raise d.refuse("no_segment", segment=key)
+        dialogs.advance(state, "val", now, segment=key, values=values)
+        choices = [[Button(v[:40], f"{PREFIX}:val:{i}")] for i, v in enumerate(values)]
+        return d.step("val", *choices, segment=key)
     if step == "val":
-        values = state.data.get("values", [])
-        if not value.isdigit() or int(value) >= len(values):
-            raise DialogError("That option is not one I offered.")
-        _set(
-            state,
-            "when",
-            now,
-            audience={"who": "organisations", "where": {state.data["segment"]: values[int(value)]}},
-        )
-        return _when_screen()
+        values, chosen = state.data.get("values", []), dialogs.number(value)
+        if chosen is None or chosen >= len(values):
+            raise d.refuse("not_offered")
+        where = {state.data["segment"]: values[chosen]}
+        dialogs.advance(state, "when", now, audience={"who": "organisations", "where": where})
+        return _next_screen(d, "when")
     if step == "when":
-        if value == "now":
-            _set(state, "dur", now, when={"mode": "now"})
-            return _duration_screen()
-        if value == "at":
-            _set(state, "at", now)
-            return Screen(
-                OutgoingMessage(
-                    f"Send the date and time, like <code>"
-                    f"{(now + timedelta(days=7)).astimezone(settings.zone):%Y-%m-%d} 09:00</code> "
-                    f"({settings.partnership.timezone})."
-                )
-            )
-        if value == "weekly":
-            _set(state, "dow", now)
-            return Screen(
-                OutgoingMessage(
-                    "Which day of the week?", rows([_b(d.title(), "dow", d) for d in DAYS])
-                )
-            )
-        if value == "monthly":
-            _set(state, "dom", now)
-            return Screen(
-                OutgoingMessage(
-                    "Which day of the month?",
-                    rows(*[[_b(label, "dom", k)] for k, (_, _, label) in MONTHLY.items()]),
-                )
-            )
-        if value == "cron":
-            _set(state, "cron", now)
-            return Screen(
-                OutgoingMessage(
-                    f"Send a cron expression (minute hour day month weekday, fields ANDed, in "
-                    f"{settings.partnership.timezone}), like <code>0 9 1-7 * mon</code> "
-                    "for the first Monday at 09:00."
-                )
-            )
-        raise DialogError("That option is not one I offered.")
-    if step == "dow":
-        if value not in DAYS:
-            raise DialogError("That day is not one I offered.")
-        _set(
-            state,
-            "time",
-            now,
-            pattern={"day": "*", "dow": value, "label": f"every {value.title()}"},
-        )
-        return Screen(OutgoingMessage("At what time? Send it like <code>09:30</code>."))
-    if step == "dom":
-        if value not in MONTHLY:
-            raise DialogError("That day is not one I offered.")
-        day, dow, label = MONTHLY[value]
-        _set(state, "time", now, pattern={"day": day, "dow": dow, "label": f"monthly, {label}"})
-        return Screen(OutgoingMessage("At what time? Send it like <code>09:30</code>."))
+        return _when(d, state, value)
+    if step == "dow" and value in DAYS:
+        dialogs.advance(state, "time", now, pattern={"every": "weekly", "day": value})
+    elif step == "dom" and value in MONTHLY:
+        dialogs.advance(state, "time", now, pattern={"every": "monthly", "day": value})
+    elif step in ("dow", "dom"):
+        raise d.refuse("day")
+    else:
+        raise d.refuse("unknown")
+    return d.step("time")
+
+
+def _when(d: Dialog, state: DialogState, value: str) -> OutgoingMessage:
+    now, timezone = d.now, d.settings.partnership.timezone
+    if value == "now":
+        dialogs.advance(state, "dur", now, when={"mode": "now"})
+        return _next_screen(d, "dur")
+    if value == "at":
+        dialogs.advance(state, "at", now)
+        return d.step("at", example=now + timedelta(days=7), timezone=timezone)
+    if value == "weekly":
+        dialogs.advance(state, "dow", now)
+        return d.step("dow", [d.button("weekday", "dow", day, day=day) for day in DAYS])
+    if value == "monthly":
+        dialogs.advance(state, "dom", now)
+        return d.step("dom", *[[d.button("monthday", "dom", k, day=k)] for k in MONTHLY])
+    if value == "cron":
+        dialogs.advance(state, "cron", now)
+        return d.step("cron", timezone=timezone)
+    raise d.refuse("not_offered")
+
+
+def _finish(
+    session: Session, d: Dialog, state: DialogState, step: str, value: str
+) -> OutgoingMessage:
+    """How long, which reminders, and the confirmation."""
     if step == "dur":
-        if not value.isdigit() or int(value) not in DURATIONS:
-            raise DialogError("That option is not one I offered.")
-        _set(state, "rem", now, days=int(value))
-        return _remind_screen()
+        days = dialogs.number(value)
+        if days not in DURATIONS:
+            raise d.refuse("not_offered")
+        dialogs.advance(state, "rem", d.now, days=days)
+        return _next_screen(d, "rem")
     if step == "rem":
         if value not in REMINDERS:
-            raise DialogError("That option is not one I offered.")
-        _set(state, "ok", now, reminders=REMINDERS[value])
-        return _summary(session, state, now=now, settings=settings, renderer=renderer)
-    if step == "ok":
-        if value != "go":
-            raise DialogError("That option is not one I offered.")
-        return _confirm(session, state, chat_id, now=now, settings=settings, actor=actor)
-    raise DialogError("I did not recognise that button.")
+            raise d.refuse("not_offered")
+        dialogs.advance(state, "ok", d.now, reminders=REMINDERS[value])
+        return _summary(session, d, state)
+    if value != "go":
+        raise d.refuse("not_offered")
+    return _confirm(session, d, state)
 
 
-TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:.]([0-5]\d)\s*$")
-
-
-def text(session: Session, chat_id: int, raw: str, *, now: datetime, settings: Settings) -> Screen:
-    """Handle typed input for the steps that ask for it."""
-    state = _state(session, chat_id)
+def text(session: Session, d: Dialog, raw: str) -> Reply:
+    """Handle typed input for the steps that ask for it; the next step comes as a new message."""
+    state = dialogs.dialog_state(session, d.chat_id, KIND)
     if state is None or state.step not in TEXT_STEPS:
-        raise DialogError("I was not expecting that. Send /schedule to plan a round.")
+        raise d.refuse("not_expecting")
     raw = raw.strip()[:120]
-    zone = settings.zone
     if state.step == "at":
         try:
             local = datetime.strptime(raw, "%Y-%m-%d %H:%M")
         except ValueError:
-            raise DialogError("Please send it as <code>YYYY-MM-DD HH:MM</code>.") from None
-        at = local.replace(tzinfo=zone)
-        if at <= now:
-            raise DialogError("That moment has passed; please send a future date and time.")
-        _set(state, "dur", now, when={"mode": "at", "at": at.isoformat()})
-        return _duration_screen()
-    if state.step == "time":
+            raise d.refuse("bad_moment") from None
+        at = local.replace(tzinfo=d.settings.zone)
+        if at <= d.now:
+            raise d.refuse("past")
+        when: dict[str, Any] = {"mode": "at", "at": at.isoformat()}
+    elif state.step == "time":
         match = TIME_RE.match(raw)
         if not match:
-            raise DialogError("Please send the time like <code>09:30</code>.")
+            raise d.refuse("bad_time")
         pattern = state.data["pattern"]
-        cron = f"{int(match[2])} {int(match[1])} {pattern['day']} * {pattern['dow']}"
-        _set(
-            state,
-            "dur",
-            now,
-            when={
-                "mode": "cron",
-                "cron": cron,
-                "label": f"{pattern['label']} at {int(match[1]):02d}:{match[2]}",
-            },
+        day, dow = (
+            MONTHLY[pattern["day"]] if pattern["every"] == "monthly" else ("*", pattern["day"])
         )
-        return _duration_screen()
-    # cron
-    try:
-        found = occurrences(raw, zone, now, 1)
-    except RoundError as exc:
-        raise DialogError(f"I could not read that: {exc}") from None
-    if not found:
-        raise DialogError("That expression never fires.")
-    _set(state, "dur", now, when={"mode": "cron", "cron": raw, "label": f"cron {raw}"})
-    return _duration_screen()
+        cron = f"{int(match[2])} {int(match[1])} {day} * {dow}"
+        time = f"{int(match[1]):02d}:{match[2]}"
+        when = {"mode": "cron", "cron": cron, **pattern, "time": time}
+    else:
+        try:
+            found = occurrences(raw, d.settings.zone, d.now, 1)
+        except RoundError as exc:
+            raise d.refuse("bad_cron", **exc.details) from None
+        if not found:
+            raise d.refuse("never_fires")
+        when = {"mode": "cron", "cron": raw, "every": "cron"}
+    dialogs.advance(state, "dur", d.now, when=when)
+    return Reply().say(_next_screen(d, "dur"))
 
 
-def _dates(data: dict[str, Any], now: datetime, settings: Settings) -> tuple[str, list[datetime]]:
-    when = data["when"]
+def _dates(d: Dialog, when: dict[str, Any]) -> list[datetime]:
     if when["mode"] == "now":
-        return "now", [now]
+        return [d.now]
     if when["mode"] == "at":
-        return "once", [datetime.fromisoformat(when["at"])]
-    return when["label"], occurrences(when["cron"], settings.zone, now, 3)
+        return [datetime.fromisoformat(when["at"])]
+    return occurrences(when["cron"], d.settings.zone, d.now, 3)
 
 
-def _summary(
-    session: Session, state: DialogState, *, now: datetime, settings: Settings, renderer: Renderer
-) -> Screen:
+def _summary(session: Session, d: Dialog, state: DialogState) -> OutgoingMessage:
     data = state.data
+    rounds = d.settings.rounds
     preview = preview_audience(
         session,
         data["audience"],
-        now=now,
-        cap=settings.rounds.max_rounds_per_period,
-        period_days=settings.rounds.period_days,
+        now=d.now,
+        cap=rounds.max_rounds_per_period,
+        period_days=rounds.period_days,
     )
-    label, dates = _dates(data, now, settings)
-    text_ = renderer.render(
-        "messages/coordinator/schedule_summary.html",
+    text_ = d.say(
+        "summary",
         title=data["title"],
-        audience=describe_audience(data["audience"]),
+        audience=describe_audience(d.renderer, data["audience"]),
         size=preview.size,
         left_out=preview.left_out_orgs,
         busy=preview.busy,
-        when=label,
-        dates=dates,
+        when=data["when"],
+        dates=_dates(d, data["when"]),
         days=data["days"],
-        reminders=[f"{d} day{'s' if d != 1 else ''}" for d in data["reminders"]],
+        reminders=data["reminders"],
     )
-    return Screen(OutgoingMessage(text_, rows([_b("Confirm", "ok", "go"), _b("Cancel", "x", "x")])))
+    return OutgoingMessage(
+        text_, rows([d.button("confirm", "ok", "go"), d.button("cancel", "x", "x")])
+    )
 
 
-def _confirm(
-    session: Session,
-    state: DialogState,
-    chat_id: int,
-    *,
-    now: datetime,
-    settings: Settings,
-    actor: int,
-) -> Screen:
+def _confirm(session: Session, d: Dialog, state: DialogState) -> OutgoingMessage:
     data = state.data
     consultation = session.get(Consultation, data["consultation_id"])
     if consultation is None:
-        raise DialogError("That consultation is gone. Send /schedule to start again.")
-    open_for = timedelta(days=data["days"])
-    reminders = [timedelta(days=d) for d in data["reminders"]]
+        raise d.refuse("consultation_gone")
+    plan: dict[str, Any] = {
+        "audience": data["audience"],
+        "open_for": timedelta(days=data["days"]),
+        "remind_before": [timedelta(days=n) for n in data["reminders"]],
+        "actor": d.actor,
+        "progress_chat_id": d.chat_id,
+    }
     when = data["when"]
+    session.delete(state)
     if when["mode"] == "cron":
         schedule, round_ = create_schedule(
-            session,
-            consultation,
-            audience=data["audience"],
-            cron=when["cron"],
-            zone=settings.zone,
-            open_for=open_for,
-            remind_before=reminders,
-            now=now,
-            actor=actor,
-            progress_chat_id=chat_id,
+            session, consultation, cron=when["cron"], zone=d.settings.zone, now=d.now, **plan
         )
-        message = (
-            f"Scheduled: {when['label']} (schedule {schedule.id}). "
-            f"The first round is #{round_.id}. /rounds to watch."
+        return OutgoingMessage(
+            d.say(
+                "done", outcome="recurring", when=when, schedule_id=schedule.id, round_id=round_.id
+            )
         )
-    else:
-        opens_at = now if when["mode"] == "now" else datetime.fromisoformat(when["at"])
-        round_ = schedule_once(
-            session,
-            consultation,
-            audience=data["audience"],
-            opens_at=opens_at,
-            open_for=open_for,
-            remind_before=reminders,
-            actor=actor,
-            progress_chat_id=chat_id,
-        )
-        message = (
-            f"Round #{round_.id} is opening now; I will show progress here."
-            if when["mode"] == "now"
-            else f"Round #{round_.id} is scheduled. /round {round_.id} to watch it."
-        )
-    session.delete(state)
-    return Screen(
-        OutgoingMessage(message), done=True, round_id=round_.id, opens_now=when["mode"] == "now"
-    )
-
-
-def cancel_buttons(round_: Round) -> OutgoingMessage:
-    series = (
-        [Button("Cancel it and stop the series", f"co:xs:{round_.id}")]
-        if round_.schedule_id is not None
-        else []
-    )
-    return OutgoingMessage(
-        f"Cancel round #{round_.id} ({round_.consultation.title}, {round_.status.value})? "
-        "Unsent invitations are withdrawn; answers already given are kept."
-        + (" It is part of a recurring series." if series else ""),
-        rows(
-            [Button("Yes, cancel it", f"co:x:{round_.id}"), Button("Keep it", f"co:k:{round_.id}")],
-            series,
-        ),
-    )
+    opens_at = d.now if when["mode"] == "now" else datetime.fromisoformat(when["at"])
+    round_ = schedule_once(session, consultation, opens_at=opens_at, **plan)
+    return OutgoingMessage(d.say("done", outcome=when["mode"], round_id=round_.id))

@@ -13,7 +13,7 @@ from sqlalchemy import delete
 from telegram.ext import Application, ContextTypes
 
 from bot.kernel.context import AppContext
-from bot.rounds import lifecycle as rounds
+from bot.rounds.events import run_due_events
 from bot.rounds.services import round_services
 from bot.telegram.client import ConsultBot
 from bot.telegram.context import app_context
@@ -80,7 +80,7 @@ async def prune_updates(ctx: AppContext) -> None:
 async def tick_now(ctx: AppContext) -> list[tuple[int, str, str]]:
     """Run what is due, then wake the sender. Used by the job and after a coordinator acts."""
     done = await asyncio.to_thread(
-        rounds.run_due_events, ctx.sessions, now=ctx.clock.now(), services=round_services(ctx)
+        run_due_events, ctx.sessions, now=ctx.clock.now(), services=round_services(ctx)
     )
     wake_sender(ctx)
     return done

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
-from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
+from telegram import CallbackQuery, InputFile, Update
+from telegram.error import BadRequest, Forbidden, NetworkError
 from telegram.ext import ContextTypes
 
 from bot.kernel.reply import OutgoingMessage, Reply
@@ -42,20 +42,25 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Rep
         # those. Answering alongside the edit instead doubled the requests in flight under
         # load, and each press waited for the slower one: bench/participant_bench.py's
         # closed-loop median went from 2.0-2.4x echo's to 1.6x with this order.
+        messages = reply.messages
         if reply.edit is not None:
+            edited = False
             if query is not None and query.message is not None:
                 pressed = query.message
-                await _edit(bot, pressed.chat.id, pressed.message_id, reply.edit)
+                edited = await _edit(bot, pressed.chat.id, pressed.message_id, reply.edit)
             elif query is None and reply.edit_message_id is not None and chat is not None:
-                await _edit(bot, chat.id, reply.edit_message_id, reply.edit)
+                edited = await _edit(bot, chat.id, reply.edit_message_id, reply.edit)
+            if not edited and reply.edit_or_send:
+                messages = [reply.edit, *messages]
         if chat is not None:
-            for message in reply.messages:
+            for message in messages:
                 sent = await _retrying(lambda m=message: bot.send_text(chat.id, m))  # type: ignore[misc]
         if query is not None:
-            await _answer(bot, query, reply.toast)
+            await _answer(bot, query, reply.toast, alert=reply.alert)
         if chat is not None:
             for document in reply.documents:
-                await chat.send_document(
+                send = chat.send_photo if document.photo else chat.send_document
+                await send(
                     InputFile(document.content, filename=document.filename),
                     caption=document.caption,
                 )
@@ -95,53 +100,23 @@ async def _retrying(call: Callable[[], Awaitable[R]]) -> R:
     return await call()
 
 
-async def _answer(bot: ConsultBot, query: CallbackQuery, toast: str | None) -> None:
+async def _answer(
+    bot: ConsultBot, query: CallbackQuery, toast: str | None, *, alert: bool = False
+) -> None:
     try:
-        await _retrying(lambda: bot.answer_press(query.id, toast or None))
+        if alert:  # a refusal the person must read: a box to dismiss, not a passing toast
+            await _retrying(lambda: query.answer(toast, show_alert=True))
+        else:
+            await _retrying(lambda: bot.answer_press(query.id, toast or None))
     except BadRequest as exc:  # too old to answer: the spinner has gone by itself
         log.info("could not answer a button press: %s", exc)
 
 
-async def _edit(bot: ConsultBot, chat_id: int, message_id: int, message: OutgoingMessage) -> None:
+async def _edit(bot: ConsultBot, chat_id: int, message_id: int, message: OutgoingMessage) -> bool:
+    """Whether the message now shows `message` (an unchanged one, after a double press, does)."""
     try:
         await _retrying(lambda: bot.edit_text(chat_id, message_id, message))
     except BadRequest as exc:  # "message is not modified", deleted, or too old to edit
         log.info("could not edit message %s: %s", message_id, exc)
-
-
-def markup(message: OutgoingMessage) -> InlineKeyboardMarkup | None:
-    """A message's buttons as Telegram's inline keyboard."""
-    if not message.buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(b.text, callback_data=b.callback_data, url=b.url) for b in row]
-            for row in message.buttons
-        ]
-    )
-
-
-async def send_html(update: Update, text: str, **kwargs: Any) -> None:
-    """Answer in the chat the update came from, as Telegram HTML."""
-    chat = update.effective_chat
-    if chat is None:
-        return
-    await chat.send_message(text, parse_mode="HTML", **kwargs)
-
-
-async def show(update: Update, message: OutgoingMessage) -> None:
-    """Send a message with its buttons in the chat the update came from."""
-    await send_html(update, message.text, reply_markup=markup(message))
-
-
-async def next_step(update: Update, message: OutgoingMessage) -> None:
-    """Answer a dialog's button press and replace the pressed message with the next step, so
-    an earlier step's buttons are gone; a message too old to edit gets a new one instead."""
-    query = update.callback_query
-    assert query is not None
-    await query.answer()
-    try:
-        await query.edit_message_text(message.text, reply_markup=markup(message))
-    except TelegramError:  # too old to edit, or unchanged
-        log.debug("could not edit the dialog message", exc_info=True)
-        await show(update, message)
+        return "not modified" in str(exc)
+    return True

@@ -61,7 +61,7 @@ from bot.kernel.clock import Clock, SystemClock
 from bot.kernel.config import Settings
 from bot.kernel.reply import OutgoingMessage
 from bot.outbox.claims import Attempt, Row, SenderLock, claim, record, recover
-from bot.rounds.lifecycle import progress_counts
+from bot.rounds.watching import progress_counts
 from bot.telegram.client import ConsultBot
 from storage.db import SessionFactory
 from storage.models import Round

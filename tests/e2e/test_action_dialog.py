@@ -244,17 +244,19 @@ async def test_members_and_leads_are_refused(harness: BotHarness) -> None:
             f"/action {round_id}",
             "/action",
             f"/action {round_id} - | a | b | c",
+            f"/actions {round_id}",
         ):
             answer = await harness.say(user, command)
             assert "only for coordinators" in answer.text, (user, command)
         welcome = await harness.say(user, "/start")
         since = len(harness.standin.callback_answers)
-        # A coordinator's real button data, twice, and a forged one, pressed in their own chat.
-        for data in (real, real, "ac:0123abcd:ok:save"):
+        # A coordinator's real button data, twice, a forged one, and /review's Save, pressed in
+        # their own chat.
+        for data in (real, real, "ac:0123abcd:ok:save", "rv:s:1"):
             harness.standin.press_button(user, welcome.message_id, data, chat_id=user)
         await harness.settle(0.6)
         refused = [a for a in harness.standin.callback_answers[since:] if a.user_id == user]
-        assert len(refused) == 3 and all("only for coordinators" in (a.text or "") for a in refused)
+        assert len(refused) == 4 and all("only for coordinators" in (a.text or "") for a in refused)
     assert actions(harness) == []
     with session_scope(harness.ctx.sessions) as session:
         states = list(session.scalars(select(DialogState)))

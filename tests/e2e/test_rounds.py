@@ -10,6 +10,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from bot.kernel.people import grant_role
+from bot.rounds.planning import create_schedule, schedule_once
+from bot.telegram.jobs import tick_now
 from standin.models import FloodLimits
 from storage.db import session_scope
 from storage.models import (
@@ -228,8 +230,6 @@ async def test_round_completes_through_429_and_403_without_retrying_the_blocked(
     harness.standin.reset_stats()
     with session_scope(harness.ctx.sessions) as s:
         consultation = factories.consultation(s)
-        from bot.rounds.lifecycle import schedule_once
-
         round_ = schedule_once(
             s,
             consultation,
@@ -240,8 +240,6 @@ async def test_round_completes_through_429_and_403_without_retrying_the_blocked(
             progress_chat_id=COORDINATOR,
         )
         rid = round_.id
-    from bot.telegram.jobs import tick_now
-
     await tick_now(harness.ctx)
     total = 60 + 3  # the 60, the south one, the member and the lead
 
@@ -281,14 +279,11 @@ async def test_round_completes_through_429_and_403_without_retrying_the_blocked(
 async def test_closing_a_round_delivers_the_digest_to_its_lead_and_coordinators(
     harness: BotHarness,
 ) -> None:
-    from bot.rounds import lifecycle as rounds
-    from bot.telegram.jobs import tick_now
-
     people(harness, 3)
     with session_scope(harness.ctx.sessions) as s:
         coordinator = grant_role(s, COORDINATOR, Role.COORDINATOR)
         coordinator.chat_id = COORDINATOR
-        round_ = rounds.schedule_once(
+        round_ = schedule_once(
             s,
             factories.consultation(s),
             audience={"everyone": True},
@@ -318,8 +313,6 @@ async def test_closing_a_round_delivers_the_digest_to_its_lead_and_coordinators(
 
 
 async def test_cancel_offers_to_stop_a_recurring_series(harness: BotHarness) -> None:
-    from bot.rounds.lifecycle import create_schedule
-
     people(harness, 1)
     with session_scope(harness.ctx.sessions) as s:
         schedule, first = create_schedule(
@@ -345,3 +338,13 @@ async def test_cancel_offers_to_stop_a_recurring_series(harness: BotHarness) -> 
     harness.standin.press(COORDINATOR, ask, "Cancel it and stop the series")
     await harness.settle(0.4)
     assert any("already cancelled" in (a.text or "") for a in harness.standin.callback_answers)
+
+
+async def test_a_step_whose_message_cannot_be_edited_comes_as_a_new_message(
+    harness: BotHarness,
+) -> None:
+    people(harness, 1)
+    first = await harness.say(COORDINATOR, "/schedule")
+    first.deleted = True  # deleted in the coordinator's app; Telegram still delivers the press
+    msg = await harness.press(COORDINATOR, first, "How well are we working with you?")
+    assert "Who is asked" in msg.text and msg.message_id != first.message_id

@@ -15,7 +15,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.kernel.context import AppContext
-from bot.rounds.lifecycle import Services, run_due_events, schedule_once
+from bot.rounds.events import run_due_events
+from bot.rounds.planning import schedule_once
+from bot.rounds.services import Services
 from standin import BotApiStandIn
 from storage.db import session_scope
 from storage.models import Delivery, DeliveryStatus

@@ -10,7 +10,9 @@ from sqlalchemy import select
 
 from bot.digests.compile import NOT_GIVEN, Digest, compile_digest, round_scope
 from bot.kernel.context import AppContext
-from bot.rounds.lifecycle import Services, open_round, schedule_once
+from bot.rounds.opening import open_round
+from bot.rounds.planning import schedule_once
+from bot.rounds.services import Services
 from storage.db import session_scope
 from storage.models import Invitation, Organisation
 from tests.support import factories

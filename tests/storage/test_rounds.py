@@ -11,15 +11,11 @@ from sqlalchemy import func, select
 
 from bot.kernel.clock import FakeClock
 from bot.kernel.context import AppContext
-from bot.rounds.lifecycle import (
-    Services,
-    create_schedule,
-    next_occurrence,
-    occurrences,
-    parse_cron,
-    run_due_events,
-    schedule_once,
-)
+from bot.rounds.closing import stop_series
+from bot.rounds.events import run_due_events
+from bot.rounds.planning import create_schedule, schedule_once
+from bot.rounds.recurrence import next_occurrence, occurrences, parse_cron
+from bot.rounds.services import RoundError, Services
 from storage.db import session_scope
 from storage.models import (
     Delivery,
@@ -324,8 +320,6 @@ def test_catch_up_of_a_recurring_schedule_after_months_down(
 
 
 def test_stopping_a_series_plans_no_more_rounds(ctx: AppContext, clock: FakeClock) -> None:
-    from bot.rounds.lifecycle import RoundError, stop_series
-
     ids = population(ctx)
     clock.set(datetime(2026, 1, 1, tzinfo=UTC))
     with session_scope(ctx.sessions) as s:
@@ -363,6 +357,6 @@ def test_stopping_a_series_plans_no_more_rounds(ctx: AppContext, clock: FakeCloc
         try:
             stop_series(s, s.get(Round, january_id), now=clock.now())  # type: ignore[arg-type]
         except RoundError as exc:
-            assert "already stopped" in str(exc)
+            assert "already stopped" in exc.say(ctx.renderer)
         else:
             raise AssertionError("stopping twice must be refused")

@@ -1,0 +1,163 @@
+"""Who is asked in a round: the audience (everyone, organisations or service users, narrowed
+by organisation fields), its members today, and the fatigue cap that leaves out organisations
+already asked too often."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from bot.kernel.render import Renderer
+from bot.rounds.services import RoundError
+from storage.models import (
+    Invitation,
+    InvitationStatus,
+    Organisation,
+    Participant,
+    ParticipantStatus,
+    Round,
+    RoundStatus,
+)
+
+SEGMENT_FIELDS = ("area", "size", "sector", "kind")
+WHO = ("everyone", "organisations", "service_users")
+ACTIVE_INVITATION = (
+    InvitationStatus.PENDING,
+    InvitationStatus.QUEUED,
+    InvitationStatus.DELIVERED,
+    InvitationStatus.STARTED,
+)
+
+
+def normalise_audience(audience: dict[str, Any] | None) -> dict[str, Any]:
+    """Audience as stored: ``{"who": everyone|organisations|service_users, "where": {...}}``.
+
+    ``where`` filters on organisation fields (area, size, sector, kind); a participant's own
+    profile answer of the same name counts too (service users have no organisation).
+    """
+    audience = dict(audience or {})
+    who = audience.get("who", "everyone")
+    if who not in WHO:
+        raise RoundError("unknown_audience", who=str(who), known=WHO)
+    where = {str(k): str(v) for k, v in (audience.get("where") or {}).items()}
+    for key in where:
+        if key not in SEGMENT_FIELDS:
+            raise RoundError("unknown_segment", key=key, known=SEGMENT_FIELDS)
+    return {"who": who, "where": where}
+
+
+def describe_audience(renderer: Renderer, audience: dict[str, Any]) -> str:
+    """The audience in words, for the coordinator (Telegram HTML)."""
+    return renderer.render(
+        "messages/coordinator/audience.html", audience=normalise_audience(audience)
+    )
+
+
+def _matches(person: Participant, audience: dict[str, Any]) -> bool:
+    who = audience["who"]
+    if who == "organisations" and not (
+        person.organisation_id is not None or person.answers_as == "organisation"
+    ):
+        return False
+    if who == "service_users" and person.answers_as != "service_user":
+        return False
+    org = person.organisation
+    for key, wanted in audience["where"].items():
+        have = getattr(org, key, None) if org is not None else None
+        if have is None:
+            have = (person.profile or {}).get(key)
+        if have is None or str(have).casefold() != wanted.casefold():
+            return False
+    return True
+
+
+def audience_members(session: Session, audience: dict[str, Any]) -> list[Participant]:
+    """Active, consented people in the audience. PAUSED, STOPPED and UNREACHABLE are left out."""
+    audience = normalise_audience(audience)
+    people = session.scalars(
+        select(Participant)
+        .options(selectinload(Participant.organisation))
+        .where(
+            Participant.status == ParticipantStatus.ACTIVE,
+            Participant.consent_at.is_not(None),
+            Participant.chat_id.is_not(None),
+        )
+        .order_by(Participant.id)
+    )
+    return [p for p in people if _matches(p, audience)]
+
+
+def segment_values(session: Session, key: str) -> list[str]:
+    """Known values of an organisation field, for the dialog's buttons."""
+    if key not in SEGMENT_FIELDS:
+        raise RoundError("unknown_segment", key=key, known=SEGMENT_FIELDS)
+    column = getattr(Organisation, key)
+    return [v for v in session.scalars(select(column).distinct().order_by(column)) if v]
+
+
+def invitees(
+    session: Session, audience: dict[str, Any], *, now: datetime, cap: int, period_days: int
+) -> tuple[list[Participant], list[str]]:
+    """The audience's members less those of organisations already asked in `cap` or more
+    rounds within the period (the fatigue cap), and those organisations' names."""
+    people = audience_members(session, audience)
+    org_ids = {p.organisation_id for p in people if p.organisation_id}
+    if not org_ids:
+        return people, []
+    asked = session.execute(
+        select(Invitation.organisation_id)
+        .join(Round, Round.id == Invitation.round_id)
+        .where(
+            Invitation.organisation_id.in_(org_ids),
+            Round.opened_at >= now - timedelta(days=period_days),
+            Round.status.in_((RoundStatus.OPEN, RoundStatus.CLOSED)),
+        )
+        .group_by(Invitation.organisation_id)
+        .having(func.count(func.distinct(Invitation.round_id)) >= cap)
+    )
+    capped = set(asked.scalars())
+    names = session.scalars(
+        select(Organisation.name).where(Organisation.id.in_(capped)).order_by(Organisation.name)
+    )
+    return [p for p in people if p.organisation_id not in capped], list(names)
+
+
+@dataclass
+class AudiencePreview:
+    size: int
+    left_out_orgs: list[str]  # over the fatigue cap
+    busy: int  # people with an invitation still active in an open round
+
+
+def preview_audience(
+    session: Session, audience: dict[str, Any], *, now: datetime, cap: int, period_days: int
+) -> AudiencePreview:
+    people, left_out = invitees(session, audience, now=now, cap=cap, period_days=period_days)
+    busy = busy_people(session, [p.id for p in people])
+    return AudiencePreview(len(people), left_out, len(busy))
+
+
+def busy_people(
+    session: Session, ids: list[int], *, statuses: tuple[Any, ...] = ACTIVE_INVITATION
+) -> set[int]:
+    if not ids:
+        return set()
+    busy: set[int] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        busy.update(
+            session.scalars(
+                select(Invitation.participant_id)
+                .join(Round, Round.id == Invitation.round_id)
+                .where(
+                    Round.status == RoundStatus.OPEN,
+                    Invitation.participant_id.in_(chunk),
+                    Invitation.status.in_(statuses),
+                )
+            )
+        )
+    return busy

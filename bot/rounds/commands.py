@@ -1,0 +1,114 @@
+"""The coordinator's round commands in chat (/rounds, /round N, /remind N, /close N, /cancel N
+and its confirmation buttons) as services over a session that return the Reply to send. A
+RoundError (an unknown round, one already closed) rolls the transaction back; the handler says
+it kindly."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.kernel import dialogs
+from bot.kernel.reply import OutgoingMessage, Reply, rows
+from bot.rounds.audiences import describe_audience
+from bot.rounds.closing import cancel_round, close_round, stop_series
+from bot.rounds.reminders import remind_round
+from bot.rounds.services import RoundError, Services
+from bot.rounds.watching import get_round, list_rounds, round_stats
+from storage.models import RoundStatus
+
+# Callback data: co:x:<round> cancels, co:xs:<round> cancels and stops its series, co:k keeps.
+CANCEL, CANCEL_SERIES, KEEP = "x", "xs", "k"
+CANCEL_PRESS = re.compile(r"co:(x|xs|k):([0-9]{1,9})")
+
+
+def _say(services: Services, name: str, toast: str | None = None, **context: Any) -> Reply:
+    text = services.renderer.render(f"messages/coordinator/{name}.html", **context)
+    return Reply(toast=toast).say(text)
+
+
+def overview(session: Session, services: Services) -> Reply:
+    """/rounds: the newest rounds with their response rates."""
+    return _say(services, "rounds", rounds=list_rounds(session))
+
+
+def detail(session: Session, services: Services, round_id: int) -> Reply:
+    """/round N: one round's figures, overall and by segment."""
+    round_ = get_round(session, round_id)
+    audience = describe_audience(services.renderer, round_.audience)
+    return _say(services, "round", s=round_stats(session, round_), audience=audience)
+
+
+def remind(
+    session: Session, services: Services, round_id: int, *, now: datetime, actor: int
+) -> Reply:
+    """/remind N: remind those who have not finished, now."""
+    count = remind_round(
+        session,
+        get_round(session, round_id),
+        now=now,
+        services=services,
+        key=f"m{now:%Y%m%d%H%M}",
+        actor=actor,
+    )
+    return _say(services, "acted", outcome="reminded", count=count, round_id=round_id)
+
+
+def close(
+    session: Session, services: Services, round_id: int, *, now: datetime, actor: int
+) -> Reply:
+    """/close N: close the round now; its digest is compiled and queued (heavy work)."""
+    round_ = get_round(session, round_id)
+    close_round(session, round_, now=now, actor=actor, on_closed=services.on_closed)
+    return _say(services, "acted", outcome="closed", round_id=round_id)
+
+
+def ask_cancel(session: Session, services: Services, round_id: int) -> Reply:
+    """/cancel N: ask first, with Yes / Keep (and stop the series, for a recurring round)."""
+    round_ = get_round(session, round_id)
+    if round_.status not in (RoundStatus.SCHEDULED, RoundStatus.OPEN):
+        raise RoundError("ended", round_id=round_id, status=round_.status.value)
+    renderer = services.renderer
+    series = round_.schedule_id is not None
+    return Reply().say(
+        OutgoingMessage(
+            renderer.render(
+                "messages/coordinator/cancel_confirm.html", round=round_, series=series
+            ),
+            rows(
+                [
+                    dialogs.button(renderer, "cancel_round", f"co:{CANCEL}:{round_id}"),
+                    dialogs.button(renderer, "keep_round", f"co:{KEEP}:{round_id}"),
+                ],
+                [dialogs.button(renderer, "cancel_series", f"co:{CANCEL_SERIES}:{round_id}")]
+                if series
+                else [],
+            ),
+        )
+    )
+
+
+def answer_cancel(
+    session: Session, services: Services, data: str, *, now: datetime, actor: int
+) -> Reply:
+    """A press on /cancel's question; the round is checked afresh."""
+    press = CANCEL_PRESS.fullmatch(data)
+    if press is None:
+        raise dialogs.DialogError(_toast(services, "unknown"))
+    choice, round_id = press[1], int(press[2])
+    if choice == KEEP:
+        return _say(services, "acted", _toast(services, "kept"), outcome="kept", round_id=round_id)
+    round_ = get_round(session, round_id)
+    cancel_round(session, round_, now=now, actor=actor)
+    stopped = (
+        stop_series(session, round_, now=now, actor=actor) if choice == CANCEL_SERIES else None
+    )
+    toast = _toast(services, "cancelled")
+    return _say(services, "acted", toast, outcome="cancelled", round_id=round_id, stopped=stopped)
+
+
+def _toast(services: Services, outcome: str) -> str:
+    return services.renderer.render("messages/coordinator/toast.txt", outcome=outcome)

@@ -1,0 +1,137 @@
+"""Opening a round: one Invitation per person in the audience and one outbox Delivery per
+invitation to send, all in the caller's transaction, so a crash either invites everyone or
+no one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot.kernel.audit import record
+from bot.kernel.reply import OutgoingMessage
+from bot.outbox.queue import enqueue
+from bot.participation import journey
+from bot.participation.profile import segment_of
+from bot.rounds.audiences import busy_people, invitees
+from bot.rounds.closing import skip_pending_events
+from bot.rounds.services import RoundError, Services
+from storage.models import Invitation, InvitationStatus, Round, RoundStatus
+
+
+@dataclass
+class OpenResult:
+    invited: int = 0
+    queued: int = 0
+    left_out_orgs: list[str] = field(default_factory=list)
+    opened: bool = True
+
+
+def open_round(
+    session: Session, round_: Round, *, now: datetime, services: Services, actor: int | None = None
+) -> OpenResult:
+    """Invite the audience: Invitations and Deliveries written in the caller's transaction."""
+    if round_.status != RoundStatus.SCHEDULED:
+        raise RoundError("not_scheduled", round_id=round_.id, status=round_.status.value)
+    if round_.closes_at <= now:
+        _missed(session, round_, now=now, actor=actor)
+        return OpenResult(opened=False)
+    people, left_out = invitees(
+        session,
+        round_.audience,
+        now=now,
+        cap=services.max_rounds_per_period,
+        period_days=services.period_days,
+    )
+    busy = busy_people(session, [p.id for p in people], statuses=(InvitationStatus.STARTED,))
+    round_.status = RoundStatus.OPEN
+    round_.opened_at = now
+    result = OpenResult(left_out_orgs=left_out)
+    invitations: list[Invitation] = []
+    for person in people:
+        invitation = Invitation(
+            round=round_,
+            participant=person,
+            status=InvitationStatus.QUEUED if person.id in busy else InvitationStatus.PENDING,
+            segment=segment_of(person),
+            organisation_id=person.organisation_id,
+            invited_at=now,
+        )
+        session.add(invitation)
+        invitations.append(invitation)
+    session.flush()
+    for invitation in invitations:
+        if invitation.status == InvitationStatus.QUEUED:
+            result.queued += 1
+            continue
+        person = invitation.participant
+        assert person.chat_id is not None
+        enqueue(
+            session,
+            chat_id=person.chat_id,
+            message=journey.invitation_message(
+                session, services.renderer, invitation, partnership=services.partnership
+            ),
+            kind="invitation",
+            participant_id=person.id,
+            round_id=round_.id,
+            invitation_id=invitation.id,
+            dedupe_key=f"invite:{round_.id}:{person.id}",
+            not_before=now,
+        )
+        result.invited += 1
+    record(
+        session,
+        "round.open",
+        actor=actor,
+        subject=("round", round_.id),
+        details={
+            "invited": result.invited,
+            "queued": result.queued,
+            "left_out": result.left_out_orgs,
+        },
+    )
+    if round_.progress_chat_id and result.left_out_orgs:
+        _tell_left_out(session, round_, result.left_out_orgs, now=now, services=services)
+    return result
+
+
+def _missed(session: Session, round_: Round, *, now: datetime, actor: int | None) -> None:
+    """A round whose time passed before it could open (downtime) closes unopened."""
+    round_.status = RoundStatus.CLOSED
+    round_.closed_at = now
+    skip_pending_events(session, round_, now, note="round was over before it could open")
+    record(
+        session,
+        "round.missed",
+        actor=actor,
+        subject=("round", round_.id),
+        details={
+            "opens_at": round_.opens_at.isoformat(),
+            "closes_at": round_.closes_at.isoformat(),
+        },
+    )
+
+
+def _tell_left_out(
+    session: Session, round_: Round, names: list[str], *, now: datetime, services: Services
+) -> None:
+    """Tell the coordinator who opened the round which organisations the cap left out."""
+    assert round_.progress_chat_id is not None
+    text = services.renderer.render(
+        "messages/coordinator/left_out.html",
+        round=round_,
+        names=names,
+        cap=services.max_rounds_per_period,
+        days=services.period_days,
+    )
+    enqueue(
+        session,
+        chat_id=round_.progress_chat_id,
+        message=OutgoingMessage(text),
+        kind="notice",
+        round_id=round_.id,
+        dedupe_key=f"leftout:{round_.id}",
+        not_before=now,
+    )
