@@ -18,8 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.telegram import transactions
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -31,7 +29,8 @@ from bot.consultations.catalogue import import_consultation  # noqa: E402
 from bot.consultations.sets import load_consultation  # noqa: E402
 from bot.kernel.config import load_settings  # noqa: E402
 from bot.kernel.context import AppContext  # noqa: E402
-from bot.participation import journey
+from bot.participation import journey, presses  # noqa: E402
+from bot.telegram import transactions  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import make_engine, make_session_factory, session_scope  # noqa: E402
 from tests.support import factories  # noqa: E402
@@ -65,12 +64,13 @@ def run(ctx: AppContext, invitations: list[tuple[int, int]], first_update: int) 
             update_id += 1
             update = press_update(update_id, user_id, cards[user_id])
             started = time.process_time()
-            # As handlers.participant.on_press does (handlers.transactions.in_transaction).
+            # As handlers.participant.on_press does (bot.telegram.transactions.in_transaction).
+            press = presses.parse(cards[user_id])
+            assert isinstance(press, presses.Press)
             with transactions.work_transaction(ctx) as connection:
                 transactions.claim_update(connection, update, ctx.clock.now())
-                outcome = journey.fast_press(connection, ctx, user_id, cards[user_id])
+                outcome = journey.handle_press(connection, ctx, user_id, press)
             spent += time.process_time() - started
-            assert outcome is not None, (step, cards[user_id])
             shown = outcome.edit or outcome.messages[0]
             if step < len(PRESS):
                 # The card shows the answer just given above the next question: the last one.
@@ -81,7 +81,7 @@ def run(ctx: AppContext, invitations: list[tuple[int, int]], first_update: int) 
 
 def guard_only(ctx: AppContext, people: list[tuple[int, int]], first_update: int) -> float:
     """The least any update costs: a transaction that records it and reads the sender's status
-    (handlers.transactions.drop_duplicate_updates, on the connection in_transaction uses)."""
+    (bot.telegram.transactions.drop_duplicate_updates, on the connection in_transaction uses)."""
     started = time.process_time()
     for k, (user_id, _) in enumerate(people):
         update = press_update(first_update + k, user_id, "x")

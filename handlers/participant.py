@@ -1,8 +1,8 @@
 """Community members and leads: joining, answering, and staying in control of their data.
 
-Each handler parses the update, calls one service (bot.participation.joining, bot.participation.journey, bot.participation.mydata,
-bot.participation.invites) inside one session, and only after the commit talks to Telegram, so what a
-person said is stored before anything is sent back.
+Each handler parses the update (a press's callback data once, by bot.participation.presses),
+calls one service of bot.participation in one transaction, and only after the commit talks to
+Telegram, so what a person said is stored before anything is sent back.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from telegram.ext import (
 from bot.kernel.context import AppContext
 from bot.kernel.people import find_participant
 from bot.kernel.reply import OutgoingMessage, Reply
-from bot.participation import joining, journey, mydata
+from bot.participation import joining, journey, mydata, presses
+from bot.participation.decide import Media, Typed
 from bot.participation.invites import create_invite, deep_link, parse_invite_args
 from bot.telegram import replies, transactions
 from bot.telegram.context import app_context
@@ -54,7 +55,8 @@ register_command("invite", "Create an invite link", Role.COORDINATOR)
 def _participant_service(
     service: Callable[[Session, AppContext, Participant], Reply],
 ) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], object]:
-    """A command for people who have joined; others are told how to join."""
+    """A command for people who have joined and agreed to the notice; others are told how
+    to join."""
 
     async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         ctx = app_context(context)
@@ -62,13 +64,13 @@ def _participant_service(
         if user is None:
             return
 
-        reply = await _for_participant(
-            ctx,
-            user.id,
-            lambda session, participant: service(session, ctx, participant),
-            lambda _: Reply().say(ctx.renderer.render(T + "not_joined.html")),
-        )
-        await replies.deliver(update, context, reply)
+        def decide(session: Session) -> Reply:
+            participant = find_participant(session, user.id)
+            if participant is None or participant.consent_at is None:
+                return Reply().say(ctx.renderer.render(T + "not_joined.html"))
+            return service(session, ctx, participant)
+
+        await replies.deliver(update, context, await _decided(ctx, user.id, decide))
 
     handler.__name__ = getattr(service, "__name__", "participant_command")
     return handler
@@ -79,24 +81,6 @@ async def _decided(ctx: AppContext, user_id: int, decide: Callable[[Session], Re
     at a time, and off the event loop on a server database (transactions.in_session)."""
     async with transactions.one_at_a_time(user_id):
         return await transactions.in_session(ctx, decide)
-
-
-async def _for_participant(
-    ctx: AppContext,
-    user_id: int,
-    joined: Callable[[Session, Participant], Reply],
-    not_joined: Callable[[Session], Reply],
-) -> Reply:
-    """_decided by `joined` for someone who has joined and agreed to the notice, and by
-    `not_joined` for anyone else."""
-
-    def decide(session: Session) -> Reply:
-        participant = find_participant(session, user_id)
-        if participant is None or participant.consent_at is None:
-            return not_joined(session)
-        return joined(session, participant)
-
-    return await _decided(ctx, user_id, decide)
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -116,12 +100,11 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query, user, chat = update.callback_query, update.effective_user, update.effective_chat
     if query is None or user is None or chat is None:
         return
-    data = query.data or ""
-    prefix = data.split(":", 1)[0]
+    press = presses.parse(query.data or "")
     try:
         async with transactions.one_at_a_time(user.id):
             reply = await transactions.in_transaction(
-                ctx, lambda connection: _press(connection, ctx, context, update, data, prefix)
+                ctx, lambda connection: _press(connection, ctx, context, update, press)
             )
     except transactions.DuplicateUpdate:
         log.info("dropped duplicate update %s", update.update_id)
@@ -134,106 +117,83 @@ def _press(
     ctx: AppContext,
     context: ContextTypes.DEFAULT_TYPE,
     update: Update,
-    data: str,
-    prefix: str,
+    press: presses.AnyPress | None,
 ) -> Reply:
-    """Every button of this module, in one transaction with the duplicate check: the guards
-    left both the duplicate check and the stopped question to this handler (register). Start
-    now and plain answers need no ORM session (journey.fast_press); the rest get one."""
+    """Every button of this module and any malformed one, in one transaction with the
+    duplicate check: the guards left both it and the stopped question to this handler."""
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
-    claimed = getattr(context, "participant_status", None) is transactions.CLAIMED_BY_HANDLER
-    if claimed:
+    if getattr(context, "participant_status", None) is transactions.CLAIMED_BY_HANDLER:
         transactions.claim_update(connection, update, ctx.clock.now())
-    if prefix in ("a", "p"):
-        # The fast path passes on a stopped person, like on anything else unusual.
-        fast = journey.fast_press(connection, ctx, user.id, data)
-        if fast is not None:
-            return fast
-    if claimed and transactions.sender_status(connection, update) == ParticipantStatus.STOPPED:
+    if isinstance(press, presses.Press):
+        return journey.handle_press(connection, ctx, user.id, press)  # it knows who stopped
+    if transactions.sender_status(connection, update) == ParticipantStatus.STOPPED:
         return _stopped_hint(ctx)
+    if press is None:
+        return _bad_button(ctx, update)
     with session_in(ctx.sessions, connection) as session:
-        if prefix in joining.JOIN_PREFIXES:
-            return joining.handle_press(session, ctx, user.id, chat.id, user.full_name, data)
-        if prefix == "f":
-            return _forget_press(session, ctx, user.id, data)
-        return journey.handle_press(session, ctx, user.id, data)
+        if isinstance(press, presses.ForgetPress):
+            return _forget_press(session, ctx, user.id, press.yes)
+        return joining.handle_press(session, ctx, user.id, chat.id, user.full_name, press)
 
 
-def _forget_press(session: Session, ctx: AppContext, user_id: int, data: str) -> Reply:
-    if data == "f:no":
-        return Reply(
-            toast="", edit=OutgoingMessage(ctx.renderer.render(T + "forget_cancelled.html"))
-        )
-    if data != "f:yes":
-        return Reply(toast="").say(ctx.renderer.render(T + "bad_button.html"))
+def _forget_press(session: Session, ctx: AppContext, user_id: int, yes: bool) -> Reply:
+    if not yes:
+        text = ctx.renderer.render(T + "forget_cancelled.html")
+        return Reply(toast="", edit=OutgoingMessage(text))
     erased = mydata.forget(session, user_id)
     template = "forgotten.html" if erased else "nothing_to_forget.html"
     return Reply(toast="", edit=OutgoingMessage(ctx.renderer.render(T + template)))
 
 
-async def on_malformed_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+def _bad_button(ctx: AppContext, update: Update) -> Reply:
     """Callback data in no format anyone uses: forged or corrupted. Say so briefly, log it."""
-    ctx = app_context(context)
     query = update.callback_query
     log.warning(
         "malformed callback %r from %s",
         (query.data or "")[:64] if query else None,
         update.effective_user.id if update.effective_user else None,
     )
-    await replies.deliver(
-        update, context, Reply(toast="").say(ctx.renderer.render(T + "bad_button.html"))
-    )
+    return Reply(toast="").say(ctx.renderer.render(T + "bad_button.html"))
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    ctx = app_context(context)
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None or message.text is None:
-        return
-    text, chat_id = message.text, message.chat_id
-    reply = await _for_participant(
-        ctx,
-        user.id,
-        lambda session, participant: journey.handle_text(session, ctx, participant, text),
-        lambda session: joining.start(session, ctx, user.id, chat_id, None),
-    )
-    await replies.deliver(update, context, reply)
+    message = update.effective_message
+    if message is not None and message.text is not None:
+        await _journey_or_join(update, context, Typed(message.text))
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message is not None:
+        kind = next((k for k in MEDIA_KINDS if getattr(message, k, None)), "message")
+        kind = {"location": "location pin", "voice": "voice message"}.get(kind, kind)
+        await _journey_or_join(update, context, Media(kind))
+
+
+MEDIA_KINDS = ("sticker", "photo", "voice", "location", "video", "audio", "document", "contact")
+
+
+async def _journey_or_join(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, event: Typed | Media
+) -> None:
+    """A message decided by the journey for someone who has joined; anyone else is answered
+    as /start would."""
     ctx = app_context(context)
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
         return
-    kind = next(
-        (
-            k
-            for k in (
-                "sticker",
-                "photo",
-                "voice",
-                "location",
-                "video",
-                "audio",
-                "document",
-                "contact",
-            )
-            if getattr(message, k, None)
-        ),
-        "message",
-    )
-    if kind == "location":
-        kind = "location pin"
-    elif kind == "voice":
-        kind = "voice message"
     chat_id = message.chat_id
-    reply = await _for_participant(
-        ctx,
-        user.id,
-        lambda session, participant: journey.handle_other(session, ctx, participant, kind),
-        lambda session: joining.start(session, ctx, user.id, chat_id, None),
-    )
+
+    def decide(connection: Connection) -> Reply:
+        reply = journey.handle_message(connection, ctx, user.id, event)
+        if reply is not None:
+            return reply
+        with session_in(ctx.sessions, connection) as session:
+            return joining.start(session, ctx, user.id, chat_id, None)
+
+    async with transactions.one_at_a_time(user.id):
+        reply = await transactions.in_transaction(ctx, decide)
     await replies.deliver(update, context, reply)
 
 
@@ -315,10 +275,10 @@ async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await replies.deliver(update, context, Reply().say(text))
 
 
-# The first part of callback data this module answers; anything without a short lowercase
-# prefix is malformed. Other features use their own prefixes and are not swallowed here.
-OWN_PRESSES = r"^(p|a|t|d|s|e|c|j|pf|f):"
-MALFORMED = r"^(?![a-z]{1,4}:)"
+# The callback data on_press answers: the first part of this module's (presses.parse reads the
+# rest), and anything without a short lowercase prefix (malformed, answered as such). Other
+# features use their own prefixes.
+OWN_PRESSES = rf"^({'|'.join(presses.PREFIXES)}):|^(?![a-z]{{1,4}}:)"
 _OWN_PRESS = re.compile(OWN_PRESSES)
 
 
@@ -357,6 +317,5 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CallbackQueryHandler(on_press, pattern=OWN_PRESSES))
     # on_press checks for duplicates in its own transaction: one commit per button, not two.
     transactions.claimed_by_handler(_is_own_press)
-    application.add_handler(CallbackQueryHandler(on_malformed_press, pattern=MALFORMED))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
     application.add_handler(MessageHandler(MEDIA, on_other))

@@ -3,9 +3,7 @@
 Until someone agrees to the privacy notice nothing about them is written: the invite code
 travels in the Agree button's callback data (`c:ok:<code>`), not in a row.
 
-Callback data:  c:ok:<code>  c:no      the privacy notice (empty code: joining as an individual)
-                j:yes:<code> j:no      someone already joined opened another invite link
-                pf:<q>:<o>   pf:<q>:<o>:j   a profile answer (":j" while joining)
+Presses come parsed (bot.participation.presses: ConsentPress, SwitchPress, ProfilePress).
 """
 
 from __future__ import annotations
@@ -17,9 +15,11 @@ from sqlalchemy.orm import Session
 
 from bot.kernel.audit import record
 from bot.kernel.people import find_participant, role_of
+from bot.kernel.render import Renderer
 from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
 from bot.participation import journey
 from bot.participation.invites import check_invite, invite_label
+from bot.participation.presses import ConsentPress, ProfilePress, SwitchPress
 from bot.participation.profile import load_profile_questions, next_question, set_answer
 from storage.models import Invite, Participant, ParticipantStatus, Role
 
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = "messages/participant/"
-JOIN_PREFIXES = frozenset({"c", "j", "pf"})
 
 
 def privacy_notice(ctx: AppContext, code: str, label: str | None) -> OutgoingMessage:
@@ -110,10 +109,7 @@ def start(session: Session, ctx: AppContext, user_id: int, chat_id: int, code: s
         out = Reply(menu_role=participant.role.value).say(
             renderer.render("messages/welcome_back.html", name=participant.display_name)
         )
-        waiting = journey.next_invitation_for(session, participant)
-        if waiting is not None:
-            out.messages.extend(journey.resume(session, ctx, participant).messages)
-        return out
+        return _then_resume(session, ctx, participant, out)
     if ctx.settings.partnership.allow_individuals:
         return Reply().say(privacy_notice(ctx, "", None))
     return Reply().say(
@@ -134,117 +130,117 @@ def _attach(participant: Participant, invite: Invite | None) -> None:
 
 
 def handle_press(
-    session: Session, ctx: AppContext, user_id: int, chat_id: int, name: str | None, data: str
+    session: Session,
+    ctx: AppContext,
+    user_id: int,
+    chat_id: int,
+    name: str | None,
+    press: ConsentPress | SwitchPress | ProfilePress,
 ) -> Reply:
-    renderer = ctx.renderer
-    parts = data.split(":")
-    now = ctx.clock.now()
-    participant = find_participant(session, user_id)
-    if data == "c:no":
+    if isinstance(press, ConsentPress | SwitchPress) and not press.yes:
         # Nothing was written before the notice, so there is nothing to delete.
-        return Reply(toast="", edit=OutgoingMessage(renderer.render(T + "consent_declined.html")))
-    if parts[0] == "c" and len(parts) == 3 and parts[1] == "ok":
-        code = parts[2]
-        invite = None
-        if code:
-            check = check_invite(session, code, now=now)
-            if not check.ok:
-                return Reply(toast="").say(
-                    renderer.render(
-                        T + "invite_invalid.html",
-                        problem=str(check.problem),
-                        partnership=ctx.settings.partnership.name,
-                    )
-                )
-            invite = check.invite
-        elif not ctx.settings.partnership.allow_individuals and not (
-            participant is not None and participant.role != Role.MEMBER
-        ):
-            return _bad(renderer, data, user_id)
-        if participant is not None and participant.consent_at is not None:
-            return Reply(toast=renderer.render(T + "already_saved.html"))
-        if participant is None:
-            participant = Participant(telegram_user_id=user_id, role=Role.MEMBER, profile={})
-            session.add(participant)
-        participant.chat_id = chat_id
-        participant.display_name = (name or "")[:128] or None
-        participant.status = ParticipantStatus.ACTIVE
-        participant.consent_at = now
-        participant.consent_notice_version = ctx.settings.privacy.notice_version
-        _attach(participant, invite)
-        session.flush()
-        record(
-            session,
-            "participant.consent",
-            actor=user_id,
-            subject=("participant", participant.id),
-            details={
-                "notice_version": ctx.settings.privacy.notice_version,
-                "invite_id": invite.id if invite else None,
-            },
-        )
-        label = invite_label(invite) if invite else None
-        out = Reply(
-            toast="",
-            edit=OutgoingMessage(renderer.render(T + "consent_given.html", joining=label)),
-            menu_role=participant.role.value,
-        )
-        return _ask_profile(ctx, participant, out, after=-1, joining=True)
-    if data == "j:no":
-        return Reply(toast="", edit=OutgoingMessage(renderer.render(T + "switch_kept.html")))
-    if parts[0] == "j" and len(parts) == 3 and parts[1] == "yes":
-        if participant is None or participant.consent_at is None:
-            return _bad(renderer, data, user_id)
-        check = check_invite(session, parts[2], now=now)
-        if not check.ok or check.invite is None:
-            return Reply(toast="").say(
-                renderer.render(
-                    T + "invite_invalid.html",
-                    problem=str(check.problem),
-                    partnership=ctx.settings.partnership.name,
-                )
-            )
-        if participant.invite_id == check.invite.id:
-            return Reply(toast=renderer.render(T + "already_saved.html"))
-        _attach(participant, check.invite)
-        record(
-            session,
-            "participant.switch",
-            actor=user_id,
-            subject=("participant", participant.id),
-            details={"invite_id": check.invite.id},
-        )
-        return Reply(
-            toast="",
-            edit=OutgoingMessage(
-                renderer.render(T + "switched.html", joining=invite_label(check.invite))
-            ),
-        )
-    if parts[0] == "pf" and len(parts) in (3, 4):
-        if participant is None or participant.consent_at is None:
-            return _bad(renderer, data, user_id)
-        questions = load_profile_questions(ctx.settings.paths.templates)
-        try:
-            q_index, o_index = int(parts[1]), int(parts[2])
-            question = questions[q_index]
-            option = question.options[o_index]
-        except (ValueError, IndexError):
-            return _bad(renderer, data, user_id)
-        set_answer(participant, question, option)
-        out = Reply(
-            toast="",
-            edit=OutgoingMessage(
-                renderer.render(
-                    T + "profile_answered.html", question=question.text, answer=option.label
-                )
-            ),
-        )
-        return _ask_profile(ctx, participant, out, after=q_index, joining=len(parts) == 4)
-    return _bad(renderer, data, user_id)
+        kept = "consent_declined.html" if isinstance(press, ConsentPress) else "switch_kept.html"
+        return Reply(toast="", edit=OutgoingMessage(ctx.renderer.render(T + kept)))
+    participant = find_participant(session, user_id)
+    if isinstance(press, ConsentPress):
+        return _consent(session, ctx, participant, user_id, chat_id, name, press.code)
+    if participant is None or participant.consent_at is None:
+        return _bad(ctx.renderer, press, user_id)
+    if isinstance(press, SwitchPress):
+        return _switch(session, ctx, participant, press.code)
+    questions = load_profile_questions(ctx.settings.paths.templates)
+    if press.question_index >= len(questions):
+        return _bad(ctx.renderer, press, user_id)
+    question = questions[press.question_index]
+    if press.option_index >= len(question.options):
+        return _bad(ctx.renderer, press, user_id)
+    option = question.options[press.option_index]
+    set_answer(participant, question, option)
+    text = ctx.renderer.render(
+        T + "profile_answered.html", question=question.text, answer=option.label
+    )
+    out = Reply(toast="", edit=OutgoingMessage(text))
+    return _ask_profile(ctx, participant, out, after=press.question_index, joining=press.joining)
 
 
-def _bad(renderer: journey.Renderer, data: str, user_id: int) -> Reply:
-    log.warning("refused press %r from %s", data[:64], user_id)
+def _invalid(ctx: AppContext, problem: object) -> Reply:
+    text = ctx.renderer.render(
+        T + "invite_invalid.html", problem=str(problem), partnership=ctx.settings.partnership.name
+    )
+    return Reply(toast="").say(text)
+
+
+def _consent(
+    session: Session,
+    ctx: AppContext,
+    participant: Participant | None,
+    user_id: int,
+    chat_id: int,
+    name: str | None,
+    code: str,
+) -> Reply:
+    now = ctx.clock.now()
+    invite = None
+    if code:
+        check = check_invite(session, code, now=now)
+        if not check.ok:
+            return _invalid(ctx, check.problem)
+        invite = check.invite
+    elif not ctx.settings.partnership.allow_individuals and not (
+        participant is not None and participant.role != Role.MEMBER
+    ):
+        return _bad(ctx.renderer, ConsentPress(True, code), user_id)
+    if participant is not None and participant.consent_at is not None:
+        return Reply(toast=ctx.renderer.render(T + "already_saved.html"))
+    if participant is None:
+        participant = Participant(telegram_user_id=user_id, role=Role.MEMBER, profile={})
+        session.add(participant)
+    participant.chat_id = chat_id
+    participant.display_name = (name or "")[:128] or None
+    participant.status = ParticipantStatus.ACTIVE
+    participant.consent_at = now
+    participant.consent_notice_version = ctx.settings.privacy.notice_version
+    _attach(participant, invite)
+    session.flush()
+    record(
+        session,
+        "participant.consent",
+        actor=user_id,
+        subject=("participant", participant.id),
+        details={
+            "notice_version": ctx.settings.privacy.notice_version,
+            "invite_id": invite.id if invite else None,
+        },
+    )
+    label = invite_label(invite) if invite else None
+    out = Reply(
+        toast="",
+        edit=OutgoingMessage(ctx.renderer.render(T + "consent_given.html", joining=label)),
+        menu_role=participant.role.value,
+    )
+    return _ask_profile(ctx, participant, out, after=-1, joining=True)
+
+
+def _switch(session: Session, ctx: AppContext, participant: Participant, code: str) -> Reply:
+    check = check_invite(session, code, now=ctx.clock.now())
+    if not check.ok or check.invite is None:
+        return _invalid(ctx, check.problem)
+    if participant.invite_id == check.invite.id:
+        return Reply(toast=ctx.renderer.render(T + "already_saved.html"))
+    _attach(participant, check.invite)
+    record(
+        session,
+        "participant.switch",
+        actor=participant.telegram_user_id,
+        subject=("participant", participant.id),
+        details={"invite_id": check.invite.id},
+    )
+    text = ctx.renderer.render(T + "switched.html", joining=invite_label(check.invite))
+    return Reply(toast="", edit=OutgoingMessage(text))
+
+
+def _bad(renderer: Renderer, press: object, user_id: int) -> Reply:
+    log.warning("refused press %r from %s", press, user_id)
     return Reply(toast="").say(renderer.render(T + "bad_button.html"))
 
 
@@ -313,10 +309,16 @@ def resume_command(session: Session, ctx: AppContext, participant: Participant) 
             subject=("participant", participant.id),
         )
         out.say(ctx.renderer.render(T + "resumed.html"))
-    more = journey.resume(session, ctx, participant)
-    if out.messages and not journey.next_invitation_for(session, participant):
-        return out
+        return _then_resume(session, ctx, participant, out)
+    return journey.resume(session.connection(), ctx, participant.telegram_user_id)
+
+
+def _then_resume(session: Session, ctx: AppContext, participant: Participant, out: Reply) -> Reply:
+    """`out`, then the round in progress or waiting, if there is one."""
+    session.flush()
+    more = journey.resume(session.connection(), ctx, participant.telegram_user_id, quiet=True)
     out.messages.extend(more.messages)
+    out.card_for = more.card_for
     return out
 
 

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from bot.kernel.audit import record
 from bot.kernel.reply import Button, Document, OutgoingMessage, Reply, rows
-from bot.participation.journey import answer_for, describe_answer
+from bot.participation.cards import describe
+from bot.participation.state import AnswerData
 from storage.models import (
     Action,
     AnswerCode,
@@ -94,22 +95,7 @@ def export(session: Session, participant: Participant) -> dict[str, Any]:
                 "started_at": _iso(inv.started_at),
                 "completed_at": _iso(inv.completed_at),
                 "declined_at": _iso(inv.declined_at),
-                "answers": [
-                    {
-                        "question": q.text,
-                        "question_key": q.key,
-                        "answer": describe_answer(q, answer),
-                        "choices": sorted(c.option_key for c in answer.choices),
-                        "number": answer.number,
-                        "text": answer.text,
-                        "skipped": answer.skipped,
-                        "codes": sorted({c.code for c in answer.codes}),
-                        "answered_at": _iso(answer.answered_at),
-                        "changed_at": _iso(answer.changed_at),
-                    }
-                    for q in inv.round.consultation.questions
-                    if (answer := answer_for(inv, q)) is not None
-                ],
+                "answers": _answers(inv),
             }
             for inv in invitations
         ],
@@ -124,6 +110,26 @@ def export(session: Session, participant: Participant) -> dict[str, Any]:
         ],
         "activity": [{"at": _iso(e.at), "action": e.action, "details": e.details} for e in events],
     }
+
+
+def _answers(invitation: Invitation) -> list[dict[str, Any]]:
+    by_question = {a.question_id: a for a in invitation.answers}
+    return [
+        {
+            "question": q.text,
+            "question_key": q.key,
+            "answer": describe(q, AnswerData.of(answer)),
+            "choices": sorted(c.option_key for c in answer.choices),
+            "number": answer.number,
+            "text": answer.text,
+            "skipped": answer.skipped,
+            "codes": sorted({c.code for c in answer.codes}),
+            "answered_at": _iso(answer.answered_at),
+            "changed_at": _iso(answer.changed_at),
+        }
+        for q in invitation.round.consultation.questions
+        if (answer := by_question.get(q.id)) is not None
+    ]
 
 
 def mydata(session: Session, ctx: AppContext, participant: Participant) -> Reply:

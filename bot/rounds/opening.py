@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from bot.kernel.audit import record
 from bot.kernel.reply import OutgoingMessage
 from bot.outbox.queue import enqueue
-from bot.participation import journey
+from bot.participation import cards
 from bot.participation.profile import segment_of
 from bot.rounds.audiences import busy_people, invitees
 from bot.rounds.closing import skip_pending_events
@@ -70,7 +70,7 @@ def open_round(
         enqueue(
             session,
             chat_id=person.chat_id,
-            message=journey.invitation_message(
+            message=cards.invitation_message(
                 session, services.renderer, invitation, partnership=services.partnership
             ),
             kind="invitation",

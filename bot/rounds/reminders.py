@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.kernel.audit import record
 from bot.outbox.queue import enqueue
-from bot.participation.journey import reminder_message
+from bot.participation.cards import reminder_message
 from bot.rounds.services import RoundError, Services
 from storage.models import Invitation, InvitationStatus, ParticipantStatus, Round, RoundStatus
 

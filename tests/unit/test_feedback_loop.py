@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from bot.kernel.context import AppContext
-from bot.participation.journey import invitation_message
+from bot.participation.cards import invitation_message
 from storage.db import session_scope
 from storage.models import Action, ActionStatus, InvitationStatus, RoundStatus
 from tests.support import factories

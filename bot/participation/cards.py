@@ -1,0 +1,200 @@
+"""What a participant sees: a round's intro and reminder, the question card with its buttons,
+the answered card, the summary, and the Reply a decision (bot.participation.decide) says."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.feedback.actions import recent_feedback
+from bot.kernel.render import Renderer
+from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
+from bot.participation.decide import (
+    Card,
+    Decision,
+    Intro,
+    Said,
+    Summary,
+    Text,
+    labels,
+)
+from bot.participation.state import AnswerData, InvitationData, QuestionData
+from storage.models import Invitation, InvitationStatus
+
+T = "messages/participant/"
+
+
+def invitation_message(
+    session: Session, renderer: Renderer, invitation: Invitation, *, partnership: str
+) -> OutgoingMessage:
+    """The intro that opens a round for one person, with Start now / Later / Not this time."""
+    round_ = invitation.round
+    consultation = round_.consultation
+    text = renderer.render(
+        T + "invitation.html",
+        title=consultation.title,
+        partnership=partnership,
+        intro=consultation.intro,
+        minutes=consultation.estimated_minutes,
+        questions=len(consultation.questions),
+        closes_at=round_.closes_at,
+        since_last=_since_last_time(session, invitation),
+    )
+    return OutgoingMessage(
+        text=text,
+        buttons=rows(
+            [Button("Start now", f"p:go:{invitation.id}")],
+            [
+                Button("Later", f"p:later:{invitation.id}"),
+                Button("Not this time", f"p:no:{invitation.id}"),
+            ],
+        ),
+    )
+
+
+def _since_last_time(session: Session, invitation: Invitation, limit: int = 3) -> list[Any]:
+    """'You said, we did' published since this person was last asked: closing the loop is
+    what makes the next round worth answering."""
+    previous = session.scalar(
+        select(func.max(Invitation.invited_at)).where(
+            Invitation.participant_id == invitation.participant_id,
+            Invitation.id != invitation.id,
+        )
+    )
+    if previous is None:
+        return []
+    return recent_feedback(session, invitation.participant_id, since=previous)[:limit]
+
+
+def reminder_message(
+    session: Session, renderer: Renderer, invitation: Invitation, *, partnership: str
+) -> OutgoingMessage:
+    """A gentle nudge before a round closes, with Continue / Not this time."""
+    round_ = invitation.round
+    text = renderer.render(
+        T + "reminder.html",
+        title=round_.consultation.title,
+        partnership=partnership,
+        answered=len(invitation.answers),
+        total=len(round_.consultation.questions),
+        closes_at=round_.closes_at,
+    )
+    return OutgoingMessage(
+        text=text,
+        buttons=rows(
+            [
+                Button("Continue", f"p:go:{invitation.id}"),
+                Button("Not this time", f"p:no:{invitation.id}"),
+            ]
+        ),
+    )
+
+
+def describe(question: Any, answer: AnswerData | None) -> str:
+    """An answer in words; `question` is a Question row or QuestionData."""
+    if answer is None:
+        return ""
+    if answer.skipped:
+        return "(skipped)"
+    if question.type == "text":
+        return answer.text or ""
+    if question.type == "scale":
+        return "" if answer.number is None else f"{answer.number:g}"
+    named = labels(question)
+    return ", ".join(named[k] for k in named if k in answer.keys)
+
+
+def _buttons(question: QuestionData, invitation_id: int, chosen: Any) -> list[list[Button]]:
+    at = f"{invitation_id}:{question.id}"
+    if question.type in ("single", "multi"):
+        kind = "a" if question.type == "single" else "t"
+        ticks = chosen if question.type == "multi" else ()
+        buttons = [
+            [Button(("✓ " if str(o["id"]) in ticks else "") + str(o["label"]), f"{kind}:{at}:{i}")]
+            for i, o in enumerate(question.options)
+        ]
+        return [*buttons, [Button("Done", f"d:{at}")]] if kind == "t" else buttons
+    if question.type == "yesno":
+        return [[Button(label, f"a:{at}:{key}") for key, label in labels(question).items()]]
+    if question.type == "scale":
+        scale = question.scale or {}
+        low, high = int(scale.get("min", 1)), int(scale.get("max", 5))
+        numbers = [Button(str(n), f"a:{at}:{n}") for n in range(low, high + 1)]
+        # Phones show six buttons in a row comfortably; wider scales get two rows.
+        half = len(numbers) // 2
+        return [numbers] if len(numbers) <= 6 else [numbers[:half], numbers[half:]]
+    if question.type == "text" and not question.required:
+        return [[Button("Skip", f"s:{at}")]]
+    return []
+
+
+def _card(renderer: Renderer, card: Card) -> OutgoingMessage:
+    invitation, question = card.invitation, card.question
+    answer = invitation.answers.get(question.id)
+    place = {"number": invitation.questions.index(question) + 1, "total": len(invitation.questions)}
+    if card.answered:
+        text = renderer.render(
+            T + "answered.html", **place, question=question, answer=describe(question, answer)
+        )
+        return OutgoingMessage(text=text)
+    previous = None
+    if card.previous is not None:
+        said = describe(card.previous, invitation.answers.get(card.previous.id))
+        previous = {"question": card.previous.text, "answer": said}
+    text = renderer.render(
+        T + "question.html",
+        **place,
+        question=question,
+        scale=question.scale or {},
+        editing=invitation.status == InvitationStatus.COMPLETED and answer is not None,
+        current=describe(question, answer),
+        previous=previous,
+    )
+    chosen = answer.keys if answer else frozenset()
+    return OutgoingMessage(text=text, buttons=rows(*_buttons(question, invitation.id, chosen)))
+
+
+def _summary(renderer: Renderer, invitation: InvitationData) -> OutgoingMessage:
+    """Thanks, every answer in words, and a Change button per question."""
+    items = [(q, describe(q, invitation.answers.get(q.id))) for q in invitation.questions]
+    text = renderer.render(
+        T + "summary.html", title=invitation.title, items=items, closes_at=invitation.closes_at
+    )
+    buttons = [
+        Button(f"Change {n}", f"e:{invitation.id}:{q.id}")
+        for n, q in enumerate(invitation.questions, 1)
+    ]
+    return OutgoingMessage(
+        text=text, buttons=rows(*[buttons[i : i + 4] for i in range(0, len(buttons), 4)])
+    )
+
+
+def render(
+    decision: Decision, renderer: Renderer, intro: Callable[[int], OutgoingMessage]
+) -> Reply:
+    """The Reply that says what `decision` says; `intro` renders a round's intro."""
+
+    def message(said: Said) -> OutgoingMessage:
+        if isinstance(said, Text):
+            return OutgoingMessage(renderer.render(T + said.template, **said.params))
+        if isinstance(said, Card):
+            return _card(renderer, said)
+        if isinstance(said, Summary):
+            return _summary(renderer, said.invitation)
+        assert isinstance(said, Intro)
+        return intro(said.invitation_id)
+
+    reply = Reply(toast=message(decision.toast).text if decision.toast else None)
+    if decision.edit is not None:
+        reply.edit = message(decision.edit)
+        if decision.edit_typed_card and isinstance(decision.edit, Card):
+            reply.edit_message_id = decision.edit.invitation.prompt_message_id
+    for said in decision.messages:
+        if isinstance(said, Card):
+            reply.card(said.invitation.id, message(said))
+        else:
+            reply.say(message(said))
+    return reply

@@ -1,0 +1,416 @@
+"""The one decision for every press, typed answer and /resume of a person in a round: a pure
+function of where they are (bot.participation.state) and what they did, returning the effects
+to write and what to say, as plain data (in the style of goflow: the step is pure, the host,
+bot.participation.journey, applies its effects and renders what it says).
+
+Every press is checked against the state, never trusted: the invitation must be the
+presser's, its round open, the question the one being asked and the value one it offers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from bot.participation.presses import Press, scale_number
+from bot.participation.state import WAITING, AnswerData, InvitationData, PersonState, QuestionData
+from storage.models import InvitationStatus
+
+YESNO = (("yes", "Yes"), ("no", "No"))
+
+
+# --- what the person did, besides pressing ------------------------------------------------
+@dataclass(frozen=True)
+class Typed:
+    text: str
+
+
+@dataclass(frozen=True)
+class Media:
+    kind: str  # "sticker", "photo", "voice message"...
+
+
+@dataclass(frozen=True)
+class Resume:
+    typed: bool = False  # they typed something when nothing was being asked
+    quiet: bool = False  # say nothing when nothing is waiting
+
+
+Event = Press | Typed | Media | Resume
+
+
+# --- effects: what to write ---------------------------------------------------------------
+@dataclass(frozen=True)
+class SaveAnswer:
+    """Write (or overwrite) one answer with its choices and its options' codes. A free text
+    (`recode`) is coded as it is stored, replacing the coder's earlier codes."""
+
+    invitation_id: int
+    question_id: int
+    answer_id: int | None  # the row to overwrite, None for a new one
+    at: datetime
+    keys: tuple[str, ...] = ()
+    number: float | None = None
+    text: str | None = None
+    skipped: bool = False
+    codes: tuple[str, ...] = ()
+    recode: bool = False
+
+
+@dataclass(frozen=True)
+class SetStatus:  # and when it was taken (a start or a delivery already noted is kept)
+    invitation_id: int
+    status: InvitationStatus
+    at: datetime
+
+
+@dataclass(frozen=True)
+class SetEditing:  # the question asked out of order: changed after finishing, or being ticked
+    invitation_id: int
+    question_id: int | None
+
+
+Effect = SaveAnswer | SetStatus | SetEditing
+
+
+# --- what to say ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Text:
+    template: str  # under messages/participant/
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Card:
+    """A question with its buttons, and the answer so far when it is being changed; or, once
+    `answered`, as it stays in the chat: the question and the answer, no buttons."""
+
+    invitation: InvitationData
+    question: QuestionData
+    previous: QuestionData | None = None  # just answered: its answer heads the card
+    answered: bool = False
+
+
+@dataclass(frozen=True)
+class Summary:
+    invitation: InvitationData
+
+
+@dataclass(frozen=True)
+class Intro:  # a round's intro with Start now / Later / Not this time
+    invitation_id: int
+
+
+Said = Text | Card | Summary | Intro
+
+
+@dataclass
+class Decision:
+    effects: list[Effect] = field(default_factory=list)
+    toast: Text | None = None  # shown on the pressed button; None: just stop its spinner
+    edit: Said | None = None  # the pressed card (or the typed-over card) becomes this
+    edit_typed_card: bool = False  # edit the invitation's card below which they typed
+    messages: list[Said] = field(default_factory=list)
+    refused: str | None = None  # why nothing changed (for the log)
+
+    def say(self, said: Said) -> Decision:
+        self.messages.append(said)
+        return self
+
+
+def refuse(template: str, reason: str, *, toast_only: bool = False) -> Decision:
+    """A press that changes nothing; `template` says why, kindly."""
+    said = Text(template)
+    return Decision(toast=said, messages=[] if toast_only else [said], refused=reason)
+
+
+def decide(state: PersonState, event: Event, now: datetime) -> Decision:
+    if isinstance(event, Press):
+        return _press(state, event, now)
+    if isinstance(event, Typed):
+        return _typed(state, event.text, now)
+    if isinstance(event, Media):
+        return _media(state, event.kind)
+    return _resume(state, event, now)
+
+
+def _press(state: PersonState, press: Press, now: datetime) -> Decision:
+    if state.stopped:
+        return Decision(messages=[Text("stopped_hint.html")])
+    invitation = state.invitation(press.invitation_id)
+    if invitation is None:
+        return refuse("bad_button.html", "invitation not this person's")
+    if not invitation.round_open:
+        return refuse("round_closed.html", f"round of invitation {invitation.id} not open")
+    question = None
+    if press.question_id is not None:
+        question = invitation.question(press.question_id)
+        if question is None:
+            return refuse("bad_button.html", "question not in this round")
+    if press.kind == "go":
+        return _start(state, invitation, now)
+    if press.kind == "later":
+        return Decision(messages=[Text("later.html")])
+    if press.kind == "no":
+        return _decline(state, invitation, now)
+    assert question is not None
+    if press.kind == "e":
+        if invitation.status != InvitationStatus.COMPLETED:
+            return refuse("already_saved.html", "change before finishing", toast_only=True)
+        changing = replace(invitation, editing_question_id=question.id)
+        return Decision(
+            effects=_set_editing(invitation, question.id), messages=[Card(changing, question)]
+        )
+    if invitation.status not in (InvitationStatus.STARTED, InvitationStatus.COMPLETED):
+        return refuse("already_saved.html", f"invitation is {invitation.status}", toast_only=True)
+    current = invitation.current_question()
+    if current is None or current.id != question.id:
+        # A second tap on a prompt already answered: changes nothing, and says so.
+        return refuse("already_saved.html", "not the question being asked", toast_only=True)
+    return _answer(state, invitation, question, press, now)
+
+
+def _answer(
+    state: PersonState,
+    invitation: InvitationData,
+    question: QuestionData,
+    press: Press,
+    now: datetime,
+) -> Decision:
+    known = invitation.answers.get(question.id)
+    if press.kind == "a":
+        value = _button_value(question, press.value or "")
+        if value is None:
+            return refuse("bad_button.html", f"{press.value!r} is no answer to a {question.type}")
+        keys, number = value
+        answer = AnswerData(None, number=number, keys=frozenset(keys))
+        return _advance(state, *_save(invitation, question, answer, now), now)
+    if press.kind == "s":
+        if question.type != "text" or question.required:
+            return refuse("bad_button.html", "skip on a required question")
+        return _advance(
+            state, *_save(invitation, question, AnswerData(None, skipped=True), now), now
+        )
+    if question.type != "multi":
+        return refuse("bad_button.html", "toggle on a non-multi question")
+    if press.kind == "d":
+        if known is None or not known.keys:
+            return refuse("pick_one.html", "done with nothing ticked", toast_only=True)
+        return _advance(state, invitation, question, [], now)
+    value = press.value or ""
+    if not (value.isascii() and value.isdigit()) or int(value) >= len(question.options):
+        return refuse("bad_button.html", f"no option {value!r}")
+    index = int(value)
+    ticked = _toggled(
+        question, known.keys if known else frozenset(), str(question.options[index]["id"])
+    )
+    after, _, save = _save(invitation, question, AnswerData(None, keys=ticked), now)
+    # The ticks are stored as given; the question stays the one asked until Done.
+    return Decision(
+        effects=[*save, *_set_editing(invitation, question.id)],
+        edit=Card(replace(after, editing_question_id=question.id), question),
+    )
+
+
+def _toggled(question: QuestionData, chosen: frozenset[str], key: str) -> frozenset[str]:
+    exclusive = {str(o["id"]) for o in question.options if o.get("exclusive")}
+    if key in chosen:
+        return chosen - {key}
+    if key in exclusive:
+        return frozenset({key})  # "None of these" clears the others
+    return chosen - exclusive | {key}
+
+
+def _button_value(question: QuestionData, value: str) -> tuple[list[str], float | None] | None:
+    if question.type == "single":
+        if value.isascii() and value.isdigit() and int(value) < len(question.options):
+            return [str(question.options[int(value)]["id"])], None
+    elif question.type == "yesno":
+        if value in labels(question):
+            return [value], None
+    elif question.type == "scale":
+        scale = question.scale or {}
+        number = scale_number(value)
+        if number is not None and scale.get("min", 1) <= number <= scale.get("max", 5):
+            return [], float(number)
+    return None
+
+
+def labels(question: Any) -> dict[str, str]:
+    """Option id -> label; `question` is a Question row or QuestionData."""
+    if question.type == "yesno" and not question.options:
+        return dict(YESNO)
+    return {str(o["id"]): str(o["label"]) for o in question.options}
+
+
+def option_codes(question: Any, keys: frozenset[str], number: float | None) -> set[str]:
+    """The codes an answer carries from its options and from the question's coding rules."""
+    codes: set[str] = set()
+    for option in question.options:
+        if str(option["id"]) in keys:
+            codes.update(option.get("codes") or [])
+    coding = question.coding or {}
+    rule_codes = coding.get("codes") or []
+    if question.type == "yesno" and coding.get("codes_when") in keys:
+        codes.update(rule_codes)
+    limit = coding.get("codes_at_most")
+    if question.type == "scale" and limit is not None and number is not None and number <= limit:
+        codes.update(rule_codes)
+    return codes
+
+
+def _save(
+    invitation: InvitationData, question: QuestionData, answer: AnswerData, now: datetime
+) -> tuple[InvitationData, QuestionData, list[Effect]]:
+    """The effect that stores `answer`, and the invitation as it is once stored."""
+    known = invitation.answers.get(question.id)
+    effect = SaveAnswer(
+        invitation_id=invitation.id,
+        question_id=question.id,
+        answer_id=known.answer_id if known else None,
+        at=now,
+        keys=tuple(k for k in labels(question) if k in answer.keys),
+        number=answer.number,
+        text=answer.text,
+        skipped=answer.skipped,
+        codes=tuple(sorted(option_codes(question, answer.keys, answer.number))),
+        recode=question.type == "text",
+    )
+    return invitation.answered(question, answer), question, [effect]
+
+
+def _set_editing(invitation: InvitationData, question_id: int | None) -> list[Effect]:
+    if invitation.editing_question_id == question_id:
+        return []
+    return [SetEditing(invitation.id, question_id)]
+
+
+def _advance(
+    state: PersonState,
+    invitation: InvitationData,
+    answered: QuestionData,
+    effects: list[Effect],
+    now: datetime,
+    *,
+    typed: bool = False,
+) -> Decision:
+    """After an answer: the card moves on to the next question in place, or shows the answer
+    and the summary follows. A typed answer sits below the card, so the card only loses its
+    buttons and the next question comes as a new card under what they typed."""
+    decision = Decision(effects=[*effects, *_set_editing(invitation, None)])
+    invitation = replace(invitation, editing_question_id=None)
+    decision.edit = Card(invitation, answered, answered=True)
+    decision.edit_typed_card = typed
+    if invitation.status == InvitationStatus.COMPLETED:
+        return decision.say(Summary(invitation))
+    following = invitation.current_question()
+    if following is None:
+        return _finish(state, invitation, decision, now)
+    if typed:
+        return decision.say(Card(invitation, following))
+    decision.edit = Card(invitation, following, previous=answered)
+    return decision
+
+
+def _finish(
+    state: PersonState, invitation: InvitationData, decision: Decision, now: datetime
+) -> Decision:
+    decision.effects.append(SetStatus(invitation.id, InvitationStatus.COMPLETED, now))
+    finished = replace(invitation, status=InvitationStatus.COMPLETED)
+    decision.say(Summary(finished))
+    return _offer_next(state, finished, decision, now)
+
+
+def _offer_next(
+    state: PersonState, after: InvitationData, decision: Decision, now: datetime
+) -> Decision:
+    """Once a round is finished or declined, the one waiting next (if any) is offered."""
+    now_is = tuple(after if i.id == after.id else i for i in state.invitations)
+    following = replace(state, invitations=now_is).next_invitation()
+    if following is None or following.id == after.id:
+        return decision
+    if following.status in WAITING:
+        decision.effects.append(SetStatus(following.id, InvitationStatus.DELIVERED, now))
+    return decision.say(Intro(following.id))
+
+
+def _start(state: PersonState, invitation: InvitationData, now: datetime) -> Decision:
+    if invitation.status == InvitationStatus.COMPLETED:
+        return Decision(messages=[Summary(invitation)])
+    active = state.active()
+    if active is not None and active.id != invitation.id:
+        # One round at a time: finish (or decline) the one in progress first.
+        decision = Decision(messages=[Text("one_at_a_time.html")])
+        question = active.current_question()
+        if question is not None:
+            decision.say(Card(active, question))
+        if invitation.status in (InvitationStatus.PENDING, InvitationStatus.DELIVERED):
+            decision.effects.append(SetStatus(invitation.id, InvitationStatus.QUEUED, now))
+        return decision
+    decision = Decision()
+    if invitation.status != InvitationStatus.STARTED:
+        decision.effects.append(SetStatus(invitation.id, InvitationStatus.STARTED, now))
+        invitation = replace(invitation, status=InvitationStatus.STARTED)
+    question = invitation.current_question()
+    if question is None:
+        return _finish(state, invitation, decision, now)
+    return decision.say(Card(invitation, question))
+
+
+def _decline(state: PersonState, invitation: InvitationData, now: datetime) -> Decision:
+    decision = Decision(messages=[Text("declined.html")])
+    if invitation.status in (*WAITING, InvitationStatus.STARTED):
+        decision.effects += [
+            SetStatus(invitation.id, InvitationStatus.DECLINED, now),
+            *_set_editing(invitation, None),
+        ]
+        invitation = replace(invitation, status=InvitationStatus.DECLINED, editing_question_id=None)
+    return _offer_next(state, invitation, decision, now)
+
+
+def _typed(state: PersonState, text: str, now: datetime) -> Decision:
+    """Free text: the answer to a text question, or a nudge back to what is waiting."""
+    invitation = state.active()
+    question = invitation.current_question() if invitation else None
+    if invitation is None or question is None:
+        return _resume(state, Resume(typed=True), now)
+    if question.type != "text":
+        return Decision(messages=[Text("use_buttons.html"), Card(invitation, question)])
+    limit = min(question.max_length or state.text_limit, state.text_limit)
+    if len(text) > limit:
+        # Never truncate silently and never keep a half: nothing is stored until it fits.
+        return Decision(messages=[Text("too_long.html", {"limit": limit, "length": len(text)})])
+    if not text.strip():
+        return Decision(messages=[Card(invitation, question)])
+    save = _save(invitation, question, AnswerData(None, text=text), now)
+    return _advance(state, *save, now, typed=True)
+
+
+def _media(state: PersonState, kind: str) -> Decision:
+    """A sticker, photo, voice note or location: kindly say what is expected instead."""
+    invitation = state.active()
+    question = invitation.current_question() if invitation else None
+    expecting = question.type if question else None
+    decision = Decision(messages=[Text("not_text.html", {"kind": kind, "expecting": expecting})])
+    if invitation is not None and question is not None:
+        decision.say(Card(invitation, question))
+    return decision
+
+
+def _resume(state: PersonState, resume: Resume, now: datetime) -> Decision:
+    """Carry on where they left off, or offer the round that is waiting."""
+    invitation = state.next_invitation()
+    if invitation is None:
+        if resume.quiet:
+            return Decision()
+        return Decision(messages=[Text("nothing_waiting.html", {"typed": resume.typed})])
+    if invitation.status in WAITING:
+        return Decision(
+            effects=[SetStatus(invitation.id, InvitationStatus.DELIVERED, now)],
+            messages=[Intro(invitation.id)],
+        )
+    question = invitation.current_question()
+    if question is None:
+        return Decision(messages=[Summary(invitation)])
+    return Decision(messages=[Card(invitation, question)])

@@ -1,0 +1,561 @@
+"""The journey's one decision as a table: (where the person is, what they did) -> (what is
+written, what is said). Pure: no database, no Telegram, no rendering."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.participation.decide import (
+    Card,
+    Decision,
+    Effect,
+    Event,
+    Intro,
+    Media,
+    Resume,
+    Said,
+    SaveAnswer,
+    SetEditing,
+    SetStatus,
+    Summary,
+    Text,
+    Typed,
+    decide,
+)
+from bot.participation.presses import Press
+from bot.participation.state import AnswerData, InvitationData, PersonState, QuestionData
+from storage.models import InvitationStatus as S
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+CLOSES = datetime(2026, 3, 9, 17, 0, tzinfo=UTC)
+ME, OTHER = 7, 8  # my invitation, and a second one of mine in another open round
+
+
+def question(qid: int, key: str, type_: str, **fields: Any) -> QuestionData:
+    return QuestionData(
+        id=qid,
+        key=key,
+        type=type_,
+        text=key.capitalize() + "?",
+        help=None,
+        required=fields.get("required", True),
+        options=fields.get("options", []),
+        scale=fields.get("scale"),
+        max_length=fields.get("max_length"),
+        coding=fields.get("coding", {}),
+    )
+
+
+QUESTIONS = (
+    question(
+        11,
+        "single",
+        "single",
+        options=[
+            {"id": "early", "label": "Early"},
+            {"id": "late", "label": "Late", "codes": ["x.late"]},
+        ],
+    ),
+    question(
+        12,
+        "multi",
+        "multi",
+        options=[
+            {"id": "funding", "label": "Funding", "codes": ["x.funding"]},
+            {"id": "forms", "label": "Forms", "codes": ["x.forms"]},
+            {"id": "none", "label": "None of these", "exclusive": True},
+        ],
+    ),
+    question(
+        13,
+        "scale",
+        "scale",
+        scale={"min": 1, "max": 5},
+        coding={"codes": ["x.unequal"], "codes_at_most": 2},
+    ),
+    question(14, "yesno", "yesno", coding={"codes": ["x.unheard"], "codes_when": "no"}),
+    question(15, "story", "text", max_length=20),
+    question(16, "more", "text", required=False),
+)
+Q = {q.key: q for q in QUESTIONS}
+# The answers of someone who answered in order, by question key.
+GIVEN = {
+    "single": AnswerData(101, keys=frozenset({"early"})),
+    "multi": AnswerData(102, keys=frozenset({"forms"})),
+    "scale": AnswerData(103, number=3.0),
+    "yesno": AnswerData(104, keys=frozenset({"yes"})),
+    "story": AnswerData(105, text="It was fine"),
+    "more": AnswerData(106, skipped=True),
+}
+
+
+def invitation(
+    status: S = S.STARTED,
+    *,
+    answered: int = 0,
+    id_: int = ME,
+    editing: str | None = None,
+    round_open: bool = True,
+    **answers: AnswerData,
+) -> InvitationData:
+    """An invitation with its first `answered` questions answered (as GIVEN), plus `answers`."""
+    so_far = {q.id: GIVEN[q.key] for q in QUESTIONS[:answered]}
+    so_far.update({Q[key].id: answer for key, answer in answers.items()})
+    return InvitationData(
+        id=id_,
+        status=status,
+        editing_question_id=Q[editing].id if editing else None,
+        prompt_message_id=500 + id_,
+        round_open=round_open,
+        closes_at=CLOSES,
+        title="Pulse",
+        consultation_id=1,
+        questions=QUESTIONS,
+        answers=so_far,
+    )
+
+
+def person(*invitations: InvitationData, stopped: bool = False) -> PersonState:
+    return PersonState(joined=True, stopped=stopped, invitations=invitations, text_limit=300)
+
+
+def said(thing: Said | None) -> str | None:
+    """What is said, in short: a template's name, or which card for which question."""
+    if thing is None:
+        return None
+    if isinstance(thing, Text):
+        return thing.template.removesuffix(".html")
+    if isinstance(thing, Card) and thing.answered:
+        return f"answered {thing.question.key}"
+    if isinstance(thing, Card):
+        after = f" after {thing.previous.key}" if thing.previous else ""
+        return f"card {thing.invitation.id}:{thing.question.key}{after}"
+    if isinstance(thing, Summary):
+        return f"summary {thing.invitation.id}"
+    assert isinstance(thing, Intro)
+    return f"intro {thing.invitation_id}"
+
+
+def save(key: str, answer_id: int | None = None, **fields: Any) -> SaveAnswer:
+    return SaveAnswer(ME, Q[key].id, answer_id, NOW, recode=Q[key].type == "text", **fields)
+
+
+def status(status_: S, invitation_id: int = ME) -> SetStatus:
+    return SetStatus(invitation_id, status_, NOW)
+
+
+def press(kind: str, key: str | None = None, value: str | None = None, inv: int = ME) -> Press:
+    return Press(kind, inv, Q[key].id if key else None, value)  # type: ignore[arg-type]
+
+
+BAD = {"toast": "bad_button", "messages": ["bad_button"]}
+SAVED = {"toast": "already_saved"}
+
+
+def case(
+    name: str,
+    state: PersonState,
+    event: Event,
+    effects: list[Effect] | None = None,
+    *,
+    toast: str | None = None,
+    edit: str | None = None,
+    messages: list[str] | None = None,
+) -> Any:
+    expected = {"effects": effects or [], "toast": toast, "edit": edit, "messages": messages or []}
+    return pytest.param(state, event, expected, id=name)
+
+
+def refused(name: str, state: PersonState, event: Event, outcome: dict[str, Any]) -> Any:
+    return case(name, state, event, **outcome)
+
+
+CASES = [
+    # --- the round's intro: Start now, Later, Not this time ---------------------------------
+    case(
+        "start now: started, first question on a new card",
+        person(invitation(S.DELIVERED)),
+        press("go"),
+        [status(S.STARTED)],
+        messages=["card 7:single"],
+    ),
+    case(
+        "start now again part-way: the question being asked",
+        person(invitation(answered=2)),
+        press("go"),
+        messages=["card 7:scale"],
+    ),
+    case(
+        "start now with ticks not yet done: the multi question still",
+        person(invitation(answered=1, editing="multi", multi=AnswerData(9))),
+        press("go"),
+        messages=["card 7:multi"],
+    ),
+    case(
+        "start now after finishing: the summary",
+        person(invitation(S.COMPLETED, answered=6)),
+        press("go"),
+        messages=["summary 7"],
+    ),
+    case(
+        "start now while another round is in progress: that one first, this one queued",
+        person(invitation(answered=1, id_=OTHER), invitation(S.DELIVERED)),
+        press("go"),
+        [status(S.QUEUED)],
+        messages=["one_at_a_time", "card 8:multi"],
+    ),
+    case(
+        "later: nothing changes",
+        person(invitation(S.DELIVERED)),
+        press("later"),
+        messages=["later"],
+    ),
+    case(
+        "not this time before finishing: declined",
+        person(invitation(answered=2)),
+        press("no"),
+        [status(S.DECLINED)],
+        messages=["declined"],
+    ),
+    case(
+        "not this time: declined, and the round waiting next is offered",
+        person(invitation(S.DELIVERED), invitation(S.QUEUED, id_=OTHER)),
+        press("no"),
+        [status(S.DECLINED), status(S.DELIVERED, OTHER)],
+        messages=["declined", "intro 8"],
+    ),
+    case(
+        "not this time while ticking: declined, no longer asked out of order",
+        person(invitation(answered=1, editing="multi")),
+        press("no"),
+        [status(S.DECLINED), SetEditing(ME, None)],
+        messages=["declined"],
+    ),
+    case(
+        "not this time after finishing: answers kept",
+        person(invitation(S.COMPLETED, answered=6)),
+        press("no"),
+        messages=["declined"],
+    ),
+    # --- every question type -----------------------------------------------------------------
+    case(
+        "single: stored with its option's code, the card moves on in place",
+        person(invitation()),
+        press("a", "single", "1"),
+        [save("single", keys=("late",), codes=("x.late",))],
+        edit="card 7:multi after single",
+    ),
+    case(
+        "multi: a tick is stored at once, the question stays asked",
+        person(invitation(answered=1)),
+        press("t", "multi", "0"),
+        [save("multi", keys=("funding",), codes=("x.funding",)), SetEditing(ME, Q["multi"].id)],
+        edit="card 7:multi",
+    ),
+    case(
+        "multi: a second tick adds to the first",
+        person(
+            invitation(
+                answered=1, editing="multi", multi=AnswerData(9, keys=frozenset({"funding"}))
+            )
+        ),
+        press("t", "multi", "1"),
+        [save("multi", 9, keys=("funding", "forms"), codes=("x.forms", "x.funding"))],
+        edit="card 7:multi",
+    ),
+    case(
+        "multi: the exclusive option clears the others",
+        person(
+            invitation(
+                answered=1,
+                editing="multi",
+                multi=AnswerData(9, keys=frozenset({"funding", "forms"})),
+            )
+        ),
+        press("t", "multi", "2"),
+        [save("multi", 9, keys=("none",))],
+        edit="card 7:multi",
+    ),
+    case(
+        "multi: a real option clears the exclusive one",
+        person(
+            invitation(answered=1, editing="multi", multi=AnswerData(9, keys=frozenset({"none"})))
+        ),
+        press("t", "multi", "0"),
+        [save("multi", 9, keys=("funding",), codes=("x.funding",))],
+        edit="card 7:multi",
+    ),
+    case(
+        "multi: a tick again unticks",
+        person(
+            invitation(answered=1, editing="multi", multi=AnswerData(9, keys=frozenset({"forms"})))
+        ),
+        press("t", "multi", "1"),
+        [save("multi", 9)],
+        edit="card 7:multi",
+    ),
+    case(
+        "multi: Done moves on",
+        person(
+            invitation(answered=1, editing="multi", multi=AnswerData(9, keys=frozenset({"forms"})))
+        ),
+        press("d", "multi"),
+        [SetEditing(ME, None)],
+        edit="card 7:scale after multi",
+    ),
+    refused(
+        "multi: Done with nothing ticked",
+        person(invitation(answered=1, editing="multi", multi=AnswerData(9))),
+        press("d", "multi"),
+        {"toast": "pick_one"},
+    ),
+    case(
+        "scale: a low number carries the question's code",
+        person(invitation(answered=2)),
+        press("a", "scale", "2"),
+        [save("scale", number=2.0, codes=("x.unequal",))],
+        edit="card 7:yesno after scale",
+    ),
+    case(
+        "scale: a higher one does not",
+        person(invitation(answered=2)),
+        press("a", "scale", "5"),
+        [save("scale", number=5.0)],
+        edit="card 7:yesno after scale",
+    ),
+    case(
+        "yes/no: 'no' carries the question's code",
+        person(invitation(answered=3)),
+        press("a", "yesno", "no"),
+        [save("yesno", keys=("no",), codes=("x.unheard",))],
+        edit="card 7:story after yesno",
+    ),
+    case(
+        "required text: typed, coded as stored; the card loses its buttons, the next is new",
+        person(invitation(answered=4)),
+        Typed("<b>late</b> & slow"),
+        [save("story", text="<b>late</b> & slow")],
+        edit="answered story",
+        messages=["card 7:more"],
+    ),
+    case(
+        "required text: longer than the question allows is not stored",
+        person(invitation(answered=4)),
+        Typed("x" * 21),
+        messages=["too_long"],
+    ),
+    case(
+        "required text: blank asks again",
+        person(invitation(answered=4)),
+        Typed("   "),
+        messages=["card 7:story"],
+    ),
+    refused(
+        "required text: no Skip",
+        person(invitation(answered=4)),
+        press("s", "story"),
+        BAD,
+    ),
+    case(
+        "optional text: Skip finishes; the summary follows",
+        person(invitation(answered=5)),
+        press("s", "more"),
+        [save("more", skipped=True), status(S.COMPLETED)],
+        edit="answered more",
+        messages=["summary 7"],
+    ),
+    case(
+        "optional text: typed, the last answer finishes and the next round is offered",
+        person(invitation(answered=5), invitation(S.QUEUED, id_=OTHER)),
+        Typed("More money"),
+        [save("more", text="More money"), status(S.COMPLETED), status(S.DELIVERED, OTHER)],
+        edit="answered more",
+        messages=["summary 7", "intro 8"],
+    ),
+    case(
+        "typed where a button is expected: use the buttons",
+        person(invitation(answered=2)),
+        Typed("three"),
+        messages=["use_buttons", "card 7:scale"],
+    ),
+    case(
+        "a sticker: what is expected instead",
+        person(invitation(answered=2)),
+        Media("sticker"),
+        messages=["not_text", "card 7:scale"],
+    ),
+    # --- change after finishing ----------------------------------------------------------------
+    case(
+        "change after finishing: the question asked again with the answer so far",
+        person(invitation(S.COMPLETED, answered=6)),
+        press("e", "scale"),
+        [SetEditing(ME, Q["scale"].id)],
+        messages=["card 7:scale"],
+    ),
+    case(
+        "change after finishing: the new answer replaces the old; the summary again",
+        person(invitation(S.COMPLETED, answered=6, editing="scale")),
+        press("a", "scale", "1"),
+        [save("scale", 103, number=1.0, codes=("x.unequal",)), SetEditing(ME, None)],
+        edit="answered scale",
+        messages=["summary 7"],
+    ),
+    case(
+        "change a text after finishing: typed, recoded",
+        person(invitation(S.COMPLETED, answered=6, editing="story")),
+        Typed("Better now"),
+        [save("story", 105, text="Better now"), SetEditing(ME, None)],
+        edit="answered story",
+        messages=["summary 7"],
+    ),
+    refused(
+        "change before finishing",
+        person(invitation(answered=3)),
+        press("e", "single"),
+        SAVED,
+    ),
+    # --- stale -------------------------------------------------------------------------------
+    refused(
+        "round closed (or cancelled): nothing changes",
+        person(invitation(round_open=False)),
+        press("a", "single", "0"),
+        {"toast": "round_closed", "messages": ["round_closed"]},
+    ),
+    refused(
+        "Start now once the round has closed",
+        person(invitation(S.DELIVERED, round_open=False)),
+        press("go"),
+        {"toast": "round_closed", "messages": ["round_closed"]},
+    ),
+    refused(
+        "a second tap on a question already answered",
+        person(invitation(answered=1)),
+        press("a", "single", "0"),
+        SAVED,
+    ),
+    refused(
+        "Skip on a card already answered by typing",
+        person(invitation(answered=6)),
+        press("s", "more"),
+        SAVED,
+    ),
+    refused(
+        "an answer to a declined invitation",
+        person(invitation(S.DECLINED)),
+        press("a", "single", "0"),
+        SAVED,
+    ),
+    # --- forged --------------------------------------------------------------------------------
+    refused(
+        "someone else's invitation", person(invitation()), press("a", "single", "0", inv=99), BAD
+    ),
+    refused("no such option", person(invitation()), press("a", "single", "2"), BAD),
+    refused(
+        "a superscript digit for an option", person(invitation()), press("a", "single", "²"), BAD
+    ),
+    refused(
+        "Arabic-Indic digits for a scale",
+        person(invitation(answered=2)),
+        press("a", "scale", "٣"),
+        BAD,
+    ),
+    refused("scale out of range", person(invitation(answered=2)), press("a", "scale", "6"), BAD),
+    refused("neither yes nor no", person(invitation(answered=3)), press("a", "yesno", "1"), BAD),
+    refused(
+        "a superscript digit for a tick",
+        person(invitation(answered=1)),
+        press("t", "multi", "²"),
+        BAD,
+    ),
+    refused(
+        "a tick on a question that is no multi",
+        person(invitation()),
+        press("t", "single", "0"),
+        BAD,
+    ),
+    refused(
+        "a question of another consultation",
+        person(invitation()),
+        Press("a", ME, 999, "0"),
+        BAD,
+    ),
+    case(
+        "after /stop: only the hint",
+        person(invitation(), stopped=True),
+        press("a", "single", "0"),
+        messages=["stopped_hint"],
+    ),
+    # --- finished, and resuming ------------------------------------------------------------------
+    case(
+        "/resume after finishing: nothing waiting",
+        person(invitation(S.COMPLETED, answered=6)),
+        Resume(),
+        messages=["nothing_waiting"],
+    ),
+    case(
+        "typed after finishing: nothing waiting",
+        person(invitation(S.COMPLETED, answered=6)),
+        Typed("hello"),
+        messages=["nothing_waiting"],
+    ),
+    case(
+        "/resume with a round waiting: its intro, delivered",
+        person(invitation(S.PENDING)),
+        Resume(),
+        [status(S.DELIVERED)],
+        messages=["intro 7"],
+    ),
+    case(
+        "/resume part-way: the question being asked",
+        person(invitation(answered=3)),
+        Resume(),
+        messages=["card 7:yesno"],
+    ),
+    case("quietly, with nothing waiting: nothing said", person(), Resume(quiet=True)),
+]
+
+
+@pytest.mark.parametrize(("state", "event", "expected"), CASES)
+def test_decision(state: PersonState, event: Event, expected: dict[str, Any]) -> None:
+    decision = decide(state, event, NOW)
+    assert {
+        "effects": decision.effects,
+        "toast": said(decision.toast),
+        "edit": said(decision.edit),
+        "messages": [said(m) for m in decision.messages],
+    } == expected
+    # Anything refused changes nothing, and says why in the log.
+    assert (decision.refused is not None) == (expected["toast"] is not None)
+    if decision.refused:
+        assert not decision.effects
+
+
+def test_a_card_shows_the_answer_being_changed_and_the_ticks_so_far() -> None:
+    changing = person(invitation(S.COMPLETED, answered=6))
+    [card] = decide(changing, press("e", "multi"), NOW).messages
+    assert isinstance(card, Card) and card.invitation.editing_question_id == Q["multi"].id
+    assert card.invitation.answers[Q["multi"].id].keys == {"forms"}
+    ticking = person(invitation(answered=1, editing="multi", multi=AnswerData(9)))
+    decision = decide(ticking, press("t", "multi", "1"), NOW)
+    assert isinstance(decision.edit, Card)
+    assert decision.edit.invitation.answers[Q["multi"].id].keys == {"forms"}
+
+
+def test_a_typed_answer_edits_the_card_it_was_typed_below() -> None:
+    decision = decide(person(invitation(answered=4)), Typed("fine"), NOW)
+    assert decision.edit_typed_card and isinstance(decision.edit, Card) and decision.edit.answered
+    assert decision.edit.invitation.prompt_message_id == 500 + ME
+    pressed = decide(person(invitation()), press("a", "single", "0"), NOW)
+    assert not pressed.edit_typed_card
+
+
+def test_deciding_never_changes_the_state_it_was_given() -> None:
+    state = person(invitation(answered=5), invitation(S.QUEUED, id_=OTHER))
+    before = replace(state)
+    decision: Decision = decide(state, Typed("More money"), NOW)
+    assert decision.effects and state == before
+    assert state.invitations[0].answers.keys() == {q.id for q in QUESTIONS[:5]}
