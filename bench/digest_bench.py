@@ -227,7 +227,7 @@ def measure(url: str, what: str) -> dict[str, float]:
     settings = load_settings(None, database={"url": url})
     engine = make_engine(url)
     ctx = AppContext(settings=settings, sessions=make_session_factory(engine))
-    codebook = codebook_for(settings, ctx.extras)  # loaded once per process, as in the bot
+    codebook = codebook_for(settings, ctx.loaded)  # loaded once per process, as in the bot
     extra: dict[str, float] = {}
 
     def work() -> None:

@@ -7,7 +7,8 @@ stand-in running in its own process (so the server's CPU is not the sender's).
 Run 1, Telegram's limits on (stand-in flood control: 30/s overall, 1/s per chat): the pace
 achieved against settings.sending.rate_per_second (25/s), and the 429s the stand-in answered.
 Run 2, limits off and the pace set very high: the most messages per second the pipeline
-(claim, send over HTTP through PTB, record results in SQLite) can push on this machine.
+(claim, send over HTTP through bot.telegram.client, record results in SQLite) can push on
+this machine.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.kernel.clock import SystemClock
-from bot.kernel.config import load_settings
+from bot.kernel.config import TelegramSettings, load_settings
 from bot.kernel.render import Renderer
 from bot.rounds.events import run_due_events
 from bot.rounds.planning import schedule_once
 from bot.rounds.services import Services
-from bot.telegram.sender import Sender, make_bot
+from bot.telegram.client import make_bot
+from bot.telegram.sender import Sender
 from storage import migrate
 from storage.db import make_engine, make_session_factory, session_scope
 from tests.support import factories
@@ -89,7 +91,10 @@ def prepare(folder: Path, recipients: int, client: httpx.Client, first_id: int) 
 async def drain(url: str, base: str, *, rate: float, batch: int) -> tuple[int, float]:
     engine = make_engine(url)
     sessions = make_session_factory(engine)
-    bot = make_bot(TOKEN, f"{base}/bot", f"{base}/file/bot", timeout=30)
+    telegram = TelegramSettings(
+        base_url=f"{base}/bot", base_file_url=f"{base}/file/bot", request_timeout=30
+    )
+    bot = make_bot(TOKEN, telegram)
     sender = Sender(
         sessions,
         bot,

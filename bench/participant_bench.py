@@ -64,8 +64,8 @@ from bot.consultations.catalogue import import_consultation  # noqa: E402
 from bot.consultations.sets import load_consultation  # noqa: E402
 from bot.kernel.config import load_settings  # noqa: E402
 from bot.kernel.context import AppContext  # noqa: E402
-from bot.telegram.jobs import settle_heap, use_fast_event_loop  # noqa: E402
-from bot.telegram.request import AiohttpRequest  # noqa: E402
+from bot.telegram.client import AiohttpRequest  # noqa: E402
+from bot.telegram.jobs import settle_heap  # noqa: E402
 from bot.telegram.webhook import receive_updates  # noqa: E402
 from standin import BotApiStandIn  # noqa: E402
 from storage import migrate  # noqa: E402
@@ -757,5 +757,4 @@ def summarise(
 
 
 if __name__ == "__main__":
-    use_fast_event_loop()  # as `consultbot run` does; the echo baseline runs on it too
     asyncio.run(main())

@@ -133,7 +133,6 @@ def main() -> None:
             f" {press * 1e6:.0f} us CPU per press in the bot's own code,"
             f" {press / guard:.1f}x the bare duplicate check ({guard * 1e6:.0f} us)"
         )
-        transactions.close_kept_connection(ctx)
         engine.dispose()
 
 

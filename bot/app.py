@@ -1,29 +1,32 @@
-"""Builds the python-telegram-bot Application. Nothing else in the project knows PTB wiring."""
+"""Builds the python-telegram-bot Application and starts it as a webhook worker. Nothing else
+in the project knows PTB wiring."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 
 from telegram import Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CommandHandler,
-    Defaults,
     MessageHandler,
     TypeHandler,
     filters,
 )
 
+from bot.kernel.config import Settings
 from bot.kernel.context import CONTEXT_KEY, AppContext
+from bot.kernel.logs import setup_logging
 from bot.kernel.people import list_privileged
 from bot.telegram import jobs as runtime
 from bot.telegram import menus, transactions
-from bot.telegram.client import ConsultBot
-from bot.telegram.request import AiohttpRequest
+from bot.telegram.client import make_bot
+from bot.telegram.webhook import ALLOWED_UPDATES, receive_updates, webhook_path
 from handlers import common, coordinator, lead, participant
-from storage.db import session_scope
+from storage.db import make_engine, make_session_factory, session_scope
 
 log = logging.getLogger(__name__)
 
@@ -36,41 +39,15 @@ FEATURES = 0
 def build_application(ctx: AppContext, token: str, *, jobs: bool = True) -> Application:  # type: ignore[type-arg]
     """The bot's Application. `jobs`: run the repeating job (rounds tick and outbox sender);
     one process of a deployment does, other webhook workers only answer updates."""
-    telegram = ctx.settings.telegram
-    bot = ConsultBot(
-        token,
-        base_url=telegram.base_url,
-        base_file_url=telegram.base_file_url,
-        defaults=Defaults(parse_mode="HTML"),
-        # Interactive replies retry a 429 a few times; the overall pace of broadcasts is the
-        # outbox's job, so the overall limiter here is off (0) and only groups are limited.
-        rate_limiter=AIORateLimiter(overall_max_rate=0, max_retries=3),
-        # aiohttp instead of PTB's default httpx: several times the requests a second on the
-        # same CPU, which broadcasts to thousands need (see bot/aiohttp_request.py).
-        request=AiohttpRequest(
-            connection_pool_size=64,
-            read_timeout=telegram.request_timeout,
-            write_timeout=telegram.request_timeout,
-            connect_timeout=telegram.request_timeout,
-        ),
-        get_updates_request=AiohttpRequest(
-            connection_pool_size=1,
-            read_timeout=telegram.poll_timeout + telegram.request_timeout,
-            connect_timeout=telegram.request_timeout,
-        ),
-    )
+    bot = make_bot(token, ctx.settings.telegram)
     builder: ApplicationBuilder = (  # type: ignore[type-arg]
-        Application.builder()
-        .bot(bot)
-        .concurrent_updates(True)
-        .post_init(post_init)
-        .post_shutdown(post_shutdown)
+        Application.builder().bot(bot).concurrent_updates(True).post_init(post_init)
     )
     application = builder.build()
     application.bot_data[CONTEXT_KEY] = ctx
     register_handlers(application)
     if jobs:
-        runtime.schedule_jobs(application)
+        runtime.schedule_jobs(application, ctx)
     return application
 
 
@@ -102,5 +79,58 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
     runtime.settle_heap()
 
 
-async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
-    transactions.close_kept_connection(application.bot_data[CONTEXT_KEY])
+async def run_worker(
+    ctx: AppContext,
+    token: str,
+    *,
+    secret: str,
+    index: int = 0,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """One webhook worker, until SIGTERM or SIGINT (or `stop` is set)."""
+    telegram = ctx.settings.telegram
+    assert telegram.webhook_url is not None
+    first = index == 0
+    application = build_application(ctx, token, jobs=first)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    runner = await receive_updates(application, telegram, secret)
+    try:
+        async with application:
+            if first:
+                await application.bot.set_webhook(
+                    telegram.webhook_url,
+                    secret_token=secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                    max_connections=telegram.webhook_max_connections,
+                )
+                await post_init(application)
+            await application.start()
+            runtime.settle_heap()  # worker 0 did in post_init
+            log.info(
+                "worker %d of %d receiving updates on %s:%d%s",
+                index + 1,
+                telegram.workers,
+                telegram.webhook_listen,
+                telegram.webhook_port,
+                webhook_path(telegram.webhook_url),
+            )
+            await stop.wait()
+            await application.stop()
+    finally:
+        await runner.cleanup()
+
+
+def worker_main(settings: Settings, token: str, secret: str, index: int) -> None:
+    """A worker process: its own engine, Application and event loop (spawned, so nothing of
+    the parent's is shared but the settings)."""
+    setup_logging(settings.log_level, token)
+    engine = make_engine(settings.database_url)
+    ctx = AppContext(settings=settings, sessions=make_session_factory(engine))
+    try:
+        asyncio.run(run_worker(ctx, token, secret=secret, index=index))
+    finally:
+        engine.dispose()

@@ -46,7 +46,7 @@ def _dialog(update: Update, context: ContextTypes.DEFAULT_TYPE) -> action_dialog
         now=ctx.clock.now(),
         settings=ctx.settings,
         renderer=ctx.renderer,
-        codebook=codebook_for(ctx.settings, ctx.extras),
+        codebook=codebook_for(ctx.settings, ctx.loaded),
     )
 
 

@@ -23,7 +23,7 @@ register_command("review", "Check the barrier coding of answers", Role.COORDINAT
 def _reviewer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> review.Reviewer:
     ctx = app_context(context)
     assert update.effective_chat is not None
-    codebook = codebook_for(ctx.settings, ctx.extras)
+    codebook = codebook_for(ctx.settings, ctx.loaded)
     return review.Reviewer(update.effective_chat.id, codebook, ctx.renderer)
 
 

@@ -36,7 +36,8 @@ from .models import (
     StandInStats,
     StoredFile,
 )
-from .server import DEFAULT_BOT_ID, DEFAULT_TOKEN, BotApiStandIn
+from .server import DEFAULT_BOT_ID, DEFAULT_TOKEN
+from .sidedoor import BotApiStandIn
 
 __all__ = [
     "DEFAULT_BOT_ID",

@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import signal
 
-from .server import DEFAULT_TOKEN, BotApiStandIn
+from .server import DEFAULT_TOKEN
+from .sidedoor import BotApiStandIn
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

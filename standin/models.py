@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 import time
 from collections import Counter
@@ -76,8 +77,6 @@ class StoredFile:
             "kind": self.kind,
         }
         if with_content:
-            import base64
-
             out["content_b64"] = base64.b64encode(self.content).decode("ascii")
         return out
 

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
@@ -157,8 +157,9 @@ def _as_json(value: Any, what: str) -> Any:
         raise bad_request(f"can't parse {what} JSON object") from None
 
 
-class BotApiStandIn:
-    """An in-process HTTP server that behaves like the Telegram Bot API for one bot."""
+class BotApiServer:
+    """An in-process HTTP server that behaves like the Telegram Bot API for one bot (with the
+    side door over HTTP as well: standin.sidedoor.BotApiStandIn)."""
 
     def __init__(
         self,
@@ -271,9 +272,6 @@ class BotApiStandIn:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
-        from .sidedoor import add_side_door_routes
-
-        add_side_door_routes(app, self)
         return app
 
     async def start(self) -> None:
@@ -306,7 +304,7 @@ class BotApiStandIn:
             self._webhook_task = None
         await runner.cleanup()
 
-    async def __aenter__(self) -> BotApiStandIn:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

@@ -10,17 +10,15 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from .models import BotMessage, FloodLimits
-
-if TYPE_CHECKING:
-    from .server import BotApiStandIn
+from .server import BotApiServer
 
 Args = dict[str, Any]
-Action = Callable[["BotApiStandIn", Args], Any | Awaitable[Any]]
+Action = Callable[[BotApiServer, Args], Any | Awaitable[Any]]
 
 _USER_KW = ("chat_id", "first_name", "username", "chat_type", "chat_title")
 _MEDIA_KW = ("chat_id", "chat_type", "chat_title")
@@ -76,7 +74,7 @@ def _predicate(args: Args) -> Callable[[BotMessage], bool] | None:
     return check
 
 
-async def _wait(s: BotApiStandIn, a: Args) -> dict[str, Any] | None:
+async def _wait(s: BotApiServer, a: Args) -> dict[str, Any] | None:
     msg = await s.wait_for_message(
         _int(a, "chat_id"),
         after=_opt_int(a, "after"),
@@ -87,7 +85,7 @@ async def _wait(s: BotApiStandIn, a: Args) -> dict[str, Any] | None:
     return _msg(msg)
 
 
-def _flood(s: BotApiStandIn, a: Args) -> dict[str, Any] | None:
+def _flood(s: BotApiServer, a: Args) -> dict[str, Any] | None:
     enabled = a.get("enabled", True)
     if isinstance(enabled, str):
         enabled = enabled.lower() in ("1", "true", "on", "yes")
@@ -100,7 +98,7 @@ def _flood(s: BotApiStandIn, a: Args) -> dict[str, Any] | None:
     return None if limits is None else dict(limits.__dict__)
 
 
-def _duplicates(s: BotApiStandIn, a: Args) -> bool:
+def _duplicates(s: BotApiServer, a: Args) -> bool:
     enabled = a.get("enabled", True)
     if isinstance(enabled, str):
         enabled = enabled.lower() in ("1", "true", "on", "yes")
@@ -189,7 +187,7 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-def add_side_door_routes(app: web.Application, stand_in: BotApiStandIn) -> None:
+def add_side_door_routes(app: web.Application, stand_in: BotApiServer) -> None:
     async def handle(request: web.Request) -> web.Response:
         action = ACTIONS.get(request.match_info["action"])
         if action is None:
@@ -215,3 +213,12 @@ def add_side_door_routes(app: web.Application, stand_in: BotApiStandIn) -> None:
         return web.json_response({"ok": True, "result": result})
 
     app.router.add_route("*", "/_standin/{action}", handle)
+
+
+class BotApiStandIn(BotApiServer):
+    """The stand-in: the Bot API, and the side door both in Python and over HTTP."""
+
+    def make_app(self) -> web.Application:
+        app = super().make_app()
+        add_side_door_routes(app, self)
+        return app

@@ -66,6 +66,13 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
+def engine_of(sessions: SessionFactory) -> Engine:
+    """The engine make_session_factory bound `sessions` to."""
+    engine = sessions.kw["bind"]
+    assert isinstance(engine, Engine)
+    return engine
+
+
 def make_session_factory(engine: Engine) -> SessionFactory:
     # expire_on_commit=False: services return ORM objects that handlers read after commit.
     return sessionmaker(engine, expire_on_commit=False)
@@ -76,34 +83,8 @@ def transaction(factory: SessionFactory) -> Iterator[Connection]:
     """A Core transaction on the sessions' engine: commit on success, roll back on any error.
     For the busiest paths, which need no ORM: a Session costs ~50 us more per transaction
     than the statements of a button press themselves (bench/press_cost.py)."""
-    engine = factory.kw["bind"]
-    with engine.begin() as connection:
+    with engine_of(factory).begin() as connection:
         yield connection
-
-
-class KeptConnection:
-    """One connection kept open for short transactions that one thread runs one after the
-    other (the event loop's, on SQLite: see handlers.common.in_transaction). Taking a
-    connection from the pool and giving it back cost a button press more than some of its
-    statements. Not for use from two threads; close() it when the application stops."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._connection: Connection | None = None
-
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """As transaction(): commit on success, roll back on any error."""
-        connection = self._connection
-        if connection is None or connection.closed or connection.invalidated:
-            connection = self._connection = self.engine.connect()
-        with connection.begin():
-            yield connection
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
 
 
 @contextmanager

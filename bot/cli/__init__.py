@@ -8,83 +8,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError, OperationalError
 
-from bot.cli import rounds as cli_rounds
+from bot.app import build_application, run_worker, worker_main
+from bot.cli.common import EXIT_FAILED, EXIT_USAGE, CliState, UserError, state
+from bot.cli.digest import digest
 from bot.cli.invites import invites_app
-from bot.kernel.config import ConfigError, Settings, load_settings
-from bot.kernel.logs import setup_logging
+from bot.cli.rounds import consultations_app, rounds_app
+from bot.demo.run import DemoError
+from bot.demo.run import main as run_demo
+from bot.kernel.config import ConfigError
+from bot.kernel.context import AppContext
+from bot.kernel.people import grant_role, list_privileged, revoke_role
+from bot.telegram.client import make_bot
+from bot.telegram.sender import make_sender
+from bot.telegram.webhook import ALLOWED_UPDATES, new_secret, run_workers
 from storage import migrate
-from storage.db import SessionFactory, make_engine, make_session_factory, safe_url, session_scope
+from storage.db import safe_url, session_scope
 from storage.models import Role
 
 log = logging.getLogger("consultbot")
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_DATABASE = 3
-
-
-class UserError(Exception):
-    """Something the person at the keyboard can fix; printed as one line."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-@dataclass
-class CliState:
-    config_path: Path | None
-    _settings: Settings | None = None
-    _engine: Engine | None = None
-    _sessions: SessionFactory | None = field(default=None, repr=False)
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config_path)
-        return self._settings
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = connect(self.settings.database_url)
-        return self._engine
-
-    @property
-    def sessions(self) -> SessionFactory:
-        if self._sessions is None:
-            self._sessions = make_session_factory(self.engine)
-        return self._sessions
-
-    def ready_sessions(self) -> SessionFactory:
-        """Sessions on a database that is migrated to the newest schema."""
-        migrate.upgrade(self.engine)
-        return self.sessions
-
-
-def connect(url: str) -> Engine:
-    """An engine whose database answered, or one clear line that says which one did not."""
-    try:
-        engine = make_engine(url)
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except (OperationalError, DBAPIError) as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        raise UserError(
-            f"cannot reach the database {safe_url(url)}: {reason}", EXIT_DATABASE
-        ) from None
-    except Exception as exc:  # e.g. an unknown driver name in the URL
-        raise UserError(f"bad database URL {safe_url(url)}: {exc}", EXIT_USAGE) from None
-    return engine
 
 
 app = typer.Typer(
@@ -101,14 +49,9 @@ roles_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(roles_app, name="roles")
 app.add_typer(invites_app, name="invites")
-app.add_typer(cli_rounds.consultations_app, name="consultations")
-app.add_typer(cli_rounds.rounds_app, name="rounds")
-
-
-def state(ctx: typer.Context) -> CliState:
-    obj = ctx.find_root().obj
-    assert isinstance(obj, CliState)
-    return obj
+app.add_typer(consultations_app, name="consultations")
+app.add_typer(rounds_app, name="rounds")
+app.command("digest")(digest)
 
 
 @app.callback()
@@ -127,41 +70,22 @@ def main_options(
         str | None, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
     ] = None,
 ) -> None:
-    ctx.obj = CliState(config)
-    if log_level:
-        ctx.obj._log_level = log_level  # type: ignore[attr-defined]
-
-
-def _setup_logging(ctx: typer.Context, token: str | None = None) -> None:
-    level = getattr(state(ctx), "_log_level", None) or state(ctx).settings.log_level
-    setup_logging(level, token)
+    ctx.obj = CliState(config, log_level)
 
 
 @app.command()
 def run(ctx: typer.Context) -> None:
     """Run the bot until stopped (Ctrl+C or SIGTERM): long polling, or a webhook (with one or
     more worker processes) when telegram.webhook_url is set."""
-    from bot.app import build_application
-    from bot.kernel.context import AppContext
-    from bot.telegram.jobs import use_fast_event_loop
-    from bot.telegram.webhook import (
-        ALLOWED_UPDATES,
-        new_secret,
-        run_worker,
-        run_workers,
-        worker_main,
-    )
-
     settings = state(ctx).settings
     token = settings.require_token()
-    _setup_logging(ctx, token)
+    state(ctx).setup_logging(token)
     sessions = state(ctx).ready_sessions()
     log.info(
         "database %s at revision %s",
         safe_url(settings.database_url),
         migrate.current_revision(state(ctx).engine),
     )
-    fast = use_fast_event_loop()
     telegram = settings.telegram
     if telegram.webhook_url:
         # A fresh secret per start unless one is given: only Telegram, told it by setWebhook,
@@ -184,11 +108,7 @@ def run(ctx: typer.Context) -> None:
             raise typer.Exit(code)
         return
     application = build_application(AppContext(settings=settings, sessions=sessions), token)
-    log.info(
-        "starting long polling against %s (%s event loop)",
-        telegram.base_url,
-        "uvloop" if fast else "asyncio",
-    )
+    log.info("starting long polling against %s", telegram.base_url)
     application.run_polling(
         timeout=telegram.poll_timeout,
         allowed_updates=ALLOWED_UPDATES,
@@ -205,16 +125,58 @@ def demo(
     """Play a whole round locally (SQLite, a Bot API stand-in, forty scripted people).
 
     No Telegram account or network needed; writes the digest to --out."""
-    from bot.demo.run import DemoError
-    from bot.demo.run import main as run
-
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # The demo ticks fast on a fake clock; a skipped overlapping tick is expected there.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     try:
-        raise typer.Exit(run(out, seed))
+        raise typer.Exit(run_demo(out, seed))
     except DemoError as exc:
         raise UserError(f"demo failed: {exc}", EXIT_FAILED) from None
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            help="Messages a second overall (default: sending.rate_per_second; over "
+            "Telegram's 30 only against a stand-in, for benchmarks)."
+        ),
+    ] = None,
+    per_chat: Annotated[
+        float | None, typer.Option(help="Seconds between two messages to one chat.")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Deliveries claimed at a time.")] = None,
+    until_idle: Annotated[bool, typer.Option(help="Stop when nothing is due.")] = False,
+) -> None:
+    """Run only the outbox sender, until stopped (a deployment that sends from a process of
+    its own; benchmarks; the crash test). `consultbot run` runs one itself."""
+    settings = state(ctx).settings
+    token = settings.require_token()
+    state(ctx).setup_logging(token)
+    sessions = state(ctx).ready_sessions()
+    bot = make_bot(token, settings.telegram)
+    sender = make_sender(
+        sessions,
+        bot,
+        settings,
+        poll_interval=0.2,
+        rate=rate,
+        per_chat_interval=per_chat,
+        batch_size=batch_size,
+    )
+
+    async def run_sender() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, sender.stop)
+        async with bot:
+            typer.echo("sender running")
+            await sender.run(until_idle=until_idle)
+
+    asyncio.run(run_sender())
+    typer.echo(f"sender stopped: sent {sender.stats.sent}, 429s {sender.stats.rate_limited}")
 
 
 @db_app.command("upgrade")
@@ -261,8 +223,6 @@ def roles_grant(
     role: Annotated[Role, typer.Argument(help="coordinator or lead.")],
 ) -> None:
     """Make someone a coordinator or a voluntary sector lead."""
-    from bot.kernel.people import grant_role
-
     with session_scope(state(ctx).ready_sessions()) as session:
         grant_role(session, telegram_user_id, role)
     typer.echo(f"{telegram_user_id} is now a {role.value}")
@@ -274,8 +234,6 @@ def roles_revoke(
     telegram_user_id: Annotated[int, typer.Argument(help="The person's numeric Telegram id.")],
 ) -> None:
     """Take a role away (the person stays a member)."""
-    from bot.kernel.people import revoke_role
-
     with session_scope(state(ctx).ready_sessions()) as session:
         changed = revoke_role(session, telegram_user_id)
     if not changed:
@@ -286,8 +244,6 @@ def roles_revoke(
 @roles_app.command("list")
 def roles_list(ctx: typer.Context) -> None:
     """List coordinators and leads (admins from the config count as coordinators)."""
-    from bot.kernel.people import list_privileged
-
     settings = state(ctx).settings
     with session_scope(state(ctx).ready_sessions()) as session:
         rows = [
@@ -302,11 +258,6 @@ def roles_list(ctx: typer.Context) -> None:
         return
     for user_id, role, name in rows:
         typer.echo(f"{user_id:>14}  {role:<12} {name}")
-
-
-from bot.cli.digest import register as _register_digest  # noqa: E402
-
-_register_digest(app, state, UserError)
 
 
 def main() -> None:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from bot.cli.common import EXIT_FAILED, UserError, state
+from bot.coding.stored import codebook_for, forget_auto_codes
+from bot.digests.compile import catch_up_coding, compile_digest
+from bot.digests.digest import DigestError
+from bot.digests.render import write_digest
+from bot.digests.scopes import quarter_scope, round_scope
+from bot.kernel.context import AppContext
 from storage.db import session_scope
-
-# Given by bot.cli at registration: importing bot.cli from here would load it twice when it
-# runs as `python -m bot.cli`, and its CliState class would then not match.
-_state: Callable[[typer.Context], Any]
-UserError: type[Exception]
 
 
 class Format(StrEnum):
@@ -42,19 +43,12 @@ def digest(
     ] = False,
 ) -> None:
     """Write the coordinators' digest (everything at or above k) of a round or a quarter."""
-    from bot.coding.stored import codebook_for, forget_auto_codes
-    from bot.digests.compile import catch_up_coding, compile_digest
-    from bot.digests.digest import DigestError
-    from bot.digests.render import write_digest
-    from bot.digests.scopes import quarter_scope, round_scope
-    from bot.kernel.context import AppContext
-
     if (round_id is None) == (period is None):
         raise UserError("give either --round N or --period quarter")
     if period is not None and period != "quarter":
         raise UserError("--period takes 'quarter'")
-    settings = _state(ctx).settings
-    app = AppContext(settings=settings, sessions=_state(ctx).ready_sessions())
+    settings = state(ctx).settings
+    app = AppContext(settings=settings, sessions=state(ctx).ready_sessions())
     with session_scope(app.sessions) as session:
         try:
             scope = (
@@ -63,21 +57,13 @@ def digest(
                 else quarter_scope(session, settings, app.clock.now())
             )
         except DigestError as exc:
-            raise UserError(str(exc), 1) from None  # type: ignore[call-arg]
+            raise UserError(str(exc), EXIT_FAILED) from None
         if recode:
             forget_auto_codes(session, [*scope.round_ids, *scope.previous])
-        codebook = codebook_for(settings, app.extras)
+        codebook = codebook_for(settings, app.loaded)
         catch_up_coding(session, scope, codebook)
         result = compile_digest(session, settings, scope, codebook=codebook, now=app.clock.now())
         write_digest(
             result, app.renderer, fmt.value, out, session=session, settings=settings, scope=scope
         )
     typer.echo(f"wrote {out} ({fmt.value}, {scope.label})")
-
-
-def register(
-    app: typer.Typer, state: Callable[[typer.Context], Any], user_error: type[Exception]
-) -> None:
-    global _state, UserError
-    _state, UserError = state, user_error
-    app.command("digest")(digest)

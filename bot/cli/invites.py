@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from bot.cli.common import EXIT_FAILED, UserError, state
+from bot.participation.invites import create_invite, deep_link, list_invites, revoke_invite
 from storage.db import session_scope
 from storage.models import Role
 
@@ -55,9 +57,6 @@ def invites_create(
     ] = None,
 ) -> None:
     """Create an invite and print its link (https://t.me/<bot>?start=<code>)."""
-    from bot.cli import UserError, state
-    from bot.participation.invites import create_invite, deep_link
-
     if bool(org) == bool(group):
         raise UserError("say who the invite is for: --org NAME or --group LABEL (one of them)")
     if role == Role.COORDINATOR:
@@ -91,9 +90,6 @@ def invites_create(
 @invites_app.command("list")
 def invites_list(ctx: typer.Context) -> None:
     """List invites, newest first: code, who for, uses, expiry, revoked."""
-    from bot.cli import state
-    from bot.participation.invites import list_invites
-
     with session_scope(state(ctx).ready_sessions()) as session:
         rows = [
             (
@@ -132,9 +128,6 @@ def invites_revoke(
 
     A code may begin with "-": write `consultbot invites revoke -- CODE` then.
     """
-    from bot.cli import EXIT_FAILED, UserError, state
-    from bot.participation.invites import revoke_invite
-
     with session_scope(state(ctx).ready_sessions()) as session:
         revoked = revoke_invite(session, code, now=datetime.now(UTC))
     if not revoked:

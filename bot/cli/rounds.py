@@ -4,24 +4,26 @@ uses, for admins and scripts. The running bot's job and sender do the opening an
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from bot.cli.common import EXIT_FAILED, UserError, state
 from bot.consultations.catalogue import (
     consultation_by_slug,
     current_consultations,
     import_consultation,
 )
 from bot.consultations.sets import ConsultationError, load_consultation
+from bot.kernel.context import AppContext
 from bot.kernel.render import Renderer
 from bot.rounds.audiences import describe_audience, preview_audience
 from bot.rounds.closing import cancel_round, close_round, stop_series
 from bot.rounds.planning import create_schedule, schedule_once
 from bot.rounds.reminders import remind_round
-from bot.rounds.services import RoundError
+from bot.rounds.services import RoundError, round_services
 from bot.rounds.watching import get_round, list_rounds, round_stats
 from storage.db import session_scope
 
@@ -31,22 +33,10 @@ rounds_app = typer.Typer(
 )
 
 
-def _state(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    from bot.cli import state
-
-    return state(ctx)
-
-
 def _renderer(ctx: typer.Context) -> Renderer:
     """The bot's templates, for the words a round's audience or error is said in."""
-    settings = _state(ctx).settings
+    settings = state(ctx).settings
     return Renderer(settings.paths.templates, zone=settings.zone)
-
-
-def _user_error(message: str, code: int = 2) -> Exception:
-    from bot.cli import UserError
-
-    return UserError(message, code)
 
 
 def _files(paths: list[Path] | None, default: Path) -> list[Path]:
@@ -57,7 +47,7 @@ def _files(paths: list[Path] | None, default: Path) -> list[Path]:
         elif path.exists():
             found.append(path)
         else:
-            raise _user_error(f"{path}: no such file or folder")
+            raise UserError(f"{path}: no such file or folder")
     return found
 
 
@@ -83,7 +73,7 @@ def consultations_validate(
     ] = None,
 ) -> None:
     """Check consultation files; errors name file:line: field. Exit 2 if any is invalid."""
-    files = _files(paths, _state(ctx).settings.paths.consultations)
+    files = _files(paths, state(ctx).settings.paths.consultations)
     for path, spec in _load_all(files):
         typer.echo(f"ok  {path}: {spec.id} v{spec.version}, {len(spec.questions)} questions")  # type: ignore[attr-defined]
 
@@ -96,9 +86,9 @@ def consultations_import(
     ] = None,
 ) -> None:
     """Validate, then store each set as a versioned row (unchanged files are left alone)."""
-    files = _files(paths, _state(ctx).settings.paths.consultations)
+    files = _files(paths, state(ctx).settings.paths.consultations)
     loaded = _load_all(files)
-    with session_scope(_state(ctx).ready_sessions()) as session:
+    with session_scope(state(ctx).ready_sessions()) as session:
         for path, spec in loaded:
             row, created = import_consultation(session, spec, path)  # type: ignore[arg-type]
             typer.echo(
@@ -109,7 +99,7 @@ def consultations_import(
 @consultations_app.command("list")
 def consultations_list(ctx: typer.Context) -> None:
     """The sets in the database (newest version of each)."""
-    with session_scope(_state(ctx).ready_sessions()) as session:
+    with session_scope(state(ctx).ready_sessions()) as session:
         rows = current_consultations(session)
         if not rows:
             typer.echo("no consultation sets yet: consultbot consultations import")
@@ -125,9 +115,26 @@ DURATION = re.compile(r"^(\d+)\s*([dhm])$")
 def parse_duration(value: str) -> timedelta:
     match = DURATION.match(value.strip().lower())
     if not match:
-        raise _user_error(f"not a duration {value!r}: use e.g. 10d, 12h or 30m")
+        raise UserError(f"not a duration {value!r}: use e.g. 10d, 12h or 30m")
     n, unit = int(match[1]), match[2]
     return {"d": timedelta(days=n), "h": timedelta(hours=n), "m": timedelta(minutes=n)}[unit]
+
+
+def _segment_filters(where: list[str]) -> dict[str, str]:
+    filters = {}
+    for item in where:
+        key, _, value = item.partition("=")
+        if not value:
+            raise UserError(f"--where {item!r}: use key=value, e.g. area=north")
+        filters[key.strip()] = value.strip()
+    return filters
+
+
+def _opening(at: str, zone: tzinfo) -> datetime:
+    try:
+        return datetime.strptime(at, "%Y-%m-%d %H:%M").replace(tzinfo=zone)
+    except ValueError:
+        raise UserError(f"--at {at!r}: use 'YYYY-MM-DD HH:MM'") from None
 
 
 @rounds_app.command("schedule")
@@ -154,22 +161,14 @@ def rounds_schedule(
 ) -> None:
     """Plan a round (once or recurring). Exactly one of --now, --at, --cron."""
     if sum(x is not None and x is not False for x in (at, cron, now or None)) != 1:
-        raise _user_error("give exactly one of --now, --at or --cron")
-    settings = _state(ctx).settings
-    filters = {}
-    for item in where or []:
-        key, _, value = item.partition("=")
-        if not value:
-            raise _user_error(f"--where {item!r}: use key=value, e.g. area=north")
-        filters[key.strip()] = value.strip()
-    spec = {"who": audience, "where": filters}
+        raise UserError("give exactly one of --now, --at or --cron")
+    settings = state(ctx).settings
+    spec = {"who": audience, "where": _segment_filters(where or [])}
     clock_now = datetime.now(UTC)
-    with session_scope(_state(ctx).ready_sessions()) as session:
+    with session_scope(state(ctx).ready_sessions()) as session:
         row = consultation_by_slug(session, consultation)
         if row is None:
-            raise _user_error(
-                f"no consultation {consultation!r}: see consultbot consultations list"
-            )
+            raise UserError(f"no consultation {consultation!r}: see consultbot consultations list")
         try:
             reminders = [parse_duration(r) for r in remind or []]
             if cron:
@@ -188,15 +187,7 @@ def rounds_schedule(
                     f"{round_.opens_at.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}"
                 )
             else:
-                if at:
-                    try:
-                        opens_at = datetime.strptime(at, "%Y-%m-%d %H:%M").replace(
-                            tzinfo=settings.zone
-                        )
-                    except ValueError:
-                        raise _user_error(f"--at {at!r}: use 'YYYY-MM-DD HH:MM'") from None
-                else:
-                    opens_at = clock_now
+                opens_at = _opening(at, settings.zone) if at else clock_now
                 round_ = schedule_once(
                     session,
                     row,
@@ -225,14 +216,14 @@ def rounds_schedule(
                 )
             )
         except RoundError as exc:
-            raise _user_error(exc.say(_renderer(ctx))) from None
+            raise UserError(exc.say(_renderer(ctx))) from None
 
 
 @rounds_app.command("list")
 def rounds_list(ctx: typer.Context, limit: int = 20) -> None:
     """Newest rounds with status and response rate."""
-    zone = _state(ctx).settings.zone
-    with session_scope(_state(ctx).ready_sessions()) as session:
+    zone = state(ctx).settings.zone
+    with session_scope(state(ctx).ready_sessions()) as session:
         for r, invited, completed in list_rounds(session, limit=limit):
             rate = f"{completed}/{invited} ({completed / invited:.0%})" if invited else "-"
             typer.echo(
@@ -244,11 +235,11 @@ def rounds_list(ctx: typer.Context, limit: int = 20) -> None:
 @rounds_app.command("show")
 def rounds_show(ctx: typer.Context, round_id: int) -> None:
     """Invited, delivered, started, completed and unreachable, by segment."""
-    with session_scope(_state(ctx).ready_sessions()) as session:
+    with session_scope(state(ctx).ready_sessions()) as session:
         try:
             s = round_stats(session, get_round(session, round_id))
         except RoundError as exc:
-            raise _user_error(exc.say(_renderer(ctx)), 1) from None
+            raise UserError(exc.say(_renderer(ctx)), EXIT_FAILED) from None
         typer.echo(
             f"round {round_id} {s.round.status.value}: invited {s.invited}, "
             f"delivered {s.delivered}, "
@@ -263,12 +254,9 @@ def rounds_show(ctx: typer.Context, round_id: int) -> None:
 
 
 def _act(ctx: typer.Context, round_id: int, action: str) -> None:
-    from bot.kernel.context import AppContext
-    from bot.rounds.services import round_services
-
-    settings = _state(ctx).settings
+    settings = state(ctx).settings
     now = datetime.now(UTC)
-    sessions = _state(ctx).ready_sessions()
+    sessions = state(ctx).ready_sessions()
     services = round_services(AppContext(settings=settings, sessions=sessions))
     with session_scope(sessions) as session:
         try:
@@ -288,7 +276,7 @@ def _act(ctx: typer.Context, round_id: int, action: str) -> None:
                     withdrawn = stop_series(session, round_, now=now)
                     typer.echo(f"its series is stopped; {withdrawn} planned rounds withdrawn")
         except RoundError as exc:
-            raise _user_error(exc.say(services.renderer), 1) from None
+            raise UserError(exc.say(services.renderer), EXIT_FAILED) from None
 
 
 @rounds_app.command("remind")

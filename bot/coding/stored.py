@@ -17,6 +17,7 @@ from bot.coding.codebook import Codebook, load_codebook
 from bot.coding.coder import code_texts
 from bot.coding.rules import Coding
 from bot.kernel.config import Settings
+from bot.kernel.context import Loaded
 from storage.models import Answer, AnswerCode, AnswerReview, CodeSource, Invitation, Question
 
 # An AUTO row with this code marks "the coder read this answer and found nothing", so a later
@@ -25,16 +26,11 @@ NO_CODE = "-"
 CODING_PAGE = 2000
 
 
-def codebook_for(settings: Settings, cache: dict[str, Any] | None = None) -> Codebook:
-    """The codebook from settings, loaded once per process when `cache` (ctx.extras) is given."""
-    if cache is not None and "codebook" in cache:
-        book = cache["codebook"]
-        assert isinstance(book, Codebook)
-        return book
-    book = load_codebook(settings.paths.codebook)
-    if cache is not None:
-        cache["codebook"] = book
-    return book
+def codebook_for(settings: Settings, loaded: Loaded | None = None) -> Codebook:
+    """The codebook from settings, loaded once per process when `loaded` (ctx.loaded) is given."""
+    if loaded is None:
+        return load_codebook(settings.paths.codebook)
+    return loaded.get(load_codebook, settings.paths.codebook)
 
 
 def auto_codes(coding: Coding) -> list[tuple[str, dict[str, Any]]]:

@@ -37,7 +37,6 @@ from bot.kernel.config import Settings, load_settings
 from bot.kernel.context import AppContext
 from bot.kernel.people import find_participant, grant_role
 from bot.rounds.planning import schedule_once
-from bot.telegram.jobs import use_fast_event_loop
 from standin import BotApiStandIn
 from standin.models import BotMessage
 from storage import migrate
@@ -268,6 +267,46 @@ async def _play(
 ) -> DemoResult:
     clock = ctx.clock
     assert isinstance(clock, FakeClock)
+    await _invite_and_join(ctx, standin, script, people, echo)
+    round_id = await _open_round(ctx, standin, people, echo)
+    by_behaviour: dict[str, list[Persona]] = {}
+    for person in people:
+        by_behaviour.setdefault(person.behaviour, []).append(person)
+    await _first_days(ctx, standin, script, by_behaviour, consultation, round_id, echo)
+
+    clock.advance(timedelta(days=8, minutes=1))
+    await _until(
+        lambda: (
+            _deliveries(ctx, round_id, "reminder", *UNSENT) == 0
+            and _deliveries(ctx, round_id, "reminder", DeliveryStatus.SENT) > 0
+        ),
+        "the reminders to go out",
+    )
+    reminded = _deliveries(ctx, round_id, "reminder", DeliveryStatus.SENT)
+    echo(f"8. Eight days on, {reminded} people who had not finished got a reminder.")
+    await asyncio.gather(
+        *(script.answer_round(p, consultation) for p in by_behaviour.get("after_reminder", []))
+    )
+    echo(f"   {len(by_behaviour.get('after_reminder', []))} of them answered after the reminder.")
+
+    clock.advance(timedelta(days=2))
+    await _close(ctx, round_id, echo)
+    with session_scope(ctx.sessions) as session:
+        statuses = Counter(
+            status.value
+            for status in session.scalars(
+                select(Invitation.status).where(Invitation.round_id == round_id)
+            )
+        )
+    counts = dict(statuses)
+    counts["reminders"] = reminded
+    return DemoResult(round_id=round_id, counts=counts, files=[], seconds=0.0, transcript=Path())
+
+
+async def _invite_and_join(
+    ctx: AppContext, standin: BotApiStandIn, script: Script, people: list[Persona], echo: Echo
+) -> None:
+    """Steps 3 and 4: the coordinator's invite links, and everyone joining by one."""
     coordinator = COORDINATOR_ID
     standin.send_text(coordinator, "/start", first_name="Coordinator")
     await script.wait(coordinator, lambda m: "coordinator" in m.text.lower())
@@ -298,6 +337,11 @@ async def _play(
     echo(f"4. {joined} people joined by invite link, agreed to the privacy notice and filled in")
     echo(f"   their profile; {sum(p.role == 'lead' for p in people)} were made leads.")
 
+
+async def _open_round(
+    ctx: AppContext, standin: BotApiStandIn, people: list[Persona], echo: Echo
+) -> int:
+    """Steps 5 and 6: a round scheduled to open now, and its invitations sent."""
     blockers = [p for p in people if p.behaviour == "blocks"]
     for person in blockers:
         standin.block_chat(person.user_id)
@@ -308,42 +352,40 @@ async def _play(
             session,
             consultation_row,
             audience={"who": "organisations"},
-            opens_at=clock.now(),
+            opens_at=ctx.clock.now(),
             open_for=timedelta(days=10),
             remind_before=[timedelta(days=2)],
-            actor=coordinator,
-            progress_chat_id=coordinator,
+            actor=COORDINATOR_ID,
+            progress_chat_id=COORDINATOR_ID,
         )
         round_id = round_.id
     echo(f"5. Round #{round_id} scheduled: opens now, closes in 10 days, reminder 2 days before.")
-
-    def invitations(*statuses: InvitationStatus) -> int:
-        with session_scope(ctx.sessions) as session:
-            return (
-                session.scalar(
-                    select(func.count())
-                    .select_from(Invitation)
-                    .where(Invitation.round_id == round_id, Invitation.status.in_(statuses))
-                )
-                or 0
-            )
-
     await _until(
         lambda: (
-            invitations(InvitationStatus.PENDING) == 0
+            _invitations(ctx, round_id, InvitationStatus.PENDING) == 0
             and _deliveries(ctx, round_id, "invitation", *UNSENT) == 0
-            and invitations(*InvitationStatus) > 0
+            and _invitations(ctx, round_id, *InvitationStatus) > 0
         ),
         "the invitations to go out",
     )
     echo(
-        f"6. The round opened; the outbox sent {invitations(*InvitationStatus)} invitations "
-        f"({len(blockers)} people had blocked the bot: marked unreachable, not retried)."
+        f"6. The round opened; the outbox sent {_invitations(ctx, round_id, *InvitationStatus)} "
+        f"invitations ({len(blockers)} people had blocked the bot: marked unreachable, not "
+        "retried)."
     )
+    return round_id
 
-    by_behaviour: dict[str, list[Persona]] = {}
-    for person in people:
-        by_behaviour.setdefault(person.behaviour, []).append(person)
+
+async def _first_days(
+    ctx: AppContext,
+    standin: BotApiStandIn,
+    script: Script,
+    by_behaviour: dict[str, list[Persona]],
+    consultation: dict,
+    round_id: int,
+    echo: Echo,
+) -> None:
+    """Step 7: everyone answers (or not) as their behaviour says."""
 
     async def later_then_complete(person: Persona) -> None:
         intro = await script.wait(person.user_id, lambda m: has_button(m, "Later"))
@@ -368,29 +410,16 @@ async def _play(
         *(script.answer_round(p, consultation) for p in by_behaviour.get("later_then_complete", []))
     )
     echo(
-        f"7. In the first days: {invitations(InvitationStatus.COMPLETED)} finished, "
-        f"{len(by_behaviour.get('partial', []))} stopped part-way, "
+        f"7. In the first days: {_invitations(ctx, round_id, InvitationStatus.COMPLETED)} "
+        f"finished, {len(by_behaviour.get('partial', []))} stopped part-way, "
         f"{len(by_behaviour.get('later_then_complete', []))} said 'Later' and came back "
         "with /resume, "
         f"{len(by_behaviour.get('decline', []))} said 'Not this time', one changed an answer."
     )
 
-    clock.advance(timedelta(days=8, minutes=1))
-    await _until(
-        lambda: (
-            _deliveries(ctx, round_id, "reminder", *UNSENT) == 0
-            and _deliveries(ctx, round_id, "reminder", DeliveryStatus.SENT) > 0
-        ),
-        "the reminders to go out",
-    )
-    reminded = _deliveries(ctx, round_id, "reminder", DeliveryStatus.SENT)
-    echo(f"8. Eight days on, {reminded} people who had not finished got a reminder.")
-    await asyncio.gather(
-        *(script.answer_round(p, consultation) for p in by_behaviour.get("after_reminder", []))
-    )
-    echo(f"   {len(by_behaviour.get('after_reminder', []))} of them answered after the reminder.")
 
-    clock.advance(timedelta(days=2))
+async def _close(ctx: AppContext, round_id: int, echo: Echo) -> None:
+    """Step 9: the round closes and its digest reaches the leads."""
     await _until(lambda: _round_closed(ctx, round_id), "the round to close")
     await _until(
         lambda: (
@@ -411,16 +440,18 @@ async def _play(
         "coordinators in chat, through the same paced outbox."
     )
 
+
+def _invitations(ctx: AppContext, round_id: int, *statuses: InvitationStatus) -> int:
+    """How many of the round's invitations are in one of `statuses`."""
     with session_scope(ctx.sessions) as session:
-        statuses = Counter(
-            status.value
-            for status in session.scalars(
-                select(Invitation.status).where(Invitation.round_id == round_id)
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(Invitation)
+                .where(Invitation.round_id == round_id, Invitation.status.in_(statuses))
             )
+            or 0
         )
-    counts = dict(statuses)
-    counts["reminders"] = reminded
-    return DemoResult(round_id=round_id, counts=counts, files=[], seconds=0.0, transcript=Path())
 
 
 def _deliveries(ctx: AppContext, round_id: int, kind: str, *statuses: DeliveryStatus) -> int:
@@ -509,7 +540,6 @@ def _transcript(standin: BotApiStandIn, people: list[Persona]) -> str:
 
 def main(out: Path, seed: int = 7) -> int:
     shutil.rmtree(out / "__pycache__", ignore_errors=True)
-    use_fast_event_loop()  # as `consultbot run` does
     result = asyncio.run(run_demo(out, seed=seed))
     print()
     print(f"Round #{result.round_id}: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))

@@ -18,8 +18,8 @@ from bot.digests.scopes import quarter_scope, round_scope
 from bot.kernel.context import AppContext
 from bot.kernel.people import find_participant, role_of
 from bot.kernel.reply import OutgoingMessage
+from bot.outbox.payloads import document_payload, photo_payload
 from bot.outbox.queue import enqueue
-from bot.telegram.sender import document_payload, photo_payload
 from storage.models import (
     Invitation,
     Participant,
@@ -105,7 +105,7 @@ def digest_for(
 ) -> Digest:
     """The viewer's digest of `scope` (the lead's /digest): first the catch-up coding of any
     answers stored without codes, in the caller's transaction, then the compile, which reads."""
-    codebook = codebook_for(ctx.settings, ctx.extras)
+    codebook = codebook_for(ctx.settings, ctx.loaded)
     catch_up_coding(session, scope, codebook)
     return compile_digest(
         session,
@@ -158,7 +158,7 @@ def enqueue_round_digest(session: Session, ctx: AppContext, round_id: int) -> in
     HTML file. Each lead's copy carries their own organisation's detail. Safe to call twice:
     dedupe keys make the second call add nothing. Returns deliveries queued."""
     scope = round_scope(session, round_id)
-    codebook = codebook_for(ctx.settings, ctx.extras)
+    codebook = codebook_for(ctx.settings, ctx.loaded)
     catch_up_coding(session, scope, codebook)
     now = ctx.clock.now()
     copies: dict[tuple[str, int | None], _Copy] = {}

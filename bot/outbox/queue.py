@@ -27,7 +27,7 @@ def enqueue(
 ) -> Delivery | None:
     """Add one delivery; with a `dedupe_key` already used, adds nothing and returns None.
 
-    `message` is a text message, or a payload built by bot.telegram.sender (e.g. a document).
+    `message` is a text message, or a payload (bot.outbox.payloads, e.g. a document).
     `not_before` is the caller's clock reading: the sender compares it with its own clock, so
     it must come from the same clock (a test's FakeClock included), never the wall clock here.
     """

@@ -18,14 +18,12 @@ from bot.kernel.reply import OutgoingMessage, Reply
 from bot.participation.cards import invitation_message, render
 from bot.participation.decide import Event, Media, Resume, Typed, decide
 from bot.participation.presses import Press
-from bot.participation.state import read_state
+from bot.participation.state import QuestionsCache, read_state
 from bot.participation.store import write
 from storage.db import session_in
 from storage.models import Invitation
 
 log = logging.getLogger(__name__)
-
-QUESTIONS_CACHE = "participation.questions"  # in AppContext.extras: state.QuestionsCache
 
 
 def handle_press(connection: Connection, ctx: AppContext, user_id: int, press: Press) -> Reply:
@@ -57,14 +55,14 @@ def _run(
     joined_only: bool = False,
 ) -> Reply | None:
     limit = ctx.settings.privacy.max_text_length
-    questions = ctx.extras.setdefault(QUESTIONS_CACHE, {})
+    questions = ctx.loaded.get(QuestionsCache)  # one per process
     state = read_state(connection, user_id, questions, target=target, text_limit=limit)
     if joined_only and not state.joined:
         return None
     decision = decide(state, event, ctx.clock.now())
     if decision.refused:
         log.warning("refused %r from %s: %s", event, user_id, decision.refused)
-    write(connection, decision.effects, lambda: codebook_for(ctx.settings, ctx.extras))
+    write(connection, decision.effects, lambda: codebook_for(ctx.settings, ctx.loaded))
     return render(
         decision, ctx.renderer, lambda invitation_id: _intro(connection, ctx, invitation_id)
     )

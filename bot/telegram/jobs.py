@@ -12,27 +12,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from telegram.ext import Application, ContextTypes
 
-from bot.kernel.context import CONTEXT_KEY, AppContext
+from bot.kernel.context import AppContext
 from bot.rounds.events import run_due_events
 from bot.rounds.services import round_services
+from bot.telegram.client import ConsultBot
 from bot.telegram.context import app_context
-from bot.telegram.sender import Sender, make_bot
+from bot.telegram.sender import Sender, make_sender
 from storage.db import SessionFactory, checkpoint, transaction
 from storage.models import ProcessedUpdate
 
 log = logging.getLogger(__name__)
-
-
-def use_fast_event_loop() -> bool:
-    """Run on uvloop where it is installed (it is a dependency except on Windows): the same
-    handlers and HTTP client use about a fifth less CPU per button press on it
-    (bench/participant_bench.py). Call before the event loop is made."""
-    try:
-        import uvloop
-    except ImportError:
-        return False
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return True
 
 
 _heap_settled = False
@@ -41,14 +30,12 @@ _heap_settled = False
 def settle_heap() -> None:
     """Once per process, after start-up: collect, then move every object alive now (modules,
     templates, settings, SQLAlchemy's and PTB's own tables) out of the garbage collector's
-    sight with gc.freeze(). Without it each full collection walked all of them again while
-    answering presses: measured in bench/participant_bench.py, full collections took about
-    a fifth of the bot's CPU in a burst, and single pauses of 100 ms and more.
+    sight with gc.freeze(), and run young collections every 5,000 net new objects, not 700
+    (a press makes thousands of short-lived objects that reference counting frees anyway).
 
-    Then young collections less often (every 5,000 net new objects, not 700): a press makes
-    thousands of short-lived objects that reference counting frees anyway, and with hundreds
-    of presses in flight each collection walked the same live ones again. Measured with 600
-    people pressing at once: 0.8 s of collections -> 0.2 s, longest pause 75 -> 15 ms."""
+    Earns its place: bench/participant_bench.py --participants 200 --rates 360, run back to
+    back with and without it, bot CPU per press 0.71 -> 0.95 ms and 0.89 -> 1.06 ms (+19 to
+    +34%) and closed-loop answers/s 1,099 -> 643 without it."""
     global _heap_settled
     if _heap_settled:
         return
@@ -65,7 +52,6 @@ YOUNG_COLLECTION_EVERY = 5_000
 # within that; the duplicate guard's markers are kept for twice as long, then deleted.
 DUPLICATE_WINDOW = timedelta(days=2)
 PRUNE_EVERY = timedelta(hours=1)
-PRUNED_KEY = "processed_updates_pruned_at"  # in AppContext.extras: when it last ran
 
 
 def forget_old_updates(sessions: SessionFactory, now: datetime) -> int:
@@ -82,10 +68,10 @@ async def prune_updates(ctx: AppContext) -> None:
     """At most once per PRUNE_EVERY, in a thread: a delete is a write, and on SQLite the
     presses' writes wait for it."""
     now = ctx.clock.now()
-    last = ctx.extras.get(PRUNED_KEY)
+    last = ctx.updates_pruned_at
     if last is not None and now - last < PRUNE_EVERY:
         return
-    ctx.extras[PRUNED_KEY] = now
+    ctx.updates_pruned_at = now
     removed = await asyncio.to_thread(forget_old_updates, ctx.sessions, now)
     if removed:
         log.info("forgot %d processed update ids older than %s", removed, DUPLICATE_WINDOW)
@@ -101,16 +87,15 @@ async def tick_now(ctx: AppContext) -> list[tuple[int, str, str]]:
 
 
 def wake_sender(ctx: AppContext) -> None:
-    sender = ctx.extras.get("sender")
-    if isinstance(sender, Sender):
-        sender.wake()
+    if ctx.sender is not None:
+        ctx.sender.wake()
 
 
 async def tick_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """The one repeating job: make sure the sender runs, then run what is due."""
     ctx = app_context(context)
     application = context.application
-    if "sender" not in ctx.extras:
+    if ctx.sender is None:
         start_sender(application, ctx)
     try:
         done = await tick_now(ctx)
@@ -123,58 +108,41 @@ async def tick_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         await prune_updates(ctx)
     except Exception:
         log.exception("could not forget old processed update ids")
-    engine = ctx.sessions.kw.get("bind")
-    if engine is not None:
-        # Off the event loop: see storage.db.AUTOCHECKPOINT_PAGES.
-        await asyncio.to_thread(checkpoint, engine)
+    # Off the event loop: see storage.db.AUTOCHECKPOINT_PAGES.
+    await asyncio.to_thread(checkpoint, ctx.engine)
 
 
 def start_sender(application: Application, ctx: AppContext) -> Sender:  # type: ignore[type-arg]
-    settings = ctx.settings
-    bot = make_bot(
-        application.bot.token,
-        settings.telegram.base_url,
-        settings.telegram.base_file_url,
-        timeout=settings.telegram.request_timeout,
-    )
-    sender = Sender(
+    """The outbox sender on the application's bot (and so its HTTP session)."""
+    bot = application.bot
+    assert isinstance(bot, ConsultBot)
+    sender = make_sender(
         ctx.sessions,
         bot,
+        ctx.settings,
         clock=ctx.clock,
-        rate=settings.sending.rate_per_second,
-        per_chat_interval=settings.sending.per_chat_interval,
-        batch_size=settings.sending.batch_size,
-        max_attempts=settings.sending.max_attempts,
-        poll_interval=min(1.0, settings.rounds.tick_seconds),
-        locale=settings.partnership.locale,
+        poll_interval=min(1.0, ctx.settings.rounds.tick_seconds),
     )
-    ctx.extras["sender"] = sender
+    ctx.sender = sender
     application.create_task(_supervise(application, ctx, sender), name="outbox-sender")
     return sender
 
 
 async def _supervise(application: Application, ctx: AppContext, sender: Sender) -> None:  # type: ignore[type-arg]
-    """Run the sender while the application runs; stop it when the application stops."""
-    async with sender.bot:
-        task = asyncio.create_task(sender.run())
-        while application.running and not task.done():
-            await asyncio.sleep(0.2)
-        sender.stop()
-        await task
-    ctx.extras.pop("sender", None)
+    """Run the sender while the application runs; stop it when the application stops (which
+    waits for this task before it closes the bot's HTTP session)."""
+    task = asyncio.create_task(sender.run())
+    while application.running and not task.done():
+        await asyncio.sleep(0.2)
+    sender.stop()
+    await task
+    ctx.sender = None
 
 
-def schedule_jobs(application: Application) -> None:  # type: ignore[type-arg]
-    ctx: AppContext = app_context_from(application)
+def schedule_jobs(application: Application, ctx: AppContext) -> None:  # type: ignore[type-arg]
     if application.job_queue is None:
         log.warning("no job queue: install python-telegram-bot[job-queue]; rounds will not run")
         return
     application.job_queue.run_repeating(
         tick_job, interval=ctx.settings.rounds.tick_seconds, first=0.0, name="rounds-tick"
     )
-
-
-def app_context_from(application: Application) -> AppContext:  # type: ignore[type-arg]
-    ctx = application.bot_data[CONTEXT_KEY]
-    assert isinstance(ctx, AppContext)
-    return ctx

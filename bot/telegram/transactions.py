@@ -21,7 +21,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.kernel.context import AppContext
 from bot.telegram.context import app_context
-from storage.db import KeptConnection, session_in, transaction
+from storage.db import session_in, transaction
 from storage.models import Participant, ParticipantStatus, ProcessedUpdate
 from storage.prepared import Prepared
 
@@ -60,59 +60,49 @@ def one_at_a_time(user_id: int) -> asyncio.Lock:
     return lock
 
 
-async def in_transaction(ctx: AppContext, work: Callable[[Connection], R]) -> R:
-    """Run `work` in one Core transaction. On SQLite it runs right here, on a connection kept
-    for the event loop (kept_connection): statements take microseconds and one writer at a
-    time is all SQLite allows, so a thread would only queue behind the write lock. On a server
-    database every statement waits for a round trip, which on the event loop held up every
-    other update: there it runs in a worker thread (bench/participant_bench.py --db)."""
+async def in_transaction(
+    ctx: AppContext, work: Callable[[Connection], R], *, heavy: bool = False
+) -> R:
+    """Run `work` in one Core transaction: commit when it returns, roll back if it raises.
+
+    Light work (a press, a command; statements that take microseconds): on SQLite it runs
+    right here on the event loop: one writer at a time is all SQLite allows, so a thread would
+    only queue behind the write lock. On a server database every statement waits for a round
+    trip, which on the event loop held up every other update: there it runs in a worker
+    thread (bench/participant_bench.py --db).
+
+    `heavy=True` for work that takes long on any database (compiling a digest, drawing
+    charts, coding many texts): it runs in a worker thread, on SQLite too, so the event loop
+    keeps answering. On SQLite the write lock is held from the work's first write to its
+    commit and the loop's writes wait for it: read and compute first, write last."""
 
     def run() -> R:
         with work_transaction(ctx) as connection:
             return work(connection)
 
-    if _on_sqlite(ctx):
+    if _on_sqlite(ctx) and not heavy:
         return run()
     return await asyncio.to_thread(run)
 
 
 def work_transaction(ctx: AppContext) -> AbstractContextManager[Connection]:
-    """The transaction in_transaction runs its work in: on SQLite on the kept connection,
-    elsewhere on one from the pool (storage.db.transaction)."""
-    if _on_sqlite(ctx):
-        return kept_connection(ctx).transaction()
+    """The transaction in_transaction runs its work in (a pooled connection's)."""
     return transaction(ctx.sessions)
 
 
 def _on_sqlite(ctx: AppContext) -> bool:
-    return ctx.sessions.kw["bind"].dialect.name == "sqlite"  # type: ignore[no-any-return]
+    return ctx.engine.dialect.name == "sqlite"
 
 
-async def in_session(ctx: AppContext, work: Callable[[Session], R]) -> R:
-    """in_transaction for services that need an ORM session: one over its connection."""
+async def in_session(ctx: AppContext, work: Callable[[Session], R], *, heavy: bool = False) -> R:
+    """in_transaction for services that need an ORM session: one over its connection.
+    `heavy` as for in_transaction."""
 
     def run(connection: Connection) -> R:
         with session_in(ctx.sessions, connection) as session:
             return work(session)
 
-    return await in_transaction(ctx, run)
-
-
-KEPT_CONNECTION = "transactions.kept_connection"
-
-
-def kept_connection(ctx: AppContext) -> KeptConnection:
-    """The connection in_transaction uses on SQLite (closed by close_kept_connection)."""
-    kept = ctx.extras.get(KEPT_CONNECTION)
-    if kept is None:
-        kept = ctx.extras[KEPT_CONNECTION] = KeptConnection(ctx.sessions.kw["bind"])
-    return kept  # type: ignore[no-any-return]
-
-
-def close_kept_connection(ctx: AppContext) -> None:
-    kept = ctx.extras.pop(KEPT_CONNECTION, None)
-    if kept is not None:
-        kept.close()
+    return await in_transaction(ctx, run, heavy=heavy)
 
 
 class DuplicateUpdate(Exception):

@@ -6,7 +6,8 @@ SO_REUSEPORT, so the kernel spreads Telegram's parallel connections (up to
 `webhook_max_connections`) over the workers; every worker runs the same handlers, and since
 where a person is lives in the database (never in memory), any worker can take any update.
 Worker 0 alone registers the webhook, sets the command menus and runs the repeating job (the
-rounds tick and the outbox sender, which also elects one leader through the database).
+rounds tick and the outbox sender, which also elects one leader through the database). A
+worker's start-up (bot.app.run_worker) builds the Application; this module only receives.
 
 The receiver is a small aiohttp app rather than PTB's own webhook server (tornado), which has
 no way to share a port between processes. It checks Telegram's secret-token header, hands the
@@ -15,12 +16,12 @@ update to the PTB Application's queue exactly as polling does, and answers 200 a
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import multiprocessing
 import secrets
 import signal
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,7 +29,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from bot.kernel.context import AppContext
+from bot.kernel.config import Settings, TelegramSettings
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ async def start_receiver(
 
 async def receive_updates(
     application: Application,  # type: ignore[type-arg]
-    telegram: Any,
+    telegram: TelegramSettings,
     secret: str,
 ) -> web.AppRunner:
     """start_receiver as `telegram` (TelegramSettings) says: its listen address, port and the
@@ -98,60 +99,9 @@ async def receive_updates(
     )
 
 
-async def run_worker(
-    ctx: AppContext,
-    token: str,
-    *,
-    secret: str,
-    index: int = 0,
-    stop: asyncio.Event | None = None,
-) -> None:
-    """One webhook worker, until SIGTERM or SIGINT (or `stop` is set)."""
-    from bot.app import (  # app imports the handlers; keep this light
-        build_application,
-        post_init,
-        post_shutdown,
-    )
-    from bot.telegram.jobs import settle_heap
-
-    telegram = ctx.settings.telegram
-    assert telegram.webhook_url is not None
-    first = index == 0
-    application = build_application(ctx, token, jobs=first)
-    if stop is None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-    runner = await receive_updates(application, telegram, secret)
-    try:
-        async with application:
-            if first:
-                await application.bot.set_webhook(
-                    telegram.webhook_url,
-                    secret_token=secret,
-                    allowed_updates=ALLOWED_UPDATES,
-                    max_connections=telegram.webhook_max_connections,
-                )
-                await post_init(application)
-            await application.start()
-            settle_heap()  # worker 0 did in post_init
-            log.info(
-                "worker %d of %d receiving updates on %s:%d%s",
-                index + 1,
-                telegram.workers,
-                telegram.webhook_listen,
-                telegram.webhook_port,
-                webhook_path(telegram.webhook_url),
-            )
-            await stop.wait()
-            await application.stop()
-    finally:
-        await runner.cleanup()
-        await post_shutdown(application)
-
-
-def run_workers(settings: Any, token: str, secret: str, start: Any) -> int:
+def run_workers(
+    settings: Settings, token: str, secret: str, start: Callable[[Settings, str, str, int], None]
+) -> int:
     """Start `settings.telegram.workers` processes, each calling start(settings, token,
     secret, index); stop them all on SIGTERM or SIGINT, or when one of them ends. Returns
     the first non-zero exit code, or 0."""
@@ -185,20 +135,3 @@ def run_workers(settings: Any, token: str, secret: str, start: Any) -> int:
             signal.signal(sig, handler)
     codes = [p.exitcode or 0 for p in processes]
     return next((c for c in codes if c not in (0, -signal.SIGTERM)), 0)
-
-
-def worker_main(settings: Any, token: str, secret: str, index: int) -> None:
-    """A worker process: its own engine, Application and event loop (spawned, so nothing of
-    the parent's is shared but the settings)."""
-    from bot.kernel.logs import setup_logging
-    from bot.telegram.jobs import use_fast_event_loop
-    from storage.db import make_engine, make_session_factory
-
-    setup_logging(settings.log_level, token)
-    engine = make_engine(settings.database_url)
-    ctx = AppContext(settings=settings, sessions=make_session_factory(engine))
-    use_fast_event_loop()
-    try:
-        asyncio.run(run_worker(ctx, token, secret=secret, index=index))
-    finally:
-        engine.dispose()

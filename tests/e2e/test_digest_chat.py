@@ -127,7 +127,7 @@ async def test_review_toggles_saves_and_refuses_forged_and_stale_presses(
     with session_scope(harness.ctx.sessions) as session:
         from bot.coding.stored import codebook_for
 
-        codebook = codebook_for(harness.ctx.settings, harness.ctx.extras)
+        codebook = codebook_for(harness.ctx.settings, harness.ctx.loaded)
         index = [c.code for c in codebook.codes].index("int.leadership")
     label = next(
         b["text"] for b in first.buttons if b["callback_data"] == f"rv:t:{answer_id}:{index}"

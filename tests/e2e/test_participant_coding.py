@@ -45,7 +45,7 @@ required = false
 
 def _coder(harness: BotHarness, text: str) -> list[str]:
     """What the coder makes of `text` (rules and model), NO_CODE when nothing."""
-    codebook = codebook_for(harness.ctx.settings, harness.ctx.extras)
+    codebook = codebook_for(harness.ctx.settings, harness.ctx.loaded)
     return sorted(code_text(text, codebook).codes) or [NO_CODE]
 
 

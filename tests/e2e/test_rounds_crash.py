@@ -29,19 +29,12 @@ RECIPIENTS = 400
 BATCH = 50
 
 
-def _sender_command(db: Database, standin: BotApiStandIn, *extra: str) -> list[str]:
+def _sender_command(*extra: str) -> list[str]:
     return [
         sys.executable,
-        "-m",
-        "bot.telegram.sender",
-        "--database",
-        db.url,
-        "--token",
-        TOKEN,
-        "--base-url",
-        standin.bot_base_url,
-        "--base-file-url",
-        standin.file_base_url,
+        "-c",
+        "from bot.cli import main; main()",
+        "send",
         "--rate",
         "400",
         "--batch-size",
@@ -71,9 +64,15 @@ async def test_sigkill_mid_round_loses_nothing_and_duplicates_at_most_a_batch(
         )
     run_due_events(ctx.sessions, now=ctx.clock.now(), services=Services(ctx.renderer, "P"))
     standin.slow(0.01, "sendMessage")  # requests in flight when the axe falls
-    env = {**os.environ, "CONSULTBOT_TOKEN": TOKEN}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULTBOT_")}
+    env.update(
+        CONSULTBOT_TOKEN=TOKEN,
+        CONSULTBOT_DATABASE__URL=db.url,
+        CONSULTBOT_TELEGRAM__BASE_URL=standin.bot_base_url,
+        CONSULTBOT_TELEGRAM__BASE_FILE_URL=standin.file_base_url,
+    )
     first = await asyncio.create_subprocess_exec(
-        *_sender_command(db, standin),
+        *_sender_command(),
         cwd=tmp_path,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
@@ -100,7 +99,7 @@ async def test_sigkill_mid_round_loses_nothing_and_duplicates_at_most_a_batch(
     assert in_flight is not None and in_flight <= BATCH
 
     second = await asyncio.create_subprocess_exec(
-        *_sender_command(db, standin, "--until-idle"),
+        *_sender_command("--until-idle"),
         cwd=tmp_path,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,

@@ -13,9 +13,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.app import run_worker
 from bot.kernel.config import ConfigError, load_settings
 from bot.kernel.context import AppContext
-from bot.telegram.webhook import SECRET_HEADER, run_worker
+from bot.telegram.webhook import SECRET_HEADER
 from standin import BotApiStandIn
 from tests.support.harness import TOKEN
 

@@ -1,13 +1,15 @@
-"""handlers.transactions.in_transaction, which every button press runs in: one transaction that
-commits or rolls back whole, on SQLite on a connection kept for the event loop."""
+"""bot.telegram.transactions.in_transaction, which every update runs in: one transaction that
+commits or rolls back whole; light work on SQLite on the event loop, anything else in a thread."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.orm import Session
 
 from bot.kernel.config import load_settings
 from bot.kernel.context import AppContext
@@ -46,32 +48,38 @@ async def test_commits_whole_or_not_at_all(ctx: AppContext) -> None:
         await transactions.in_transaction(ctx, half_then_fail)
     assert await transactions.in_transaction(ctx, mark(3)) == 3  # type: ignore[arg-type]
     assert await transactions.in_transaction(ctx, stored) == [1, 3]
-    transactions.close_kept_connection(ctx)
 
 
-async def test_sqlite_keeps_one_connection_until_closed(tmp_path: Path) -> None:
-    # SQLite only: PostgreSQL runs each transaction in a thread, on a pooled connection.
-    url = f"sqlite:///{tmp_path / 'kept.sqlite3'}"
+async def test_no_connection_stays_checked_out(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'pooled.sqlite3'}"
     engine = make_engine(url)
     migrate.upgrade(engine)
-    settings = load_settings(None, database={"url": url}, partnership={"name": "Kept"})
+    settings = load_settings(None, database={"url": url}, partnership={"name": "Pooled"})
     ctx = AppContext(settings=settings, sessions=make_session_factory(engine))
-    seen = [
-        await transactions.in_transaction(ctx, lambda c: c.connection.dbapi_connection)
-        for _ in "ab"
-    ]
-    assert seen[0] is seen[1]
-    kept = transactions.kept_connection(ctx)
-    transactions.close_kept_connection(ctx)
-    assert transactions.KEPT_CONNECTION not in ctx.extras
-    assert kept._connection is None  # closed, back to the pool
+    await transactions.in_transaction(ctx, mark(1))  # type: ignore[arg-type]
+    await transactions.in_transaction(ctx, stored, heavy=True)
     assert engine.pool.checkedout() == 0
     engine.dispose()
 
 
-async def test_the_kept_connection_is_closed_when_the_bot_stops(harness: BotHarness) -> None:
+async def test_a_stopped_bot_leaves_no_connection_checked_out(harness: BotHarness) -> None:
     await harness.say(MEMBER, "/start")
     await transactions.in_transaction(harness.ctx, stored)
-    await harness.restart()
-    # After a restart it is made afresh, so a stopped bot leaves no connection checked out.
-    assert transactions.KEPT_CONNECTION not in harness.ctx.extras
+    await harness.stop()
+    assert harness.ctx.engine.pool.checkedout() == 0
+    await harness.start()
+
+
+async def test_heavy_work_runs_in_a_worker_thread_and_commits(ctx: AppContext) -> None:
+    loop_thread = threading.get_ident()
+
+    def heavy(session: Session) -> int:
+        session.add(ProcessedUpdate(update_id=7, processed_at=WHEN))
+        return threading.get_ident()
+
+    assert await transactions.in_session(ctx, heavy, heavy=True) != loop_thread
+    assert await transactions.in_transaction(ctx, stored) == [7]
+    # Light work on SQLite stays on the event loop's thread.
+    if ctx.engine.dialect.name == "sqlite":
+        on = await transactions.in_transaction(ctx, lambda c: threading.get_ident())
+        assert on == loop_thread
