@@ -115,7 +115,7 @@ async def _round_command(update: Update, context: ContextTypes.DEFAULT_TYPE, com
         return commands.ask_cancel(session, services, number)
 
     # /close compiles and queues the round's digests: heavy work for the runner's worker thread.
-    await answer(update, context, in_session(ctx, work))
+    await answer(update, context, in_session(ctx, work, heavy=command == "close"))
     if command in ("remind", "close"):
         wake_sender(ctx)
 

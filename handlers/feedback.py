@@ -62,7 +62,8 @@ async def action_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     head, _, rest = body.partition(" ")
     d = _dialog(update, context)
     if not rest and (not head or number(head) is not None):
-        run = in_session(ctx, lambda s: action_dialog.start(s, d, number(head)))
+        # Offering findings compiles the round's digest: heavy work, off the event loop.
+        run = in_session(ctx, lambda s: action_dialog.start(s, d, number(head)), heavy=True)
     else:
         run = in_session(
             ctx, lambda s: commands.one_line(s, d.renderer, d.codebook, head, rest, actor=user.id)
@@ -75,7 +76,10 @@ async def action_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """A press in the /action dialog (``ac:...``); checked against the stored dialog."""
     d, data = _dialog(update, context), update.callback_query.data or ""  # type: ignore[union-attr]
     actor = update.effective_user.id  # type: ignore[union-attr]
-    run = in_session(app_context(context), lambda s: action_dialog.press(s, d, data, actor=actor))
+    # Picking a round compiles its digest for the findings: heavy work, off the event loop.
+    run = in_session(
+        app_context(context), lambda s: action_dialog.press(s, d, data, actor=actor), heavy=True
+    )
     await answer(update, context, run)
 
 

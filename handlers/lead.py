@@ -64,7 +64,9 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     argument = " ".join(context.args or [])[:20]
     # Compiling, coding and charting a digest is heavy work for the runner's worker thread.
     await answer(
-        update, context, in_session(ctx, lambda s: digest_reply(s, ctx, user.id, argument))
+        update,
+        context,
+        in_session(ctx, lambda s: digest_reply(s, ctx, user.id, argument), heavy=True),
     )
 
 

@@ -31,14 +31,19 @@ def _reviewer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> review.Revi
 async def review_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     r = _reviewer(update, context)
     # Codes answers not coded yet first: heavy work for the runner's worker thread.
-    await answer(update, context, in_session(app_context(context), lambda s: review.start(s, r)))
+    await answer(
+        update, context, in_session(app_context(context), lambda s: review.start(s, r), heavy=True)
+    )
 
 
 @require_role(Role.COORDINATOR)
 async def review_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     r, data = _reviewer(update, context), update.callback_query.data or ""  # type: ignore[union-attr]
     actor = update.effective_user.id  # type: ignore[union-attr]
-    run = in_session(app_context(context), lambda s: review.press(s, r, data, actor=actor))
+    # A press may code the next answers in the queue: heavy work, off the event loop.
+    run = in_session(
+        app_context(context), lambda s: review.press(s, r, data, actor=actor), heavy=True
+    )
     await answer(update, context, run)
 
 
