@@ -70,11 +70,11 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
 async def post_init(application: Application) -> None:  # type: ignore[type-arg]
     """Command menus for everyone and, by role, for privileged chats."""
     ctx: AppContext = application.bot_data[CONTEXT_KEY]
-    await menus.set_command_menu(application.bot, None, None)
+    await menus.set_command_menu(application.bot, ctx.renderer, None, None)
     with session_scope(ctx.sessions) as session:
         people = [(p.chat_id, p.role) for p in list_privileged(session) if p.chat_id]
     for chat_id, role in people:
-        await menus.set_command_menu(application.bot, chat_id, role)
+        await menus.set_command_menu(application.bot, ctx.renderer, chat_id, role)
     log.info("command menus set (%d privileged chats)", len(people))
     runtime.settle_heap()
 

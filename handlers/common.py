@@ -131,7 +131,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         ctx,
         "help.html",
         role=(role or Role.MEMBER).value,
-        commands=menus.commands_for(role),
+        commands=menus.commands_for(ctx.renderer, role),
         partnership=ctx.settings.partnership.name,
     )
     await deliver(update, context, help_)

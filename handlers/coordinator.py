@@ -33,12 +33,12 @@ log = logging.getLogger(__name__)
 
 DIALOG_GROUP = -4  # before the features group, so typed dialog answers are not taken as answers
 
-register_command("schedule", "Plan a consultation round", Role.COORDINATOR)
-register_command("rounds", "Rounds and response rates", Role.COORDINATOR)
-register_command("round", "One round in detail: /round N", Role.COORDINATOR)
-register_command("remind", "Remind non-finishers: /remind N", Role.COORDINATOR)
-register_command("close", "Close a round now: /close N", Role.COORDINATOR)
-register_command("cancel", "Cancel a round: /cancel N", Role.COORDINATOR)
+register_command("schedule", Role.COORDINATOR)
+register_command("rounds", Role.COORDINATOR)
+register_command("round", Role.COORDINATOR)
+register_command("remind", Role.COORDINATOR)
+register_command("close", Role.COORDINATOR)
+register_command("cancel", Role.COORDINATOR)
 
 
 def round_argument(context: ContextTypes.DEFAULT_TYPE) -> int | None:

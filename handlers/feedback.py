@@ -31,11 +31,9 @@ log = logging.getLogger(__name__)
 # the first matching handler runs, so each dialog's typed lines need a group of their own.
 DIALOG_GROUP = -3
 
-register_command(
-    "action", "Record an action (a guided dialog): /action or /action N", Role.COORDINATOR
-)
-register_command("actions", "List a round's actions: /actions N", Role.COORDINATOR)
-register_command("feedback", "Send 'you said, we did' for round N", Role.COORDINATOR)
+register_command("action", Role.COORDINATOR)
+register_command("actions", Role.COORDINATOR)
+register_command("feedback", Role.COORDINATOR)
 
 
 def _dialog(update: Update, context: ContextTypes.DEFAULT_TYPE) -> action_dialog.Dialog:

@@ -22,7 +22,7 @@ from storage.models import Role
 
 log = logging.getLogger(__name__)
 
-register_command("digest", "Digest: /digest, /digest N or /digest quarter", Role.LEAD)
+register_command("digest", Role.LEAD)
 
 
 def digest_reply(session: Session, ctx: AppContext, user_id: int, argument: str) -> Reply:

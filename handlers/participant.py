@@ -36,20 +36,20 @@ from bot.telegram import replies, transactions
 from bot.telegram.context import app_context
 from bot.telegram.menus import register_command
 from handlers.common import require_role
-from storage.db import session_in, session_scope
+from storage.db import session_in
 from storage.models import Participant, ParticipantStatus, Role
 
 log = logging.getLogger(__name__)
 T = "messages/participant/"
 _UNREAD = object()
 
-register_command("resume", "Carry on with a consultation")
-register_command("profile", "Change your profile answers")
-register_command("pause", "No new consultations for now")
-register_command("stop", "No more messages from me")
-register_command("mydata", "See everything I keep about you")
-register_command("forget", "Erase everything I keep about you")
-register_command("invite", "Create an invite link", Role.COORDINATOR)
+register_command("resume")
+register_command("profile")
+register_command("pause")
+register_command("stop")
+register_command("mydata")
+register_command("forget")
+register_command("invite", Role.COORDINATOR)
 
 
 def _participant_service(
@@ -212,8 +212,9 @@ async def stopped_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if status is transactions.CLAIMED_BY_HANDLER:
         return  # the handler reads it in its own transaction
     if status is _UNREAD:
-        with session_scope(ctx.sessions) as session:
-            status = transactions.sender_status(session.connection(), update)
+        status = await transactions.in_transaction(
+            ctx, lambda connection: transactions.sender_status(connection, update)
+        )
     if status != ParticipantStatus.STOPPED:
         return
     await replies.deliver(update, context, _stopped_hint(ctx))
@@ -230,9 +231,10 @@ async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     if member is None or member.chat.type != "private":
         return
     if member.new_chat_member.status in ("kicked", "left"):
-        ctx = app_context(context)
-        with session_scope(ctx.sessions) as session:
-            joining.mark_unreachable(session, member.from_user.id)
+        user_id = member.from_user.id
+        await transactions.in_session(
+            app_context(context), lambda session: joining.mark_unreachable(session, user_id)
+        )
 
 
 def _pause(session: Session, ctx: AppContext, participant: Participant) -> Reply:
@@ -257,21 +259,25 @@ async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         text = ctx.renderer.render("messages/invites/usage.html", problem=str(exc))
         await replies.deliver(update, context, Reply().say(text))
         return
-    with session_scope(ctx.sessions) as session:
+    username = context.bot.username
+
+    def create(session: Session) -> str:
         invite = create_invite(
             session,
             now=ctx.clock.now(),
             created_by=user.id if user else None,
             **options,  # type: ignore[arg-type]
         )
-        text = ctx.renderer.render(
+        return ctx.renderer.render(
             "messages/invites/created.html",
             label=options["organisation"] or options["group"],
             group=bool(options["group"]),
-            link=deep_link(context.bot.username, invite.code),
+            link=deep_link(username, invite.code),
             expires_at=invite.expires_at,
             max_uses=invite.max_uses,
         )
+
+    text = await transactions.in_session(ctx, create)
     await replies.deliver(update, context, Reply().say(text))
 
 

@@ -17,7 +17,7 @@ from storage.models import Role
 
 log = logging.getLogger(__name__)
 
-register_command("review", "Check the barrier coding of answers", Role.COORDINATOR)
+register_command("review", Role.COORDINATOR)
 
 
 def _reviewer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> review.Reviewer:

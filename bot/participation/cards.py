@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.feedback.actions import recent_feedback
+from bot.kernel.dialogs import button
 from bot.kernel.render import Renderer
 from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
 from bot.participation.decide import (
@@ -46,10 +47,10 @@ def invitation_message(
     return OutgoingMessage(
         text=text,
         buttons=rows(
-            [Button("Start now", f"p:go:{invitation.id}")],
+            [button(renderer, "start_now", f"p:go:{invitation.id}")],
             [
-                Button("Later", f"p:later:{invitation.id}"),
-                Button("Not this time", f"p:no:{invitation.id}"),
+                button(renderer, "later", f"p:later:{invitation.id}"),
+                button(renderer, "not_this_time", f"p:no:{invitation.id}"),
             ],
         ),
     )
@@ -86,8 +87,8 @@ def reminder_message(
         text=text,
         buttons=rows(
             [
-                Button("Continue", f"p:go:{invitation.id}"),
-                Button("Not this time", f"p:no:{invitation.id}"),
+                button(renderer, "continue", f"p:go:{invitation.id}"),
+                button(renderer, "not_this_time", f"p:no:{invitation.id}"),
             ]
         ),
     )
@@ -107,7 +108,9 @@ def describe(question: Any, answer: AnswerData | None) -> str:
     return ", ".join(named[k] for k in named if k in answer.keys)
 
 
-def _buttons(question: QuestionData, invitation_id: int, chosen: Any) -> list[list[Button]]:
+def _buttons(
+    renderer: Renderer, question: QuestionData, invitation_id: int, chosen: Any
+) -> list[list[Button]]:
     at = f"{invitation_id}:{question.id}"
     if question.type in ("single", "multi"):
         kind = "a" if question.type == "single" else "t"
@@ -116,7 +119,7 @@ def _buttons(question: QuestionData, invitation_id: int, chosen: Any) -> list[li
             [Button(("✓ " if str(o["id"]) in ticks else "") + str(o["label"]), f"{kind}:{at}:{i}")]
             for i, o in enumerate(question.options)
         ]
-        return [*buttons, [Button("Done", f"d:{at}")]] if kind == "t" else buttons
+        return [*buttons, [button(renderer, "done", f"d:{at}")]] if kind == "t" else buttons
     if question.type == "yesno":
         return [[Button(label, f"a:{at}:{key}") for key, label in labels(question).items()]]
     if question.type == "scale":
@@ -127,7 +130,7 @@ def _buttons(question: QuestionData, invitation_id: int, chosen: Any) -> list[li
         half = len(numbers) // 2
         return [numbers] if len(numbers) <= 6 else [numbers[:half], numbers[half:]]
     if question.type == "text" and not question.required:
-        return [[Button("Skip", f"s:{at}")]]
+        return [[button(renderer, "skip", f"s:{at}")]]
     return []
 
 
@@ -154,7 +157,9 @@ def _card(renderer: Renderer, card: Card) -> OutgoingMessage:
         previous=previous,
     )
     chosen = answer.keys if answer else frozenset()
-    return OutgoingMessage(text=text, buttons=rows(*_buttons(question, invitation.id, chosen)))
+    return OutgoingMessage(
+        text=text, buttons=rows(*_buttons(renderer, question, invitation.id, chosen))
+    )
 
 
 def _summary(renderer: Renderer, invitation: InvitationData) -> OutgoingMessage:

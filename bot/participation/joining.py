@@ -9,11 +9,12 @@ Presses come parsed (bot.participation.presses: ConsentPress, SwitchPress, Profi
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from bot.kernel.audit import record
+from bot.kernel.context import AppContext
+from bot.kernel.dialogs import button
 from bot.kernel.people import find_participant, role_of
 from bot.kernel.render import Renderer
 from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
@@ -22,9 +23,6 @@ from bot.participation.invites import check_invite, invite_label
 from bot.participation.presses import ConsentPress, ProfilePress, SwitchPress
 from bot.participation.profile import load_profile_questions, next_question, set_answer
 from storage.models import Invite, Participant, ParticipantStatus, Role
-
-if TYPE_CHECKING:
-    from bot.kernel.context import AppContext
 
 log = logging.getLogger(__name__)
 T = "messages/participant/"
@@ -39,7 +37,12 @@ def privacy_notice(ctx: AppContext, code: str, label: str | None) -> OutgoingMes
     )
     return OutgoingMessage(
         text=text,
-        buttons=rows([Button("Agree", f"c:ok:{code}"), Button("No thanks", "c:no")]),
+        buttons=rows(
+            [
+                button(ctx.renderer, "agree", f"c:ok:{code}"),
+                button(ctx.renderer, "no_thanks", "c:no"),
+            ]
+        ),
     )
 
 
@@ -82,8 +85,8 @@ def start(session: Session, ctx: AppContext, user_id: int, chat_id: int, code: s
                 OutgoingMessage(
                     renderer.render(T + "switch_question.html", current=current, joining=label),
                     buttons=rows(
-                        [Button(f"Yes, join {label}"[:40], f"j:yes:{code}")],
-                        [Button("No, keep things as they are", "j:no")],
+                        [button(renderer, "switch", f"j:yes:{code}", joining=label)],
+                        [button(renderer, "stay", "j:no")],
                     ),
                 )
             )

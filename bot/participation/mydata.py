@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from bot.kernel.audit import record
-from bot.kernel.reply import Button, Document, OutgoingMessage, Reply, rows
+from bot.kernel.context import AppContext
+from bot.kernel.dialogs import button
+from bot.kernel.reply import Document, OutgoingMessage, Reply, rows
 from bot.participation.cards import describe
 from bot.participation.state import AnswerData
 from storage.models import (
@@ -26,9 +28,6 @@ from storage.models import (
     Round,
     Schedule,
 )
-
-if TYPE_CHECKING:
-    from bot.kernel.context import AppContext
 
 T = "messages/participant/"
 
@@ -147,7 +146,8 @@ def confirm_forget(ctx: AppContext) -> Reply:
                 T + "forget_confirm.html", partnership=ctx.settings.partnership.name
             ),
             buttons=rows(
-                [Button("Yes, erase everything", "f:yes")], [Button("No, keep it", "f:no")]
+                [button(ctx.renderer, "erase", "f:yes")],
+                [button(ctx.renderer, "keep_data", "f:no")],
             ),
         )
     )

@@ -10,6 +10,7 @@ from typing import Any
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat
 from telegram.error import TelegramError
 
+from bot.kernel.render import Renderer
 from storage.models import Role
 
 log = logging.getLogger(__name__)
@@ -21,31 +22,38 @@ ROLE_RANK = {Role.MEMBER: 0, Role.LEAD: 1, Role.COORDINATOR: 2}
 @dataclass(frozen=True)
 class MenuCommand:
     command: str
-    description: str
     role: Role = Role.MEMBER  # the least role that sees it
 
 
 # One place lists every command, so /help, the Telegram command menu and the role checks agree.
 COMMANDS: list[MenuCommand] = [
-    MenuCommand("start", "Join or restart"),
-    MenuCommand("help", "What I can do for you"),
+    MenuCommand("start"),
+    MenuCommand("help"),
 ]
 
 
-def register_command(command: str, description: str, role: Role = Role.MEMBER) -> None:
+def register_command(command: str, role: Role = Role.MEMBER) -> None:
     if any(entry.command == command for entry in COMMANDS):
         return
-    COMMANDS.append(MenuCommand(command, description, role))
+    COMMANDS.append(MenuCommand(command, role))
 
 
-def commands_for(role: Role | None) -> list[MenuCommand]:
+def commands_for(renderer: Renderer, role: Role | None) -> list[tuple[str, str]]:
+    """(command, what it does) for each command `role` can use; the words from
+    templates/messages/commands.txt."""
     rank = ROLE_RANK[role or Role.MEMBER]
-    return [entry for entry in COMMANDS if ROLE_RANK[entry.role] <= rank]
+    return [
+        (entry.command, renderer.render("messages/commands.txt", command=entry.command).strip())
+        for entry in COMMANDS
+        if ROLE_RANK[entry.role] <= rank
+    ]
 
 
-async def set_command_menu(bot: Any, chat_id: int | None, role: Role | None) -> None:
+async def set_command_menu(
+    bot: Any, renderer: Renderer, chat_id: int | None, role: Role | None
+) -> None:
     """Show each person the commands their role can use (Telegram scopes menus per chat)."""
-    commands = [BotCommand(c.command, c.description) for c in commands_for(role)]
+    commands = [BotCommand(name, words) for name, words in commands_for(renderer, role)]
     scope = (
         BotCommandScopeChat(chat_id) if chat_id is not None else BotCommandScopeAllPrivateChats()
     )

@@ -17,8 +17,7 @@ from bot.participation import joining, journey
 from bot.telegram.client import ConsultBot
 from bot.telegram.context import app_context
 from bot.telegram.menus import set_command_menu
-from bot.telegram.transactions import in_transaction
-from storage.db import session_scope
+from bot.telegram.transactions import in_session, in_transaction
 from storage.models import Role
 
 log = logging.getLogger(__name__)
@@ -67,8 +66,8 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Rep
     except Forbidden:
         user = update.effective_user
         if user is not None:
-            with session_scope(ctx.sessions) as session:
-                joining.mark_unreachable(session, user.id)
+            user_id = user.id
+            await in_session(ctx, lambda session: joining.mark_unreachable(session, user_id))
         log.info("user %s blocked the bot; marked unreachable", user.id if user else None)
         return
     if reply.card_for is not None and sent is not None:
@@ -77,7 +76,7 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Rep
             ctx, lambda connection: journey.remember_card(connection, card_for, message_id)
         )
     if reply.menu_role is not None and chat is not None:
-        await set_command_menu(context.bot, chat.id, Role(reply.menu_role))
+        await set_command_menu(context.bot, ctx.renderer, chat.id, Role(reply.menu_role))
 
 
 # Waits before the second and third try of a reply that failed in transit.
