@@ -17,7 +17,7 @@ import calendar
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -35,9 +35,6 @@ from bot.feedback.actions import (
     parse_due,
 )
 from bot.kernel import dialogs
-from bot.kernel.config import Settings
-from bot.kernel.dialogs import DialogError
-from bot.kernel.render import Renderer
 from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
 from storage.models import DialogState, Round, RoundStatus
 
@@ -51,20 +48,9 @@ DUE_CHOICES = ("2w", "1m", "3m")
 
 
 @dataclass
-class Dialog:
-    """What a step needs besides the session: where it is, and how to speak."""
-
-    chat_id: int
-    now: datetime
-    settings: Settings
-    renderer: Renderer
+class Dialog(dialogs.Dialog):
+    folder = "action"
     codebook: Codebook
-
-    def say(self, name: str, **context: Any) -> str:
-        return self.renderer.render(f"messages/action/{name}.html", **context)
-
-    def refuse(self, reason: str, **context: Any) -> DialogError:
-        return DialogError(self.say("refused", reason=reason, **context))
 
     @property
     def today(self) -> date:

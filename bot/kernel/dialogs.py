@@ -5,12 +5,14 @@ dialog cannot use raises DialogError with a kind message, and the transaction is
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from bot.kernel.config import Settings
 from bot.kernel.render import Renderer
 from bot.kernel.reply import Button
 from storage.models import DialogState
@@ -18,6 +20,24 @@ from storage.models import DialogState
 
 class DialogError(Exception):
     """A press or a text a dialog cannot use; the message (from a template) says why, kindly."""
+
+
+@dataclass
+class Dialog:
+    """What a dialog's step needs besides the session: where it is, and how to speak (the
+    templates under messages/<folder>/)."""
+
+    folder: ClassVar[str]
+    chat_id: int
+    now: datetime
+    settings: Settings
+    renderer: Renderer
+
+    def say(self, name: str, **context: Any) -> str:
+        return self.renderer.render(f"messages/{self.folder}/{name}.html", **context)
+
+    def refuse(self, reason: str, **context: Any) -> DialogError:
+        return DialogError(self.say("refused", reason=reason, **context))
 
 
 def dialog_state(session: Session, chat_id: int, kind: str) -> DialogState | None:

@@ -18,9 +18,6 @@ from sqlalchemy.orm import Session
 
 from bot.consultations.catalogue import current_consultations
 from bot.kernel import dialogs
-from bot.kernel.config import Settings
-from bot.kernel.dialogs import DialogError
-from bot.kernel.render import Renderer
 from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
 from bot.rounds.audiences import describe_audience, preview_audience, segment_values
 from bot.rounds.planning import create_schedule, schedule_once
@@ -43,20 +40,9 @@ TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:.]([0-5]\d)\s*$", re.ASCII)
 
 
 @dataclass
-class Dialog:
-    """What a step needs besides the session: where it is, who acts, and how to speak."""
-
-    chat_id: int
-    now: datetime
-    settings: Settings
-    renderer: Renderer
-    actor: int
-
-    def say(self, name: str, **context: Any) -> str:
-        return self.renderer.render(f"messages/schedule/{name}.html", **context)
-
-    def refuse(self, reason: str, **context: Any) -> DialogError:
-        return DialogError(self.say("refused", reason=reason, **context))
+class Dialog(dialogs.Dialog):
+    folder = "schedule"
+    actor: int  # who schedules
 
     def button(self, key: str, step: str, value: str, **context: Any) -> Button:
         return dialogs.button(self.renderer, key, f"{PREFIX}:{step}:{value}", **context)
