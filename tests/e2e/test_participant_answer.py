@@ -351,10 +351,17 @@ async def test_a_typed_answer_retires_the_card_and_asks_on_a_new_one(
     assert second.message_id > card.message_id and not second.edited, "asked below the text"
     old = next(m for m in harness.standin.messages(ME) if m.message_id == card.message_id)
     assert not old.buttons and "✓ The form came back twice" in old.text
+
+    # The new card's id is stored once Telegram has answered the send, in a transaction of its
+    # own that may commit just after the message shows: wait for it rather than race it.
+    def remembered() -> bool:
+        with session_scope(harness.ctx.sessions) as session:
+            return session.get(Invitation, inv_id).prompt_message_id == second.message_id  # type: ignore[union-attr]
+
+    await harness.eventually(remembered)
     # A Skip press from the old card (a slow phone, a forged update) keeps the typed answer.
     with session_scope(harness.ctx.sessions) as session:
         question = session.get(Invitation, inv_id).round.consultation.questions[0]  # type: ignore[union-attr]
-        assert session.get(Invitation, inv_id).prompt_message_id == second.message_id  # type: ignore[union-attr]
     answered = len(harness.standin.callback_answers)
     harness.standin.press_button(ME, card.message_id, f"s:{inv_id}:{question.id}")
     await harness.eventually(lambda: len(harness.standin.callback_answers) > answered)
