@@ -77,7 +77,7 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -297,54 +297,6 @@ class Question(_Model):
     def option(self, option_id: str) -> Option | None:
         return next((o for o in self.options or () if o.id == option_id), None)
 
-    def is_valid_answer(self, answer: Any) -> bool:
-        """Whether ``answer`` fits this question; handlers check this before storing.
-
-        Answer shapes: single -> option id; multi -> iterable of distinct option ids (empty
-        only if not required, and an exclusive option stands alone); scale -> int in range;
-        yesno -> bool or "yes"/"no"; text -> str of 1..max_length characters.
-        """
-        t = self.type
-        if t is QuestionType.SINGLE:
-            return isinstance(answer, str) and self.option(answer) is not None
-        if t is QuestionType.MULTI:
-            if isinstance(answer, str | bytes) or not isinstance(answer, Iterable):
-                return False
-            ids = list(answer)
-            chosen = [self.option(i) if isinstance(i, str) else None for i in ids]
-            if None in chosen or len(set(ids)) != len(ids) or not ids:
-                return False
-            return len(ids) == 1 or not any(o.exclusive for o in chosen if o is not None)
-        if t is QuestionType.SCALE:
-            assert self.scale is not None
-            return type(answer) is int and self.scale.min <= answer <= self.scale.max
-        if t is QuestionType.YESNO:
-            return isinstance(answer, bool) or answer in ("yes", "no")
-        assert self.max_length is not None
-        return isinstance(answer, str) and 0 < len(answer.strip()) <= self.max_length
-
-    def codes_for(self, answer: Any) -> list[str]:
-        """The taxonomy codes the set's author attached to this answer (text: none here).
-
-        Assumes ``is_valid_answer(answer)``; unknown option ids contribute nothing.
-        """
-        t = self.type
-        if t is QuestionType.SINGLE:
-            option = self.option(answer)
-            return list(option.codes) if option else []
-        if t is QuestionType.MULTI:
-            out: list[str] = []
-            for option_id in answer:
-                option = self.option(option_id)
-                out.extend(c for c in (option.codes if option else ()) if c not in out)
-            return out
-        if t is QuestionType.YESNO and self.codes:
-            said = ("yes" if answer else "no") if isinstance(answer, bool) else answer
-            return list(self.codes) if said == self.codes_when else []
-        if t is QuestionType.SCALE and self.codes_at_most is not None:
-            return list(self.codes) if answer <= self.codes_at_most else []
-        return []
-
 
 class ConsultationSet(_Model):
     id: SetId
@@ -380,13 +332,8 @@ class ConsultationSet(_Model):
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able snapshot (defaults filled in) to store with a round; ``from_dict`` reverses."""
+        """JSON-able snapshot (defaults filled in), stored with each version of the set."""
         return self.model_dump(mode="json")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ConsultationSet:
-        # No known_codes here: a stored snapshot stays readable after the codebook changes.
-        return cls.model_validate(data)
 
 
 def consultation_digest_hash(consultation: ConsultationSet) -> str:

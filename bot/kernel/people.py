@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from bot.kernel.audit import record
 from bot.kernel.config import Settings
-from storage.models import Participant, ParticipantStatus, Role
+from storage.models import Participant, Role
 
 
 def find_participant(session: Session, telegram_user_id: int) -> Participant | None:
@@ -70,7 +70,3 @@ def list_privileged(session: Session) -> list[Participant]:
             .order_by(Participant.role, Participant.telegram_user_id)
         )
     )
-
-
-def reachable(participant: Participant) -> bool:
-    return participant.status not in (ParticipantStatus.STOPPED, ParticipantStatus.UNREACHABLE)

@@ -41,14 +41,6 @@ class OutgoingMessage:
             "disable_notification": self.disable_notification,
         }
 
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> OutgoingMessage:
-        return cls(
-            text=payload["text"],
-            buttons=tuple(tuple(Button(**b) for b in row) for row in payload.get("buttons", [])),
-            disable_notification=bool(payload.get("disable_notification", False)),
-        )
-
 
 def rows(*rows: list[Button] | tuple[Button, ...]) -> tuple[tuple[Button, ...], ...]:
     return tuple(tuple(row) for row in rows if row)

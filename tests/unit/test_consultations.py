@@ -152,33 +152,6 @@ def test_valid_sample_and_defaults(tmp_path: Path) -> None:
     assert s.question("first").required is True  # type: ignore[union-attr]
 
 
-def test_codes_for_answers(tmp_path: Path) -> None:
-    s = load_consultation(write(tmp_path, VALID))
-    first, second, rating, feedback, obstacle = s.questions
-    assert first.codes_for("late") == ["ext.engagement"]
-    assert first.codes_for("early") == []
-    assert second.codes_for(["money", "time"]) == ["int.finance", "int.capacity"]
-    assert rating.codes_for(2) == ["ext.engagement"]
-    assert rating.codes_for(3) == []
-    assert feedback.codes_for(False) == ["ext.engagement"]
-    assert feedback.codes_for("yes") == []
-    assert obstacle.codes_for("anything") == []
-
-
-def test_is_valid_answer(tmp_path: Path) -> None:
-    s = load_consultation(write(tmp_path, VALID))
-    first, second, rating, feedback, obstacle = s.questions
-    assert first.is_valid_answer("late") and not first.is_valid_answer("nope")
-    assert second.is_valid_answer(["money", "time"])
-    assert not second.is_valid_answer(["money", "none"])  # exclusive stands alone
-    assert not second.is_valid_answer(["money", "money"])
-    assert not second.is_valid_answer("money")
-    assert rating.is_valid_answer(5) and not rating.is_valid_answer(6)
-    assert not rating.is_valid_answer(True)
-    assert feedback.is_valid_answer("no") and feedback.is_valid_answer(True)
-    assert obstacle.is_valid_answer("x" * 800) and not obstacle.is_valid_answer("x" * 801)
-
-
 # -- errors: file, line, field ----------------------------------------------------------------
 
 
@@ -393,6 +366,5 @@ def test_snapshot_round_trips_through_json(tmp_path: Path) -> None:
     s = load_consultation(write(tmp_path, VALID))
     stored = json.loads(json.dumps(s.to_dict()))
     assert stored["questions"][0]["type"] == "single"
-    back = ConsultationSet.from_dict(stored)
-    assert back == s
-    assert consultation_digest_hash(back) == consultation_digest_hash(s)
+    # The stored snapshot holds the whole set: pydantic reads it back to an equal one.
+    assert ConsultationSet.model_validate(stored) == s
