@@ -4,7 +4,7 @@ realistic answers. Invented people and groups; any likeness is accidental."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 ORGANISATIONS: list[dict[str, str]] = [
     {"name": "Riverside Food Bank", "kind": "charity", "area": "north", "size": "small"},
@@ -167,7 +167,6 @@ class Persona:
     obstacle: str | None  # None: presses Skip
     what_helps: list[str]
     changes_answer: bool = False
-    extras: dict[str, str] = field(default_factory=dict)
 
 
 def _pick(rng: random.Random, weights: dict[str, float]) -> list[str]:
