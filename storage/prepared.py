@@ -66,7 +66,12 @@ class Prepared:
         except dialect.loaded_dbapi.Error as error:
             cursor.close()
             raise exc.DBAPIError.instance(
-                compiled.sql, rows, error, dialect.loaded_dbapi.Error, dialect=dialect
+                compiled.sql,
+                rows,
+                error,
+                dialect.loaded_dbapi.Error,
+                hide_parameters=connection.engine.hide_parameters,
+                dialect=dialect,
             ) from error
         return cursor
 
