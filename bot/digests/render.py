@@ -496,6 +496,9 @@ def write_digest(
 ) -> Path:
     """Write one format to `path` (csv needs session, settings and scope to stream answers)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # A digest quotes people and names organisations: for the owner's eyes only.
+    path.touch(mode=0o600)
+    path.chmod(0o600)
     if fmt == "html":
         path.write_text(render_html(digest, renderer), encoding="utf-8")
     elif fmt == "md":
