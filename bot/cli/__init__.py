@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from telegram.error import InvalidToken, TelegramError
 
 from bot.app import build_application, run_worker, worker_main
 from bot.cli.common import EXIT_FAILED, EXIT_USAGE, CliState, UserError, state
@@ -22,7 +23,7 @@ from bot.cli.invites import invites_app
 from bot.cli.rounds import consultations_app, rounds_app
 from bot.demo.run import DemoError
 from bot.demo.run import main as run_demo
-from bot.kernel.config import ConfigError
+from bot.kernel.config import ConfigError, TelegramSettings
 from bot.kernel.context import AppContext
 from bot.kernel.people import grant_role, list_privileged, revoke_role
 from bot.telegram.client import make_bot
@@ -73,6 +74,29 @@ def main_options(
     ctx.obj = CliState(config, log_level)
 
 
+def check_bot_api(token: str, telegram: TelegramSettings) -> None:
+    """Ask the Bot API who the bot is, once, before starting: a wrong token or base_url is
+    then one line and exit 2, not PTB's traceback (whose texts carry the token)."""
+
+    async def get_me() -> None:
+        async with make_bot(token, telegram):  # initialize() asks getMe
+            pass
+
+    logging.disable(logging.CRITICAL)  # PTB logs what it fails to parse; the line below says it
+    try:
+        asyncio.run(get_me())
+    except InvalidToken:  # Telegram's 401 or 404: a wrong token or a wrong base_url path
+        raise UserError(
+            f"the Bot API at {telegram.base_url} refused the bot token: "
+            "check CONSULTBOT_TOKEN and telegram.base_url"
+        ) from None
+    except TelegramError as exc:
+        reason = str(exc).replace(token, "<token>")
+        raise UserError(f"cannot reach the Bot API at {telegram.base_url}: {reason}") from None
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 @app.command()
 def run(ctx: typer.Context) -> None:
     """Run the bot until stopped (Ctrl+C or SIGTERM): long polling, or a webhook (with one or
@@ -80,6 +104,7 @@ def run(ctx: typer.Context) -> None:
     settings = state(ctx).settings
     token = settings.require_token()
     state(ctx).setup_logging(token)
+    check_bot_api(token, settings.telegram)
     sessions = state(ctx).ready_sessions()
     log.info(
         "database %s at revision %s",
@@ -155,6 +180,7 @@ def send(
     settings = state(ctx).settings
     token = settings.require_token()
     state(ctx).setup_logging(token)
+    check_bot_api(token, settings.telegram)
     sessions = state(ctx).ready_sessions()
     bot = make_bot(token, settings.telegram)
     sender = make_sender(

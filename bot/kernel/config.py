@@ -10,6 +10,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -45,6 +46,19 @@ class TelegramSettings(_Section):
     webhook_max_connections: int = Field(default=40, ge=1, le=100)
     # Webhook worker processes sharing the port; more than one wants PostgreSQL.
     workers: int = Field(default=1, ge=1, le=32)
+
+    @field_validator("base_url", "base_file_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            valid = valid and (parts.port or 0) >= 0  # .port raises for a port not a number
+        except ValueError:  # e.g. an unclosed [IPv6 address
+            valid = False
+        if not valid:
+            raise ValueError("must be an http(s):// URL, like https://api.telegram.org/bot")
+        return value
 
     @field_validator("webhook_url")
     @classmethod

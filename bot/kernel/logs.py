@@ -6,7 +6,7 @@ import logging
 
 
 class RedactToken(logging.Filter):
-    """httpx logs request URLs, and Bot API URLs carry the token; blank it out everywhere."""
+    """Bot API URLs carry the token; blank it out of every log line, tracebacks included."""
 
     def __init__(self, token: str | None) -> None:
         super().__init__()
@@ -18,6 +18,10 @@ class RedactToken(logging.Filter):
             if self.token in message:
                 record.msg = message.replace(self.token, "<token>")
                 record.args = None
+            if record.exc_info:
+                # Error texts carry it too: aiohttp's InvalidUrl, PTB's "token was rejected".
+                trace = logging.Formatter().formatException(record.exc_info)
+                record.exc_text = trace.replace(self.token, "<token>")
         return True
 
 
