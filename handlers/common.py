@@ -141,11 +141,8 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     ctx = app_context(context)
     message = update.effective_message
     command = ((message.text or "").split() or [""])[0] if message else ""
-    # Ids only: the User object carries the person's name and username.
-    user = update.effective_user
-    log.info(
-        "unknown command from user %s (update %s)", user.id if user else None, update.update_id
-    )
+    user = update.effective_user  # its id only: the User carries a name and username
+    log.info("unknown command from user %s", user.id if user else None)
     await deliver(update, context, say(ctx, "unknown_command.html", command=command[:40]))
 
 

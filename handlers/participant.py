@@ -88,7 +88,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return
-    code = _clean(context.args[0]) if context.args else None
+    code = context.args[0].translate(_CONTROL) if context.args else None
     reply = await _decided(
         ctx, user.id, lambda session: joining.start(session, ctx, user.id, chat.id, code)
     )
@@ -160,16 +160,12 @@ def _bad_button(ctx: AppContext, update: Update) -> Reply:
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     if message is not None and message.text is not None:
-        await _journey_or_join(update, context, Typed(_clean(message.text)))
+        await _journey_or_join(update, context, Typed(message.text.translate(_CONTROL)))
 
 
 # Control characters never reach a service: PostgreSQL refuses a NUL byte in text, and none
 # belongs in an answer. Newlines and tabs stay.
 _CONTROL = dict.fromkeys(c for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\r\t")
-
-
-def _clean(text: str) -> str:
-    return text.translate(_CONTROL)
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -231,9 +227,8 @@ async def stopped_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def on_edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """An edit is neither an answer nor a command (Telegram resends the whole message, so
-    taking it would store it as the next answer or run the command again): say how to
-    change an answer instead."""
+    """An edit is neither an answer nor a command (it would be stored as the next answer, or
+    the command run again): say how to change an answer instead."""
     text = app_context(context).renderer.render(T + "edited.html")
     await replies.deliver(update, context, Reply().say(text))
     raise ApplicationHandlerStop
