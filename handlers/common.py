@@ -52,11 +52,11 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, run: Awaita
     ctx = app_context(context)
     try:
         reply = await run
-    except DialogError as exc:
-        log.info("refused update %s: %s", update.update_id, exc)
+    except DialogError as exc:  # its text may quote what the person typed: not logged
+        log.info("refused update %s in a dialog", update.update_id)
         reply = refusal(update, str(exc))
     except RoundError as exc:
-        log.info("refused update %s: %s", update.update_id, exc)
+        log.info("refused update %s: %s", update.update_id, exc.reason)
         reply = refusal(update, exc.say(ctx.renderer))
     await deliver(update, context, reply)
 
@@ -140,8 +140,9 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     ctx = app_context(context)
     message = update.effective_message
-    command = (message.text or "").split()[0] if message and message.text else ""
-    log.info("unknown command %r from %s", command[:40], update.effective_user)
+    command = ((message.text or "").split() or [""])[0] if message else ""
+    user = update.effective_user  # its id only: the User carries a name and username
+    log.info("unknown command from user %s", user.id if user else None)
     await deliver(update, context, say(ctx, "unknown_command.html", command=command[:40]))
 
 

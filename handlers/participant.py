@@ -88,7 +88,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return
-    code = context.args[0] if context.args else None
+    code = context.args[0].translate(_CONTROL) if context.args else None
     reply = await _decided(
         ctx, user.id, lambda session: joining.start(session, ctx, user.id, chat.id, code)
     )
@@ -160,7 +160,12 @@ def _bad_button(ctx: AppContext, update: Update) -> Reply:
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     if message is not None and message.text is not None:
-        await _journey_or_join(update, context, Typed(message.text))
+        await _journey_or_join(update, context, Typed(message.text.translate(_CONTROL)))
+
+
+# Control characters never reach a service: PostgreSQL refuses a NUL byte in text, and none
+# belongs in an answer. Newlines and tabs stay.
+_CONTROL = dict.fromkeys(c for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\r\t")
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -203,7 +208,7 @@ async def stopped_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if user is None or update.my_chat_member is not None:
         return
     message = update.effective_message
-    if message is not None and message.text and message.text.split()[0].split("@")[0] == "/start":
+    if message is not None and (message.text or "").split("@")[0].split()[:1] == ["/start"]:
         return
     ctx = app_context(context)
     # Read with the duplicate check, in its transaction (handlers.common); one column, not the
@@ -218,6 +223,14 @@ async def stopped_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if status != ParticipantStatus.STOPPED:
         return
     await replies.deliver(update, context, _stopped_hint(ctx))
+    raise ApplicationHandlerStop
+
+
+async def on_edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An edit is neither an answer nor a command (it would be stored as the next answer, or
+    the command run again): say how to change an answer instead."""
+    text = app_context(context).renderer.render(T + "edited.html")
+    await replies.deliver(update, context, Reply().say(text))
     raise ApplicationHandlerStop
 
 
@@ -307,7 +320,10 @@ MEDIA = (
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
     """Add the participant handlers (group FEATURES); /start is registered by bot.app."""
-    application.add_handler(TypeHandler(Update, stopped_guard), group=-5)
+    # Groups: after bot.app's guards, before the dialogs' typed lines (-4, -3) and features.
+    application.add_handler(TypeHandler(Update, stopped_guard), group=-6)
+    edits = MessageHandler(filters.UpdateType.EDITED_MESSAGE, on_edited)
+    application.add_handler(edits, group=-5)
     application.add_handler(ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     commands = {
         "resume": joining.resume_command,

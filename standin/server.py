@@ -157,6 +157,15 @@ def _as_json(value: Any, what: str) -> Any:
         raise bad_request(f"can't parse {what} JSON object") from None
 
 
+def _text_content(text: str) -> dict[str, Any]:
+    """A user's text message body: a leading command marked as Telegram marks it."""
+    content: dict[str, Any] = {"text": text}
+    if text.startswith("/"):
+        command = text.split(maxsplit=1)[0] if text.strip() else text
+        content["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command)}]
+    return content
+
+
 class BotApiServer:
     """An in-process HTTP server that behaves like the Telegram Bot API for one bot (with the
     side door over HTTP as well: standin.sidedoor.BotApiStandIn)."""
@@ -1208,15 +1217,9 @@ class BotApiServer:
         reply_to_message_id: int | None = None,
     ) -> dict[str, Any]:
         """A participant writes ``text``; returns the update as the bot will receive it."""
-        content: dict[str, Any] = {"text": text}
-        if text.startswith("/"):
-            command = text.split(maxsplit=1)[0] if text.strip() else text
-            content["entities"] = [
-                {"type": "bot_command", "offset": 0, "length": utf16_len(command)}
-            ]
         return self._user_message(
             user_id,
-            content,
+            _text_content(text),
             chat_id=chat_id,
             first_name=first_name,
             username=username,
@@ -1224,6 +1227,17 @@ class BotApiServer:
             chat_title=chat_title,
             reply_to_message_id=reply_to_message_id,
         )
+
+    def edit_text(
+        self, user_id: int, message_id: int, text: str, *, chat_id: int | None = None
+    ) -> dict[str, Any]:
+        """The participant edits their message ``message_id`` to read ``text``: Telegram sends
+        the whole message again as an ``edited_message`` update."""
+        chat = self._chats[user_id if chat_id is None else chat_id]
+        before = {k: v for k, v in chat.user_messages[message_id].items() if k != "entities"}
+        message = {**before, **_text_content(text), "edit_date": int(time.time())}
+        chat.user_messages[message_id] = message
+        return self._enqueue({"edited_message": message})
 
     def send_command(
         self,
