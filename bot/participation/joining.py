@@ -21,7 +21,7 @@ from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
 from bot.participation import journey
 from bot.participation.invites import check_invite, invite_label
 from bot.participation.presses import ConsentPress, ProfilePress, SwitchPress
-from bot.participation.profile import load_profile_questions, next_question, set_answer
+from bot.participation.profile import counted, load_profile_questions, next_question, set_answer
 from storage.models import Invite, Participant, ParticipantStatus, Role
 
 log = logging.getLogger(__name__)
@@ -261,14 +261,15 @@ def _ask_profile(
     question = questions[index]
     suffix = ":j" if joining else ""
     current = (participant.profile or {}).get(question.key)
+    asked = counted(questions, participant, joining=joining)
     return out.say(
         OutgoingMessage(
             ctx.renderer.render(
                 T + "profile_question.html",
                 question=question,
                 current=current,
-                number=index + 1,
-                total=len(questions),
+                number=asked.index(index) + 1,
+                total=len(asked),
             ),
             buttons=rows(
                 *[
