@@ -124,13 +124,10 @@ def refuse(template: str, reason: str, *, toast: bool = False, **params: Any) ->
     """A press that changes nothing; `template` says why, kindly, once: on the pressed button
     (a passing `toast`) or as a message, never both."""
     said = Text(template, params)
-    if toast:
-        return Decision(toast=said, refused=reason)
-    return Decision(messages=[said], refused=reason)
+    return Decision(toast=said if toast else None, messages=[] if toast else [said], refused=reason)
 
 
-def _bad_button(state: PersonState, reason: str) -> Decision:
-    # /resume is offered only when something is waiting for it.
+def _bad_button(state: PersonState, reason: str) -> Decision:  # /resume only if something waits
     return refuse("bad_button.html", reason, waiting=state.next_invitation() is not None)
 
 

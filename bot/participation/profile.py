@@ -74,10 +74,8 @@ def next_question(
     questions: tuple[ProfileQuestion, ...], participant: Participant, after: int, *, joining: bool
 ) -> int | None:
     """Index of the next question to ask after index `after` (-1 to begin)."""
-    for index in range(after + 1, len(questions)):
-        if applies(questions[index], participant, joining=joining):
-            return index
-    return None
+    asked = range(after + 1, len(questions))
+    return next((i for i in asked if applies(questions[i], participant, joining=joining)), None)
 
 
 def set_answer(participant: Participant, question: ProfileQuestion, option: ProfileOption) -> None:
