@@ -152,10 +152,8 @@ def handle_press(
     if isinstance(press, SwitchPress):
         return _switch(session, ctx, participant, press.code)
     questions = load_profile_questions(ctx.settings.paths.templates)
-    if press.question_index >= len(questions):
-        return _bad(ctx.renderer, press, user_id)
-    question = questions[press.question_index]
-    if press.option_index >= len(question.options):
+    question = questions[press.question_index] if press.question_index < len(questions) else None
+    if question is None or press.option_index >= len(question.options):
         return _bad(ctx.renderer, press, user_id)
     option = question.options[press.option_index]
     set_answer(participant, question, option)
