@@ -71,7 +71,7 @@ def run(ctx: AppContext, invitations: list[tuple[int, int]], first_update: int) 
                 transactions.claim_update(connection, update, ctx.clock.now())
                 outcome = journey.handle_press(connection, ctx, user_id, press)
             spent += time.process_time() - started
-            shown = outcome.edit or outcome.messages[0]
+            shown = outcome.messages[0] if outcome.messages else outcome.edit  # Start now: the card
             if step < len(PRESS):
                 # The card shows the answer just given above the next question: the last one.
                 question = [q for q in PRESS if q in shown.text][-1]

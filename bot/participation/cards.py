@@ -190,7 +190,8 @@ def render(
         if isinstance(said, Summary):
             return _summary(renderer, said.invitation)
         assert isinstance(said, Intro)
-        return intro(said.invitation_id)
+        shown = intro(said.invitation_id)
+        return shown if said.buttons else OutgoingMessage(shown.text)
 
     reply = Reply(toast=message(decision.toast).text if decision.toast else None)
     if decision.edit is not None:

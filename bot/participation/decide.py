@@ -100,6 +100,7 @@ class Summary:
 @dataclass(frozen=True)
 class Intro:  # a round's intro with Start now / Later / Not this time
     invitation_id: int
+    buttons: bool = True  # False once pressed: its buttons no longer offer anything
 
 
 Said = Text | Card | Summary | Intro
@@ -119,10 +120,15 @@ class Decision:
         return self
 
 
-def refuse(template: str, reason: str, *, toast_only: bool = False) -> Decision:
-    """A press that changes nothing; `template` says why, kindly."""
-    said = Text(template)
-    return Decision(toast=said, messages=[] if toast_only else [said], refused=reason)
+def refuse(template: str, reason: str, *, toast: bool = False, **params: Any) -> Decision:
+    """A press that changes nothing; `template` says why, kindly, once: on the pressed button
+    (a passing `toast`) or as a message, never both."""
+    said = Text(template, params)
+    return Decision(toast=said if toast else None, messages=[] if toast else [said], refused=reason)
+
+
+def _bad_button(state: PersonState, reason: str) -> Decision:  # /resume only if something waits
+    return refuse("bad_button.html", reason, waiting=state.next_invitation() is not None)
 
 
 def decide(state: PersonState, event: Event, now: datetime) -> Decision:
@@ -140,14 +146,14 @@ def _press(state: PersonState, press: Press, now: datetime) -> Decision:
         return Decision(messages=[Text("stopped_hint.html")])
     invitation = state.invitation(press.invitation_id)
     if invitation is None:
-        return refuse("bad_button.html", "invitation not this person's")
+        return _bad_button(state, "invitation not this person's")
     if not invitation.round_open:
         return refuse("round_closed.html", f"round of invitation {invitation.id} not open")
     question = None
     if press.question_id is not None:
         question = invitation.question(press.question_id)
         if question is None:
-            return refuse("bad_button.html", "question not in this round")
+            return _bad_button(state, "question not in this round")
     if press.kind == "go":
         return _start(state, invitation, now)
     if press.kind == "later":
@@ -157,17 +163,20 @@ def _press(state: PersonState, press: Press, now: datetime) -> Decision:
     assert question is not None
     if press.kind == "e":
         if invitation.status != InvitationStatus.COMPLETED:
-            return refuse("already_saved.html", "change before finishing", toast_only=True)
+            return refuse("already_saved.html", "change before finishing", toast=True)
         changing = replace(invitation, editing_question_id=question.id)
         return Decision(
             effects=_set_editing(invitation, question.id), messages=[Card(changing, question)]
         )
+    forged = _forged(question, press)
+    if forged:  # checked first: "Already saved" would claim a value nobody was offered
+        return _bad_button(state, forged)
     if invitation.status not in (InvitationStatus.STARTED, InvitationStatus.COMPLETED):
-        return refuse("already_saved.html", f"invitation is {invitation.status}", toast_only=True)
+        return refuse("already_saved.html", f"invitation is {invitation.status}", toast=True)
     current = invitation.current_question()
     if current is None or current.id != question.id:
         # A second tap on a prompt already answered: changes nothing, and says so.
-        return refuse("already_saved.html", "not the question being asked", toast_only=True)
+        return refuse("already_saved.html", "not the question being asked", toast=True)
     return _answer(state, invitation, question, press, now)
 
 
@@ -180,28 +189,18 @@ def _answer(
 ) -> Decision:
     known = invitation.answers.get(question.id)
     if press.kind == "a":
-        value = _button_value(question, press.value or "")
-        if value is None:
-            return refuse("bad_button.html", f"{press.value!r} is no answer to a {question.type}")
-        keys, number = value
+        keys, number = _button_value(question, press.value or "") or ([], None)
         answer = AnswerData(None, number=number, keys=frozenset(keys))
         return _advance(state, *_save(invitation, question, answer, now), now)
     if press.kind == "s":
-        if question.type != "text" or question.required:
-            return refuse("bad_button.html", "skip on a required question")
         return _advance(
             state, *_save(invitation, question, AnswerData(None, skipped=True), now), now
         )
-    if question.type != "multi":
-        return refuse("bad_button.html", "toggle on a non-multi question")
     if press.kind == "d":
         if known is None or not known.keys:
-            return refuse("pick_one.html", "done with nothing ticked", toast_only=True)
+            return refuse("pick_one.html", "done with nothing ticked", toast=True)
         return _advance(state, invitation, question, [], now)
-    value = press.value or ""
-    if not (value.isascii() and value.isdigit()) or int(value) >= len(question.options):
-        return refuse("bad_button.html", f"no option {value!r}")
-    index = int(value)
+    index = int(press.value or "")
     ticked = _toggled(
         question, known.keys if known else frozenset(), str(question.options[index]["id"])
     )
@@ -211,6 +210,22 @@ def _answer(
         effects=[*save, *_set_editing(invitation, question.id)],
         edit=Card(replace(after, editing_question_id=question.id), question),
     )
+
+
+def _forged(question: QuestionData, press: Press) -> str | None:
+    """Why `press` is no button this bot put on `question`'s card, or None if it could be."""
+    value = press.value or ""
+    if press.kind == "a" and _button_value(question, value) is None:
+        return f"{value!r} is no answer to a {question.type}"
+    if press.kind == "s" and (question.type != "text" or question.required):
+        return "skip on a required question"
+    if press.kind in ("t", "d") and question.type != "multi":
+        return "tick or done on a non-multi question"
+    if press.kind == "t" and not (
+        value.isascii() and value.isdigit() and int(value) < len(question.options)
+    ):
+        return f"no option {value!r}"
+    return None
 
 
 def _toggled(question: QuestionData, chosen: frozenset[str], key: str) -> frozenset[str]:
@@ -337,7 +352,7 @@ def _offer_next(
 
 def _start(state: PersonState, invitation: InvitationData, now: datetime) -> Decision:
     if invitation.status == InvitationStatus.COMPLETED:
-        return Decision(messages=[Summary(invitation)])
+        return Decision(edit=Intro(invitation.id, buttons=False), messages=[Summary(invitation)])
     active = state.active()
     if active is not None and active.id != invitation.id:
         # One round at a time: finish (or decline) the one in progress first.
@@ -348,7 +363,8 @@ def _start(state: PersonState, invitation: InvitationData, now: datetime) -> Dec
         if invitation.status in (InvitationStatus.PENDING, InvitationStatus.DELIVERED):
             decision.effects.append(SetStatus(invitation.id, InvitationStatus.QUEUED, now))
         return decision
-    decision = Decision()
+    # Started: the pressed intro keeps its words and loses its buttons.
+    decision = Decision(edit=Intro(invitation.id, buttons=False))
     if invitation.status != InvitationStatus.STARTED:
         decision.effects.append(SetStatus(invitation.id, InvitationStatus.STARTED, now))
         invitation = replace(invitation, status=InvitationStatus.STARTED)
@@ -359,7 +375,8 @@ def _start(state: PersonState, invitation: InvitationData, now: datetime) -> Dec
 
 
 def _decline(state: PersonState, invitation: InvitationData, now: datetime) -> Decision:
-    decision = Decision(messages=[Text("declined.html")])
+    finished = invitation.status == InvitationStatus.COMPLETED
+    decision = Decision(messages=[Text("declined.html", {"finished": finished})])
     if invitation.status in (*WAITING, InvitationStatus.STARTED):
         decision.effects += [
             SetStatus(invitation.id, InvitationStatus.DECLINED, now),

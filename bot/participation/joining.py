@@ -21,7 +21,7 @@ from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
 from bot.participation import journey
 from bot.participation.invites import check_invite, invite_label
 from bot.participation.presses import ConsentPress, ProfilePress, SwitchPress
-from bot.participation.profile import load_profile_questions, next_question, set_answer
+from bot.participation.profile import counted, load_profile_questions, next_question, set_answer
 from storage.models import Invite, Participant, ParticipantStatus, Role
 
 log = logging.getLogger(__name__)
@@ -152,10 +152,8 @@ def handle_press(
     if isinstance(press, SwitchPress):
         return _switch(session, ctx, participant, press.code)
     questions = load_profile_questions(ctx.settings.paths.templates)
-    if press.question_index >= len(questions):
-        return _bad(ctx.renderer, press, user_id)
-    question = questions[press.question_index]
-    if press.option_index >= len(question.options):
+    question = questions[press.question_index] if press.question_index < len(questions) else None
+    if question is None or press.option_index >= len(question.options):
         return _bad(ctx.renderer, press, user_id)
     option = question.options[press.option_index]
     set_answer(participant, question, option)
@@ -261,14 +259,15 @@ def _ask_profile(
     question = questions[index]
     suffix = ":j" if joining else ""
     current = (participant.profile or {}).get(question.key)
+    asked = counted(questions, participant, joining=joining)
     return out.say(
         OutgoingMessage(
             ctx.renderer.render(
                 T + "profile_question.html",
                 question=question,
                 current=current,
-                number=index + 1,
-                total=len(questions),
+                number=asked.index(index) + 1,
+                total=len(asked),
             ),
             buttons=rows(
                 *[

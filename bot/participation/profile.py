@@ -55,14 +55,27 @@ def applies(question: ProfileQuestion, participant: Participant, *, joining: boo
     return not (question.only_for and participant.answers_as != question.only_for)
 
 
+def counted(
+    questions: tuple[ProfileQuestion, ...], participant: Participant, *, joining: bool
+) -> list[int]:
+    """Indices of the questions this pass asks, for "About you, n of m": those that apply and,
+    while who they answer for is still to be asked, those that may apply once it is."""
+    undecided = participant.answers_as is None and any(
+        q.key == "answers_as" and applies(q, participant, joining=joining) for q in questions
+    )
+    return [
+        index
+        for index, question in enumerate(questions)
+        if applies(question, participant, joining=joining) or (undecided and question.only_for)
+    ]
+
+
 def next_question(
     questions: tuple[ProfileQuestion, ...], participant: Participant, after: int, *, joining: bool
 ) -> int | None:
     """Index of the next question to ask after index `after` (-1 to begin)."""
-    for index in range(after + 1, len(questions)):
-        if applies(questions[index], participant, joining=joining):
-            return index
-    return None
+    asked = range(after + 1, len(questions))
+    return next((i for i in asked if applies(questions[i], participant, joining=joining)), None)
 
 
 def set_answer(participant: Participant, question: ProfileQuestion, option: ProfileOption) -> None:

@@ -466,7 +466,8 @@ async def test_the_next_question_comes_before_the_press_is_answered(
     harness.standin.press(ME, intro, "Start now")
     card = await next_prompt(harness, "1 of 5")
     await harness.eventually(lambda: "answerCallbackQuery" in replies(since))
-    assert replies(since) == ["sendMessage", "answerCallbackQuery"]
+    # The intro loses its buttons, the first card comes, then the spinner stops.
+    assert replies(since) == ["editMessageText", "sendMessage", "answerCallbackQuery"]
     since = len(calls)
     await harness.press(ME, card, "Late")
     await harness.eventually(lambda: "answerCallbackQuery" in replies(since))
@@ -506,3 +507,63 @@ async def test_people_answering_alike_get_the_same_cards_with_their_own_buttons(
     for pair, invitation_id in zip(shown, invitations, strict=True):
         for _, data in pair:
             assert data and all(f":{invitation_id}:" in d for d in data), data
+
+
+async def answer_all(harness: BotHarness, q1):  # type: ignore[no-untyped-def]
+    """Answer every question of ALL_TYPES from its first card; returns the summary."""
+    q2 = await harness.press(ME, q1, "Late")
+    harness.standin.press(ME, await harness.press(ME, q2, "Forms"), "Done")
+    harness.standin.press(ME, await next_prompt(harness, "3 of 5"), "2")
+    harness.standin.press(ME, await next_prompt(harness, "4 of 5"), "No")
+    harness.standin.press(ME, await next_prompt(harness, "5 of 5"), "Skip")
+    return await next_prompt(harness, "Thank you")
+
+
+async def test_start_now_retires_the_intro_and_not_this_time_after_finishing_says_so(
+    harness: BotHarness, consultation_file: Path
+) -> None:
+    [inv_id] = setup_round(harness, consultation_file)
+    intro = await harness.say(ME, "/resume")
+    assert intro.buttons
+    harness.standin.press(ME, intro, "Start now")
+    q1 = await next_prompt(harness, "1 of 5")
+    shown = next(m for m in harness.standin.messages(ME) if m.message_id == intro.message_id)
+    assert not shown.buttons, "Start now takes Start now / Later / Not this time off the intro"
+    assert shown.text == intro.text, "and keeps its words"
+    await answer_all(harness, q1)
+
+    # An old reminder's "Not this time", pressed after finishing.
+    reply = await harness.press_data(ME, intro, f"p:no:{inv_id}")
+    assert "already finished" in reply.text and "No problem" not in reply.text
+    with session_scope(harness.ctx.sessions) as session:
+        inv = session.get(Invitation, inv_id)
+        assert inv is not None and inv.status == InvitationStatus.COMPLETED
+        assert len(inv.answers) == 5
+
+
+async def test_a_refusal_is_said_once_and_resume_only_offered_when_something_waits(
+    harness: BotHarness, consultation_file: Path
+) -> None:
+    [inv_id] = setup_round(harness, consultation_file)
+    harness.standin.press(ME, await harness.say(ME, "/resume"), "Start now")
+    q1 = await next_prompt(harness, "1 of 5")
+    with session_scope(harness.ctx.sessions) as session:
+        first_question = session.get(Invitation, inv_id).round.consultation.questions[0].id  # type: ignore[union-attr]
+    forged = f"a:{inv_id}:{first_question}:9"
+
+    # Part-way: a forged option is refused in one message that offers /resume, no toast.
+    since = len(harness.standin.callback_answers)
+    reply = await harness.press_data(ME, q1, forged)
+    assert "doesn't work" in reply.text and "/resume" in reply.text
+    await harness.eventually(lambda: len(harness.standin.callback_answers) > since)
+    assert not harness.standin.callback_answers[-1].text, "the refusal is not toasted as well"
+
+    # Finished: the same forged option on the answered question is no "Already saved", and
+    # with nothing waiting there is no /resume to send.
+    await answer_all(harness, q1)
+    since = len(harness.standin.callback_answers)
+    reply = await harness.press_data(ME, q1, forged)
+    assert "doesn't work" in reply.text and "/resume" not in reply.text
+    await harness.eventually(lambda: len(harness.standin.callback_answers) > since)
+    assert harness.standin.callback_answers[-1].text != "Already saved ✓"
+    assert not harness.standin.callback_answers[-1].text

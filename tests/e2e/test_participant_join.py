@@ -157,3 +157,32 @@ async def test_invite_command_is_for_coordinators(harness: BotHarness) -> None:
         assert session.scalar(select(func.count()).select_from(Organisation)) == 0
     usage = await harness.say(COORDINATOR, "/invite days=x")
     assert "Usage" in usage.text
+
+
+async def test_the_profile_counter_counts_only_the_questions_asked(harness: BotHarness) -> None:
+    # An organisation's link already says who they answer for: two questions, "1 of 2".
+    code = make_invite(harness, organisation="Riverside Food Bank")
+    notice = await harness.say(MEMBER, f"/start {code}")
+    harness.standin.press(MEMBER, notice, "Agree")
+    area = await harness.standin.wait_for_message(
+        MEMBER, predicate=lambda m: "part of town" in m.text
+    )
+    assert "About you, 1 of 2" in area.text
+    harness.standin.press(MEMBER, area, "South")
+    size = await harness.standin.wait_for_message(MEMBER, predicate=lambda m: "How big" in m.text)
+    assert "About you, 2 of 2" in size.text
+    harness.standin.press(MEMBER, size, "1-10 paid staff")
+    done = await harness.standin.wait_for_message(MEMBER, predicate=lambda m: "All set" in m.text)
+    # It promises a message when a consultation opens, not one within minutes.
+    assert "When a consultation opens for you" in done.text
+
+    # A group (service-user) link: the one question asked is "1 of 1", and then it is done.
+    group = make_invite(harness, group="Northside carers")
+    notice = await harness.say(OTHER, f"/start {group}")
+    harness.standin.press(OTHER, notice, "Agree")
+    area = await harness.standin.wait_for_message(
+        OTHER, predicate=lambda m: "part of town" in m.text
+    )
+    assert "About you, 1 of 1" in area.text
+    harness.standin.press(OTHER, area, "North")
+    await harness.standin.wait_for_message(OTHER, predicate=lambda m: "All set" in m.text)

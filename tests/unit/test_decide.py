@@ -127,8 +127,9 @@ def said(thing: Said | None) -> str | None:
     """What is said, in short: a template's name, or which card for which question."""
     if thing is None:
         return None
-    if isinstance(thing, Text):
-        return thing.template.removesuffix(".html")
+    if isinstance(thing, Text):  # and the flags it is rendered with
+        flags = [name for name, value in thing.params.items() if value is True]
+        return " ".join([thing.template.removesuffix(".html"), *flags])
     if isinstance(thing, Card) and thing.answered:
         return f"answered {thing.question.key}"
     if isinstance(thing, Card):
@@ -137,7 +138,7 @@ def said(thing: Said | None) -> str | None:
     if isinstance(thing, Summary):
         return f"summary {thing.invitation.id}"
     assert isinstance(thing, Intro)
-    return f"intro {thing.invitation_id}"
+    return f"intro {thing.invitation_id}" + ("" if thing.buttons else " without buttons")
 
 
 def save(key: str, answer_id: int | None = None, **fields: Any) -> SaveAnswer:
@@ -152,7 +153,8 @@ def press(kind: str, key: str | None = None, value: str | None = None, inv: int 
     return Press(kind, inv, Q[key].id if key else None, value)  # type: ignore[arg-type]
 
 
-BAD = {"toast": "bad_button", "messages": ["bad_button"]}
+# A refusal is said once: a forged or stale button in a message, a repeat in a passing toast.
+BAD = {"messages": ["bad_button waiting"]}
 SAVED = {"toast": "already_saved"}
 
 
@@ -171,7 +173,8 @@ def case(
 
 
 def refused(name: str, state: PersonState, event: Event, outcome: dict[str, Any]) -> Any:
-    return case(name, state, event, **outcome)
+    param = case(name, state, event, **outcome)
+    return pytest.param(*param.values[:2], {**param.values[2], "refused": True}, id=name)
 
 
 CASES = [
@@ -181,24 +184,28 @@ CASES = [
         person(invitation(S.DELIVERED)),
         press("go"),
         [status(S.STARTED)],
+        edit="intro 7 without buttons",
         messages=["card 7:single"],
     ),
     case(
         "start now again part-way: the question being asked",
         person(invitation(answered=2)),
         press("go"),
+        edit="intro 7 without buttons",
         messages=["card 7:scale"],
     ),
     case(
         "start now with ticks not yet done: the multi question still",
         person(invitation(answered=1, editing="multi", multi=AnswerData(9))),
         press("go"),
+        edit="intro 7 without buttons",
         messages=["card 7:multi"],
     ),
     case(
         "start now after finishing: the summary",
         person(invitation(S.COMPLETED, answered=6)),
         press("go"),
+        edit="intro 7 without buttons",
         messages=["summary 7"],
     ),
     case(
@@ -236,10 +243,10 @@ CASES = [
         messages=["declined"],
     ),
     case(
-        "not this time after finishing: answers kept",
+        "not this time after finishing: answers kept, and they hear they already finished",
         person(invitation(S.COMPLETED, answered=6)),
         press("no"),
-        messages=["declined"],
+        messages=["declined finished"],
     ),
     # --- every question type -----------------------------------------------------------------
     case(
@@ -423,13 +430,13 @@ CASES = [
         "round closed (or cancelled): nothing changes",
         person(invitation(round_open=False)),
         press("a", "single", "0"),
-        {"toast": "round_closed", "messages": ["round_closed"]},
+        {"messages": ["round_closed"]},
     ),
     refused(
         "Start now once the round has closed",
         person(invitation(S.DELIVERED, round_open=False)),
         press("go"),
-        {"toast": "round_closed", "messages": ["round_closed"]},
+        {"messages": ["round_closed"]},
     ),
     refused(
         "a second tap on a question already answered",
@@ -452,6 +459,30 @@ CASES = [
     # --- forged --------------------------------------------------------------------------------
     refused(
         "someone else's invitation", person(invitation()), press("a", "single", "0", inv=99), BAD
+    ),
+    refused(
+        "someone else's invitation, nothing waiting for me: no /resume offered",
+        person(invitation(S.COMPLETED, answered=6)),
+        press("a", "single", "0", inv=99),
+        {"messages": ["bad_button"]},
+    ),
+    refused(
+        "no such option on a question already answered: forged, not already saved",
+        person(invitation(answered=1)),
+        press("a", "single", "7"),
+        BAD,
+    ),
+    refused(
+        "no such tick on a multi question already answered",
+        person(invitation(answered=2)),
+        press("t", "multi", "9"),
+        BAD,
+    ),
+    refused(
+        "no such option after finishing",
+        person(invitation(S.COMPLETED, answered=6)),
+        press("a", "yesno", "maybe"),
+        {"messages": ["bad_button"]},
     ),
     refused("no such option", person(invitation()), press("a", "single", "2"), BAD),
     refused(
@@ -500,7 +531,7 @@ CASES = [
         "typed after finishing: nothing waiting",
         person(invitation(S.COMPLETED, answered=6)),
         Typed("hello"),
-        messages=["nothing_waiting"],
+        messages=["nothing_waiting typed"],
     ),
     case(
         "/resume with a round waiting: its intro, delivered",
@@ -521,6 +552,8 @@ CASES = [
 
 @pytest.mark.parametrize(("state", "event", "expected"), CASES)
 def test_decision(state: PersonState, event: Event, expected: dict[str, Any]) -> None:
+    expected = dict(expected)
+    is_refusal = expected.pop("refused", False)
     decision = decide(state, event, NOW)
     assert {
         "effects": decision.effects,
@@ -528,10 +561,11 @@ def test_decision(state: PersonState, event: Event, expected: dict[str, Any]) ->
         "edit": said(decision.edit),
         "messages": [said(m) for m in decision.messages],
     } == expected
-    # Anything refused changes nothing, and says why in the log.
-    assert (decision.refused is not None) == (expected["toast"] is not None)
+    # Anything refused changes nothing, says why in the log, and says it to the person once.
+    assert (decision.refused is not None) == is_refusal
     if decision.refused:
         assert not decision.effects
+        assert (decision.toast is None) != (not decision.messages)
 
 
 def test_a_card_shows_the_answer_being_changed_and_the_ticks_so_far() -> None:
