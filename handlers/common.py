@@ -155,3 +155,13 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         await deliver(update, context, say(app_context(context), "error.html"))
     except Exception:  # the error reply itself may fail (403, network): nothing more to do
         log.debug("could not tell the user about the error", exc_info=True)
+
+
+# Control characters never reach a service: PostgreSQL refuses a NUL byte in text, and none
+# belongs in an answer, a finding or a date. Newlines and tabs stay.
+_CONTROL = dict.fromkeys(c for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\r\t")
+
+
+def typed(text: str) -> str:
+    """What a person typed, as every handler hands it to a service."""
+    return text.translate(_CONTROL)

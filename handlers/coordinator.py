@@ -26,7 +26,7 @@ from bot.telegram.jobs import tick_now, wake_sender
 from bot.telegram.menus import register_command
 from bot.telegram.replies import deliver
 from bot.telegram.transactions import in_session
-from handlers.common import answer, dialog_text, require_role, say
+from handlers.common import answer, dialog_text, require_role, say, typed
 from storage.models import Role
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ async def schedule_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 @require_role(Role.COORDINATOR)
 async def _schedule_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    d, text = _dialog(update, context), update.effective_message.text or ""  # type: ignore[union-attr]
+    d, text = _dialog(update, context), typed(update.effective_message.text or "")  # type: ignore[union-attr]
     run = in_session(app_context(context), lambda s: schedule_dialog.text(s, d, text))
     await answer(update, context, run)
 

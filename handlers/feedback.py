@@ -22,7 +22,7 @@ from bot.telegram.context import app_context
 from bot.telegram.menus import register_command
 from bot.telegram.replies import deliver
 from bot.telegram.transactions import in_session
-from handlers.common import answer, dialog_text, require_role, say
+from handlers.common import answer, dialog_text, require_role, say, typed
 from storage.models import Role
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ async def action_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
         return
-    body = (message.text or "").partition(" ")[2].strip()
+    body = typed(message.text or "").partition(" ")[2].strip()
     head, _, rest = body.partition(" ")
     d = _dialog(update, context)
     if not rest and (not head or number(head) is not None):
@@ -83,7 +83,7 @@ async def action_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 @require_role(Role.COORDINATOR)
 async def _action_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    d, text = _dialog(update, context), update.effective_message.text or ""  # type: ignore[union-attr]
+    d, text = _dialog(update, context), typed(update.effective_message.text or "")  # type: ignore[union-attr]
     await answer(
         update, context, in_session(app_context(context), lambda s: action_dialog.text(s, d, text))
     )

@@ -35,7 +35,7 @@ from bot.participation.invites import create_invite, deep_link, parse_invite_arg
 from bot.telegram import replies, transactions
 from bot.telegram.context import app_context
 from bot.telegram.menus import register_command
-from handlers.common import require_role
+from handlers.common import require_role, typed
 from storage.db import session_in
 from storage.models import Participant, ParticipantStatus, Role
 
@@ -88,7 +88,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return
-    code = context.args[0].translate(_CONTROL) if context.args else None
+    code = typed(context.args[0]) if context.args else None
     reply = await _decided(
         ctx, user.id, lambda session: joining.start(session, ctx, user.id, chat.id, code)
     )
@@ -160,12 +160,7 @@ def _bad_button(ctx: AppContext, update: Update) -> Reply:
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     if message is not None and message.text is not None:
-        await _journey_or_join(update, context, Typed(message.text.translate(_CONTROL)))
-
-
-# Control characters never reach a service: PostgreSQL refuses a NUL byte in text, and none
-# belongs in an answer. Newlines and tabs stay.
-_CONTROL = dict.fromkeys(c for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\r\t")
+        await _journey_or_join(update, context, Typed(typed(message.text)))
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -261,3 +261,19 @@ async def test_members_and_leads_are_refused(harness: BotHarness) -> None:
     with session_scope(harness.ctx.sessions) as session:
         states = list(session.scalars(select(DialogState)))
         assert [(s.chat_id, s.step) for s in states] == [(COORD, "rnd")]
+
+
+async def test_a_typed_line_is_stored_without_control_characters(harness: BotHarness) -> None:
+    """A NUL byte, which PostgreSQL refuses in text, or a bell in a typed line is dropped
+    before the dialog sees it, as in a participant's answer (handlers.common.typed)."""
+    round_id = build(harness)
+    msg = await harness.say(COORD, f"/action {round_id}")
+    msg = await harness.press(COORD, msg, "Other finding")
+    msg = await harness.say(COORD, "Forms\x00 arrive\x07 late\tagain")
+    assert "What will be done?" in msg.text
+    msg = await harness.say(COORD, "One form\x00")
+    msg = await harness.say(COORD, "Grants team")
+    msg = await harness.press(COORD, msg, "No date")
+    await harness.press(COORD, msg, "Save")
+    [action] = actions(harness)
+    assert (action.finding, action.action) == ("Forms arrive late\tagain", "One form")
