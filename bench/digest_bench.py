@@ -219,7 +219,7 @@ def build(url: str, people: int, rounds: int) -> None:
 def measure(url: str, what: str) -> dict[str, float]:
     """Runs inside the subprocess."""
     from bot.coding.stored import codebook_for
-    from bot.digests.compile import catch_up_coding, compile_digest
+    from bot.digests.compile import prepare, compile_digest
     from bot.digests.render import render_html, render_markdown, render_telegram
     from bot.digests.scopes import quarter_scope
     from bot.kernel.context import AppContext
@@ -250,7 +250,7 @@ def measure(url: str, what: str) -> dict[str, float]:
                 now = datetime.now(UTC)
                 scope = quarter_scope(session, settings, now)
                 # As every caller does: the catch-up coding first, then the compile (a read).
-                catch_up_coding(session, scope, codebook)
+                prepare(session, scope, codebook)
                 digest = compile_digest(session, settings, scope, codebook=codebook, now=now)
                 extra["respondents"] = digest.barriers.base
                 if what == "render":

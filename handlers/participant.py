@@ -141,7 +141,7 @@ def _forget_press(session: Session, ctx: AppContext, user_id: int, yes: bool) ->
     if not yes:
         text = ctx.renderer.render(T + "forget_cancelled.html")
         return Reply(toast="", edit=OutgoingMessage(text))
-    erased = mydata.forget(session, user_id)
+    erased = mydata.forget(session, ctx, user_id)
     template = "forgotten.html" if erased else "nothing_to_forget.html"
     return Reply(toast="", edit=OutgoingMessage(ctx.renderer.render(T + template)))
 

@@ -394,6 +394,20 @@ class AnswerReview(Base):
     reviewed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Release(Base):
+    """A round's figures as published when it closed (bot.digests.published): every digest of
+    the round, and every period digest that includes it, is made from these, never recounted,
+    so nothing can be worked out by comparing releases made before and after an erasure."""
+
+    __tablename__ = "releases"
+
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True
+    )
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ScheduledEvent(Base):
     """A moment in a round's life ("fires"): claimed and run by one repeating job."""
 

@@ -222,10 +222,16 @@ def rounds_schedule(
 @rounds_app.command("list")
 def rounds_list(ctx: typer.Context, limit: int = 20) -> None:
     """Newest rounds with status and response rate."""
-    zone = state(ctx).settings.zone
+    settings = state(ctx).settings
+    zone, k = settings.zone, settings.privacy.k
     with session_scope(state(ctx).ready_sessions()) as session:
-        for r, invited, completed in list_rounds(session, limit=limit):
-            rate = f"{completed}/{invited} ({completed / invited:.0%})" if invited else "-"
+        for r, invited, completed in list_rounds(session, k, limit=limit):
+            if not invited:
+                rate = "-"
+            elif completed is None:
+                rate = f"<{k}/{invited}"
+            else:
+                rate = f"{completed}/{invited} ({completed / invited:.0%})"
             typer.echo(
                 f"{r.id:>5}  {r.status.value:<9} {r.opens_at.astimezone(zone):%Y-%m-%d %H:%M}  "
                 f"{rate:<16} {r.consultation.slug}"
@@ -234,22 +240,29 @@ def rounds_list(ctx: typer.Context, limit: int = 20) -> None:
 
 @rounds_app.command("show")
 def rounds_show(ctx: typer.Context, round_id: int) -> None:
-    """Invited, delivered, started, completed and unreachable, by segment."""
+    """Invited, delivered and unreachable; answered and completed, overall and by segment, with
+    figures about people under k held back as in a digest."""
+    k = state(ctx).settings.privacy.k
     with session_scope(state(ctx).ready_sessions()) as session:
         try:
-            s = round_stats(session, get_round(session, round_id))
+            s = round_stats(session, get_round(session, round_id), k)
         except RoundError as exc:
             raise UserError(exc.say(_renderer(ctx)), EXIT_FAILED) from None
+        p = s.participation
+
+        def shown(value: int | None, small: bool = True) -> str:
+            return str(value) if value is not None else (f"<{k}" if small else "held back")
+
         typer.echo(
             f"round {round_id} {s.round.status.value}: invited {s.invited}, "
-            f"delivered {s.delivered}, "
-            f"started {s.started}, completed {s.completed}, unreachable {s.unreachable}"
+            f"delivered {s.delivered}, unreachable {s.unreachable}, "
+            f"answered {shown(p.responded)}, completed {shown(p.completed)}"
         )
-        for key, values in s.by_segment.items():
-            for value, c in values.items():
+        for dim in p.dimensions:
+            for row in dim.rows:
                 typer.echo(
-                    f"  {key}={value}: {c['completed']} of {sum(c.values())} completed, "
-                    f"{c['unreachable']} unreachable"
+                    f"  {dim.key}={row.label}: {shown(row.responded, row.small)} of "
+                    f"{row.invited} answered, {shown(row.completed, row.small)} completed"
                 )
 
 

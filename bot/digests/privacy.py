@@ -1,18 +1,11 @@
-"""Privacy helpers for digests: scrubbing quotes and keeping every cell at or above k.
-
-A cell (a count shown in any breakdown) drawn from fewer than k respondents is never shown:
-small cells are merged into "Other (merged)" and, if the merged cell is itself under k, the next
-smallest cell joins it, so a suppressed number cannot be worked out by subtraction.
-"""
+"""Scrubbing free texts before they are quoted: what is shown of people's words.
+(Which figures may be shown is bot.digests.disclosure's.)"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Generic, TypeVar
-
-MERGED_LABEL = "Other (merged)"
+from collections.abc import Iterable
+from typing import TypeVar
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 # Phone numbers: 9+ digits with optional spaces, dots, dashes, brackets and a leading +.
@@ -133,38 +126,3 @@ _HARMLESS = {
     "house",
     "home",
 }
-
-
-def shown(count: int | None, k: int) -> bool:
-    """May a cell with `count` respondents be shown? Zero is shown (it describes no one)."""
-    return count is not None and (count == 0 or count >= k)
-
-
-@dataclass
-class Merged(Generic[T]):
-    kept: list[T]
-    merged: list[T]  # folded into "Other (merged)"
-    merged_count: int  # respondents in the merged cell (shown only if >= k)
-    suppressed: bool  # the merged cell itself stays hidden (it is under k)
-
-
-def merge_small(
-    items: Sequence[T], count: Callable[[T], int], k: int, *, complementary: bool = True
-) -> Merged[T]:
-    """Fold every item under k into one merged cell. With `complementary` (cells that add up
-    to a shown total, like areas or a single-choice question), a merged cell under k pulls in
-    the next smallest item until it is not, so no hidden cell can be worked out by
-    subtraction. Without it (barriers, multi-choice options: people may be in several cells,
-    nothing adds up), small cells are merged or hidden and the others stay. Zero stays."""
-    kept = [i for i in items if count(i) == 0 or count(i) >= k]
-    merged = [i for i in items if 0 < count(i) < k]
-    total = sum(count(i) for i in merged)
-    while complementary and merged and total < k:
-        candidates = [i for i in kept if count(i) > 0]
-        if not candidates:
-            break
-        smallest = min(candidates, key=count)
-        kept.remove(smallest)
-        merged.append(smallest)
-        total += count(smallest)
-    return Merged(kept, merged, total, suppressed=bool(merged) and total < k)

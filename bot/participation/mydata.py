@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from bot.digests.fanout import rerender_pending_digests
+from bot.digests.published import erase_quotes
 from bot.kernel.audit import record
 from bot.kernel.context import AppContext
 from bot.kernel.dialogs import button
@@ -153,9 +155,11 @@ def confirm_forget(ctx: AppContext) -> Reply:
     )
 
 
-def forget(session: Session, telegram_user_id: int) -> bool:
-    """Erase everything that names this person. Answers go too (with their choices and codes);
-    digests already sent cannot be recalled and are not touched."""
+def forget(session: Session, ctx: AppContext, telegram_user_id: int) -> bool:
+    """Erase everything that names this person. Answers go too (with their choices and codes),
+    and their quotes leave the published releases and every digest not yet sent; the published
+    figures stay as they were, so nothing can be learnt by comparing digests. Digests already
+    sent cannot be recalled."""
     participant = session.scalar(
         select(Participant).where(Participant.telegram_user_id == telegram_user_id)
     )
@@ -172,6 +176,11 @@ def forget(session: Session, telegram_user_id: int) -> bool:
             .where(Round.progress_chat_id == chat_id)
             .values(progress_chat_id=None, progress_message_id=None)
         )
+    invitation_ids = list(
+        session.scalars(select(Invitation.id).where(Invitation.participant_id == pid))
+    )
+    rounds = erase_quotes(session, invitation_ids)
+    rerender_pending_digests(session, ctx, rounds)
     # Answer rows cascade from the invitation (and their choices and codes from the answer).
     session.execute(delete(Invitation).where(Invitation.participant_id == pid))
     for table, column in (
