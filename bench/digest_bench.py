@@ -219,7 +219,7 @@ def build(url: str, people: int, rounds: int) -> None:
 def measure(url: str, what: str) -> dict[str, float]:
     """Runs inside the subprocess."""
     from bot.coding.stored import codebook_for
-    from bot.digests.compile import prepare, compile_digest
+    from bot.digests.compile import compile_digest, prepare
     from bot.digests.render import render_html, render_markdown, render_telegram
     from bot.digests.scopes import quarter_scope
     from bot.kernel.context import AppContext
