@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+import numpy as np
+
 from bot.coding.codebook import Codebook
 from bot.digests.digest import (
     NOT_GIVEN,
@@ -42,6 +44,7 @@ from bot.digests.digest import (
     SegmentRow,
 )
 from bot.digests.figures import OrganisationFigures, QuestionFigures, RoundFigures
+from bot.digests.segments import DIMENSIONS as SEGMENT_DIMENSIONS
 
 MERGED_LABEL = "Other (merged)"
 DIMENSION_LABELS = {
@@ -95,6 +98,88 @@ def merge_small(items: Sequence[T], count: Callable[[T], int], k: int) -> Merged
 
 def rate(part: int | None, whole: int) -> float | None:
     return None if part is None or whole == 0 else part / whole
+
+
+class Atoms:
+    """The audit behind secondary suppression. Dimensions are not independent (every service
+    user's organisation type is "not given"; an organisation sits in one area), so cells kept
+    apart in their own tables can still be had by combining tables. The atoms are the
+    combinations of segments (and organisation) that occur; every cell is a set of atoms, and
+    linear algebra tells whether a held-back cell, a segment, or a combination of fewer than k
+    people can be worked out from the cells shown."""
+
+    def __init__(self, f: RoundFigures, rows_of: Mapping[str, Mapping[str, str]]) -> None:
+        keys = [key for key, _ in SEGMENT_DIMENSIONS]
+        self.values = np.array([[a[2], a[3], a[4]] for a in f.atoms], dtype=float).reshape(-1, 3)
+        self.orgs = [a[0] for a in f.atoms]
+        self.labels = [dict(zip(keys, a[1], strict=True)) for a in f.atoms]
+        self.rows_of = rows_of
+
+    def cell(self, key: str, row: str) -> np.ndarray:
+        """The atoms in a dimension's shown row."""
+        rows = self.rows_of.get(key, {})
+        return np.array([rows.get(labels.get(key, "")) == row for labels in self.labels], float)
+
+    def organisation(self, org: int) -> np.ndarray:
+        return np.array([o == org for o in self.orgs], float)
+
+    def _targets(self, index: int, k: int) -> list[np.ndarray]:
+        """Groups a reader can name that hold fewer than k people (or whose count is under
+        k): each segment label, each combination."""
+        targets = [np.eye(len(self.labels))[i] for i in range(len(self.labels))]
+        for key in self.rows_of:
+            for label in {labels.get(key) for labels in self.labels}:
+                targets.append(np.array([lab.get(key) == label for lab in self.labels], float))
+        return [
+            t
+            for t in targets
+            if 1 <= t @ self.values[:, index] < k or 0 < t @ self.values[:, 0] < k
+        ]
+
+    def exposed(self, shown: list[np.ndarray], index: int, k: int) -> np.ndarray | None:
+        """A sensitive group that the shown cells determine, or None."""
+        if not shown or not len(self.labels):
+            return None
+        basis = _row_basis(np.vstack(shown))
+        for target in self._targets(index, k):
+            if np.abs(target - (target @ basis.T) @ basis).max() < 1e-9:
+                return target
+        return None
+
+    def shown_cells(self, hidden: set[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
+        cells: dict[tuple[str, str], np.ndarray] = {}
+        for key, rows in self.rows_of.items():
+            for row in set(rows.values()):
+                if (key, row) not in hidden:
+                    cells[(key, row)] = self.cell(key, row)
+        return cells
+
+    def audit(self, hidden: set[tuple[str, str]], index: int, k: int) -> None:
+        """Hold back more rows (adding them to `hidden`) until no sensitive group can be
+        worked out from the rows shown and the total."""
+        total = np.ones(len(self.labels))
+        while True:
+            cells = self.shown_cells(hidden)
+            target = self.exposed([total, *cells.values()], index, k)
+            if target is None:
+                return
+            names = list(cells)
+            matrix = np.vstack([total, *cells.values()])
+            weights, *_ = np.linalg.lstsq(matrix.T, target, rcond=None)
+            used = [
+                (float(cells[name] @ self.values[:, index]), name)
+                for name, w in zip(names, weights[1:], strict=True)
+                if abs(w) > 1e-9
+            ]
+            if not used:
+                return  # only the total itself: nothing smaller to hold back
+            hidden.add(min(used)[1])
+
+
+def _row_basis(matrix: np.ndarray) -> np.ndarray:
+    _, singular, vt = np.linalg.svd(matrix, full_matrices=False)
+    rank = int((singular > 1e-9 * max(singular[0], 1.0)).sum()) if singular.size else 0
+    return vt[:rank]
 
 
 # --------------------------------------------------------------------------- one round
@@ -175,11 +260,11 @@ def _participation(
 ) -> tuple[Participation, dict[str, dict[str, str]]]:
     responded = f.responded if f.responded >= k else None
     completed = f.completed if responded is not None and safe(f.completed, k) else None
-    dimensions: list[Dimension] = []
     rows_of: dict[str, dict[str, str]] = {}
-    gaps: list[str] = []
+    tables: list[tuple[str, list[tuple[str, list[int], bool]], bool]] = []
+    hidden_r: set[tuple[str, str]] = set()
+    hidden_c: set[tuple[str, str]] = set()
     for key, raw in f.segments.items():
-        label = DIMENSION_LABELS.get(key, key)
         merged = merge_small(list(raw.items()), lambda kv: kv[1][0], k)
         cells: list[tuple[str, list[int], bool]] = [(lab, c, False) for lab, c in merged.kept]
         if merged.merged:
@@ -187,20 +272,36 @@ def _participation(
             cells.append((MERGED_LABEL, summed, True))
         rows_of[key] = {lab: lab for lab, _ in merged.kept}
         rows_of[key].update({lab: MERGED_LABEL for lab, _ in merged.merged})
-        hidden_r = hidden_in_partition({lab: c[1] for lab, c, _ in cells}, k)
-        hidden_c = hidden_in_partition({lab: c[2] for lab, c, _ in cells}, k)
+        tables.append((key, cells, bool(merged.merged)))
+        for index, part in ((1, hidden_r), (2, hidden_c)):
+            counts = {lab: c[index] for lab, c, _ in cells}
+            part.update((key, lab) for lab in hidden_in_partition(counts, k))
+            # A zero is shown only for k or more invited (see safe); fewer: held back.
+            part.update((key, lab) for lab, c, _ in cells if c[0] < k)
+    atoms = Atoms(f, rows_of)
+    if responded is not None:
+        atoms.audit(hidden_r, 1, k)
+    if completed is not None:
+        atoms.audit(hidden_c, 2, k)
+    dimensions: list[Dimension] = []
+    gaps: list[str] = []
+    for key, cells, any_merged in tables:
+        label = DIMENSION_LABELS.get(key, key)
         rows: list[SegmentRow] = []
         for lab, (n, r, c), is_merged in cells:
-            resp = r if responded is not None and lab not in hidden_r else None
-            if responded is None and r == 0:
-                resp = 0  # "no responses" describes nobody
-            comp = c if completed is not None and lab not in hidden_c and resp is not None else None
+            shown_r = (key, lab) not in hidden_r and (responded is not None or r == 0)
+            resp = r if shown_r else None
+            comp = (
+                c
+                if completed is not None and (key, lab) not in hidden_c and resp is not None
+                else None
+            )
             rows.append(SegmentRow(lab, n, resp, comp, rate(resp, n), is_merged, 0 < r < k))
             if r < k and lab != NOT_GIVEN:
-                words = "no responses" if r == 0 else f"fewer than {k} responses"
+                words = "no responses" if r == 0 and n >= k else f"fewer than {k} responses"
                 gaps.append(f"{label}: {lab} ({words} from {n} invited)")
         rows.sort(key=lambda s: (s.merged, s.label == NOT_GIVEN, -(s.rate or 0), s.label))
-        note = "Some small segments were merged." if merged.merged else None
+        note = "Some small segments were merged." if any_merged else None
         dimensions.append(Dimension(key, label, rows, note))
     if any(d.note for d in dimensions) or any(
         r.responded is None for d in dimensions for r in d.rows
@@ -238,7 +339,8 @@ def _organisations_under_k(
         for org in orgs
         if responded_by.get(org, 0) < k
     )
-    return [f"{name} ({'none' if n == 0 else f'fewer than {k}'})" for name, n in few], len(few)
+    # "None" against "fewer than k" would tell a small organisation's people apart.
+    return [name for name, _ in few], len(few)
 
 
 def _question(q: QuestionFigures, k: int, releasable: bool) -> QuestionSummary:
@@ -374,10 +476,11 @@ def _organisation(
         releasable
         and ro >= k
         and safe(f.responded - ro, k)
-        and _nested_safely(o, participation, rows_of, k)
+        and _nested_safely(f, org_id, participation, rows_of, k)
     )
     if not shown:
-        return OrganisationDetail(name, o.invited, 0 if ro == 0 else None, None, [], True)
+        none = ro == 0 and o.invited >= k  # a zero of k or more describes nobody in particular
+        return OrganisationDetail(name, o.invited, 0 if none else None, None, [], True)
     partnership = {r.code: r.respondents for r in barriers.rows + barriers.successes}
     rest = f.responded - ro
     mine: dict[str, int] = {}
@@ -394,22 +497,20 @@ def _organisation(
 
 
 def _nested_safely(
-    o: OrganisationFigures,
+    f: RoundFigures,
+    org_id: int,
     participation: Participation,
     rows_of: dict[str, dict[str, str]],
     k: int,
 ) -> bool:
-    """The organisation sits inside one shown row of every dimension, and the rest of that row
-    is safe: then its own count, set against the row's, gives nobody away."""
-    shown_rows = {d.key: {r.label: r for r in d.rows} for d in participation.dimensions}
-    for key, labels in o.segments.items():
-        rows = {rows_of.get(key, {}).get(label) for label, c in labels.items() if c[0]}
-        if len(rows) != 1:
-            return False
-        row = shown_rows.get(key, {}).get(next(iter(rows)) or "")
-        if row is None or row.responded is None or not safe(row.responded - o.responded, k):
-            return False
-    return True
+    """Set beside the rows shown, the organisation's own count gives no segment and no
+    combination of fewer than k away (see Atoms)."""
+    atoms = Atoms(f, rows_of)
+    hidden = {
+        (d.key, r.label) for d in participation.dimensions for r in d.rows if r.responded is None
+    }
+    shown = [np.ones(len(atoms.labels)), *atoms.shown_cells(hidden).values()]
+    return atoms.exposed([*shown, atoms.organisation(org_id)], 1, k) is None
 
 
 # --------------------------------------------------------------------------- a period
@@ -474,7 +575,7 @@ def release_period(
     organisation = None
     if own_organisation is not None:
         organisation = _period_organisation(
-            kept, own_organisation, organisation_names.get(own_organisation, ""), codebook
+            kept, own_organisation, organisation_names.get(own_organisation, ""), codebook, k
         )
     return RoundRelease(
         figures, bool(kept), participation, rows_of, questions, barriers, organisation, notes
@@ -550,7 +651,7 @@ def _period_participation(
                 for i, x in enumerate((n, resp, comp)):
                     rest[i] += x
             if resp < k and label != NOT_GIVEN:
-                words = "no responses" if resp == 0 else f"fewer than {k} responses"
+                words = "no responses" if resp == 0 and n >= k else f"fewer than {k} responses"
                 gaps.append(f"{DIMENSION_LABELS.get(key, key)}: {label} ({words} from {n} invited)")
         if rest_labels:
             # The rest is the total less the rows shown: already known, so shown.
@@ -653,7 +754,7 @@ def _period_question(
 
 
 def _period_organisation(
-    kept: Sequence[RoundRelease], org_id: int, name: str, codebook: Codebook
+    kept: Sequence[RoundRelease], org_id: int, name: str, codebook: Codebook, k: int
 ) -> OrganisationDetail:
     details = [r.organisation for r in kept]
     orgs = [r.figures.organisations.get(org_id) or OrganisationFigures(0, 0, 0) for r in kept]
@@ -661,7 +762,7 @@ def _period_organisation(
     if not kept or any(
         d is None or (d.suppressed and o.responded) for d, o in zip(details, orgs, strict=True)
     ):
-        none = all(o.responded == 0 for o in orgs)
+        none = all(o.responded == 0 for o in orgs) and invited >= k
         return OrganisationDetail(name, invited, 0 if none else None, None, [], True)
     responded = sum(o.responded for o in orgs)
     codes = _sum_dicts(o.codes for o in orgs)

@@ -60,6 +60,8 @@ class RoundFigures:
     questions: list[QuestionFigures]
     codes: dict[str, int]  # respondents naming each code (once per person)
     quotes: list[QuoteCandidate] = field(default_factory=list)
+    # [organisation, [label per dimension, in DIMENSIONS' order], n, r, c] per combination
+    atoms: list[list[Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -83,4 +85,5 @@ class RoundFigures:
             ],
             codes=data["codes"],
             quotes=[QuoteCandidate(**q) for q in data.get("quotes", [])],
+            atoms=data.get("atoms", []),
         )

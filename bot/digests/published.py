@@ -25,7 +25,7 @@ from storage.models import Release, Round, RoundStatus
 
 def count_round(session: Session, round_id: int, codebook: Codebook) -> RoundFigures:
     """Count one round's true figures, in a handful of GROUP BY statements."""
-    totals, segments, organisations = participation_cells(session, round_id)
+    totals, segments, organisations, atoms = participation_cells(session, round_id)
     codes, org_codes = code_counts_by_organisation(session, round_id)
     named = sorted(c for c in codes if c in codebook)
     return RoundFigures(
@@ -45,6 +45,7 @@ def count_round(session: Session, round_id: int, codebook: Codebook) -> RoundFig
         questions=question_counts(session, round_id),
         codes={c: codes[c] for c in named},
         quotes=quote_candidates(session, round_id, named),
+        atoms=atoms,
     )
 
 
@@ -84,16 +85,18 @@ def republish(session: Session, round_ids: Iterable[int], codebook: Codebook) ->
     return kept
 
 
-def released_figures(session: Session, round_ids: Iterable[int]) -> dict[int, RoundFigures]:
+def released_figures(
+    session: Session, round_ids: Iterable[int], *, missing_ok: bool = False
+) -> dict[int, RoundFigures]:
     """The published figures of each round, by round id; a round not published (not closed)
-    is an error for people."""
+    is an error for people, unless `missing_ok` (then it is left out)."""
     ids = list(round_ids)
     found = {
         release.round_id: RoundFigures.from_json(release.figures)
         for release in session.scalars(select(Release).where(Release.round_id.in_(ids)))
     }
     missing = [i for i in ids if i not in found]
-    if missing:
+    if missing and not missing_ok:
         raise DigestError(
             f"Round {missing[0]} has not closed yet: its digest is published when it closes."
         )

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from bot.digests.digest import Participation
 from bot.digests.disclosure import release_participation, safe
 from bot.digests.figures import RoundFigures
+from bot.digests.published import released_figures
 from bot.digests.segments import participation_cells
 from bot.rounds.services import RoundError
 from storage.models import (
@@ -49,12 +50,20 @@ def round_stats(session: Session, round_: Round, k: int) -> RoundStats:
             )
         }
     )
-    totals, segments, _ = participation_cells(session, round_.id)
-    live = RoundFigures(round_.id, totals[0], totals[1], totals[2], segments, {}, [], {})
+    # A published round shows the figures it was published with: recounted after an erasure
+    # they would differ by the person who left, and give them away.
+    published = released_figures(session, [round_.id], missing_ok=True).get(round_.id)
+    if published is not None:
+        live = published
+    else:
+        totals, segments, _, atoms = participation_cells(session, round_.id)
+        live = RoundFigures(
+            round_.id, totals[0], totals[1], totals[2], segments, {}, [], {}, atoms=atoms
+        )
     delivered = sum(counts[s] for s in ("delivered", "declined", "started", "completed"))
     return RoundStats(
         round_,
-        totals[0],
+        live.invited,
         counts,
         delivered,
         counts["unreachable"],
@@ -77,6 +86,7 @@ def list_rounds(
     )
     invited: Counter[int] = Counter()
     completed: Counter[int] = Counter()
+    published = released_figures(session, [r.id for r in rounds], missing_ok=True)
     for rid, status, n in session.execute(
         select(Invitation.round_id, Invitation.status, func.count())
         .where(Invitation.round_id.in_([r.id for r in rounds]))
@@ -85,6 +95,8 @@ def list_rounds(
         invited[rid] += n
         if status == InvitationStatus.COMPLETED:
             completed[rid] += n
+    for rid, figures in published.items():  # as published: see round_stats
+        invited[rid], completed[rid] = figures.invited, figures.completed
     return [
         (r, invited[r.id], completed[r.id] if safe(completed[r.id], k) else None) for r in rounds
     ]
