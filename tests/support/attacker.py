@@ -227,17 +227,15 @@ class Attacker:
             people = [p for p in self.people if p.round_id == round_id]
             shown = {col: {r[col] for r in round_rows} - {MERGED_LABEL} for col in columns}
 
-            def cell(p: Person) -> tuple[str, ...]:
-                return tuple(
+            groups: dict[tuple[str, ...], list[Person]] = {}
+            for p in people:
+                cell = tuple(
                     p.labels.get(dim, "Not given")
                     if p.labels.get(dim, "Not given") in shown[col]
                     else MERGED_LABEL
                     for col, dim in columns.items()
                 )
-
-            groups: dict[tuple[str, ...], list[Person]] = {}
-            for p in people:
-                groups.setdefault(cell(p), []).append(p)
+                groups.setdefault(cell, []).append(p)
             tallies: dict[tuple[str, ...], dict[Key, set[str]]] = {}
             for r in round_rows:
                 combo = tuple(r[col] for col in columns)
