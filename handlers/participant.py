@@ -7,6 +7,7 @@ Telegram, so what a person said is stored before anything is sent back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from bot.telegram import replies, transactions
 from bot.telegram.context import app_context
 from bot.telegram.menus import register_command
 from handlers.common import require_role, typed
-from storage.db import session_in
+from storage.db import after_erasure, session_in
 from storage.models import Participant, ParticipantStatus, Role
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,21 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     except transactions.DuplicateUpdate:
         log.info("dropped duplicate update %s", update.update_id)
         return
+    if isinstance(press, presses.ForgetPress) and press.yes:
+        await _after_erasure(ctx, update)
     await replies.deliver(update, context, reply)
+
+
+async def _after_erasure(ctx: AppContext, update: Update) -> None:
+    """The erasure has committed: now (outside any transaction) leave no copy of what it
+    deleted in SQLite's write-ahead log (storage.db.after_erasure)."""
+    if not await asyncio.to_thread(after_erasure, ctx.engine):
+        # The update id only: the person asked to be forgotten.
+        log.warning(
+            "erasure (update %s) committed, but a reader kept the write-ahead log from being "
+            "truncated: it may hold the erased rows until later writes overwrite them",
+            update.update_id,
+        )
 
 
 def _press(

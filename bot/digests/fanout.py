@@ -18,7 +18,7 @@ from bot.digests.scopes import quarter_scope, round_scope
 from bot.kernel.context import AppContext
 from bot.kernel.people import find_participant, role_of
 from bot.kernel.reply import OutgoingMessage
-from bot.outbox.payloads import document_payload, photo_payload
+from bot.outbox.payloads import PURGED, document_payload, photo_payload
 from bot.outbox.queue import enqueue
 from storage.models import (
     Delivery,
@@ -262,7 +262,7 @@ def rerender_pending_digests(session: Session, ctx: AppContext, round_ids: list[
                 message = fresh.get(key)
                 if message is None:
                     delivery.status = DeliveryStatus.CANCELLED
-                    delivery.payload = {}
+                    delivery.payload = dict(PURGED)
                 else:
                     delivery.payload = (
                         message.to_payload() if isinstance(message, OutgoingMessage) else message

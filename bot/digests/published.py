@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from bot.coding.codebook import Codebook
 from bot.digests.barriers import code_counts_by_organisation
 from bot.digests.digest import DigestError
-from bot.digests.figures import OrganisationFigures, RoundFigures
+from bot.digests.figures import OrganisationFigures, QuoteCandidate, RoundFigures
 from bot.digests.questions import question_counts
 from bot.digests.quotes import quote_candidates
 from bot.digests.segments import participation_cells
@@ -118,3 +118,16 @@ def erase_quotes(session: Session, invitation_ids: Iterable[int]) -> list[int]:
             changed.append(release.round_id)
     session.flush()
     return changed
+
+
+def quotes_of(session: Session, invitation_ids: Iterable[int]) -> list[tuple[int, QuoteCandidate]]:
+    """(round, quote) of every stored quote of these invitations (for /mydata)."""
+    mine = set(invitation_ids)
+    if not mine:
+        return []
+    return [
+        (release.round_id, quote)
+        for release in session.scalars(select(Release).order_by(Release.round_id))
+        for quote in RoundFigures.from_json(release.figures).quotes
+        if quote.invitation_id in mine
+    ]

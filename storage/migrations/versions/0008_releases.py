@@ -1,7 +1,7 @@
 """releases: each closed round's figures as published, so digests are never recounted
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-06 10:30:00
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 import storage.types
 
 revision: str = "0008"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
