@@ -76,11 +76,11 @@ def start(session: Session, ctx: AppContext, user_id: int, chat_id: int, code: s
                 return Reply(menu_role=participant.role.value).say(
                     renderer.render(T + "already_here.html", joining=label)
                 )
-            current = (
-                participant.organisation.name
-                if participant.organisation
-                else participant.group_label
-            )
+            current = _current(participant)
+            if _stays_put(session, ctx, participant, check.invite):
+                return Reply(menu_role=participant.role.value).say(
+                    _not_for_staff(session, ctx, participant, check.invite)
+                )
             return Reply().say(
                 OutgoingMessage(
                     renderer.render(T + "switch_question.html", current=current, joining=label),
@@ -228,6 +228,9 @@ def _switch(session: Session, ctx: AppContext, participant: Participant, code: s
         return _invalid(ctx, check.problem)
     if participant.invite_id == check.invite.id:
         return Reply(toast=ctx.renderer.render(T + "already_saved.html"))
+    if _stays_put(session, ctx, participant, check.invite):
+        edit = OutgoingMessage(_not_for_staff(session, ctx, participant, check.invite))
+        return Reply(toast="", edit=edit)
     _attach(participant, check.invite)
     record(
         session,
@@ -238,6 +241,37 @@ def _switch(session: Session, ctx: AppContext, participant: Participant, code: s
     )
     text = ctx.renderer.render(T + "switched.html", joining=invite_label(check.invite))
     return Reply(toast="", edit=OutgoingMessage(text))
+
+
+def _current(participant: Participant) -> str | None:
+    """The organisation or group someone joined with, by name."""
+    if participant.organisation is not None:
+        return participant.organisation.name
+    return participant.group_label
+
+
+def _stays_put(session: Session, ctx: AppContext, participant: Participant, invite: Invite) -> bool:
+    """A lead or coordinator keeps their organisation: an ordinary member link, which anyone
+    may pass on, never moves them. Moving one is a coordinator's act, with a lead link."""
+    role = role_of(session, ctx.settings, participant.telegram_user_id)
+    return (
+        role in (Role.LEAD, Role.COORDINATOR)
+        and invite.role == Role.MEMBER
+        and (invite.organisation_id, invite.group_label)
+        != (participant.organisation_id, participant.group_label)
+    )
+
+
+def _not_for_staff(
+    session: Session, ctx: AppContext, participant: Participant, invite: Invite
+) -> str:
+    role = role_of(session, ctx.settings, participant.telegram_user_id)
+    return ctx.renderer.render(
+        T + "switch_not_for_staff.html",
+        role=role.value if role else "",
+        current=_current(participant),
+        joining=invite_label(invite),
+    )
 
 
 def _bad(renderer: Renderer, press: object, user_id: int) -> Reply:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.kernel.people import grant_role
 from bot.participation.invites import create_invite
 from storage.db import session_scope
 from storage.models import AuditEvent, Invite, Organisation, Participant, Role
+from tests.support import factories
 from tests.support.harness import BotHarness
 
 MEMBER = 2001
@@ -186,3 +188,40 @@ async def test_the_profile_counter_counts_only_the_questions_asked(harness: BotH
     assert "About you, 1 of 1" in area.text
     harness.standin.press(OTHER, area, "North")
     await harness.standin.wait_for_message(OTHER, predicate=lambda m: "All set" in m.text)
+
+
+@pytest.mark.parametrize("role", [Role.LEAD, Role.COORDINATOR])
+async def test_a_lead_or_coordinator_keeps_their_organisation_on_a_member_link(
+    harness: BotHarness, role: Role
+) -> None:
+    with session_scope(harness.ctx.sessions) as session:
+        alpha = factories.organisation(session, "Alpha Trust")
+        factories.participant(session, MEMBER, organisation=alpha)
+    bravo = make_invite(harness, organisation="Bravo Shelter")
+    # Asked while still a member; made a lead (or coordinator) before pressing "Yes".
+    question = await harness.say(MEMBER, f"/start {bravo}")
+    with session_scope(harness.ctx.sessions) as session:
+        grant_role(session, MEMBER, role)
+    reply = await harness.press(MEMBER, question, "Yes, join Bravo Shelter")
+    assert "Alpha Trust" in reply.text and "coordinator can do that" in reply.text
+    # The link opened again offers no move: it says, kindly, who can make one.
+    said = await harness.say(MEMBER, f"/start {bravo}")
+    assert said.text == reply.text and not said.buttons
+    harness.standin.press_button(MEMBER, said.message_id, f"j:yes:{bravo}")  # forged
+    await harness.settle()
+    with session_scope(harness.ctx.sessions) as session:
+        person = session.scalar(select(Participant))
+        assert person is not None and person.role == role
+        assert person.organisation is not None and person.organisation.name == "Alpha Trust"
+        assert person.invite_id is None
+        assert session.scalar(select(Invite)).uses == 0  # type: ignore[union-attr]
+        assert "participant.switch" not in set(session.scalars(select(AuditEvent.action)))
+    # A lead link, which only a coordinator makes, still moves them: that is the way.
+    lead_link = make_invite(harness, organisation="Bravo Shelter", role=Role.LEAD)
+    question = await harness.say(MEMBER, f"/start {lead_link}")
+    moved = await harness.press(MEMBER, question, "Yes, join Bravo Shelter")
+    assert "Bravo Shelter" in moved.text
+    with session_scope(harness.ctx.sessions) as session:
+        person = session.scalar(select(Participant))
+        assert person is not None and person.role == role
+        assert person.organisation is not None and person.organisation.name == "Bravo Shelter"
