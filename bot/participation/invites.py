@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.kernel.audit import record
@@ -110,6 +110,26 @@ def check_invite(session: Session, code: str | None, *, now: datetime) -> Invite
     if invite.max_uses is not None and invite.uses >= invite.max_uses:
         return InviteCheck(invite, InviteProblem.USED_UP)
     return InviteCheck(invite, None)
+
+
+def claim_use(session: Session, invite: Invite, *, now: datetime) -> bool:
+    """Count one use of `invite` if it still has one to give. The check and the increment are
+    one statement: read-then-write let 6 of 8 people pressing Agree together through a
+    single-use link on PostgreSQL, where each read uses = 0. Now a second UPDATE of the row
+    waits for the first to commit and then checks its WHERE again against the new count."""
+    claimed = session.execute(
+        update(Invite)
+        .where(
+            Invite.id == invite.id,
+            Invite.revoked_at.is_(None),
+            or_(Invite.expires_at.is_(None), Invite.expires_at > now),
+            or_(Invite.max_uses.is_(None), Invite.uses < Invite.max_uses),
+        )
+        .values(uses=Invite.uses + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(invite, ["uses"])
+    return claimed.rowcount == 1  # type: ignore[attr-defined]
 
 
 def invite_label(invite: Invite) -> str:

@@ -19,7 +19,7 @@ from bot.kernel.people import find_participant, role_of
 from bot.kernel.render import Renderer
 from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
 from bot.participation import journey
-from bot.participation.invites import check_invite, invite_label
+from bot.participation.invites import InviteProblem, check_invite, claim_use, invite_label
 from bot.participation.presses import ConsentPress, ProfilePress, SwitchPress
 from bot.participation.profile import counted, load_profile_questions, next_question, set_answer
 from storage.models import Invite, Participant, ParticipantStatus, Role
@@ -129,7 +129,6 @@ def _attach(participant: Participant, invite: Invite | None) -> None:
     participant.answers_as = invite.answers_as
     if invite.role is not None and participant.role.value == "member":
         participant.role = invite.role
-    invite.uses += 1
 
 
 def handle_press(
@@ -171,6 +170,12 @@ def _invalid(ctx: AppContext, problem: object) -> Reply:
     return Reply(toast="").say(text)
 
 
+def _used_up(session: Session, ctx: AppContext, code: str) -> Reply:
+    """The link's last use went to someone else a moment ago (or it lapsed meanwhile)."""
+    problem = check_invite(session, code, now=ctx.clock.now()).problem
+    return _invalid(ctx, problem or InviteProblem.USED_UP)
+
+
 def _consent(
     session: Session,
     ctx: AppContext,
@@ -193,6 +198,8 @@ def _consent(
         return _bad(ctx.renderer, ConsentPress(True, code), user_id)
     if participant is not None and participant.consent_at is not None:
         return Reply(toast=ctx.renderer.render(T + "already_saved.html"))
+    if invite is not None and not claim_use(session, invite, now=now):
+        return _used_up(session, ctx, code)
     if participant is None:
         participant = Participant(telegram_user_id=user_id, role=Role.MEMBER, profile={})
         session.add(participant)
@@ -231,6 +238,8 @@ def _switch(session: Session, ctx: AppContext, participant: Participant, code: s
     if _stays_put(session, ctx, participant, check.invite):
         edit = OutgoingMessage(_not_for_staff(session, ctx, participant, check.invite))
         return Reply(toast="", edit=edit)
+    if not claim_use(session, check.invite, now=ctx.clock.now()):
+        return _used_up(session, ctx, code)
     _attach(participant, check.invite)
     record(
         session,

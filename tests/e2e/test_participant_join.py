@@ -225,3 +225,32 @@ async def test_a_lead_or_coordinator_keeps_their_organisation_on_a_member_link(
         person = session.scalar(select(Participant))
         assert person is not None and person.role == role
         assert person.organisation is not None and person.organisation.name == "Bravo Shelter"
+
+
+async def test_a_single_use_link_lets_one_of_eight_simultaneous_agrees_in(
+    harness: BotHarness,
+) -> None:
+    # Three links, eight people each pressing Agree at once: on PostgreSQL the presses run
+    # side by side (tests/storage/test_invite_uses.py pins the interleaving down).
+    for link in range(3):
+        code = make_invite(harness, organisation=f"Tiny Org {link}", max_uses=1)
+        people = range(2101 + 10 * link, 2109 + 10 * link)
+        notices = [await harness.say(uid, f"/start {code}") for uid in people]
+        for uid, notice in zip(people, notices, strict=True):  # no waiting in between
+            harness.standin.press(uid, notice, "Agree")
+        outcomes = [
+            await harness.standin.wait_for_message(
+                uid,
+                predicate=lambda m: "used as many times" in m.text or "part of town" in m.text,
+                timeout=15,
+            )
+            for uid in people
+        ]
+        assert sum("part of town" in m.text for m in outcomes) == 1
+        with session_scope(harness.ctx.sessions) as session:
+            invite = session.scalar(select(Invite).where(Invite.code == code))
+            assert invite is not None and invite.uses == 1
+            joined = select(func.count()).where(
+                Participant.consent_at.is_not(None), Participant.invite_id == invite.id
+            )
+            assert session.scalar(joined) == 1
