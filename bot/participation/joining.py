@@ -19,7 +19,13 @@ from bot.kernel.people import find_participant, role_of
 from bot.kernel.render import Renderer
 from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
 from bot.participation import journey
-from bot.participation.invites import InviteProblem, check_invite, claim_use, invite_label
+from bot.participation.invites import (
+    InviteProblem,
+    check_code,
+    check_invite,
+    claim_use,
+    invite_label,
+)
 from bot.participation.presses import ConsentPress, ProfilePress, SwitchPress
 from bot.participation.profile import counted, load_profile_questions, next_question, set_answer
 from storage.models import Invite, Participant, ParticipantStatus, Role
@@ -60,7 +66,7 @@ def start(session: Session, ctx: AppContext, user_id: int, chat_id: int, code: s
             record(session, "participant.reactivate", subject=("participant", participant.id))
     joined = participant is not None and participant.consent_at is not None
     if code:
-        check = check_invite(session, code, now=now)
+        check = check_code(session, code, person=user_id, now=now)
         if not check.ok:
             log.info("invite problem %s for user %s", check.problem, user_id)
             return Reply().say(
@@ -188,7 +194,7 @@ def _consent(
     now = ctx.clock.now()
     invite = None
     if code:
-        check = check_invite(session, code, now=now)
+        check = check_code(session, code, person=user_id, now=now)
         if not check.ok:
             return _invalid(ctx, check.problem)
         invite = check.invite
@@ -230,7 +236,7 @@ def _consent(
 
 
 def _switch(session: Session, ctx: AppContext, participant: Participant, code: str) -> Reply:
-    check = check_invite(session, code, now=ctx.clock.now())
+    check = check_code(session, code, person=participant.telegram_user_id, now=ctx.clock.now())
     if not check.ok or check.invite is None:
         return _invalid(ctx, check.problem)
     if participant.invite_id == check.invite.id:

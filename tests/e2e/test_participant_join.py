@@ -254,3 +254,28 @@ async def test_a_single_use_link_lets_one_of_eight_simultaneous_agrees_in(
                 Participant.consent_at.is_not(None), Participant.invite_id == invite.id
             )
             assert session.scalar(joined) == 1
+
+
+async def test_a_few_wrong_codes_in_a_row_slow_a_person_down(harness: BotHarness) -> None:
+    code = make_invite(harness, organisation="Riverside Food Bank")
+    notice = await harness.say(MEMBER, f"/start {code}")
+    for n in range(5):
+        assert "recognise" in (await harness.say(MEMBER, f"/start wrong-code-{n}")).text
+    assert "too many" in (await harness.say(MEMBER, "/start wrong-code-5")).text
+    # Held in the database, so a restart (or another process) holds it too; and while it
+    # holds no code is checked, a right one included, typed or pressed.
+    await harness.restart()
+    assert "too many" in (await harness.say(MEMBER, f"/start {code}")).text
+    assert "too many" in (await harness.press(MEMBER, notice, "Agree")).text
+    assert count(harness, Participant) == 0
+    assert "privacy" in (await harness.say(OTHER, f"/start {code}")).text.lower()
+    harness.ctx.clock.advance(timedelta(minutes=11))  # type: ignore[attr-defined]
+    notice = await harness.say(MEMBER, f"/start {code}")
+    harness.standin.press(MEMBER, notice, "Agree")
+    await harness.standin.wait_for_message(MEMBER, predicate=lambda m: "part of town" in m.text)
+    assert count(harness, Participant) == 1
+    # The count is kept only while it counts: the next wrong code clears the old ones.
+    assert "recognise" in (await harness.say(OTHER, "/start wrong-code")).text
+    with session_scope(harness.ctx.sessions) as session:
+        wrong = select(AuditEvent.actor_telegram_id).where(AuditEvent.action == "invite.unknown")
+        assert list(session.scalars(wrong)) == [OTHER]
