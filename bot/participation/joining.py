@@ -18,6 +18,7 @@ from bot.kernel.dialogs import button
 from bot.kernel.people import find_participant, role_of
 from bot.kernel.render import Renderer
 from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
+from bot.outbox.queue import withdraw_pending
 from bot.participation import journey
 from bot.participation.invites import (
     InviteProblem,
@@ -338,6 +339,8 @@ def set_status(
     """/pause and /stop."""
     previous = participant.status
     participant.status = status
+    if status == ParticipantStatus.STOPPED:
+        withdraw_pending(session, participant_id=participant.id, chat_id=participant.chat_id)
     record(
         session,
         f"participant.{status.value}",

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from bot.kernel.people import may_be_asked
 from bot.kernel.render import Renderer
 from bot.rounds.services import RoundError
 from storage.models import (
@@ -18,7 +19,6 @@ from storage.models import (
     InvitationStatus,
     Organisation,
     Participant,
-    ParticipantStatus,
     Round,
     RoundStatus,
 )
@@ -81,11 +81,7 @@ def audience_members(session: Session, audience: dict[str, Any]) -> list[Partici
     people = session.scalars(
         select(Participant)
         .options(selectinload(Participant.organisation))
-        .where(
-            Participant.status == ParticipantStatus.ACTIVE,
-            Participant.consent_at.is_not(None),
-            Participant.chat_id.is_not(None),
-        )
+        .where(may_be_asked(), Participant.consent_at.is_not(None))
         .order_by(Participant.id)
     )
     return [p for p in people if _matches(p, audience)]
