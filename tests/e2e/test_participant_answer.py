@@ -3,6 +3,7 @@ resuming after a restart, two rounds one at a time, and the bad inputs around it
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -567,3 +568,45 @@ async def test_a_refusal_is_said_once_and_resume_only_offered_when_something_wai
     await harness.eventually(lambda: len(harness.standin.callback_answers) > since)
     assert harness.standin.callback_answers[-1].text != "Already saved ✓"
     assert not harness.standin.callback_answers[-1].text
+
+
+async def changed_in_mydata(harness: BotHarness) -> dict[str, bool]:
+    """/mydata's export: which answers it shows as changed, by question key."""
+    before = len(harness.standin.documents(ME))
+    await harness.say(ME, "/mydata")
+    await harness.eventually(lambda: len(harness.standin.documents(ME)) > before)
+    [consultation] = json.loads(harness.standin.documents(ME)[-1].content)["consultations"]
+    return {a["question_key"]: a["changed_at"] is not None for a in consultation["answers"]}
+
+
+async def test_mydata_shows_as_changed_only_answers_that_were(
+    harness: BotHarness, consultation_file: Path
+) -> None:
+    q1 = await first_card(harness, consultation_file)
+    q2 = await harness.press(ME, q1, "Early")
+    # Ticks before Done are stored as given, but they are not changes of an answer.
+    ticked = await harness.press(ME, q2, "Funding")
+    ticked = await harness.press(ME, ticked, "Forms")
+    ticked = await harness.press(ME, ticked, "✓ Funding")
+    harness.standin.press(ME, ticked, "Done")
+    q3 = await next_prompt(harness, "3 of 5")
+    harness.standin.press(ME, q3, "4")
+    q4 = await next_prompt(harness, "4 of 5")
+    harness.standin.press(ME, q4, "Yes")
+    q5 = await next_prompt(harness, "5 of 5")
+    harness.standin.press(ME, q5, "Skip")
+    summary = await next_prompt(harness, "Thank you")
+    unchanged = {"when": False, "barriers": False, "equal": False, "heard": False, "more": False}
+    assert await changed_in_mydata(harness) == unchanged
+
+    # Given again as it was: still not changed.
+    change = await harness.press(ME, summary, "Change 3")
+    harness.standin.press(ME, change, "4")
+    summary = await next_prompt(harness, "Thank you")
+    assert await changed_in_mydata(harness) == unchanged
+    # Really changed: that one, and only that one.
+    change = await harness.press(ME, summary, "Change 2")
+    ticked = await harness.press(ME, change, "Funding")
+    harness.standin.press(ME, ticked, "Done")
+    await next_prompt(harness, "Thank you")
+    assert await changed_in_mydata(harness) == {**unchanged, "barriers": True}
