@@ -15,6 +15,7 @@ from bot.kernel.people import may_be_asked
 from bot.kernel.render import Renderer
 from bot.rounds.services import RoundError
 from storage.models import (
+    Consultation,
     Invitation,
     InvitationStatus,
     Organisation,
@@ -54,6 +55,30 @@ def describe_audience(renderer: Renderer, audience: dict[str, Any]) -> str:
     """The audience in words, for the coordinator (Telegram HTML)."""
     return renderer.render(
         "messages/coordinator/audience.html", audience=normalise_audience(audience)
+    )
+
+
+def intended_audience(consultation: Consultation) -> str:
+    """Who a consultation set is written for: its file's audience_hint (organisations,
+    service_users or everyone)."""
+    return str((consultation.spec or {}).get("audience_hint") or "everyone")
+
+
+def audience_mismatch(consultation: Consultation, audience: dict[str, Any]) -> str | None:
+    """The audience `consultation` is written for, when the chosen one asks others too (the
+    organisations' health check for everyone) or others instead; None when they agree. A set
+    for everyone fits any audience, and narrowing by area, size or sector changes nothing."""
+    intended = intended_audience(consultation)
+    chosen = normalise_audience(audience)["who"]
+    return intended if intended not in ("everyone", chosen) else None
+
+
+def describe_mismatch(renderer: Renderer, intended: str, audience: dict[str, Any]) -> str:
+    """The warning the coordinator sees before confirming (plain text, for the CLI too)."""
+    return renderer.render(
+        "messages/coordinator/audience_mismatch.html",
+        intended=intended,
+        chosen=normalise_audience(audience)["who"],
     )
 
 

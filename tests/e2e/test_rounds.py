@@ -401,3 +401,31 @@ async def test_a_stopped_lead_is_sent_nothing_more_not_even_the_digest(
     with session_scope(harness.ctx.sessions) as s:
         rows = s.scalars(select(Delivery).where(Delivery.chat_id == LEAD)).all()
         assert [(r.kind, r.status) for r in rows] == [("notice", DeliveryStatus.CANCELLED)]
+
+
+async def test_schedule_warns_when_the_audience_is_not_the_one_the_set_is_written_for(
+    harness: BotHarness,
+) -> None:
+    people(harness, 1)
+    # The organisations' health check for everyone: service users would be asked it too.
+    msg = await harness.say(COORDINATOR, "/schedule")
+    msg = await harness.press(COORDINATOR, msg, "How well are we working with you?")
+    assert "written for organisations" in msg.text
+    msg = await harness.press(COORDINATOR, msg, "Everyone")
+    msg = await harness.press(COORDINATOR, msg, "Now")
+    msg = await harness.press(COORDINATOR, msg, "10 days")
+    summary = await harness.press(COORDINATOR, msg, "No reminder")
+    assert "⚠️" in summary.text and "written for organisations" in summary.text
+    assert "service users" in summary.text
+    assert "Confirm" in [b["text"] for b in summary.buttons]
+    # For the organisations it is written for (or some of them): no warning.
+    for audience in ("Organisations", "By area"):
+        msg = await harness.say(COORDINATOR, "/schedule")
+        msg = await harness.press(COORDINATOR, msg, "How well are we working with you?")
+        msg = await harness.press(COORDINATOR, msg, audience)
+        if audience == "By area":
+            msg = await harness.press(COORDINATOR, msg, "north")
+        msg = await harness.press(COORDINATOR, msg, "Now")
+        msg = await harness.press(COORDINATOR, msg, "10 days")
+        summary = await harness.press(COORDINATOR, msg, "No reminder")
+        assert "Ready to schedule" in summary.text and "⚠️" not in summary.text
