@@ -19,7 +19,13 @@ from bot.consultations.catalogue import (
 from bot.consultations.sets import ConsultationError, load_consultation
 from bot.kernel.context import AppContext
 from bot.kernel.render import Renderer
-from bot.rounds.audiences import describe_audience, preview_audience
+from bot.rounds.audiences import (
+    audience_mismatch,
+    describe_audience,
+    describe_mismatch,
+    intended_audience,
+    preview_audience,
+)
 from bot.rounds.closing import cancel_round, close_round, stop_series
 from bot.rounds.planning import create_schedule, schedule_once
 from bot.rounds.reminders import remind_round
@@ -142,8 +148,11 @@ def rounds_schedule(
     ctx: typer.Context,
     consultation: Annotated[str, typer.Option("--consultation", help="Set id (slug).")],
     audience: Annotated[
-        str, typer.Option(help="everyone, organisations or service_users.")
-    ] = "everyone",
+        str | None,
+        typer.Option(
+            help="everyone, organisations or service_users (default: who the set is written for)."
+        ),
+    ] = None,
     where: Annotated[
         list[str] | None, typer.Option(help="Segment filter, e.g. area=north (repeatable).")
     ] = None,
@@ -158,18 +167,32 @@ def rounds_schedule(
     remind: Annotated[
         list[str] | None, typer.Option(help="Remind before closing, e.g. 2d (repeatable).")
     ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", help="Schedule even for an audience the set is not written for."),
+    ] = False,
 ) -> None:
     """Plan a round (once or recurring). Exactly one of --now, --at, --cron."""
     if sum(x is not None and x is not False for x in (at, cron, now or None)) != 1:
         raise UserError("give exactly one of --now, --at or --cron")
     settings = state(ctx).settings
-    spec = {"who": audience, "where": _segment_filters(where or [])}
     clock_now = datetime.now(UTC)
     with session_scope(state(ctx).ready_sessions()) as session:
         row = consultation_by_slug(session, consultation)
         if row is None:
             raise UserError(f"no consultation {consultation!r}: see consultbot consultations list")
+        spec = {"who": audience or intended_audience(row), "where": _segment_filters(where or [])}
         try:
+            intended = audience_mismatch(row, spec)
+            if intended:
+                # Said before anything is written, as the chat's /schedule says it before
+                # Confirm; --yes is the confirmation.
+                warning = describe_mismatch(_renderer(ctx), intended, spec)
+                if not yes:
+                    raise UserError(
+                        f"{warning} Nothing scheduled: add --yes to schedule it anyway."
+                    )
+                typer.echo(warning, err=True)
             reminders = [parse_duration(r) for r in remind or []]
             if cron:
                 schedule, round_ = create_schedule(

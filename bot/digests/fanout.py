@@ -16,7 +16,7 @@ from bot.digests.digest import Digest, DigestError, Scope
 from bot.digests.render import chart_pngs, render_chart_caption, render_html, render_telegram
 from bot.digests.scopes import quarter_scope, round_scope
 from bot.kernel.context import AppContext
-from bot.kernel.people import find_participant, role_of
+from bot.kernel.people import find_participant, may_be_messaged, role_of
 from bot.kernel.reply import OutgoingMessage
 from bot.outbox.payloads import PURGED, document_payload, photo_payload
 from bot.outbox.queue import enqueue
@@ -123,7 +123,8 @@ def digest_for(
 
 
 def round_recipients(session: Session, round_id: int) -> list[Participant]:
-    """Coordinators, and the leads who (or whose organisation) were invited to the round."""
+    """Coordinators, and the leads who (or whose organisation) were invited to the round;
+    none who has said /stop or blocked the bot."""
     invited = exists().where(
         Invitation.round_id == round_id,
         or_(
@@ -136,7 +137,7 @@ def round_recipients(session: Session, round_id: int) -> list[Participant]:
         session.scalars(
             select(Participant)
             .where(
-                Participant.chat_id.is_not(None),
+                may_be_messaged(),
                 or_(
                     Participant.role == Role.COORDINATOR,
                     (Participant.role == Role.LEAD) & invited,
