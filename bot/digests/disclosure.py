@@ -597,8 +597,19 @@ def _code_shown(r: RoundRelease, code: str) -> bool:
     return any(row.code == code for row in r.barriers.rows + r.barriers.successes)
 
 
+def _segments(r: RoundRelease, key: str) -> dict[str, list[int]]:
+    """A round's cells for a dimension; a round where nobody had a value for it has them all
+    under "not given"."""
+    f = r.figures
+    return f.segments.get(key) or {NOT_GIVEN: [f.invited, f.responded, f.completed]}
+
+
 def _row(r: RoundRelease, key: str, label: str) -> SegmentRow | None:
-    """The round's own row for a segment label, when it was shown on its own (not merged)."""
+    """The round's own row for a segment label, when it was shown on its own (not merged);
+    for a round without the dimension, its totals (everyone "not given")."""
+    if key not in r.figures.segments:
+        p = r.participation
+        return SegmentRow(label, p.invited, p.responded, p.completed, None)
     if r.rows_of.get(key, {}).get(label) != label:
         return None
     for d in r.participation.dimensions:
@@ -623,7 +634,7 @@ def _period_participation(
     for key in keys:
         totals: dict[str, list[int]] = {}
         for r in kept:
-            for label, cells in r.figures.segments.get(key, {}).items():
+            for label, cells in _segments(r, key).items():
                 acc = totals.setdefault(label, [0, 0, 0])
                 for i in range(3):
                     acc[i] += cells[i]
@@ -632,11 +643,7 @@ def _period_participation(
         rest_labels: list[str] = []
         rows_of[key] = {}
         for label, (n, resp, comp) in totals.items():
-            parts = [
-                _row(r, key, label)
-                for r in kept
-                if r.figures.segments.get(key, {}).get(label, [0])[0]
-            ]
+            parts = [_row(r, key, label) for r in kept if _segments(r, key).get(label, [0])[0]]
             if parts and all(p is not None and p.responded is not None for p in parts):
                 comps_shown = completed is not None and all(
                     p is not None and p.completed is not None for p in parts
