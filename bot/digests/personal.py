@@ -153,7 +153,7 @@ POSTCODE_AREAS = _words(
     ZE"""
 )
 # Things shaped like an outward code that are not one.
-_NOT_POSTCODES = _words("CO2 SO2 B2B B2C")
+_NOT_POSTCODES = _words("CO2 SO2 B2B B2C N95")
 
 _FULL_POSTCODE = re.compile(
     r"(?<![\w£$€])([A-Za-z]{1,2})(\d[A-Za-z\d]?)\s?(\d[ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2})(?!\w)"
@@ -469,6 +469,15 @@ class NameFinder:
             return  # an acronym
 
         when = entry.when
+        if (
+            tok.base in ("will", "may")
+            and nxt is not None
+            and (
+                nxt.low in _AFTER_MODAL
+                or ((tok.first or loud) and nxt.low in _DETERMINERS | _POSSESSIVES)
+            )
+        ):
+            return  # the verb: "I Will not give up", "WILL THE COUNCIL LISTEN?"
         if loud:
             if when in ("any", "cap"):
                 marked[i] = True
@@ -485,8 +494,6 @@ class NameFinder:
             return
         if not tok.cap:
             return  # "we hope", "you will", "sue them"
-        if tok.base in ("will", "may") and nxt is not None and nxt.low in _AFTER_MODAL:
-            return  # "I Will not give up"
         # mid and month: an everyday word (or a month) that is also a name.
         if when == "mid" and (
             (prev is not None and prev.cap and not prev.first and not marked[i - 1])
@@ -521,21 +528,28 @@ class NameFinder:
             found.doubts.append(f"{tok.text!r} looks like a name")
 
     def _coordinate(self, text: str, tokens: list[_Token], marked: list[bool]) -> None:
-        """A capitalised everyday-word name joined by "and" to a name is one too: "Lily and
-        Grace help" (Lily starts the sentence, Grace does not)."""
+        """A capitalised everyday-word name listed with names is one too: "Lily and Grace
+        help", "Sue, Priya and Dave" (Lily and Sue start their sentences, so alone they would
+        stay)."""
         for i, tok in enumerate(tokens):
             entry = self._names.get(tok.base)
             if marked[i] or not tok.cap or entry is None or entry.when != "mid":
                 continue
-            for j, k in ((i + 1, i + 2), (i - 1, i - 2)):
-                if (
-                    0 <= k < len(tokens)
-                    and tokens[j].low == "and"
-                    and marked[k]
-                    and _plain_gap(text, tokens, max(j, i))
-                    and _plain_gap(text, tokens, max(j, k))
-                ):
+            for step in (1, -1):
+                j = i + step
+                if not 0 <= j < len(tokens):
+                    continue
+                gap = _gap(text, tokens, max(i, j)).strip()
+                if gap in (",", "&") and marked[j]:
                     marked[i] = True
+                elif gap == "" and tokens[j].low in ("and", "or"):
+                    k = j + step
+                    if (
+                        0 <= k < len(tokens)
+                        and marked[k]
+                        and _gap(text, tokens, max(j, k)).strip() in ("", ",")
+                    ):
+                        marked[i] = True
 
     # ---------------------------------------------------------------- surnames
 
