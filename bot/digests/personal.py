@@ -103,6 +103,7 @@ _PERSON_NOUNS = _RELATIONS | _words(
     "lady woman man guy girl boy bloke fella chap gentleman someone somebody person officer"
 )
 _NAMING = _words("called named")
+_CUES = _TITLES | _RELATIONS | _NAMING  # a word after one of these may be a name in any case
 
 # Words after a sentence-initial "Will"/"Hope"/"May" that make it a person.
 _SPEECH = _words(
@@ -307,8 +308,8 @@ def _tokens(text: str) -> list[_Token]:
                 base,
                 cap=word[0].isupper() and not (len(word) > 1 and word.isupper()),
                 lower=word.islower(),
-                first=not tokens or bool(_SENTENCE_BREAK.search(gap)),
-                placeholder=any(s <= m.start() < e for s, e in held),
+                first=not tokens or (gap != " " and bool(_SENTENCE_BREAK.search(gap))),
+                placeholder=bool(held) and any(s <= m.start() < e for s, e in held),
             )
         )
         last_end = m.end()
@@ -348,6 +349,7 @@ class NameFinder:
                         soft.add(part)
         self._phrases = phrases
         self._soft = soft
+        self._starts = {p[0] for p in phrases}  # most words start no known name: one look-up
         self._longest = max((len(p) for p in phrases), default=0)
         self._names = names
 
@@ -377,6 +379,9 @@ class NameFinder:
     ) -> None:
         i = 0
         while i < len(tokens):
+            if tokens[i].low not in self._starts and tokens[i].base not in self._starts:
+                i += 1
+                continue
             for n in range(min(self._longest, len(tokens) - i), 0, -1):
                 key = tuple(t.low for t in tokens[i : i + n])
                 if key not in self._phrases and n == 1:
@@ -408,6 +413,9 @@ class NameFinder:
         found: NamesFound,
     ) -> None:
         tok = tokens[i]
+        entry = self._names.get(tok.base)
+        if entry is None and not tok.cap and (i == 0 or tokens[i - 1].low not in _CUES):
+            return  # most words: lower case, no name, no title or "my neighbour" before
         prev = tokens[i - 1] if i > 0 and _plain_gap(text, tokens, i) else None
         prev2 = (
             tokens[i - 2]
@@ -416,7 +424,6 @@ class NameFinder:
         )
         after = [t.low for t in tokens[i + 1 : i + 3]]
         nxt = tokens[i + 1] if i + 1 < len(tokens) and _plain_gap(text, tokens, i + 1) else None
-        entry = self._names.get(tok.base)
         if tok.base in _CALENDAR and (entry is None or entry.when != "month"):
             return  # "Christmas", "Friday"; May and June are judged below
         everyday = tok.base in _FUNCTION or tok.base in HARMLESS
@@ -452,7 +459,7 @@ class NameFinder:
         if not nameable:
             return
         if entry is None:
-            self._judge_unknown(tok, after, nxt, loud, marked, i, found)
+            self._judge_unknown(tok, after, loud, marked, i, found)
             return
 
         # Where a listed name is not a person: "the Bill", "in Florence", "St Mary's",
@@ -512,7 +519,6 @@ class NameFinder:
         self,
         tok: _Token,
         after: list[str],
-        nxt: _Token | None,
         loud: bool,
         marked: list[bool],
         i: int,
