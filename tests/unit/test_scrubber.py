@@ -12,10 +12,10 @@ import io
 import pytest
 
 from bot.coding.stored import codebook_for
-from bot.digests.compile import catch_up_coding, compile_digest
+from bot.digests.answers_csv import TEXT_HELD_BACK, write_csv
+from bot.digests.compile import compile_digest, prepare
 from bot.digests.personal import name_list
 from bot.digests.privacy import MAX_REMOVALS, Scrubber
-from bot.digests.render import write_csv
 from bot.digests.scopes import round_scope
 from bot.kernel.config import Settings
 from bot.kernel.context import AppContext
@@ -277,10 +277,10 @@ def test_held_back_texts_are_never_quoted_and_blank_in_the_csv(
 ) -> None:
     with session_scope(ctx.sessions) as session:
         scope = round_scope(session, quoted_round)
-        catch_up_coding(session, scope, codebook_for(settings))
+        prepare(session, scope, codebook_for(settings))  # codes and publishes the round
         digest = compile_digest(session, settings, scope, now=ctx.clock.now())
         buffer = io.StringIO()
-        write_csv(session, settings, scope, buffer)
+        write_csv(session, settings.privacy.k, scope, codebook_for(settings), buffer)
     funding = [q.text for q in digest.quotes if q.code == "ext.funding"]
     assert len(funding) == 2, digest.quotes  # the next candidates stand in
     for quote in funding:
@@ -290,7 +290,9 @@ def test_held_back_texts_are_never_quoted_and_blank_in_the_csv(
         for r in csv.DictReader(io.StringIO(buffer.getvalue()))
         if r["question"] == "biggest_obstacle"
     ]
-    held = [r for r in rows if r["note"].startswith("text held back: it may point to someone")]
+    held = [r for r in rows if r["note"] == TEXT_HELD_BACK]
     assert len(held) == 2 and all(r["text"] == "" for r in held)
+    # Both were coded funding, and so were first in line for a quote.
+    assert all("ext.funding" in r["codes"].split() for r in held)
     shown = [r for r in rows if r["text"]]
     assert len(shown) == 4 and all(r["note"] == "" for r in shown)
