@@ -35,6 +35,11 @@ from bot.digests.quotes import known_names
 from bot.digests.segments import ANSWERS_AS_LABELS
 from storage.models import Answer, AnswerChoice, Invitation, Organisation, Question
 
+# The note of a free text the scrubber would not let through (bot.digests.privacy).
+TEXT_HELD_BACK = (
+    "text held back: it may point to someone (many names or addresses, or a doubtful name)"
+)
+
 CSV_COLUMNS = (
     "respondent",
     "round",
@@ -258,11 +263,11 @@ def _write_round(
                     note.append("number held back: some values were given by very few people")
             shown_text = ""
             if text and not skipped:
-                clean = scrubber(text)
-                if clean:
-                    shown_text = clean
+                clean = scrubber.scrub(text)
+                if clean is None:
+                    note.append(TEXT_HELD_BACK)
                 else:
-                    note.append("text held back")
+                    shown_text = clean
             respondent = numbers.setdefault(inv, len(numbers) + 1)
             cells = segments[inv]
             writer.writerow(

@@ -1,5 +1,6 @@
 """Quote candidates: a dozen short coded free texts per code, chosen in SQL and scrubbed when a
-round is published; the release shows two per code it shows."""
+round is published; the release shows two per code it shows. A text the scrubber holds back
+(it named too many people or places, or a name it could not settle) is no candidate."""
 
 from __future__ import annotations
 
@@ -83,7 +84,9 @@ def quote_candidates(session: Session, round_id: int, wanted: list[str]) -> list
         .where(ranked.c.rank <= QUOTES_PER_CODE)
         .order_by(ranked.c.code, ranked.c.rank)
     ):
-        clean = scrubber(text or "")
+        clean = scrubber.scrub(text or "")
+        if clean is None:
+            continue  # held back: it named too much, or a name it could not settle
         if len(clean) > QUOTE_MAX:
             clean = clean[: QUOTE_MAX - 1].rsplit(" ", 1)[0] + "…"
         if len(clean) >= 20:

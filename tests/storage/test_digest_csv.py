@@ -31,7 +31,7 @@ FORMULA = "=SUM(A1:A9) is what we are owed"
 #   group  people  answering as   area       text
 #   A      6       organisation   North      "Alpha"   (one of them a formula)
 #   B      2       organisation   East       "Bravo"
-#   C      5       service_user   @North     "Charlie" (a value a spreadsheet would run)
+#   C      5       service_user   @North     "Cedar"   (a value a spreadsheet would run)
 #   D      3       service_user   South      "Delta"
 #   E      1       organisation   (none)     "Echo"
 # Areas: North 6, @North 5 are kept; none 1 + East 2 + South 3 = 6 merge into one cell of 6.
@@ -41,7 +41,7 @@ FORMULA = "=SUM(A1:A9) is what we are owed"
 GROUPS: list[tuple[str, int, str, str | None]] = [
     ("Alpha", 6, "organisation", "North"),
     ("Bravo", 2, "organisation", "East"),
-    ("Charlie", 5, "service_user", "@North"),
+    ("Cedar", 5, "service_user", "@North"),  # not "Charlie": a name, and so scrubbed
     ("Delta", 3, "service_user", "South"),
     ("Echo", 1, "organisation", None),
 ]
@@ -116,7 +116,7 @@ def test_texts_are_scrubbed_and_shown_in_groups_of_k(
     rows = [r for r in _csv(ctx, settings, rounds[0]) if r["question"] == "biggest_obstacle"]
     assert len(rows) == 17
     shown = {r["text"].split(" ")[0] for r in rows if r["text"]}
-    assert shown == {"Alpha", "Bravo", "Charlie", "Delta", "Echo", "'=SUM(A1:A9)"}
+    assert shown == {"Alpha", "Bravo", "Cedar", "Delta", "Echo", "'=SUM(A1:A9)"}
 
 
 def test_rounds_under_k_are_left_out_of_a_longer_scope(

@@ -28,7 +28,9 @@ from storage.db import session_scope
 from tests.support import factories
 from tests.support.digest_fixtures import closed_round, respondent
 
-HOSTILE = "<script>alert('x')</script> Tom & Jerry say funding is short term"
+# No personal names in it beyond the known one (Jo Bloggs), or the scrubber would hold the quote
+# back: "Tom & Jerry" here once, and Tom and Jerry are names (issue 12).
+HOSTILE = "<script>alert('x')</script> Fish & Chips say funding is short term"
 RARE = "Our minibus keeps breaking down and the premises roof leaks"
 
 
@@ -155,7 +157,7 @@ def test_hostile_answers_are_escaped(
     for fmt in ("tg", "html"):
         assert "<script>" not in out[fmt]
         assert "&lt;script&gt;" in out[fmt], out[fmt][-3000:]
-        assert "Tom &amp; Jerry" in out[fmt]
+        assert "Fish &amp; Chips" in out[fmt]
     assert "<script>" not in out["md"] and "&lt;script&gt;" in out["md"]
 
 
