@@ -59,36 +59,27 @@ def compile_digest(
     figures = released_figures(session, [*scope.round_ids, *scope.previous])
     names = {i: n for i, n in session.execute(select(Organisation.id, Organisation.name))}
 
+    def one(i: int, previous: RoundRelease | None, previous_label: str | None) -> RoundRelease:
+        return release_round(
+            figures[i],
+            k,
+            codebook,
+            audience=audience,
+            organisation_names=names,
+            own_organisation=organisation_id,
+            previous=previous,
+            previous_label=previous_label,
+        )
+
     def release(
         ids: tuple[int, ...],
         previous: RoundRelease | None = None,
         previous_label: str | None = None,
     ) -> RoundRelease:
-        rounds = [
-            release_round(
-                figures[i],
-                k,
-                codebook,
-                audience=audience,
-                organisation_names=names,
-                own_organisation=organisation_id,
-            )
-            for i in ids
-        ]
-        if not scope.period:
-            # One round: compare with the previous round as that round was released.
-            return release_round(
-                figures[ids[0]],
-                k,
-                codebook,
-                audience=audience,
-                organisation_names=names,
-                own_organisation=organisation_id,
-                previous=previous,
-                previous_label=previous_label,
-            )
+        if not scope.period:  # one round, compared with the previous round as released
+            return one(ids[0], previous, previous_label)
         return release_period(
-            rounds,
+            [one(i, None, None) for i in ids],
             k,
             codebook,
             audience=audience,
