@@ -5,9 +5,12 @@ passes it to `telegram.webhook_listen:webhook_port`. Each worker process serves 
 SO_REUSEPORT, so the kernel spreads Telegram's parallel connections (up to
 `webhook_max_connections`) over the workers; every worker runs the same handlers, and since
 where a person is lives in the database (never in memory), any worker can take any update.
-Worker 0 alone registers the webhook, sets the command menus and runs the repeating job (the
-rounds tick and the outbox sender, which also elects one leader through the database). A
-worker's start-up (bot.app.run_worker) builds the Application; this module only receives.
+Worker 0 of each `consultbot run` registers the webhook, sets the command menus and runs the
+repeating job (the rounds tick and the outbox sender). Several hosts behind one URL each have
+a worker 0; the database keeps their work from doubling (due events are claimed with SKIP
+LOCKED, one sender holds an advisory lock), and all of them register the same URL and secret
+(derived_secret). A worker's start-up (bot.app.run_worker) builds the Application; this
+module only receives.
 
 The receiver is a small aiohttp app rather than PTB's own webhook server (tornado), which has
 no way to share a port between processes. It checks Telegram's secret-token header, hands the
@@ -16,10 +19,10 @@ update to the PTB Application's queue exactly as polling does, and answers 200 a
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import multiprocessing
-import secrets
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -42,9 +45,19 @@ def webhook_path(url: str) -> str:
     return urlsplit(url).path or "/"
 
 
-def new_secret() -> str:
-    """A secret for Telegram's header (1-256 characters of A-Z, a-z, 0-9, _ and -)."""
-    return secrets.token_urlsafe(32)
+# What the token is keyed over to make the webhook secret (derived_secret); changing it
+# changes every deployment's secret at once, which is harmless: each start calls setWebhook.
+SECRET_LABEL = b"consultbot webhook secret-token v1"
+
+
+def derived_secret(token: str) -> str:
+    """Telegram's secret header when CONSULTBOT_WEBHOOK_SECRET is not set: HMAC-SHA256 of a
+    fixed label keyed by the bot token, so every host and worker with this token arrives at
+    the same one and accepts the updates another host's setWebhook asked for (a fresh secret
+    per start made the last host to start the only one that did). 64 hex digits, within
+    Telegram's 1-256 characters of A-Z, a-z, 0-9, _ and -. The token cannot be recovered from
+    it, and whoever has the token could call setWebhook themselves anyway."""
+    return hmac.new(token.encode(), SECRET_LABEL, hashlib.sha256).hexdigest()
 
 
 async def start_receiver(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import sys
@@ -16,7 +17,7 @@ import pytest
 from bot.app import run_worker
 from bot.kernel.config import ConfigError, load_settings
 from bot.kernel.context import AppContext
-from bot.telegram.webhook import SECRET_HEADER
+from bot.telegram.webhook import SECRET_HEADER, derived_secret
 from standin import BotApiStandIn
 from tests.support.harness import TOKEN
 
@@ -119,3 +120,21 @@ def test_the_webhook_secret_is_refused_in_the_config_file(tmp_path: Path) -> Non
     path.write_text('[telegram]\nwebhook_url = "ftp://example.org"\n')
     with pytest.raises(ConfigError, match="webhook_url"):
         load_settings(path)
+
+
+def test_the_secret_comes_from_the_token_unless_one_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every host with the token arrives at one secret Telegram accepts; the token is not in
+    it; a given secret must be one Telegram accepts too (checked at start, never echoed)."""
+    secret = derived_secret(TOKEN)
+    assert secret == derived_secret(TOKEN) != derived_secret(TOKEN + "x")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret)
+    assert TOKEN.split(":")[1] not in secret
+    monkeypatch.setenv("CONSULTBOT_WEBHOOK_SECRET", "no spaces allowed")
+    with pytest.raises(ConfigError, match="webhook_secret") as refused:
+        load_settings(None)
+    assert "no spaces" not in str(refused.value)
+    monkeypatch.setenv("CONSULTBOT_WEBHOOK_SECRET", "A-z_09")
+    secret_given = load_settings(None).webhook_secret
+    assert secret_given is not None and secret_given.get_secret_value() == "A-z_09"
