@@ -3,11 +3,21 @@ updates by webhook from the Bot API stand-in (issue 13, items 23-25)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import Connection, func, select, text
+
 from standin import BotApiStandIn
+from standin.models import BotMessage
+from storage.db import session_scope
+from storage.models import Answer, InvitationStatus
 from tests.conftest import Database
+from tests.support import factories
 from tests.support.hosts import behind_a_forwarder
+
+ERROR_REPLY = "something went wrong"
 
 
 async def test_hosts_without_a_shared_secret_accept_each_others_updates(
@@ -26,4 +36,100 @@ async def test_hosts_without_a_shared_secret_accept_each_others_updates(
     assert forwarder.answered == {(0, 200): 10, (1, 200): 10}
     for host in hosts:
         assert "without the right secret" not in host.output
+        assert host.process is not None and host.process.returncode == 0, host.output
+
+
+def _started_round(db: Database, people: range) -> dict[int, int]:
+    """Everyone in `people` has joined and started a round of the health check: their
+    invitation id each."""
+    with session_scope(db.sessions) as s:
+        consultation = factories.consultation(s)
+        org = factories.organisation(s, "North", area="north")
+        round_ = factories.open_round(s, consultation)
+        return {
+            user: factories.invitation(
+                s,
+                round_,
+                factories.participant(s, user, organisation=org),
+                status=InvitationStatus.STARTED,
+            ).id
+            for user in people
+        }
+
+
+async def _until(check: Callable[[], object], what: str, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"never: {what}"
+        await asyncio.sleep(0.02)
+
+
+def _waiting_on_locks(connection: Connection) -> int:
+    """Sessions of this database waiting for a lock (a row's, a transaction's, an advisory)."""
+    return int(
+        connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+        or 0
+    )
+
+
+async def test_a_double_tap_split_across_two_hosts_is_saved_once_and_answered(
+    postgres_db: Database, standin: BotApiStandIn, tmp_path: Path
+) -> None:
+    """Each person taps an answer twice; the forwarder gives the taps to different hosts. The
+    first is saved and the card moves on, the second hears "Already saved", as on one host:
+    never the error reply, never an ERROR in a log.
+
+    For the first three people both taps are held inside their transactions until both have
+    arrived (the test holds the invitation's row, which storing an answer must lock), so the
+    two hosts decide at the same moment every time; the rest tap freely, all at once."""
+    db = postgres_db
+    people = range(8001, 8011)
+    invitations = _started_round(db, people)
+    async with behind_a_forwarder(2, db.url, standin, tmp_path) as (forwarder, hosts):
+        cards: dict[int, BotMessage] = {}
+        for user in people:
+            standin.send_text(user, "/resume")
+            cards[user] = await standin.wait_for_message(
+                user, predicate=lambda m: bool(m.buttons), timeout=30
+            )
+
+        def tap_twice(user: int) -> None:
+            data = cards[user].buttons[0]["callback_data"]
+            for _ in range(2):
+                standin.press_button(user, cards[user].message_id, data)
+
+        def toasts(user: int) -> list[str | None]:
+            return [a.text for a in standin.callback_answers if a.user_id == user]
+
+        for user in people[:3]:
+            with db.engine.connect() as holder:
+                holder.execute(
+                    text("SELECT id FROM invitations WHERE id = :id FOR UPDATE"),
+                    {"id": invitations[user]},
+                )
+                tap_twice(user)
+                with db.engine.connect() as watcher:
+                    await _until(lambda: _waiting_on_locks(watcher) >= 2, "both taps held")
+                holder.commit()
+            await _until(lambda u=user: len(toasts(u)) == 2, f"both taps of {user} answered")  # type: ignore[misc]
+        for user in people[3:]:
+            tap_twice(user)
+        for user in people:
+            await _until(lambda u=user: len(toasts(u)) == 2, f"both taps of {user} answered")  # type: ignore[misc]
+    for user in people:
+        assert sorted(toasts(user), key=lambda t: t or "") == [None, "Already saved ✓"], user
+        assert not [m.text for m in standin.messages(user) if ERROR_REPLY in m.text]
+        assert "2 of 6" in standin.messages(user)[-1].text, "the card moved on to question 2"
+    with session_scope(db.sessions) as s:
+        counted = select(Answer.invitation_id, func.count()).group_by(Answer.invitation_id)
+        per_invitation = {invitation: n for invitation, n in s.execute(counted)}
+    assert per_invitation == dict.fromkeys(invitations.values(), 1)
+    assert sum(n for (_, status), n in forwarder.answered.items() if status == 200) >= 20
+    for host in hosts:
+        assert " ERROR " not in host.output and "Traceback" not in host.output, host.output
         assert host.process is not None and host.process.returncode == 0, host.output
