@@ -9,6 +9,7 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Callable
+from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TypeVar
@@ -81,6 +82,7 @@ async def in_transaction(
     *,
     heavy: bool = False,
     person: int | None = None,
+    executor: Executor | None = None,
 ) -> R:
     """Run `work` in one Core transaction: commit when it returns, roll back if it raises.
 
@@ -101,7 +103,10 @@ async def in_transaction(
     on one (the second press reads what the first stored: "Already saved"). Where no lock
     spans processes (SQLite's separate processes read outside a transaction), the loser of
     such a race meets a unique constraint (IntegrityError); its work is then decided once
-    more, sees what the other stored and answers as the second press does."""
+    more, sees what the other stored and answers as the second press does.
+
+    `executor`: the threads to use instead of asyncio's default ones, for work that must not
+    queue behind updates being processed (the inbox's, which Telegram's 200 waits for)."""
     postgres = ctx.engine.dialect.name == "postgresql"
     key = {"key": person_lock_key(person)} if person is not None and postgres else None
 
@@ -112,19 +117,21 @@ async def in_transaction(
             return work(connection)
 
     if person is None:
-        return await _run(ctx, run, heavy)
+        return await _run(ctx, run, heavy, executor)
     async with _one_at_a_time(person):
         try:
-            return await _run(ctx, run, heavy)
+            return await _run(ctx, run, heavy, executor)
         except IntegrityError:
             log.info("person %s: another process stored it first; deciding again", person)
-            return await _run(ctx, run, heavy)
+            return await _run(ctx, run, heavy, executor)
 
 
-async def _run(ctx: AppContext, run: Callable[[], R], heavy: bool) -> R:
+async def _run(ctx: AppContext, run: Callable[[], R], heavy: bool, executor: Executor | None) -> R:
     """`run` on the event loop (light work on SQLite) or in a worker thread."""
     if _on_sqlite(ctx) and not heavy:
         return run()
+    if executor is not None:
+        return await asyncio.get_running_loop().run_in_executor(executor, run)
     return await asyncio.to_thread(run)
 
 

@@ -13,14 +13,18 @@ LOCKED, one sender holds an advisory lock), and all of them register the same UR
 module only receives.
 
 The receiver is a small aiohttp app rather than PTB's own webhook server (tornado), which has
-no way to share a port between processes. It checks Telegram's secret-token header, hands the
-update to the PTB Application's queue exactly as polling does, and answers 200 at once.
+no way to share a port between processes. It checks Telegram's secret-token header, stores the
+update in the inbox (bot.telegram.inbox) and only then answers 200, so an update Telegram
+counts as delivered survives the process; meanwhile it hands the update to the PTB
+Application's queue exactly as polling does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import multiprocessing
 import signal
@@ -33,6 +37,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.kernel.config import Settings, TelegramSettings
+from bot.telegram.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,7 @@ def derived_secret(token: str) -> str:
 
 async def start_receiver(
     application: Application,  # type: ignore[type-arg]
+    inbox: Inbox | None,
     *,
     listen: str,
     port: int,
@@ -69,7 +75,9 @@ async def start_receiver(
     secret: str,
     reuse_port: bool,
 ) -> web.AppRunner:
-    """Serve `path` on listen:port, putting each update on the application's queue."""
+    """Serve `path` on listen:port: put each update on the application's queue, and answer
+    200 once `inbox` has it stored. No inbox (bench/participant_bench.py's bare echo bot):
+    each is acknowledged at once, and lost if the process dies."""
 
     async def receive(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
@@ -77,12 +85,24 @@ async def start_receiver(
             log.warning("webhook call without the right secret from %s", request.remote)
             return web.Response(status=403)
         try:
-            data: Any = await request.json()
+            body = await request.text()
+            data: Any = json.loads(body)
             update = Update.de_json(data, application.bot)
         except Exception:  # not JSON, or not an update: nothing Telegram would send
             log.warning("webhook call with a body that is not an update", exc_info=True)
             return web.Response(status=400)
+        # Processing starts at once, beside the keeping: the person's reply does not wait for
+        # the inbox's commit, only Telegram's 200 does. A copy processed twice (the keeping
+        # fails and Telegram sends it again, or it was here already) is dropped by the
+        # processed-update check.
+        kept = None if inbox is None else asyncio.ensure_future(inbox.keep(update.update_id, body))
         await application.update_queue.put(update)
+        if kept is not None:
+            try:
+                await kept
+            except Exception:  # the database is away: not acknowledged, so Telegram retries
+                log.warning("could not keep update %s; Telegram will retry", update.update_id)
+                return web.Response(status=503)
         return web.Response()
 
     app = web.Application(client_max_size=1024 * 1024)
@@ -96,6 +116,7 @@ async def start_receiver(
 
 async def receive_updates(
     application: Application,  # type: ignore[type-arg]
+    inbox: Inbox | None,
     telegram: TelegramSettings,
     secret: str,
 ) -> web.AppRunner:
@@ -104,6 +125,7 @@ async def receive_updates(
     assert telegram.webhook_url is not None
     return await start_receiver(
         application,
+        inbox,
         listen=telegram.webhook_listen,
         port=telegram.webhook_port,
         path=webhook_path(telegram.webhook_url),

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, func, select, text
 from standin import BotApiStandIn
 from standin.models import BotMessage
 from storage.db import session_scope
-from storage.models import Answer, InvitationStatus
+from storage.models import Answer, InboxUpdate, InvitationStatus
 from tests.conftest import Database
 from tests.support import factories
 from tests.support.hosts import behind_a_forwarder
@@ -133,3 +133,58 @@ async def test_a_double_tap_split_across_two_hosts_is_saved_once_and_answered(
     for host in hosts:
         assert " ERROR " not in host.output and "Traceback" not in host.output, host.output
         assert host.process is not None and host.process.returncode == 0, host.output
+
+
+async def test_updates_acknowledged_before_a_kill_9_are_processed_after_the_restart(
+    postgres_db: Database, standin: BotApiStandIn, tmp_path: Path
+) -> None:
+    """Twenty updates reach two hosts and are acknowledged (200) while none can be processed
+    yet (the test holds the table their claims write to); one host is killed with SIGKILL
+    and started again. Every update is processed: the ten who pressed an answer see the card
+    move on, the ten who sent /start are answered, each once. Before, the killed host's
+    acknowledged updates were lost: Telegram never sends an acknowledged update again."""
+    db = postgres_db
+    pressers, newcomers = range(9001, 9011), range(9101, 9111)
+    _started_round(db, pressers)
+    async with behind_a_forwarder(2, db.url, standin, tmp_path) as (forwarder, hosts):
+        cards: dict[int, BotMessage] = {}
+        for user in pressers:
+            standin.send_text(user, "/resume")
+            cards[user] = await standin.wait_for_message(
+                user, predicate=lambda m: bool(m.buttons), timeout=30
+            )
+        sent = {user: len(standin.messages(user)) for user in [*pressers, *newcomers]}
+        forwarder.answered.clear()
+        with db.engine.connect() as holder:
+            # Claims (the processed-update markers) wait; the inbox and reads do not.
+            holder.execute(text("LOCK TABLE processed_updates IN SHARE MODE"))
+            for user in pressers:
+                card = cards[user]
+                standin.press_button(user, card.message_id, card.buttons[0]["callback_data"])
+            for user in newcomers:
+                standin.send_text(user, "/start")
+            await _until(lambda: standin.pending_updates == 0, "every update acknowledged")
+            await hosts[0].kill()
+            holder.commit()
+        acknowledged_by_killed = forwarder.answered[(0, 200)]
+        await hosts[0].start()
+        for user in pressers:
+            await standin.wait_for_message(
+                user, after=0, predicate=lambda m: "2 of 6" in m.text, timeout=60
+            )
+        for user in newcomers:
+            hello = await standin.wait_for_message(user, after=0, timeout=60)
+            assert "invite link" in hello.text
+        with session_scope(db.sessions) as s:
+            await _until(
+                lambda: s.scalar(select(func.count()).select_from(InboxUpdate)) == 0,
+                "every row of the inbox processed",
+            )
+    assert acknowledged_by_killed == 10, forwarder.answered
+    with session_scope(db.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(Answer)) == len(pressers)
+    for user in newcomers:
+        assert len(standin.messages(user)) == sent[user] + 1, "answered once"
+    for user in pressers:
+        assert len(standin.messages(user)) == sent[user], "the card was edited, nothing more"
+    assert " ERROR " not in hosts[1].output and "Traceback" not in hosts[1].output

@@ -13,12 +13,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy import func, select
 
 from bot.app import run_worker
 from bot.kernel.config import ConfigError, load_settings
 from bot.kernel.context import AppContext
 from bot.telegram.webhook import SECRET_HEADER, derived_secret
 from standin import BotApiStandIn
+from storage.db import make_engine
+from storage.models import InboxUpdate
 from tests.support.harness import TOKEN
 
 
@@ -110,6 +113,11 @@ async def test_two_worker_processes_share_the_port(standin: BotApiStandIn, tmp_p
     assert process.returncode == 0, log
     assert "worker 1 of 2" in log and "worker 2 of 2" in log
     assert TOKEN not in log and "shared-secret" not in log
+    engine = make_engine(f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+    with engine.connect() as connection:
+        left = connection.scalar(select(func.count()).select_from(InboxUpdate))
+    engine.dispose()
+    assert left == 0, "a clean stop processes what it acknowledged and forgets it"
 
 
 def test_the_webhook_secret_is_refused_in_the_config_file(tmp_path: Path) -> None:
