@@ -15,7 +15,7 @@ from storage.db import session_scope
 from storage.models import Answer, InboxUpdate, InvitationStatus
 from tests.conftest import Database
 from tests.support import factories
-from tests.support.hosts import behind_a_forwarder
+from tests.support.hosts import Host, behind_a_forwarder
 
 ERROR_REPLY = "something went wrong"
 
@@ -57,10 +57,15 @@ def _started_round(db: Database, people: range) -> dict[int, int]:
         }
 
 
-async def _until(check: Callable[[], object], what: str, timeout: float = 30) -> None:
+async def _until(
+    check: Callable[[], object], what: str, hosts: list[Host], timeout: float = 60
+) -> None:
+    """Wait for `check()`; failing, say what the hosts last logged."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not check():
-        assert asyncio.get_running_loop().time() < deadline, f"never: {what}"
+        if asyncio.get_running_loop().time() > deadline:
+            logs = "\n".join("".join(host.lines[-30:]) for host in hosts)
+            raise AssertionError(f"never: {what}; the hosts last logged:\n{logs}")
         await asyncio.sleep(0.02)
 
 
@@ -106,6 +111,9 @@ async def test_a_double_tap_split_across_two_hosts_is_saved_once_and_answered(
         def toasts(user: int) -> list[str | None]:
             return [a.text for a in standin.callback_answers if a.user_id == user]
 
+        def answered_twice(user: int) -> Callable[[], bool]:
+            return lambda: len(toasts(user)) == 2
+
         for user in people[:3]:
             with db.engine.connect() as holder:
                 holder.execute(
@@ -114,13 +122,13 @@ async def test_a_double_tap_split_across_two_hosts_is_saved_once_and_answered(
                 )
                 tap_twice(user)
                 with db.engine.connect() as watcher:
-                    await _until(lambda: _waiting_on_locks(watcher) >= 2, "both taps held")
+                    await _until(lambda: _waiting_on_locks(watcher) >= 2, "both taps held", hosts)
                 holder.commit()
-            await _until(lambda u=user: len(toasts(u)) == 2, f"both taps of {user} answered")  # type: ignore[misc]
+            await _until(answered_twice(user), f"both taps of {user} answered", hosts)
         for user in people[3:]:
             tap_twice(user)
         for user in people:
-            await _until(lambda u=user: len(toasts(u)) == 2, f"both taps of {user} answered")  # type: ignore[misc]
+            await _until(answered_twice(user), f"both taps of {user} answered", hosts)
     for user in people:
         assert sorted(toasts(user), key=lambda t: t or "") == [None, "Already saved ✓"], user
         assert not [m.text for m in standin.messages(user) if ERROR_REPLY in m.text]
@@ -163,7 +171,7 @@ async def test_updates_acknowledged_before_a_kill_9_are_processed_after_the_rest
                 standin.press_button(user, card.message_id, card.buttons[0]["callback_data"])
             for user in newcomers:
                 standin.send_text(user, "/start")
-            await _until(lambda: standin.pending_updates == 0, "every update acknowledged")
+            await _until(lambda: standin.pending_updates == 0, "every update acknowledged", hosts)
             await hosts[0].kill()
             holder.commit()
         acknowledged_by_killed = forwarder.answered[(0, 200)]
@@ -179,6 +187,7 @@ async def test_updates_acknowledged_before_a_kill_9_are_processed_after_the_rest
             await _until(
                 lambda: s.scalar(select(func.count()).select_from(InboxUpdate)) == 0,
                 "every row of the inbox processed",
+                hosts,
             )
     assert acknowledged_by_killed == 10, forwarder.answered
     with session_scope(db.sessions) as s:
