@@ -14,7 +14,7 @@ from alembic import op
 from storage.types import UTCDateTime
 
 revision: str = "0007"
-down_revision: str | None = "0003"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
