@@ -80,8 +80,7 @@ def _participant_service(
 async def _decided(ctx: AppContext, user_id: int, decide: Callable[[Session], Reply]) -> Reply:
     """A service's decision for one person's update, in one transaction: their updates one
     at a time, and off the event loop on a server database (transactions.in_session)."""
-    async with transactions.one_at_a_time(user_id):
-        return await transactions.in_session(ctx, decide)
+    return await transactions.in_session(ctx, decide, person=user_id)
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -103,10 +102,9 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     press = presses.parse(query.data or "")
     try:
-        async with transactions.one_at_a_time(user.id):
-            reply = await transactions.in_transaction(
-                ctx, lambda connection: _press(connection, ctx, context, update, press)
-            )
+        reply = await transactions.in_transaction(
+            ctx, lambda connection: _press(connection, ctx, context, update, press), person=user.id
+        )
     except transactions.DuplicateUpdate:
         log.info("dropped duplicate update %s", update.update_id)
         return
@@ -207,8 +205,7 @@ async def _journey_or_join(
         with session_in(ctx.sessions, connection) as session:
             return joining.start(session, ctx, user.id, chat_id, None)
 
-    async with transactions.one_at_a_time(user.id):
-        reply = await transactions.in_transaction(ctx, decide)
+    reply = await transactions.in_transaction(ctx, decide, person=user.id)
     await replies.deliver(update, context, reply)
 
 

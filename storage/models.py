@@ -467,6 +467,19 @@ class ProcessedUpdate(Base):
     processed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class InboxUpdate(Base):
+    """An update the webhook acknowledged and that is not processed yet: written before
+    Telegram hears 200, deleted once processed, so a process that dies holding updates loses
+    none (bot.telegram.inbox)."""
+
+    __tablename__ = "update_inbox"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    body: Mapped[str] = mapped_column(Text)  # the update's JSON, as Telegram posted it
+    owner: Mapped[int] = mapped_column(BigInteger)  # the process holding it (Inbox.owner)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class DialogState(Base):
     """A multi-step chat dialog (e.g. /schedule), kept in the database so any process and
     any restart can carry it on."""
