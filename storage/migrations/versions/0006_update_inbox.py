@@ -1,7 +1,7 @@
 """update_inbox: updates the webhook acknowledged, kept until processed
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-08 10:00:00
 
 """
@@ -13,8 +13,8 @@ from alembic import op
 
 from storage.types import UTCDateTime
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

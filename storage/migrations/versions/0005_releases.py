@@ -1,6 +1,6 @@
 """releases: each closed round's figures as published, so digests are never recounted
 
-Revision ID: 0008
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-06 10:30:00
 
@@ -13,7 +13,7 @@ from alembic import op
 
 import storage.types
 
-revision: str = "0008"
+revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
