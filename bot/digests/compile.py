@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from bot.coding.codebook import Codebook, load_codebook
@@ -22,22 +22,26 @@ from bot.digests.figures import RoundFigures
 from bot.digests.published import publish, released_figures
 from bot.digests.quotes import pick_quotes
 from bot.kernel.config import Settings
-from storage.models import Organisation, Round, RoundStatus
+from storage.models import Organisation, Release, Round, RoundStatus
 
 
 def prepare(session: Session, scope: Scope, codebook: Codebook) -> int:
-    """Code the scope's closed rounds' free texts that have no codes yet (and its comparison
-    rounds'), then publish those rounds' figures if they are not yet; returns texts coded.
-    Once a round is published its figures never change (see `republish` for a new codebook)."""
+    """Publish the scope's closed rounds (and its comparison rounds) not yet published, first
+    coding their free texts stored without codes; returns texts coded. A published round's
+    figures never change, so it needs neither (see published.republish for a new codebook)."""
     ids = [*scope.round_ids, *scope.previous]
-    closed = list(
+    unpublished = list(
         session.scalars(
-            select(Round.id).where(Round.id.in_(ids), Round.status == RoundStatus.CLOSED)
+            select(Round.id).where(
+                Round.id.in_(ids),
+                Round.status == RoundStatus.CLOSED,
+                ~exists().where(Release.round_id == Round.id),
+            )
         )
     )
-    coded = code_uncoded_answers(session, closed, codebook) if closed else 0
+    coded = code_uncoded_answers(session, unpublished, codebook) if unpublished else 0
     session.flush()
-    publish(session, ids, codebook)
+    publish(session, unpublished, codebook)
     return coded
 
 

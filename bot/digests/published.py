@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.coding.codebook import Codebook
+from bot.coding.stored import code_uncoded_answers
 from bot.digests.barriers import code_counts_by_organisation
 from bot.digests.digest import DigestError
 from bot.digests.figures import OrganisationFigures, QuoteCandidate, RoundFigures
@@ -73,7 +74,10 @@ def republish(session: Session, round_ids: Iterable[int], codebook: Codebook) ->
     figures set against the old would give that person away, so it keeps its figures.
     Returns the rounds that kept their figures."""
     kept: list[int] = []
-    for release in session.scalars(select(Release).where(Release.round_id.in_(list(round_ids)))):
+    ids = list(round_ids)
+    code_uncoded_answers(session, ids, codebook)
+    session.flush()
+    for release in session.scalars(select(Release).where(Release.round_id.in_(ids))):
         figures = count_round(session, release.round_id, codebook)
         before = release.figures
         if (figures.invited, figures.responded) != (before["invited"], before["responded"]):

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from bot.coding.stored import codebook_for, forget_auto_codes
 from bot.digests.compile import compile_digest, prepare
+from bot.digests.published import republish
 from bot.digests.scopes import round_scope
 from bot.kernel.config import Settings
 from storage.db import session_scope
@@ -36,7 +37,8 @@ def test_forget_auto_codes_then_digest_codes_again(db: Database, k3: Settings) -
         session.flush()
 
         forget_auto_codes(session, [round_.id])
-        prepare(session, scope, codebook_for(k3))
+        prepare(session, scope, codebook_for(k3))  # published already: codes nothing
+        assert republish(session, [round_.id], codebook_for(k3)) == []  # as `digest --recode`
         compile_digest(session, k3, scope, now=datetime.now(UTC))
         codes = {
             (a, c, s)
