@@ -123,28 +123,29 @@ class Atoms:
     def organisation(self, org: int) -> np.ndarray:
         return np.array([o == org for o in self.orgs], float)
 
-    def _targets(self, index: int, k: int) -> list[np.ndarray]:
+    def _targets(self, index: int, k: int) -> np.ndarray:
         """Groups a reader can name that hold fewer than k people (or whose count is under
-        k): each segment label, each combination."""
-        targets = [np.eye(len(self.labels))[i] for i in range(len(self.labels))]
+        k), one per row: each combination, each segment label."""
+        groups = [np.eye(len(self.labels))]
         for key in self.rows_of:
-            for label in {labels.get(key) for labels in self.labels}:
-                targets.append(np.array([lab.get(key) == label for lab in self.labels], float))
-        return [
-            t
-            for t in targets
-            if 1 <= t @ self.values[:, index] < k or 0 < t @ self.values[:, 0] < k
-        ]
+            labels = [lab.get(key) for lab in self.labels]
+            for label in set(labels):
+                groups.append(np.array([[x == label for x in labels]], float))
+        matrix = np.vstack(groups)
+        counts, people = matrix @ self.values[:, index], matrix @ self.values[:, 0]
+        return matrix[((counts >= 1) & (counts < k)) | ((people > 0) & (people < k))]
 
     def exposed(self, shown: list[np.ndarray], index: int, k: int) -> np.ndarray | None:
         """A sensitive group that the shown cells determine, or None."""
         if not shown or not len(self.labels):
             return None
+        targets = self._targets(index, k)
+        if not len(targets):
+            return None
         basis = _row_basis(np.vstack(shown))
-        for target in self._targets(index, k):
-            if np.abs(target - (target @ basis.T) @ basis).max() < 1e-9:
-                return target
-        return None
+        residual = np.abs(targets - (targets @ basis.T) @ basis).max(axis=1)
+        derivable = np.flatnonzero(residual < 1e-9)
+        return targets[derivable[0]] if derivable.size else None
 
     def shown_cells(self, hidden: set[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
         cells: dict[tuple[str, str], np.ndarray] = {}
