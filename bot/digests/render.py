@@ -262,10 +262,11 @@ def chart_response_rates(digest: Digest) -> bytes | None:
         for row in dim.rows:
             labels.append(f"{dim.label}: {row.label}")
             rates.append((row.rate or 0.0) * 100)
+            held = f"fewer than {digest.k}" if row.small else "not shown"
             notes.append(
                 f"{row.rate:.0%} of {row.invited}"
                 if row.rate is not None
-                else f"fewer than {digest.k} of {row.invited}"
+                else f"{held} of {row.invited}"
             )
     if not labels:
         return None
