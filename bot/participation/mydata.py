@@ -152,6 +152,8 @@ NOT_EXPORTED: dict[str, str] = {
     "schedules.audience": _PLAN,
     "schedules.timezone": _PLAN,
     "schedules.remind_before_seconds": _PLAN,
+    "update_inbox.*": "a Telegram update as it arrived, kept only until it is handled (well "
+    "under a second, or until a restart after a crash), then deleted",
     "releases.figures": "counts of people, never of one person; their own quotes in it are "
     "exported as quoted_in_published_digests",
 }
