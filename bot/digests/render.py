@@ -25,7 +25,7 @@ from bot.digests.digest import Digest, Scope
 from bot.digests.privacy import MERGED_LABEL, Scrubber, merge_small
 from bot.digests.quotes import known_names
 from bot.kernel.config import Settings
-from bot.kernel.render import Renderer
+from bot.kernel.render import TELEGRAM_LIMIT, Renderer
 from storage.models import (
     Answer,
     AnswerChoice,
@@ -36,7 +36,6 @@ from storage.models import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-TELEGRAM_LIMIT = 4096
 FAMILY_COLOURS = {"external": "#1f5f8b", "internal": "#d9822b", "success": "#3a8a4f"}
 FORMATS = ("tg", "html", "md", "csv")
 CHART_TITLES = {

@@ -416,9 +416,15 @@ def _media(state: PersonState, kind: str) -> Decision:
 
 
 def _resume(state: PersonState, resume: Resume, now: datetime) -> Decision:
-    """Carry on where they left off, or offer the round that is waiting."""
+    """Carry on where they left off, or offer the round that is waiting, or show the summary
+    of the round they finished."""
     invitation = state.next_invitation()
     if invitation is None:
+        finished = state.finished()
+        if finished is not None and not (resume.quiet or resume.typed):
+            # They finished a round still open: where they are is its summary, whose
+            # buttons change an answer (and which may never have reached them).
+            return Decision(messages=[Summary(finished)])
         if resume.quiet:
             return Decision()
         return Decision(messages=[Text("nothing_waiting.html", {"typed": resume.typed})])

@@ -522,10 +522,27 @@ CASES = [
     ),
     # --- finished, and resuming ------------------------------------------------------------------
     case(
-        "/resume after finishing: nothing waiting",
+        "/resume after finishing, the round open: its summary, to change an answer",
         person(invitation(S.COMPLETED, answered=6)),
         Resume(),
+        messages=["summary 7"],
+    ),
+    case(
+        "/resume after finishing two rounds: the later one's summary",
+        person(invitation(S.COMPLETED, answered=6), invitation(S.COMPLETED, id_=OTHER)),
+        Resume(),
+        messages=["summary 8"],
+    ),
+    case(
+        "/resume after finishing, the round closed: nothing waiting",
+        person(invitation(S.COMPLETED, answered=6, round_open=False)),
+        Resume(),
         messages=["nothing_waiting"],
+    ),
+    case(
+        "quietly after finishing (/start, /resume after /pause): nothing said",
+        person(invitation(S.COMPLETED, answered=6)),
+        Resume(quiet=True),
     ),
     case(
         "typed after finishing: nothing waiting",
