@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
@@ -101,15 +102,58 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if query is None or user is None or chat is None:
         return
     press = presses.parse(query.data or "")
+    if isinstance(press, presses.Press) and query.message is not None:
+        press = replace(press, on=query.message.message_id)
+    first_here = transactions.first_seen_here(context, update)
     try:
         async with transactions.one_at_a_time(user.id):
             reply = await transactions.in_transaction(
                 ctx, lambda connection: _press(connection, ctx, context, update, press)
             )
     except transactions.DuplicateUpdate:
-        log.info("dropped duplicate update %s", update.update_id)
-        return
+        if not first_here:  # decided here: its reply is on its way, or went
+            log.info("dropped duplicate update %s", update.update_id)
+            return
+        reply = await _pressed_again(ctx, user.id, update.update_id, press)
     await replies.deliver(update, context, reply)
+
+
+async def _pressed_again(
+    ctx: AppContext, user_id: int, update_id: int, press: presses.AnyPress | None
+) -> Reply:
+    """A press decided by a process now gone, whose reply may never have been sent (Telegram
+    delivers again what that process never confirmed): a card brought to where the person is;
+    any other press just has its spinner stopped."""
+    log.info("update %s delivered again after a restart", update_id)
+    if not isinstance(press, presses.Press):
+        return Reply(toast="")
+    async with transactions.one_at_a_time(user_id):
+        return await transactions.in_transaction(
+            ctx,
+            lambda connection: journey.handle_press(connection, ctx, user_id, press, again=True),
+        )
+
+
+async def _typed_again(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A typed message decided by a process now gone (see _pressed_again): where they are."""
+    ctx = app_context(context)
+    user = update.effective_user
+    assert user is not None
+    async with transactions.one_at_a_time(user.id):
+        reply = await transactions.in_transaction(
+            ctx, lambda connection: journey.where_they_are(connection, ctx, user.id)
+        )
+    await replies.deliver(update, context, reply)
+
+
+def _is_typed(update: Update) -> bool:
+    message = update.message
+    return (
+        message is not None
+        and message.chat.type == "private"
+        and bool(message.text)
+        and not (message.text or "").startswith("/")
+    )
 
 
 def _press(
@@ -334,5 +378,6 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CallbackQueryHandler(on_press, pattern=OWN_PRESSES))
     # on_press checks for duplicates in its own transaction: one commit per button, not two.
     transactions.claimed_by_handler(_is_own_press)
+    transactions.when_delivered_again(_is_typed, _typed_again)
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
     application.add_handler(MessageHandler(MEDIA, on_other))

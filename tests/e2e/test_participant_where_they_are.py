@@ -3,16 +3,24 @@ press redelivered or repeated after a crash, and a round that opened while they 
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import sys
 from pathlib import Path
 
 from sqlalchemy import select
 
 from bot.consultations.catalogue import import_consultation
 from bot.consultations.sets import load_consultation
+from bot.kernel.context import AppContext
+from standin import BotApiStandIn
+from standin.models import BotMessage
 from storage.db import session_scope
 from storage.models import Answer, Invitation, InvitationStatus
+from tests.conftest import Database
 from tests.support import factories
-from tests.support.harness import BotHarness
+from tests.support.harness import TOKEN, BotHarness
 
 ME = 3201
 ERROR = "something went wrong"
@@ -83,3 +91,186 @@ async def test_a_summary_of_six_long_answers_fits_one_message_with_its_buttons(
     change = await harness.press(ME, again, "Change 3")
     assert "3 of 6" in change.text and story(3) in change.text
     assert errors(harness) == []
+
+
+async def test_pressing_again_on_a_card_left_behind_brings_it_on(
+    harness: BotHarness, tmp_path: Path
+) -> None:
+    # The edit that moves the card on is lost (Telegram refused it; a process killed before
+    # it went out loses it the same way): the answer is stored and the card shows the old
+    # question. Pressing again must move the card on, not just say "Already saved".
+    path = tmp_path / "pulse.toml"
+    path.write_text((factories.SETS / "pulse.toml").read_text())
+    with session_scope(harness.ctx.sessions) as session:
+        consultation, _ = import_consultation(session, load_consultation(path))
+        round_ = factories.open_round(session, consultation)
+        factories.invitation(session, round_, factories.participant(session, ME))
+    standin = harness.standin
+    standin.press(ME, await harness.say(ME, "/resume"), "Start now")
+    card = await standin.wait_for_message(ME, predicate=lambda m: "1 of 2" in m.text)
+
+    async def press_losing_the_edit(label: str) -> None:
+        answered = len(standin.callback_answers)
+        standin.fail_next(1, status=400, method="editMessageText")
+        standin.press(ME, card, label)
+        await harness.eventually(lambda: len(standin.callback_answers) > answered)
+
+    await press_losing_the_edit("4")
+    assert "1 of 2" in standin_cards(standin, {ME: card})[0].text, "left behind"
+    moved = await harness.press(ME, card, "2")
+    assert moved.message_id == card.message_id
+    assert "✓ 4" in moved.text and "2 of 2" in moved.text and moved.buttons
+    await harness.eventually(lambda: standin.callback_answers[-1].text == "Already saved ✓")
+
+    await press_losing_the_edit("Skip")  # the last answer: the summary still comes
+    summary = await standin.wait_for_message(ME, predicate=lambda m: "Thank you" in m.text)
+    assert "2 of 2" in standin_cards(standin, {ME: card})[0].text, "left behind"
+    shown = await harness.press(ME, card, "Skip")
+    assert shown.message_id == card.message_id
+    assert "✓ (skipped)" in shown.text and not shown.buttons
+    await harness.settle()
+    assert [m.message_id for m in standin.messages(ME) if "Thank you" in m.text] == [
+        summary.message_id
+    ], "a repeated tap brings the card on; the summary is not sent twice"
+    with session_scope(harness.ctx.sessions) as session:
+        answers = session.scalars(select(Answer).order_by(Answer.id)).all()
+        assert [(a.number, a.skipped) for a in answers] == [(4.0, False), (None, True)]
+    assert errors(harness) == []
+
+
+# --- item 9: a press whose reply was lost ------------------------------------------------------
+
+PEOPLE = range(3300, 3320)
+
+
+def _bot_process_env(db: Database, standin: BotApiStandIn) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULTBOT_")}
+    env.update(
+        CONSULTBOT_TOKEN=TOKEN,
+        CONSULTBOT_DATABASE__URL=db.url,
+        CONSULTBOT_TELEGRAM__BASE_URL=standin.bot_base_url,
+        CONSULTBOT_TELEGRAM__BASE_FILE_URL=standin.file_base_url,
+        CONSULTBOT_TELEGRAM__POLL_TIMEOUT="1",
+    )
+    return env
+
+
+async def _start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from bot.cli import main; main()",
+        "run",
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def _kill(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGKILL)
+    await process.wait()
+
+
+async def test_presses_redelivered_after_a_kill_bring_each_card_on(
+    ctx: AppContext, db: Database, standin: BotApiStandIn, tmp_path: Path
+) -> None:
+    # `consultbot run` stores a burst of answers and is killed before any reply goes out
+    # (edits held by the Bot API, the batch not yet confirmed); on restart Telegram delivers
+    # the presses again. Each is a duplicate, and each person's card must still move on.
+    path = tmp_path / "all.toml"
+    path.write_text((factories.SETS / "pulse.toml").read_text())
+    with session_scope(ctx.sessions) as session:
+        consultation, _ = import_consultation(session, load_consultation(path))
+        round_ = factories.open_round(session, consultation)
+        for user_id in PEOPLE:
+            standin.register_chat(user_id)
+            factories.invitation(session, round_, factories.participant(session, user_id))
+    env = _bot_process_env(db, standin)
+    first = await _start_bot(env, tmp_path)
+    try:
+        cards = {}
+        for user_id in PEOPLE:
+            intro = await harness_say(standin, user_id, "/resume", timeout=30)
+            standin.press(user_id, intro, "Start now")
+            cards[user_id] = await standin.wait_for_message(
+                user_id, predicate=lambda m: "1 of 2" in m.text
+            )
+        await asyncio.sleep(0)  # the long poll is waiting again
+        standin.slow(3600, "editMessageText")  # no reply reaches anyone before the kill...
+        standin.slow(3600, "getUpdates")  # ...and the batch of presses is never confirmed
+        for user_id, card in cards.items():
+            standin.press(user_id, card, "4")
+        await stored_once(ctx, len(PEOPLE), wait=True)
+    finally:
+        await _kill(first)
+    assert all("1 of 2" in card.text for card in standin_cards(standin, cards))
+    standin.slow(0, "editMessageText")
+    standin.slow(0, "getUpdates")
+
+    second = await _start_bot(env, tmp_path)
+    try:
+        for user_id in PEOPLE:
+            await standin.wait_for_message(
+                user_id, predicate=lambda m: "2 of 2" in m.text, after=0, timeout=30
+            )
+        moved = standin_cards(standin, cards)
+        assert all("✓ 4" in m.text and "2 of 2" in m.text and m.buttons for m in moved)
+        for user_id in PEOPLE:
+            assert len(standin.messages(user_id)) == 2, "the intro and its one card"
+        assert await stored_once(ctx, len(PEOPLE))
+
+        # The same for typed answers: the second question's, each finishing the round.
+        standin.slow(3600, "sendMessage")
+        standin.slow(3600, "getUpdates")
+        for user_id in PEOPLE:
+            standin.send_text(user_id, f"More help with forms, says {user_id}")
+        await stored_once(ctx, 2 * len(PEOPLE), wait=True)
+    finally:
+        await _kill(second)
+    standin.slow(0, "sendMessage")
+    standin.slow(0, "getUpdates")
+
+    third = await _start_bot(env, tmp_path)
+    try:
+        for user_id in PEOPLE:
+            summary = await standin.wait_for_message(
+                user_id, predicate=lambda m: "Thank you" in m.text, after=0, timeout=30
+            )
+            assert f"More help with forms, says {user_id}" in summary.text
+            assert [b["text"] for b in summary.buttons] == ["Change 1", "Change 2"]
+    finally:
+        await _kill(third)
+    for user_id in PEOPLE:
+        assert not any(ERROR in m.text.lower() for m in standin.messages(user_id))
+    assert await stored_once(ctx, 2 * len(PEOPLE))
+
+
+async def stored_once(ctx: AppContext, count: int, *, wait: bool = False) -> bool:
+    """Whether `count` answers are stored, one per question and person (`wait`: for them)."""
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        with session_scope(ctx.sessions) as session:
+            answers = session.execute(select(Answer.invitation_id, Answer.question_id)).all()
+        if len(answers) >= count or not wait:
+            assert len(set(answers)) == len(answers)
+            return len(answers) == count
+        assert asyncio.get_running_loop().time() < deadline, f"{len(answers)} answers stored"
+        await asyncio.sleep(0.05)
+
+
+def standin_cards(standin: BotApiStandIn, cards: dict[int, BotMessage]) -> list[BotMessage]:
+    """Each card as the chat shows it now."""
+    return [
+        next(m for m in standin.messages(user_id) if m.message_id == card.message_id)
+        for user_id, card in cards.items()
+    ]
+
+
+async def harness_say(
+    standin: BotApiStandIn, user_id: int, text: str, *, timeout: float
+) -> BotMessage:
+    standin.send_text(user_id, text)
+    return await standin.wait_for_message(user_id, timeout=timeout)
