@@ -33,6 +33,8 @@ from bot.kernel.reply import OutgoingMessage, Reply
 from bot.participation import joining, journey, mydata, presses
 from bot.participation.decide import Media, Typed
 from bot.participation.invites import create_invite, deep_link, parse_invite_args
+from bot.rounds.opening import invite_latecomer
+from bot.rounds.services import round_services
 from bot.telegram import replies, transactions
 from bot.telegram.context import app_context
 from bot.telegram.menus import register_command
@@ -90,10 +92,25 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if user is None or chat is None:
         return
     code = typed(context.args[0]) if context.args else None
-    reply = await _decided(
-        ctx, user.id, lambda session: joining.start(session, ctx, user.id, chat.id, code)
-    )
-    await replies.deliver(update, context, reply)
+
+    def decide(session: Session) -> Reply:
+        participant = find_participant(session, user.id) if code is None else None
+        if participant is not None:  # coming back: offered what opened while away
+            _invite_latecomer(session, ctx, participant)
+        return joining.start(session, ctx, user.id, chat.id, code)
+
+    await replies.deliver(update, context, await _decided(ctx, user.id, decide))
+
+
+def _invite_latecomer(session: Session, ctx: AppContext, participant: Participant) -> None:
+    invite_latecomer(session, participant, now=ctx.clock.now(), services=round_services(ctx))
+
+
+def _resume(session: Session, ctx: AppContext, participant: Participant) -> Reply:
+    """/resume: any open round they belong to that opened while they were away (paused,
+    blocked) waits with the rest, and what waits first is offered."""
+    _invite_latecomer(session, ctx, participant)
+    return joining.resume_command(session, ctx, participant)
 
 
 async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -365,7 +382,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(edits, group=-5)
     application.add_handler(ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     commands = {
-        "resume": joining.resume_command,
+        "resume": _resume,
         "profile": joining.profile_command,
         "pause": _pause,
         "stop": _stop,

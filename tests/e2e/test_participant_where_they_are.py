@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -14,10 +15,13 @@ from sqlalchemy import select
 from bot.consultations.catalogue import import_consultation
 from bot.consultations.sets import load_consultation
 from bot.kernel.context import AppContext
+from bot.rounds.events import run_due_events
+from bot.rounds.planning import schedule_once
+from bot.rounds.services import round_services
 from standin import BotApiStandIn
 from standin.models import BotMessage
 from storage.db import session_scope
-from storage.models import Answer, Invitation, InvitationStatus
+from storage.models import Answer, Invitation, InvitationStatus, Participant, ParticipantStatus
 from tests.conftest import Database
 from tests.support import factories
 from tests.support.harness import TOKEN, BotHarness
@@ -274,3 +278,85 @@ async def harness_say(
 ) -> BotMessage:
     standin.send_text(user_id, text)
     return await standin.wait_for_message(user_id, timeout=timeout)
+
+
+# --- item 18: a round that opened while they were away ------------------------------------------
+
+
+def open_now(harness: BotHarness, set_name: str, audience: dict[str, object]) -> int:
+    """A round of `set_name` scheduled and opened now, as the rounds job would: its id."""
+    ctx = harness.ctx
+    with session_scope(ctx.sessions) as session:
+        round_ = schedule_once(
+            session,
+            factories.consultation(session, set_name),
+            audience=audience,
+            opens_at=ctx.clock.now(),
+            open_for=timedelta(days=5),
+            remind_before=[],
+        )
+        round_id = round_.id
+    run_due_events(ctx.sessions, now=ctx.clock.now(), services=round_services(ctx))
+    return round_id
+
+
+def invited(harness: BotHarness, user_id: int) -> dict[int, InvitationStatus]:
+    with session_scope(harness.ctx.sessions) as session:
+        rows = session.execute(
+            select(Invitation.round_id, Invitation.status)
+            .join(Participant)
+            .where(Participant.telegram_user_id == user_id)
+        )
+        return {round_id: status for round_id, status in rows}
+
+
+async def test_a_round_opened_during_a_pause_is_offered_on_resume(harness: BotHarness) -> None:
+    with session_scope(harness.ctx.sessions) as session:
+        org = factories.organisation(session, "Riverside Food Bank", area="east")
+        factories.participant(session, ME, organisation=org)
+    assert "Paused" in (await harness.say(ME, "/pause")).text
+    everyone = open_now(harness, "pulse", {"who": "everyone"})
+    elsewhere = open_now(harness, "pulse", {"who": "everyone", "where": {"area": "north"}})
+    assert invited(harness, ME) == {}, "paused: left out when they opened"
+
+    back = await harness.say(ME, "/resume")
+    assert "Welcome back" in back.text
+    intro = await harness.standin.wait_for_message(
+        ME, predicate=lambda m: "Monthly pulse" in m.text
+    )
+    assert invited(harness, ME) == {everyone: InvitationStatus.DELIVERED}, "not the north's"
+    harness.standin.press(ME, intro, "Start now")
+    await harness.standin.wait_for_message(ME, predicate=lambda m: "1 of 2" in m.text)
+    assert elsewhere not in invited(harness, ME)
+    # Coming back again offers nothing twice.
+    again = await harness.say(ME, "/resume")
+    assert "1 of 2" in again.text and len(invited(harness, ME)) == 1
+
+
+async def test_a_round_opened_while_blocked_is_offered_on_start(harness: BotHarness) -> None:
+    with session_scope(harness.ctx.sessions) as session:
+        factories.participant(session, ME, status=ParticipantStatus.UNREACHABLE)
+    round_id = open_now(harness, "pulse", {"who": "everyone"})
+    assert invited(harness, ME) == {}
+    back = await harness.say(ME, "/start")
+    assert "Welcome back" in back.text
+    intro = await harness.standin.wait_for_message(
+        ME, predicate=lambda m: "Monthly pulse" in m.text
+    )
+    assert intro.buttons and invited(harness, ME) == {round_id: InvitationStatus.DELIVERED}
+
+
+async def test_a_latecomer_is_not_offered_a_round_the_fatigue_cap_kept_from_them(
+    harness: BotHarness,
+) -> None:
+    cap = harness.ctx.settings.rounds.max_rounds_per_period
+    with session_scope(harness.ctx.sessions) as session:
+        org = factories.organisation(session, "Riverside Food Bank")
+        factories.participant(session, ME + 1, organisation=org)
+        factories.participant(session, ME, organisation=org, status=ParticipantStatus.PAUSED)
+    asked = [open_now(harness, "pulse", {"who": "everyone"}) for _ in range(cap)]
+    capped = open_now(harness, "pulse", {"who": "everyone"})
+    assert capped not in invited(harness, ME + 1), "the organisation was asked often enough"
+    await harness.say(ME, "/resume")
+    await harness.standin.wait_for_message(ME, predicate=lambda m: "Monthly pulse" in m.text)
+    assert sorted(invited(harness, ME)) == asked
