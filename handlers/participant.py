@@ -32,13 +32,18 @@ from bot.kernel.people import find_participant
 from bot.kernel.reply import OutgoingMessage, Reply
 from bot.participation import joining, journey, mydata, presses
 from bot.participation.decide import Media, Typed
-from bot.participation.invites import create_invite, deep_link, parse_invite_args
+from bot.participation.invites import (
+    create_invite,
+    invite_message,
+    lead_invite,
+    parse_invite_args,
+)
 from bot.rounds.opening import invite_latecomer
 from bot.rounds.services import round_services
 from bot.telegram import replies, transactions
 from bot.telegram.context import app_context
 from bot.telegram.menus import register_command
-from handlers.common import require_role, typed
+from handlers.common import answer, require_role, typed
 from storage.db import session_in
 from storage.models import Participant, ParticipantStatus, Role
 
@@ -330,24 +335,30 @@ async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     username = context.bot.username
 
-    def create(session: Session) -> str:
+    def create(session: Session) -> Reply:
         invite = create_invite(
             session,
             now=ctx.clock.now(),
             created_by=user.id if user else None,
             **options,  # type: ignore[arg-type]
         )
-        return ctx.renderer.render(
-            "messages/invites/created.html",
-            label=options["organisation"] or options["group"],
-            group=bool(options["group"]),
-            link=deep_link(username, invite.code),
-            expires_at=invite.expires_at,
-            max_uses=invite.max_uses,
-        )
+        return Reply().say(invite_message(ctx.renderer, invite, username))
 
-    text = await transactions.in_session(ctx, create)
-    await replies.deliver(update, context, Reply().say(text))
+    await replies.deliver(update, context, await transactions.in_session(ctx, create))
+
+
+@require_role(Role.COORDINATOR)
+async def lead_invite_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``iv:lead:<organisation>``, under an organisation's invite: a link for its lead."""
+    ctx = app_context(context)
+    assert update.callback_query is not None and update.effective_user is not None
+    data, actor = update.callback_query.data or "", update.effective_user.id
+    username, now = context.bot.username, ctx.clock.now()
+    run = transactions.in_session(
+        ctx,
+        lambda s: lead_invite(s, ctx.renderer, data, now=now, bot_username=username, actor=actor),
+    )
+    await answer(update, context, run)
 
 
 # The callback data on_press answers: the first part of this module's (presses.parse reads the
@@ -392,6 +403,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     for name, service in commands.items():
         application.add_handler(CommandHandler(name, _participant_service(service)))
     application.add_handler(CommandHandler("invite", invite_command))
+    application.add_handler(CallbackQueryHandler(lead_invite_button, pattern=r"^iv:"))
     application.add_handler(CallbackQueryHandler(on_press, pattern=OWN_PRESSES))
     # on_press checks for duplicates in its own transaction: one commit per button, not two.
     transactions.claimed_by_handler(_is_own_press)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from standin.models import BotMessage
 from storage.db import session_scope
-from storage.models import AuditEvent, Delivery, Role, Round, RoundStatus
+from storage.models import AuditEvent, Delivery, Invite, Participant, Role, Round, RoundStatus
 from tests.support import factories
 from tests.support.harness import BotHarness
 
@@ -132,3 +132,81 @@ async def test_close_and_its_button_are_refused_to_members_and_leads(harness: Bo
             assert "only for coordinators" in toast
     assert status(harness, round_id) == RoundStatus.OPEN and closes(harness) == 0
     assert ask.buttons, "the coordinator's question still stands"
+
+
+# --- lead invites from chat -----------------------------------------------------------------------
+
+
+def lead_invites(harness: BotHarness) -> list[Invite]:
+    with session_scope(harness.ctx.sessions) as session:
+        found = session.scalars(
+            select(Invite).where(Invite.role == Role.LEAD).order_by(Invite.id)
+        ).all()
+        session.expunge_all()
+        return list(found)
+
+
+def link_in(message: BotMessage) -> str:
+    return next(w for w in message.text.split() if w.startswith("https://t.me/"))
+
+
+async def test_invite_in_chat_makes_a_lead_link_for_the_organisation(harness: BotHarness) -> None:
+    made = await harness.say(COORDINATOR, "/invite Alder Food Bank")
+    assert "Invite for Alder Food Bank" in made.text
+    assert [b["text"] for b in made.buttons] == ["And a link for its lead"]
+    lead = await harness.press(COORDINATOR, made, "And a link for its lead")
+    assert "Lead link for Alder Food Bank" in lead.text and "One person only" in lead.text
+    [invite] = lead_invites(harness)
+    assert invite.max_uses == 1 and invite.expires_at is not None
+    assert link_in(lead).endswith(f"?start={invite.code}")
+
+    # Twice: the same link again, no second one.
+    again = await harness.press(COORDINATOR, made, "And a link for its lead")
+    assert "made before is still unused" in again.text and link_in(again) == link_in(lead)
+    assert len(lead_invites(harness)) == 1
+
+    # Used: whoever joins by it is the organisation's lead.
+    notice = await harness.say(LEAD, f"/start {invite.code}")
+    harness.standin.press(LEAD, notice, "Agree")
+    await harness.standin.wait_for_message(LEAD, predicate=lambda m: "About you" in m.text)
+    with session_scope(harness.ctx.sessions) as session:
+        person = session.scalar(select(Participant).where(Participant.telegram_user_id == LEAD))
+        assert person is not None and person.role == Role.LEAD
+        assert person.organisation is not None and person.organisation.name == "Alder Food Bank"
+
+    # Stale: the button of an older invite once that link is used makes a fresh one.
+    fresh = await harness.press(COORDINATOR, made, "And a link for its lead")
+    assert "Lead link for Alder Food Bank" in fresh.text and link_in(fresh) != link_in(lead)
+    assert len(lead_invites(harness)) == 2
+    # A group's invite has no lead.
+    group = await harness.say(COORDINATOR, "/invite group Northside carers")
+    assert "(service users)" in group.text and not group.buttons
+
+
+async def test_a_forged_or_foreign_lead_button_makes_nothing(harness: BotHarness) -> None:
+    made = await harness.say(COORDINATOR, "/invite Alder Food Bank")
+    [data] = [b["callback_data"] for b in made.buttons]
+    for forged in ("iv:lead:99999", "iv:lead:1x", "iv:lead:²", "iv:lead:", "iv:x:1"):
+        toast = await toast_after(
+            harness,
+            lambda forged=forged: harness.standin.press_button(
+                COORDINATOR, made.message_id, forged
+            ),
+        )
+        assert "did not recognise" in toast, forged
+    with session_scope(harness.ctx.sessions) as session:
+        factories.participant(session, MEMBER)
+        factories.participant(session, LEAD, role=Role.LEAD)
+    for user in (MEMBER, LEAD):
+        welcome = await harness.say(user, "/help")
+        for _ in range(2):
+            toast = await toast_after(
+                harness,
+                lambda user=user, on=welcome.message_id: harness.standin.press_button(
+                    user, on, data
+                ),
+            )
+            assert "only for coordinators" in toast
+        refused = await harness.say(user, "/invite Alder Food Bank")
+        assert "only for coordinators" in refused.text
+    assert lead_invites(harness) == []
