@@ -498,7 +498,7 @@ async def echo_worker(index: int) -> None:
     application = echo_application(telegram.base_url)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    runner = await receive_updates(application, telegram, secret)
+    runner = await receive_updates(application, None, telegram, secret)
     async with application:
         if index == 0:
             await application.bot.set_webhook(

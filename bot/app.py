@@ -4,6 +4,7 @@ in the project knows PTB wiring."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
@@ -24,6 +25,7 @@ from bot.kernel.people import list_privileged
 from bot.telegram import jobs as runtime
 from bot.telegram import menus, transactions
 from bot.telegram.client import make_bot
+from bot.telegram.inbox import ForgetWhenProcessed, Inbox
 from bot.telegram.webhook import ALLOWED_UPDATES, receive_updates, webhook_path
 from handlers import common, coordinator, lead, participant
 from storage.db import make_engine, make_session_factory, session_scope
@@ -36,12 +38,16 @@ GUARDS = -10
 FEATURES = 0
 
 
-def build_application(ctx: AppContext, token: str, *, jobs: bool = True) -> Application:  # type: ignore[type-arg]
+def build_application(
+    ctx: AppContext, token: str, *, jobs: bool = True, inbox: Inbox | None = None
+) -> Application:  # type: ignore[type-arg]
     """The bot's Application. `jobs`: run the repeating job (rounds tick and outbox sender);
-    one process of a deployment does, other webhook workers only answer updates."""
+    one process of a deployment does, other webhook workers only answer updates. `inbox`
+    (webhook workers): told when each update is processed, so its row goes."""
     bot = make_bot(token, ctx.settings.telegram)
+    processing = True if inbox is None else ForgetWhenProcessed(inbox)
     builder: ApplicationBuilder = (  # type: ignore[type-arg]
-        Application.builder().bot(bot).concurrent_updates(True).post_init(post_init)
+        Application.builder().bot(bot).concurrent_updates(processing).post_init(post_init)
     )
     application = builder.build()
     application.bot_data[CONTEXT_KEY] = ctx
@@ -87,17 +93,22 @@ async def run_worker(
     index: int = 0,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """One webhook worker, until SIGTERM or SIGINT (or `stop` is set)."""
+    """One webhook worker, until SIGTERM or SIGINT (or `stop` is set). Every update it
+    acknowledges is in the inbox first; at a stop it stops receiving, then processes what it
+    holds; what a crash leaves, another process or the next start takes over."""
     telegram = ctx.settings.telegram
     assert telegram.webhook_url is not None
     first = index == 0
-    application = build_application(ctx, token, jobs=first)
+    inbox = Inbox(ctx)
+    application = build_application(ctx, token, jobs=first, inbox=inbox)
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    runner = await receive_updates(application, telegram, secret)
+    await inbox.open()
+    runner = await receive_updates(application, inbox, telegram, secret)
+    upkeep: asyncio.Task[None] | None = None
     try:
         async with application:
             if first:
@@ -109,6 +120,7 @@ async def run_worker(
                 )
                 await post_init(application)
             await application.start()
+            upkeep = asyncio.create_task(inbox.keep_up(application), name="inbox")
             runtime.settle_heap()  # worker 0 did in post_init
             log.info(
                 "worker %d of %d receiving updates on %s:%d%s",
@@ -119,9 +131,15 @@ async def run_worker(
                 webhook_path(telegram.webhook_url),
             )
             await stop.wait()
-            await application.stop()
+            await runner.cleanup()  # nothing new: Telegram keeps it for another host or a start
+            await application.stop()  # what is in hand is processed
     finally:
-        await runner.cleanup()
+        if upkeep is not None:
+            upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upkeep
+        await runner.cleanup()  # (again, if done: harmless)
+        await inbox.close()
 
 
 def worker_main(settings: Settings, token: str, secret: str, index: int) -> None:

@@ -7,6 +7,7 @@ Telegram, so what a person said is stored before anything is sent back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -44,7 +45,7 @@ from bot.telegram import replies, transactions
 from bot.telegram.context import app_context
 from bot.telegram.menus import register_command
 from handlers.common import answer, require_role, typed
-from storage.db import session_in
+from storage.db import after_erasure, session_in
 from storage.models import Participant, ParticipantStatus, Role
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,7 @@ def _participant_service(
 async def _decided(ctx: AppContext, user_id: int, decide: Callable[[Session], Reply]) -> Reply:
     """A service's decision for one person's update, in one transaction: their updates one
     at a time, and off the event loop on a server database (transactions.in_session)."""
-    async with transactions.one_at_a_time(user_id):
-        return await transactions.in_session(ctx, decide)
+    return await transactions.in_session(ctx, decide, person=user_id)
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -128,16 +128,29 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         press = replace(press, on=query.message.message_id)
     first_here = transactions.first_seen_here(context, update)
     try:
-        async with transactions.one_at_a_time(user.id):
-            reply = await transactions.in_transaction(
-                ctx, lambda connection: _press(connection, ctx, context, update, press)
-            )
+        reply = await transactions.in_transaction(
+            ctx, lambda connection: _press(connection, ctx, context, update, press), person=user.id
+        )
     except transactions.DuplicateUpdate:
         if not first_here:  # decided here: its reply is on its way, or went
             log.info("dropped duplicate update %s", update.update_id)
             return
         reply = await _pressed_again(ctx, user.id, update.update_id, press)
+    if isinstance(press, presses.ForgetPress) and press.yes:
+        await _after_erasure(ctx, update)
     await replies.deliver(update, context, reply)
+
+
+async def _after_erasure(ctx: AppContext, update: Update) -> None:
+    """The erasure has committed: now (outside any transaction) leave no copy of what it
+    deleted in SQLite's write-ahead log (storage.db.after_erasure)."""
+    if not await asyncio.to_thread(after_erasure, ctx.engine):
+        # The update id only: the person asked to be forgotten.
+        log.warning(
+            "erasure (update %s) committed, but a reader kept the write-ahead log from being "
+            "truncated: it may hold the erased rows until later writes overwrite them",
+            update.update_id,
+        )
 
 
 async def _pressed_again(
@@ -149,11 +162,11 @@ async def _pressed_again(
     log.info("update %s delivered again after a restart", update_id)
     if not isinstance(press, presses.Press):
         return Reply(toast="")
-    async with transactions.one_at_a_time(user_id):
-        return await transactions.in_transaction(
-            ctx,
-            lambda connection: journey.handle_press(connection, ctx, user_id, press, again=True),
-        )
+    return await transactions.in_transaction(
+        ctx,
+        lambda connection: journey.handle_press(connection, ctx, user_id, press, again=True),
+        person=user_id,
+    )
 
 
 async def _typed_again(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -161,10 +174,9 @@ async def _typed_again(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     ctx = app_context(context)
     user = update.effective_user
     assert user is not None
-    async with transactions.one_at_a_time(user.id):
-        reply = await transactions.in_transaction(
-            ctx, lambda connection: journey.where_they_are(connection, ctx, user.id)
-        )
+    reply = await transactions.in_transaction(
+        ctx, lambda connection: journey.where_they_are(connection, ctx, user.id), person=user.id
+    )
     await replies.deliver(update, context, reply)
 
 
@@ -207,7 +219,7 @@ def _forget_press(session: Session, ctx: AppContext, user_id: int, yes: bool) ->
     if not yes:
         text = ctx.renderer.render(T + "forget_cancelled.html")
         return Reply(toast="", edit=OutgoingMessage(text))
-    erased = mydata.forget(session, user_id)
+    erased = mydata.forget(session, ctx, user_id)
     template = "forgotten.html" if erased else "nothing_to_forget.html"
     return Reply(toast="", edit=OutgoingMessage(ctx.renderer.render(T + template)))
 
@@ -258,8 +270,7 @@ async def _journey_or_join(
         with session_in(ctx.sessions, connection) as session:
             return joining.start(session, ctx, user.id, chat_id, None)
 
-    async with transactions.one_at_a_time(user.id):
-        reply = await transactions.in_transaction(ctx, decide)
+    reply = await transactions.in_transaction(ctx, decide, person=user.id)
     await replies.deliver(update, context, reply)
 
 

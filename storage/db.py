@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -35,9 +36,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the sender and the handlers read while one writes; the busy timeout makes a
     # second writer wait instead of failing; SQLite leaves foreign keys off unless asked.
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # A deleted row (a /forget, a purged payload) is overwritten with zeros, in its page and in
+    # pages freed by it, instead of lingering in free space where a copy of the file shows it.
+    cursor.execute("PRAGMA secure_delete=ON")
     # A commit that crosses the auto-checkpoint size copies the WAL into the database file
     # and syncs it, inside that commit, on the bot's event loop: replies stalled for 100 ms
     # and more under load. The bot checkpoints in the background instead (checkpoint()); this
@@ -47,6 +51,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 AUTOCHECKPOINT_PAGES = 20_000  # about 80 MB of WAL with 4 KiB pages
+BUSY_TIMEOUT_MS = 30_000
 
 
 def checkpoint(engine: Engine) -> None:
@@ -56,6 +61,36 @@ def checkpoint(engine: Engine) -> None:
         return
     with engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+ERASURE_CHECKPOINT_TRIES = 10
+ERASURE_CHECKPOINT_PAUSE = 0.05  # seconds between tries
+ERASURE_BUSY_TIMEOUT_MS = 100
+
+
+def after_erasure(engine: Engine) -> bool:
+    """Once an erasure has committed, leave no copy of what it deleted in SQLite's write-ahead
+    log: copy the log into the database file (where secure_delete has zeroed the deleted rows)
+    and truncate it to nothing. Must run outside any transaction. A reader that still holds an
+    older snapshot keeps the log in use: retry briefly; True when the log was truncated.
+
+    The wait per try is short: a TRUNCATE checkpoint holds the write lock while it waits for
+    readers, and the bot's own writes wait behind it. Blocking I/O: run it in a thread.
+    Nothing to do on PostgreSQL (the README says what it keeps until VACUUM)."""
+    if engine.dialect.name != "sqlite":
+        return True
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={ERASURE_BUSY_TIMEOUT_MS}")
+        try:
+            for attempt in range(ERASURE_CHECKPOINT_TRIES):
+                if attempt:
+                    time.sleep(ERASURE_CHECKPOINT_PAUSE)
+                row = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+                if row[0] == 0:  # (busy, log frames, frames checkpointed)
+                    return True
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return False
 
 
 def _create_private(path: str | None) -> None:

@@ -394,6 +394,20 @@ class AnswerReview(Base):
     reviewed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Release(Base):
+    """A round's figures as published when it closed (bot.digests.published): every digest of
+    the round, and every period digest that includes it, is made from these, never recounted,
+    so nothing can be worked out by comparing releases made before and after an erasure."""
+
+    __tablename__ = "releases"
+
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True
+    )
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ScheduledEvent(Base):
     """A moment in a round's life ("fires"): claimed and run by one repeating job."""
 
@@ -451,6 +465,19 @@ class ProcessedUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class InboxUpdate(Base):
+    """An update the webhook acknowledged and that is not processed yet: written before
+    Telegram hears 200, deleted once processed, so a process that dies holding updates loses
+    none (bot.telegram.inbox)."""
+
+    __tablename__ = "update_inbox"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    body: Mapped[str] = mapped_column(Text)  # the update's JSON, as Telegram posted it
+    owner: Mapped[int] = mapped_column(BigInteger)  # the process holding it (Inbox.owner)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class DialogState(Base):

@@ -94,11 +94,22 @@ def db(
         yield Database("sqlite", url, engine, make_session_factory(engine))
         engine.dispose()
         return
-    if postgres_engine is None:
+    yield _postgres_database(postgres_engine)
+
+
+def _postgres_database(engine: Engine | None) -> Database:
+    if engine is None:
         skip_postgres()
-    _truncate_all(postgres_engine)
-    url = postgres_engine.url.render_as_string(hide_password=False)
-    yield Database("postgresql", url, postgres_engine, make_session_factory(postgres_engine))
+    assert engine is not None
+    _truncate_all(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    return Database("postgresql", url, engine, make_session_factory(engine))
+
+
+@pytest.fixture
+def postgres_db(postgres_engine: Engine | None) -> Database:
+    """`db` for tests of what only PostgreSQL does (several hosts on one database)."""
+    return _postgres_database(postgres_engine)
 
 
 @pytest.fixture

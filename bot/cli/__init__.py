@@ -28,7 +28,7 @@ from bot.kernel.context import AppContext
 from bot.kernel.people import grant_role, list_privileged, revoke_role
 from bot.telegram.client import make_bot
 from bot.telegram.sender import make_sender
-from bot.telegram.webhook import ALLOWED_UPDATES, new_secret, run_workers
+from bot.telegram.webhook import ALLOWED_UPDATES, derived_secret, run_workers
 from storage import migrate
 from storage.db import safe_url, session_scope
 from storage.models import Role
@@ -113,10 +113,12 @@ def run(ctx: typer.Context) -> None:
     )
     telegram = settings.telegram
     if telegram.webhook_url:
-        # A fresh secret per start unless one is given: only Telegram, told it by setWebhook,
-        # can then post updates to us.
+        # Only Telegram, told the secret by setWebhook, can post updates to us. Unless one is
+        # given, it comes from the token, so every host behind the URL agrees on it.
         secret = (
-            settings.webhook_secret.get_secret_value() if settings.webhook_secret else new_secret()
+            settings.webhook_secret.get_secret_value()
+            if settings.webhook_secret
+            else derived_secret(token)
         )
         log.info(
             "receiving updates by webhook at %s with %d worker(s)",

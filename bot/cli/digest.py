@@ -10,8 +10,9 @@ import typer
 
 from bot.cli.common import EXIT_FAILED, UserError, state
 from bot.coding.stored import codebook_for, forget_auto_codes
-from bot.digests.compile import catch_up_coding, compile_digest
+from bot.digests.compile import compile_digest, prepare
 from bot.digests.digest import DigestError
+from bot.digests.published import republish
 from bot.digests.render import write_digest
 from bot.digests.scopes import quarter_scope, round_scope
 from bot.kernel.context import AppContext
@@ -38,7 +39,9 @@ def digest(
     recode: Annotated[
         bool,
         typer.Option(
-            "--recode", help="Code the free texts again first (after the codebook changed)."
+            "--recode",
+            help="Code the free texts again and publish the rounds' figures anew (after the "
+            "codebook changed); a round someone has left since keeps its figures.",
         ),
     ] = False,
 ) -> None:
@@ -58,12 +61,31 @@ def digest(
             )
         except DigestError as exc:
             raise UserError(str(exc), EXIT_FAILED) from None
+        codebook = codebook_for(settings, app.loaded)
         if recode:
             forget_auto_codes(session, [*scope.round_ids, *scope.previous])
-        codebook = codebook_for(settings, app.loaded)
-        catch_up_coding(session, scope, codebook)
-        result = compile_digest(session, settings, scope, codebook=codebook, now=app.clock.now())
+        prepare(session, scope, codebook)
+        if recode:
+            for round_id in republish(session, [*scope.round_ids, *scope.previous], codebook):
+                typer.echo(
+                    f"round {round_id} keeps the figures it was published with: someone "
+                    "has erased their data since, and new figures would give them away",
+                    err=True,
+                )
+        try:
+            result = compile_digest(
+                session, settings, scope, codebook=codebook, now=app.clock.now()
+            )
+        except DigestError as exc:  # e.g. a round still open: nothing published yet
+            raise UserError(str(exc), EXIT_FAILED) from None
         write_digest(
-            result, app.renderer, fmt.value, out, session=session, settings=settings, scope=scope
+            result,
+            app.renderer,
+            fmt.value,
+            out,
+            session=session,
+            settings=settings,
+            scope=scope,
+            codebook=codebook,
         )
     typer.echo(f"wrote {out} ({fmt.value}, {scope.label})")

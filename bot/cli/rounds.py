@@ -19,7 +19,13 @@ from bot.consultations.catalogue import (
 from bot.consultations.sets import ConsultationError, load_consultation
 from bot.kernel.context import AppContext
 from bot.kernel.render import Renderer
-from bot.rounds.audiences import describe_audience, preview_audience
+from bot.rounds.audiences import (
+    audience_mismatch,
+    describe_audience,
+    describe_mismatch,
+    intended_audience,
+    preview_audience,
+)
 from bot.rounds.closing import cancel_round, close_round, stop_series
 from bot.rounds.planning import create_schedule, schedule_once
 from bot.rounds.reminders import remind_round
@@ -142,8 +148,11 @@ def rounds_schedule(
     ctx: typer.Context,
     consultation: Annotated[str, typer.Option("--consultation", help="Set id (slug).")],
     audience: Annotated[
-        str, typer.Option(help="everyone, organisations or service_users.")
-    ] = "everyone",
+        str | None,
+        typer.Option(
+            help="everyone, organisations or service_users (default: who the set is written for)."
+        ),
+    ] = None,
     where: Annotated[
         list[str] | None, typer.Option(help="Segment filter, e.g. area=north (repeatable).")
     ] = None,
@@ -158,18 +167,32 @@ def rounds_schedule(
     remind: Annotated[
         list[str] | None, typer.Option(help="Remind before closing, e.g. 2d (repeatable).")
     ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", help="Schedule even for an audience the set is not written for."),
+    ] = False,
 ) -> None:
     """Plan a round (once or recurring). Exactly one of --now, --at, --cron."""
     if sum(x is not None and x is not False for x in (at, cron, now or None)) != 1:
         raise UserError("give exactly one of --now, --at or --cron")
     settings = state(ctx).settings
-    spec = {"who": audience, "where": _segment_filters(where or [])}
     clock_now = datetime.now(UTC)
     with session_scope(state(ctx).ready_sessions()) as session:
         row = consultation_by_slug(session, consultation)
         if row is None:
             raise UserError(f"no consultation {consultation!r}: see consultbot consultations list")
+        spec = {"who": audience or intended_audience(row), "where": _segment_filters(where or [])}
         try:
+            intended = audience_mismatch(row, spec)
+            if intended:
+                # Said before anything is written, as the chat's /schedule says it before
+                # Confirm; --yes is the confirmation.
+                warning = describe_mismatch(_renderer(ctx), intended, spec)
+                if not yes:
+                    raise UserError(
+                        f"{warning} Nothing scheduled: add --yes to schedule it anyway."
+                    )
+                typer.echo(warning, err=True)
             reminders = [parse_duration(r) for r in remind or []]
             if cron:
                 schedule, round_ = create_schedule(
@@ -222,10 +245,16 @@ def rounds_schedule(
 @rounds_app.command("list")
 def rounds_list(ctx: typer.Context, limit: int = 20) -> None:
     """Newest rounds with status and response rate."""
-    zone = state(ctx).settings.zone
+    settings = state(ctx).settings
+    zone, k = settings.zone, settings.privacy.k
     with session_scope(state(ctx).ready_sessions()) as session:
-        for r, invited, completed in list_rounds(session, limit=limit):
-            rate = f"{completed}/{invited} ({completed / invited:.0%})" if invited else "-"
+        for r, invited, completed in list_rounds(session, k, limit=limit):
+            if not invited:
+                rate = "-"
+            elif completed is None:
+                rate = f"<{k}/{invited}"
+            else:
+                rate = f"{completed}/{invited} ({completed / invited:.0%})"
             typer.echo(
                 f"{r.id:>5}  {r.status.value:<9} {r.opens_at.astimezone(zone):%Y-%m-%d %H:%M}  "
                 f"{rate:<16} {r.consultation.slug}"
@@ -234,22 +263,29 @@ def rounds_list(ctx: typer.Context, limit: int = 20) -> None:
 
 @rounds_app.command("show")
 def rounds_show(ctx: typer.Context, round_id: int) -> None:
-    """Invited, delivered, started, completed and unreachable, by segment."""
+    """Invited, delivered and unreachable; answered and completed, overall and by segment, with
+    figures about people under k held back as in a digest."""
+    k = state(ctx).settings.privacy.k
     with session_scope(state(ctx).ready_sessions()) as session:
         try:
-            s = round_stats(session, get_round(session, round_id))
+            s = round_stats(session, get_round(session, round_id), k)
         except RoundError as exc:
             raise UserError(exc.say(_renderer(ctx)), EXIT_FAILED) from None
+        p = s.participation
+
+        def shown(value: int | None, small: bool = True) -> str:
+            return str(value) if value is not None else (f"<{k}" if small else "held back")
+
         typer.echo(
             f"round {round_id} {s.round.status.value}: invited {s.invited}, "
-            f"delivered {s.delivered}, "
-            f"started {s.started}, completed {s.completed}, unreachable {s.unreachable}"
+            f"delivered {s.delivered}, unreachable {s.unreachable}, "
+            f"answered {shown(p.responded)}, completed {shown(p.completed)}"
         )
-        for key, values in s.by_segment.items():
-            for value, c in values.items():
+        for dim in p.dimensions:
+            for row in dim.rows:
                 typer.echo(
-                    f"  {key}={value}: {c['completed']} of {sum(c.values())} completed, "
-                    f"{c['unreachable']} unreachable"
+                    f"  {dim.key}={row.label}: {shown(row.responded, row.small)} of "
+                    f"{row.invited} answered, {shown(row.completed, row.small)} completed"
                 )
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.coding.codebook import load_codebook
+from bot.coding.stored import codebook_for
 from bot.consultations.catalogue import consultation_by_slug, import_consultation
 from bot.consultations.sets import load_directory
 from bot.demo.local import LocalBot
@@ -494,6 +495,7 @@ def _write_files(ctx: AppContext, round_id: int, out: Path) -> list[Path]:
                     session=session,
                     settings=ctx.settings,
                     scope=scope,
+                    codebook=codebook_for(ctx.settings, ctx.loaded),
                 )
             )
     for name, chart in (

@@ -1,37 +1,47 @@
-"""Compiles a Digest (plain data) for a round, or for a period across rounds.
+"""Compiles a Digest (plain data) for a round, or for a period across rounds, from the rounds'
+published figures (bot.digests.published) through disclosure control (bot.digests.disclosure).
 
-Everything is counted in SQL with GROUP BY, so a digest of 100,000 answers stays fast and small;
-only the dozen quote candidates per code are read as text. Compiling only reads: free texts
-that were stored without codes (imported answers, or after `digest --recode`) are coded by
-`catch_up_coding`, which callers run first, in their own transaction.
-
-Privacy: no cell and no quote is drawn from fewer than k respondents (bot.digests.privacy).
+Compiling only reads. Callers first run `prepare`, in their own transaction: it codes free
+texts stored without codes (imported answers, or after `digest --recode`) and publishes any
+closed round not yet published.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from bot.coding.codebook import Codebook, load_codebook
 from bot.coding.stored import code_uncoded_answers
 from bot.digests.actions import list_actions
-from bot.digests.barriers import count_barriers, organisation_detail
-from bot.digests.digest import Digest, Scope
-from bot.digests.questions import questions
+from bot.digests.digest import Digest, Quote, Scope
+from bot.digests.disclosure import RoundRelease, release_period, release_round
+from bot.digests.figures import RoundFigures
+from bot.digests.published import publish, released_figures
 from bot.digests.quotes import pick_quotes
-from bot.digests.segments import participation
 from bot.kernel.config import Settings
+from storage.models import Organisation, Release, Round, RoundStatus
 
 
-def catch_up_coding(session: Session, scope: Scope, codebook: Codebook) -> int:
-    """Code the scope's free texts (and its comparison rounds') that have no codes yet, so the
-    digest compiled next counts them; returns how many were coded."""
-    coded = code_uncoded_answers(session, list(scope.round_ids), codebook)
-    if scope.previous:
-        coded += code_uncoded_answers(session, list(scope.previous), codebook)
+def prepare(session: Session, scope: Scope, codebook: Codebook) -> int:
+    """Publish the scope's closed rounds (and its comparison rounds) not yet published, first
+    coding their free texts stored without codes; returns texts coded. A published round's
+    figures never change, so it needs neither (see published.republish for a new codebook)."""
+    ids = [*scope.round_ids, *scope.previous]
+    unpublished = list(
+        session.scalars(
+            select(Round.id).where(
+                Round.id.in_(ids),
+                Round.status == RoundStatus.CLOSED,
+                ~exists().where(Release.round_id == Round.id),
+            )
+        )
+    )
+    coded = code_uncoded_answers(session, unpublished, codebook) if unpublished else 0
     session.flush()
+    publish(session, unpublished, codebook)
     return coded
 
 
@@ -47,34 +57,70 @@ def compile_digest(
 ) -> Digest:
     """The digest of `scope` as of `now` (the Clock's). `audience` "lead" hides other
     organisations' names; with `organisation_id` the digest adds that organisation's own
-    detail. Reads only: run `catch_up_coding` first for answers stored without codes."""
+    detail. Reads only: run `prepare` first."""
     k = settings.privacy.k
     codebook = codebook or load_codebook(settings.paths.codebook)
-    ids = list(scope.round_ids)
-    notes: list[str] = []
-    reach = participation(session, ids, k, audience, notes)
-    summaries = questions(session, ids, k, notes)
-    barriers = count_barriers(session, ids, k, codebook, scope, notes)
-    organisation = (
-        organisation_detail(session, ids, k, codebook, organisation_id)
-        if organisation_id is not None
-        else None
-    )
+    figures = released_figures(session, [*scope.round_ids, *scope.previous])
+    names = {i: n for i, n in session.execute(select(Organisation.id, Organisation.name))}
+
+    def one(i: int, previous: RoundRelease | None, previous_label: str | None) -> RoundRelease:
+        return release_round(
+            figures[i],
+            k,
+            codebook,
+            audience=audience,
+            organisation_names=names,
+            own_organisation=organisation_id,
+            previous=previous,
+            previous_label=previous_label,
+        )
+
+    def release(
+        ids: tuple[int, ...],
+        previous: RoundRelease | None = None,
+        previous_label: str | None = None,
+    ) -> RoundRelease:
+        if not scope.period:  # one round, compared with the previous round as released
+            return one(ids[0], previous, previous_label)
+        return release_period(
+            [one(i, None, None) for i in ids],
+            k,
+            codebook,
+            audience=audience,
+            organisation_names=names,
+            own_organisation=organisation_id,
+            previous=previous,
+            previous_label=previous_label,
+        )
+
+    previous = release(scope.previous) if scope.previous else None
+    released = release(scope.round_ids, previous, scope.previous_label)
     return Digest(
         title=f"{settings.partnership.name}: what we heard",
         partnership=settings.partnership.name,
         scope=scope.label,
-        round_ids=ids,
+        round_ids=list(scope.round_ids),
         period_start=scope.start,
         period_end=scope.end,
         generated_at=now,
         k=k,
         audience=audience,
-        participation=reach,
-        questions=summaries,
-        barriers=barriers,
-        quotes=pick_quotes(session, ids, barriers),
-        actions=list_actions(session, ids, codebook=codebook, today=now.date()),
-        organisation=organisation,
-        notes=notes,
+        participation=released.participation,
+        questions=released.questions,
+        barriers=released.barriers,
+        quotes=_quotes(released.figures, released),
+        actions=list_actions(session, list(scope.round_ids), codebook=codebook, today=now.date()),
+        organisation=released.organisation,
+        notes=released.notes,
+        releasable=released.releasable,
+        left_out=[i for i in scope.round_ids if figures[i].responded < k] if scope.period else [],
     )
+
+
+def _quotes(figures: RoundFigures, released: RoundRelease) -> list[Quote]:
+    rows = released.barriers.rows + released.barriers.successes
+    by_code = {r.code: r for r in rows}
+    return [
+        Quote(c.code, by_code[c.code].label, by_code[c.code].family, c.text)
+        for c in pick_quotes(figures.quotes, [r.code for r in rows])
+    ]

@@ -15,10 +15,11 @@ NOT_GIVEN = "Not given"
 class SegmentRow:
     label: str
     invited: int
-    responded: int | None  # None: fewer than k, not shown
+    responded: int | None  # None: held back
     completed: int | None
     rate: float | None
     merged: bool = False
+    small: bool = False  # held back because fewer than k responded (not to protect another)
 
 
 @dataclass
@@ -32,8 +33,8 @@ class Dimension:
 @dataclass
 class Participation:
     invited: int
-    responded: int
-    completed: int
+    responded: int | None  # None: fewer than k responded
+    completed: int | None
     rate: float | None
     completion_rate: float | None
     dimensions: list[Dimension]
@@ -55,8 +56,8 @@ class ScaleStats:
     n: int
     mean: float
     sd: float
-    min: float
-    max: float
+    min: float | None  # None: fewer than k people gave the lowest value
+    max: float | None
     min_label: str | None = None
     max_label: str | None = None
 
@@ -66,8 +67,8 @@ class QuestionSummary:
     key: str
     text: str
     type: str
-    answered: int
-    skipped: int
+    answered: int | None  # None: the question is suppressed
+    skipped: int | None  # None: held back (fewer than k skipped)
     suppressed: bool = False
     choices: list[ChoiceCount] = field(default_factory=list)
     merged: ChoiceCount | None = None  # the "Other (merged)" cell when shown
@@ -98,21 +99,11 @@ class BarrierRow:
 
 
 @dataclass
-class FamilyTotal:
-    family: str
-    label: str
-    respondents: int | None
-    share: float | None
-
-
-@dataclass
 class Barriers:
-    base: int  # respondents the shares are out of
-    rows: list[BarrierRow]  # barriers at or above k, most frequent first
+    base: int | None  # respondents the shares are out of (None: no content released)
+    rows: list[BarrierRow]  # barriers shown, most frequent first
     successes: list[BarrierRow]
-    families: list[FamilyTotal]
-    merged: int | None  # respondents in "Other (merged)" barriers, when at or above k
-    merged_codes: int  # how many codes were merged or suppressed
+    hidden_codes: int  # how many codes named by someone are held back
     compared_with: str | None  # "round 3" / "the previous quarter"
 
 
@@ -146,7 +137,7 @@ class OrganisationDetail:
     responded: int | None
     completed: int | None
     barriers: list[BarrierRow]
-    suppressed: bool  # fewer than k of them responded: barriers are not shown
+    suppressed: bool  # their own figures would give others away: barriers are not shown
 
 
 @dataclass
@@ -167,6 +158,8 @@ class Digest:
     actions: list[ActionItem]
     organisation: OrganisationDetail | None = None
     notes: list[str] = field(default_factory=list)  # what the privacy rules held back
+    releasable: bool = True  # False: fewer than k responded, participation figures only
+    left_out: list[int] = field(default_factory=list)  # rounds a period leaves out (under k)
 
     @property
     def open_actions(self) -> list[ActionItem]:
@@ -191,6 +184,7 @@ class Scope:
     end: datetime | None = None
     previous: tuple[int, ...] = ()
     previous_label: str | None = None
+    period: bool = False  # a quarter: made of its releasable rounds (bot.digests.disclosure)
 
 
 class DigestError(Exception):

@@ -11,16 +11,18 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from bot.coding.stored import codebook_for
-from bot.digests.compile import catch_up_coding, compile_digest
+from bot.digests.compile import compile_digest, prepare
 from bot.digests.digest import Digest, DigestError, Scope
 from bot.digests.render import chart_pngs, render_chart_caption, render_html, render_telegram
 from bot.digests.scopes import quarter_scope, round_scope
 from bot.kernel.context import AppContext
-from bot.kernel.people import find_participant, role_of
+from bot.kernel.people import find_participant, may_be_messaged, role_of
 from bot.kernel.reply import OutgoingMessage
-from bot.outbox.payloads import document_payload, photo_payload
+from bot.outbox.payloads import PURGED, document_payload, photo_payload
 from bot.outbox.queue import enqueue
 from storage.models import (
+    Delivery,
+    DeliveryStatus,
     Invitation,
     Participant,
     Role,
@@ -85,7 +87,9 @@ def scope_for(
         if not allowed:
             raise DigestError("You were not part of any round that closed in that quarter.")
         previous = tuple(r for r in scope.previous if r in visible)
-        return Scope(allowed, scope.label, scope.start, scope.end, previous, scope.previous_label)
+        return Scope(
+            allowed, scope.label, scope.start, scope.end, previous, scope.previous_label, True
+        )
     if argument == "":
         if not visible:
             raise DigestError("No round you can see has closed yet.")
@@ -106,7 +110,7 @@ def digest_for(
     """The viewer's digest of `scope` (the lead's /digest): first the catch-up coding of any
     answers stored without codes, in the caller's transaction, then the compile, which reads."""
     codebook = codebook_for(ctx.settings, ctx.loaded)
-    catch_up_coding(session, scope, codebook)
+    prepare(session, scope, codebook)
     return compile_digest(
         session,
         ctx.settings,
@@ -119,7 +123,8 @@ def digest_for(
 
 
 def round_recipients(session: Session, round_id: int) -> list[Participant]:
-    """Coordinators, and the leads who (or whose organisation) were invited to the round."""
+    """Coordinators, and the leads who (or whose organisation) were invited to the round;
+    none who has said /stop or blocked the bot."""
     invited = exists().where(
         Invitation.round_id == round_id,
         or_(
@@ -132,7 +137,7 @@ def round_recipients(session: Session, round_id: int) -> list[Participant]:
         session.scalars(
             select(Participant)
             .where(
-                Participant.chat_id.is_not(None),
+                may_be_messaged(),
                 or_(
                     Participant.role == Role.COORDINATOR,
                     (Participant.role == Role.LEAD) & invited,
@@ -152,44 +157,44 @@ class _Copy:
     html: bytes
 
 
-def enqueue_round_digest(session: Session, ctx: AppContext, round_id: int) -> int:
-    """Queue the digest of a closed round to its coordinators and leads: the Telegram messages,
-    the charts as photos (only those the HTML file shows, so none under k), and the printable
-    HTML file. Each lead's copy carries their own organisation's detail. Safe to call twice:
-    dedupe keys make the second call add nothing. Returns deliveries queued."""
-    scope = round_scope(session, round_id)
-    codebook = codebook_for(ctx.settings, ctx.loaded)
-    catch_up_coding(session, scope, codebook)
-    now = ctx.clock.now()
-    copies: dict[tuple[str, int | None], _Copy] = {}
-    charts: dict[str, bytes | None] = {}
-    queued = 0
-    for person in round_recipients(session, round_id):
-        assert person.chat_id is not None
+class _Copies:
+    """Each audience's copy of a round's digest, rendered once and shared (charts are drawn
+    once for all the copies)."""
+
+    def __init__(self, session: Session, ctx: AppContext, round_id: int) -> None:
+        self.session, self.ctx, self.round_id = session, ctx, round_id
+        self.scope = round_scope(session, round_id)
+        self.codebook = codebook_for(ctx.settings, ctx.loaded)
+        self.now = ctx.clock.now()
+        self._copies: dict[tuple[str, int | None], _Copy] = {}
+        self._charts: dict[str, bytes | None] = {}
+
+    def items(self, person: Participant) -> list[tuple[str, OutgoingMessage | dict[str, Any]]]:
+        """(dedupe key, message) of everything this person gets: the Telegram messages, the
+        charts as photos (only those the HTML file shows, so none under k), the HTML file."""
         audience = "coordinator" if person.role == Role.COORDINATOR else "lead"
         org = person.organisation_id if audience == "lead" else None
-        if (audience, org) not in copies:
+        if (audience, org) not in self._copies:
             digest = compile_digest(
-                session,
-                ctx.settings,
-                scope,
+                self.session,
+                self.ctx.settings,
+                self.scope,
                 organisation_id=org,
                 audience=audience,
-                codebook=codebook,
-                now=now,
+                codebook=self.codebook,
+                now=self.now,
             )
-            copies[(audience, org)] = _Copy(
-                parts=render_telegram(digest, ctx.renderer),
+            renderer = self.ctx.renderer
+            self._copies[(audience, org)] = _Copy(
+                parts=render_telegram(digest, renderer),
                 photos={
-                    name: photo_payload(
-                        png, caption=render_chart_caption(digest, ctx.renderer, name)
-                    )
-                    for name, png in chart_pngs(digest, charts).items()
+                    name: photo_payload(png, caption=render_chart_caption(digest, renderer, name))
+                    for name, png in chart_pngs(digest, self._charts).items()
                 },
-                html=render_html(digest, ctx.renderer, chart_cache=charts).encode("utf-8"),
+                html=render_html(digest, renderer, chart_cache=self._charts).encode("utf-8"),
             )
-        copy = copies[(audience, org)]
-        base = f"digest:{round_id}:{person.id}"
+        copy = self._copies[(audience, org)]
+        base = f"digest:{self.round_id}:{person.id}"
         items: list[tuple[str, OutgoingMessage | dict[str, Any]]] = [
             (f"{base}:{i}", OutgoingMessage(text, disable_notification=i > 0))
             for i, text in enumerate(copy.parts)
@@ -199,18 +204,70 @@ def enqueue_round_digest(session: Session, ctx: AppContext, round_id: int) -> in
             for name, photo in copy.photos.items()
         ]
         caption = "The full digest, with charts, to open or print."
-        html = document_payload(f"digest-round-{round_id}.html", content=copy.html, caption=caption)
-        items.append((f"{base}:file", html))
-        for key, message in items:
+        name = f"digest-round-{self.round_id}.html"
+        items.append((f"{base}:file", document_payload(name, content=copy.html, caption=caption)))
+        return items
+
+
+def enqueue_round_digest(session: Session, ctx: AppContext, round_id: int) -> int:
+    """Publish a closed round's figures and queue its digest to its coordinators and leads.
+    Each lead's copy carries their own organisation's detail. Safe to call twice: dedupe keys
+    make the second call add nothing. Returns deliveries queued."""
+    copies = _Copies(session, ctx, round_id)
+    prepare(session, copies.scope, copies.codebook)
+    queued = 0
+    for person in round_recipients(session, round_id):
+        assert person.chat_id is not None
+        for key, message in copies.items(person):
             added = enqueue(
                 session,
                 chat_id=person.chat_id,
                 message=message,
                 kind="digest",
-                not_before=now,
+                not_before=copies.now,
                 participant_id=person.id,
                 round_id=round_id,
                 dedupe_key=key,
             )
             queued += added is not None
     return queued
+
+
+def rerender_pending_digests(session: Session, ctx: AppContext, round_ids: list[int]) -> int:
+    """After an erasure took quotes out of these rounds' releases: rewrite the digest
+    deliveries not yet sent from the releases as they now are (a part no longer needed is
+    cancelled), so no queued message still carries the erased words. Returns rows changed."""
+    changed = 0
+    for round_id in round_ids:
+        pending = {
+            d.dedupe_key: d
+            for d in session.scalars(
+                select(Delivery).where(
+                    Delivery.round_id == round_id,
+                    Delivery.kind == "digest",
+                    Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+                )
+            )
+            if d.dedupe_key
+        }
+        if not pending:
+            continue
+        copies = _Copies(session, ctx, round_id)
+        people = {p.id: p for p in round_recipients(session, round_id)}
+        for person_id in {int(key.split(":")[2]) for key in pending}:
+            person = people.get(person_id)
+            fresh = dict(copies.items(person)) if person is not None else {}
+            for key, delivery in pending.items():
+                if int(key.split(":")[2]) != person_id:
+                    continue
+                message = fresh.get(key)
+                if message is None:
+                    delivery.status = DeliveryStatus.CANCELLED
+                    delivery.payload = dict(PURGED)
+                else:
+                    delivery.payload = (
+                        message.to_payload() if isinstance(message, OutgoingMessage) else message
+                    )
+                changed += 1
+    session.flush()
+    return changed

@@ -1,18 +1,13 @@
-"""Privacy helpers for digests: scrubbing quotes and keeping every cell at or above k.
-
-A cell (a count shown in any breakdown) drawn from fewer than k respondents is never shown:
-small cells are merged into "Other (merged)" and, if the merged cell is itself under k, the next
-smallest cell joins it, so a suppressed number cannot be worked out by subtraction.
-"""
+"""Scrubbing free texts before they are quoted: what is shown of people's words, and which
+texts are held back whole. (Which figures may be shown is bot.digests.disclosure's.)"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
-MERGED_LABEL = "Other (merged)"
+from bot.digests.personal import NameFinder, remove_addresses
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 # Phone numbers: 9+ digits with optional spaces, dots, dashes, brackets and a leading +.
@@ -21,150 +16,63 @@ _URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<!\w)@\w{3,}")
 _SPACES = re.compile(r"\s+")
 
-T = TypeVar("T")
+NAME_REMOVED = "[name removed]"
+ADDRESS_REMOVED = "[address removed]"
+POSTCODE_REMOVED = "[postcode removed]"
+
+# A text that needed more removals than this (names, @handles, addresses, postcodes) is about
+# people and places more than about barriers: it is not quoted at all.
+MAX_REMOVALS = 2
+
+
+@dataclass(frozen=True)
+class Scrubbed:
+    """One text after scrubbing, and whether it may be quoted."""
+
+    text: str
+    removed: int  # names, @handles, addresses and postcodes taken out (not e-mails, phones, links)
+    doubts: tuple[str, ...] = ()  # what looked like a name but could not be settled
+
+    @property
+    def dropped(self) -> bool:
+        return self.removed > MAX_REMOVALS or bool(self.doubts)
 
 
 class Scrubber:
-    """Removes e-mail addresses, phone numbers, links, @handles and known names from text.
+    """Removes e-mail addresses, phone numbers, links, @handles, postcodes, house-number
+    addresses, street names and personal names from text, and says when a text should not be
+    quoted at all (`scrub` returns None).
 
-    Names are the display names of participants and the names of organisations; each full name
-    and each of its words of three letters or more is removed (whole words, any case).
+    Names are the ones the bot knows (participants' display names, organisations' names: each
+    full name and each of its words of three letters or more, whole words, any case) and the
+    ones it does not (bot/digests/personal.py: a shipped list of first names and surnames, and
+    cues such as titles). A known or listed name that is also an everyday word (Will, Hope, Sue)
+    is removed only where capitalisation and position make it a name.
     """
 
     def __init__(self, names: Iterable[str] = ()) -> None:
-        # Names are kept as tuples of lower-case words and matched word by word: one regex
-        # alternation of thousands of names takes seconds to compile.
-        phrases: set[tuple[str, ...]] = set()
-        for name in names:
-            words = tuple(w.lower() for w in _WORD.findall(name or ""))
-            if not words:
-                continue
-            phrases.add(words)
-            for part in words:
-                if len(part) >= 3 and part not in _HARMLESS and not part.isdigit():
-                    phrases.add((part,))
-        self._phrases = phrases
-        self._longest = max((len(p) for p in phrases), default=0)
+        self._names = NameFinder(names)
 
-    def _remove_names(self, text: str) -> str:
-        words = [(m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(text)]
-        spans: list[tuple[int, int]] = []
-        i = 0
-        while i < len(words):
-            for n in range(min(self._longest, len(words) - i), 0, -1):
-                if tuple(w[2] for w in words[i : i + n]) in self._phrases:
-                    spans.append((words[i][0], words[i + n - 1][1]))
-                    i += n
-                    break
-            else:
-                i += 1
-        for start, end in reversed(spans):
-            text = text[:start] + "[name removed]" + text[end:]
-        return text
-
-    def __call__(self, text: str) -> str:
+    def clean(self, text: str) -> Scrubbed:
+        """Everything removed, with the count and doubts that decide whether it is quoted."""
         text = _EMAIL.sub("[email removed]", text)
         text = _URL.sub("[link removed]", text)
         text = _PHONE.sub("[phone removed]", text)
-        text = _HANDLE.sub("[name removed]", text)
-        if self._phrases:
-            text = self._remove_names(text)
-        return _SPACES.sub(" ", text).strip()
+        text, removed = _HANDLE.subn(NAME_REMOVED, text)
+        text, places = remove_addresses(text, ADDRESS_REMOVED, POSTCODE_REMOVED)
+        found = self._names.find(text)
+        for start, end in reversed(found.spans):
+            text = text[:start] + NAME_REMOVED + text[end:]
+        removed += places + len(found.spans)
+        return Scrubbed(_SPACES.sub(" ", text).strip(), removed, tuple(found.doubts))
 
+    def scrub(self, text: str) -> str | None:
+        """The text to quote, or None: do not use this text at all (it named more people or
+        places than MAX_REMOVALS, or something in it looked like a name that could not be
+        settled)."""
+        result = self.clean(text)
+        return None if result.dropped else result.text
 
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-
-
-# Everyday words that appear in organisation names ("The Community Trust") and must stay in
-# quotes, or every sentence would be shredded.
-_HARMLESS = {
-    "the",
-    "and",
-    "for",
-    "group",
-    "groups",
-    "community",
-    "trust",
-    "charity",
-    "centre",
-    "center",
-    "project",
-    "projects",
-    "network",
-    "association",
-    "society",
-    "club",
-    "services",
-    "service",
-    "support",
-    "people",
-    "local",
-    "council",
-    "team",
-    "young",
-    "older",
-    "family",
-    "families",
-    "health",
-    "care",
-    "food",
-    "bank",
-    "action",
-    "partnership",
-    "forum",
-    "youth",
-    "women",
-    "men",
-    "friends",
-    "our",
-    "all",
-    "new",
-    "voluntary",
-    "volunteers",
-    "church",
-    "school",
-    "housing",
-    "mental",
-    "advice",
-    "carers",
-    "café",
-    "cafe",
-    "hub",
-    "house",
-    "home",
-}
-
-
-def shown(count: int | None, k: int) -> bool:
-    """May a cell with `count` respondents be shown? Zero is shown (it describes no one)."""
-    return count is not None and (count == 0 or count >= k)
-
-
-@dataclass
-class Merged(Generic[T]):
-    kept: list[T]
-    merged: list[T]  # folded into "Other (merged)"
-    merged_count: int  # respondents in the merged cell (shown only if >= k)
-    suppressed: bool  # the merged cell itself stays hidden (it is under k)
-
-
-def merge_small(
-    items: Sequence[T], count: Callable[[T], int], k: int, *, complementary: bool = True
-) -> Merged[T]:
-    """Fold every item under k into one merged cell. With `complementary` (cells that add up
-    to a shown total, like areas or a single-choice question), a merged cell under k pulls in
-    the next smallest item until it is not, so no hidden cell can be worked out by
-    subtraction. Without it (barriers, multi-choice options: people may be in several cells,
-    nothing adds up), small cells are merged or hidden and the others stay. Zero stays."""
-    kept = [i for i in items if count(i) == 0 or count(i) >= k]
-    merged = [i for i in items if 0 < count(i) < k]
-    total = sum(count(i) for i in merged)
-    while complementary and merged and total < k:
-        candidates = [i for i in kept if count(i) > 0]
-        if not candidates:
-            break
-        smallest = min(candidates, key=count)
-        kept.remove(smallest)
-        merged.append(smallest)
-        total += count(smallest)
-    return Merged(kept, merged, total, suppressed=bool(merged) and total < k)
+    def __call__(self, text: str) -> str:
+        """The scrubbed text whatever the verdict. To show a text, use `scrub`."""
+        return self.clean(text).text

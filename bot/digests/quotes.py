@@ -1,15 +1,14 @@
-"""Quotes: up to two short, scrubbed free texts per code shown (a code under k has no row, so
-no quote), chosen in SQL."""
+"""Quote candidates: a dozen short coded free texts per code, chosen in SQL and scrubbed when a
+round is published; the release shows two per code it shows. A text the scrubber holds back
+(it named too many people or places, or a name it could not settle) is no candidate."""
 
 from __future__ import annotations
-
-from collections import defaultdict
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.coding.stored import NO_CODE, counts_for_answer
-from bot.digests.digest import Barriers, Quote
+from bot.digests.figures import QuoteCandidate
 from bot.digests.privacy import Scrubber
 from storage.models import (
     Answer,
@@ -22,6 +21,7 @@ from storage.models import (
 )
 
 QUOTE_MAX = 220
+QUOTES_PER_CODE = 12  # candidates kept per code; two are shown
 
 
 def known_names(session: Session) -> list[str]:
@@ -34,42 +34,14 @@ def known_names(session: Session) -> list[str]:
     return [n for n in names if n]
 
 
-def pick_quotes(session: Session, ids: list[int], barriers: Barriers) -> list[Quote]:
-    """Up to two short quotes per code shown (a code under k has no row, so no quote)."""
-    rows = barriers.rows + barriers.successes
-    if not rows:
+def quote_candidates(session: Session, round_id: int, wanted: list[str]) -> list[QuoteCandidate]:
+    """Per wanted code, up to QUOTES_PER_CODE coded free texts of 25 to 400 characters, scrubbed
+    and cut to QUOTE_MAX: focused answers first (fewest codes that count), then those nearest a
+    readable length. Chosen in SQL with window functions, so no text and no per-answer row is
+    read into Python but the dozen per code. The codes that count: AUTO ones, or HUMAN once
+    reviewed."""
+    if not wanted:
         return []
-    scrubber = Scrubber(known_names(session))
-    chosen = _quote_candidates(session, ids, sorted({row.code for row in rows}))
-    quotes: list[Quote] = []
-    used: set[str] = set()  # a quote already shown under another code is a last resort
-    for row in rows:
-        candidates = chosen.get(row.code, [])
-        fresh: list[str] = []
-        reused: list[str] = []
-        for text in candidates:
-            clean = scrubber(text or "")
-            if len(clean) > QUOTE_MAX:
-                clean = clean[: QUOTE_MAX - 1].rsplit(" ", 1)[0] + "…"
-            if len(clean) < 20 or clean in fresh or clean in reused:
-                continue
-            (reused if clean in used else fresh).append(clean)
-        picked = (fresh + reused)[:2]
-        used.update(picked)
-        quotes.extend(Quote(row.code, row.label, row.family, q) for q in picked)
-    return quotes
-
-
-QUOTES_PER_CODE = 12  # candidates read per code; two are shown
-
-
-def _quote_candidates(
-    session: Session, ids: list[int], wanted: list[str]
-) -> dict[str, list[str | None]]:
-    """Per wanted code, up to QUOTES_PER_CODE coded free texts of 25 to 400
-    characters: focused answers first (fewest codes that count), then those nearest a readable
-    length. Chosen in SQL with window functions, so no text and no per-answer row is read into
-    Python but the dozen per code. The codes that count: AUTO ones, or HUMAN once reviewed."""
     length = func.length(Answer.text)
     coded = (
         select(
@@ -82,7 +54,7 @@ def _quote_candidates(
         .join(Invitation, Invitation.id == Answer.invitation_id)
         .join(Question, Question.id == Answer.question_id)
         .where(
-            Invitation.round_id.in_(ids),
+            Invitation.round_id == round_id,
             Question.type == "text",
             Answer.text.is_not(None),
             AnswerCode.code != NO_CODE,
@@ -97,23 +69,49 @@ def _quote_candidates(
             func.row_number()
             .over(
                 partition_by=coded.c.code,
-                order_by=(
-                    coded.c.codes,
-                    func.abs(coded.c.length - 110),
-                    coded.c.answer_id,
-                ),
+                order_by=(coded.c.codes, func.abs(coded.c.length - 110), coded.c.answer_id),
             )
             .label("rank"),
         )
         .where(coded.c.code.in_(wanted), coded.c.length.between(25, 400))
         .subquery("ranked")
     )
-    chosen: dict[str, list[str | None]] = defaultdict(list)
-    for code, text in session.execute(
-        select(ranked.c.code, Answer.text)
+    scrubber = Scrubber(known_names(session))
+    candidates: list[QuoteCandidate] = []
+    for code, text, invitation_id in session.execute(
+        select(ranked.c.code, Answer.text, Answer.invitation_id)
         .join(Answer, Answer.id == ranked.c.answer_id)
         .where(ranked.c.rank <= QUOTES_PER_CODE)
         .order_by(ranked.c.code, ranked.c.rank)
     ):
-        chosen[code].append(text)
-    return chosen
+        clean = scrubber.scrub(text or "")
+        if clean is None:
+            continue  # held back: it named too much, or a name it could not settle
+        if len(clean) > QUOTE_MAX:
+            clean = clean[: QUOTE_MAX - 1].rsplit(" ", 1)[0] + "…"
+        if len(clean) >= 20:
+            candidates.append(QuoteCandidate(code, clean, int(invitation_id)))
+    return candidates
+
+
+def pick_quotes(candidates: list[QuoteCandidate], codes: list[str]) -> list[QuoteCandidate]:
+    """Up to two quotes per code, in the codes' order; a quote already shown under another code
+    is a last resort."""
+    by_code: dict[str, list[QuoteCandidate]] = {}
+    for candidate in candidates:
+        by_code.setdefault(candidate.code, []).append(candidate)
+    picked: list[QuoteCandidate] = []
+    used: set[str] = set()
+    for code in codes:
+        fresh: list[QuoteCandidate] = []
+        reused: list[QuoteCandidate] = []
+        seen: set[str] = set()
+        for candidate in by_code.get(code, []):
+            if candidate.text in seen:
+                continue
+            seen.add(candidate.text)
+            (reused if candidate.text in used else fresh).append(candidate)
+        chosen = (fresh + reused)[:2]
+        used.update(c.text for c in chosen)
+        picked.extend(chosen)
+    return picked

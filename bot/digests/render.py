@@ -8,30 +8,23 @@ filter (Markdown); CSV cells that a spreadsheet would run as formulas are neutra
 from __future__ import annotations
 
 import base64
-import csv
 import io
+import logging
 import re
-from collections import Counter, defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from bot.coding.stored import NO_CODE, effective_codes
+from bot.coding.codebook import Codebook
+from bot.digests.answers_csv import write_csv
 from bot.digests.digest import Digest, Scope
-from bot.digests.privacy import MERGED_LABEL, Scrubber, merge_small
-from bot.digests.quotes import known_names
+from bot.digests.disclosure import MERGED_LABEL
 from bot.kernel.config import Settings
 from bot.kernel.render import TELEGRAM_LIMIT, Renderer
-from storage.models import (
-    Answer,
-    AnswerChoice,
-    Invitation,
-    Question,
-)
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -74,13 +67,20 @@ def _prepare(renderer: Renderer) -> Renderer:
 
 def _context(digest: Digest) -> dict[str, Any]:
     barriers = digest.barriers
+
+    def cell(value: int | None, small: bool = False) -> str:
+        """A count as shown: the number, or why it is held back."""
+        if value is not None:
+            return str(value)
+        return f"fewer than {digest.k}" if small else "not shown"
+
     return {
         "d": digest,
         "external": [r for r in barriers.rows if r.family == "external"],
         "internal": [r for r in barriers.rows if r.family == "internal"],
-        "families": {f.family: f for f in barriers.families},
         "merged_label": MERGED_LABEL,
         "quotes_by_code": _quotes_by_code(digest),
+        "cell": cell,
     }
 
 
@@ -261,10 +261,11 @@ def chart_response_rates(digest: Digest) -> bytes | None:
         for row in dim.rows:
             labels.append(f"{dim.label}: {row.label}")
             rates.append((row.rate or 0.0) * 100)
+            held = f"fewer than {digest.k}" if row.small else "not shown"
             notes.append(
                 f"{row.rate:.0%} of {row.invited}"
                 if row.rate is not None
-                else f"fewer than {digest.k} of {row.invited}"
+                else f"{held} of {row.invited}"
             )
     if not labels:
         return None
@@ -322,164 +323,6 @@ def chart_barriers(digest: Digest) -> bytes | None:
     return _figure_png(fig)
 
 
-# --------------------------------------------------------------------------- CSV
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
-
-
-def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet will show as text, never run as a formula."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
-
-
-CSV_COLUMNS = (
-    "respondent",
-    "round",
-    "answering_as",
-    "area",
-    "question",
-    "question_type",
-    "skipped",
-    "choices",
-    "number",
-    "text",
-    "codes",
-    "note",
-)
-
-
-@dataclass(frozen=True)
-class _CsvSegment:
-    """How one respondent (invitation) appears in the CSV."""
-
-    answers_as: str
-    area: str
-    text_shown: bool
-
-
-def _csv_segments(session: Session, ids: list[int], k: int) -> dict[int, _CsvSegment]:
-    """Per invitation with answers in scope: its segment cells as the CSV may show them, and
-    whether its free text may be shown.
-
-    A segment value held by fewer than k people in the scope becomes "Other (merged)", merged
-    as the digest merges its cells (the next smallest value joins until the merged cell
-    reaches k). The columns a row shows together (round, answering as, area) can still narrow
-    it down to a few people, and a free text is a quote; so a text is shown only when at least
-    k respondents share its row's round and (merged) segments."""
-    as_col = Invitation.segment["answers_as"].as_string()
-    area_col = Invitation.segment["area"].as_string()
-    rows = session.execute(
-        select(Invitation.id, Invitation.round_id, Invitation.participant_id, as_col, area_col)
-        .where(
-            Invitation.round_id.in_(ids),
-            exists().where(Answer.invitation_id == Invitation.id),
-        )
-        .order_by(Invitation.id)
-    ).all()
-    kept: list[set[str | None]] = []
-    for column in (3, 4):
-        people: dict[str | None, set[int]] = defaultdict(set)
-        for row in rows:
-            people[row[column]].add(row[2])  # people, not invitations: a quarter has rounds
-        values = sorted(people.items(), key=lambda kv: (kv[0] is not None, kv[0] or ""))
-        merged = merge_small(values, lambda kv: len(kv[1]), k)
-        kept.append({value for value, _ in merged.kept})
-
-    def cell(value: str | None, allowed: set[str | None]) -> str:
-        return (value or "") if value in allowed else MERGED_LABEL
-
-    groups: dict[int, tuple[int, str, str]] = {
-        ident: (round_id, cell(answers_as, kept[0]), cell(area, kept[1]))
-        for ident, round_id, _, answers_as, area in rows
-    }
-    sizes = Counter(groups.values())
-    return {
-        ident: _CsvSegment(group[1], group[2], sizes[group] >= k) for ident, group in groups.items()
-    }
-
-
-def write_csv(session: Session, settings: Settings, scope: Scope, out: TextIO) -> int:
-    """Anonymised answers, one row per answer, streamed in id order. Respondents are numbered
-    afresh in each file; texts are scrubbed. Nothing under k: segment values held by fewer
-    than k people show as "Other (merged)", and a free text is held back (the `note` column
-    says so) when fewer than k respondents share its round and segments (see _csv_segments).
-    Returns the number of rows written."""
-    k = settings.privacy.k
-    ids = list(scope.round_ids)
-    scrubber = Scrubber(known_names(session))
-    segments = _csv_segments(session, ids, k)
-    held_back = f"text held back: fewer than {k} people share this round and segments"
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    numbers: dict[int, int] = {}
-    written = 0
-    last = 0
-    while True:
-        page = session.execute(
-            select(
-                Answer.id,
-                Answer.invitation_id,
-                Invitation.round_id,
-                Question.key,
-                Question.type,
-                Answer.skipped,
-                Answer.number,
-                Answer.text,
-            )
-            .join(Invitation, Invitation.id == Answer.invitation_id)
-            .join(Question, Question.id == Answer.question_id)
-            .where(Invitation.round_id.in_(ids), Answer.id > last)
-            .order_by(Answer.id)
-            .limit(2000)
-        ).all()
-        if not page:
-            return written
-        answer_ids = [row[0] for row in page]
-        choices: dict[int, list[str]] = {}
-        for answer_id, key in session.execute(
-            select(AnswerChoice.answer_id, AnswerChoice.option_key)
-            .where(AnswerChoice.answer_id.in_(answer_ids))
-            .order_by(AnswerChoice.answer_id, AnswerChoice.option_key)
-        ):
-            choices.setdefault(answer_id, []).append(key)
-        page_eff = effective_codes(ids)
-        codes: dict[int, list[str]] = {}
-        for answer_id, code in session.execute(
-            select(page_eff.c.answer_id, page_eff.c.code)
-            .where(page_eff.c.answer_id.in_(answer_ids), page_eff.c.code != NO_CODE)
-            .order_by(page_eff.c.answer_id, page_eff.c.code)
-        ):
-            codes.setdefault(answer_id, []).append(code)
-        for aid, inv, round_id, key, qtype, skipped, number, text in page:
-            respondent = numbers.setdefault(inv, len(numbers) + 1)
-            segment = segments[inv]
-            withheld = bool(text) and not segment.text_shown
-            writer.writerow(
-                [
-                    safe_cell(cell)
-                    for cell in (
-                        respondent,
-                        round_id,
-                        segment.answers_as,
-                        segment.area,
-                        key,
-                        qtype,
-                        "yes" if skipped else "",
-                        " ".join(choices.get(aid, [])),
-                        "" if number is None else f"{number:g}",
-                        scrubber(text) if text and not withheld else "",
-                        " ".join(codes.get(aid, [])),
-                        held_back if withheld else "",
-                    )
-                ]
-            )
-            written += 1
-        last = page[-1][0]
-
-
 # --------------------------------------------------------------------------- files
 
 
@@ -492,8 +335,10 @@ def write_digest(
     session: Session | None = None,
     settings: Settings | None = None,
     scope: Scope | None = None,
+    codebook: Codebook | None = None,
 ) -> Path:
-    """Write one format to `path` (csv needs session, settings and scope to stream answers)."""
+    """Write one format to `path` (csv needs session, settings, scope and codebook to stream
+    answers)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # A digest quotes people and names organisations: for the owner's eyes only.
     path.touch(mode=0o600)
@@ -505,10 +350,12 @@ def write_digest(
     elif fmt == "tg":
         path.write_text("\n\n-----\n\n".join(render_telegram(digest, renderer)) + "\n", "utf-8")
     elif fmt == "csv":
-        if session is None or settings is None or scope is None:
-            raise ValueError("the CSV needs a session, settings and scope")
+        if session is None or settings is None or scope is None or codebook is None:
+            raise ValueError("the CSV needs a session, settings, scope and codebook")
         with path.open("w", encoding="utf-8", newline="") as out:
-            write_csv(session, settings, scope, out)
+            result = write_csv(session, settings.privacy.k, scope, codebook, out)
+        for round_id, why in result.left_out.items():
+            log.warning("round %s left out of %s: %s", round_id, path.name, why)
     else:
         raise ValueError(f"unknown format {fmt!r} (use one of {', '.join(FORMATS)})")
     return path

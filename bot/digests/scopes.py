@@ -87,6 +87,7 @@ def quarter_scope(session: Session, settings: Settings, moment: datetime) -> Sco
                 end=end,
                 previous=tuple(_closed_rounds_between(session, p_start, p_end)),
                 previous_label="the previous quarter",
+                period=True,
             )
     raise DigestError("No round has closed this quarter or last quarter.")
 

@@ -1,5 +1,6 @@
 """Who took part: invited, responded and completed, overall, by segment (area, size, sector,
-answering as, organisation type) and by organisation, with small segments merged under k.
+answering as, organisation type) and by organisation, as true counts (bot.digests.disclosure
+decides what is shown).
 
 Who counts as what: invited: an invitation row; responded: the person answered at least one
 question; completed: they finished the round.
@@ -7,15 +8,13 @@ question; completed: they finished the round.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Text, case, cast, func, or_, select, type_coerce
+from sqlalchemy import JSON, ColumnElement, Text, case, cast, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
-from bot.digests.digest import NOT_GIVEN, Dimension, Participation, SegmentRow
-from bot.digests.privacy import MERGED_LABEL, merge_small, shown
-from storage.models import Invitation, InvitationStatus, Organisation
+from bot.digests.digest import NOT_GIVEN
+from storage.models import Answer, Invitation, InvitationStatus, Organisation
 
 DIMENSIONS: tuple[tuple[str, str], ...] = (
     ("area", "Area"),
@@ -36,11 +35,8 @@ def flag(condition: ColumnElement[bool]) -> Any:
 
 
 def has_responded() -> ColumnElement[bool]:
-    return or_(
-        Invitation.started_at.is_not(None),
-        Invitation.completed_at.is_not(None),
-        Invitation.status.in_([InvitationStatus.STARTED, InvitationStatus.COMPLETED]),
-    )
+    """Gave at least one answer (a skip counts): the people every content figure is out of."""
+    return exists().where(Answer.invitation_id == Invitation.id)
 
 
 def has_completed() -> ColumnElement[bool]:
@@ -60,54 +56,53 @@ def _dimension_column(key: str, segment: Any) -> Any:
     return func.nullif(func.coalesce(copied, getattr(Organisation, key)), "")
 
 
-def rate(part: int | None, whole: int) -> float | None:
-    if part is None or whole == 0:
-        return None
-    return part / whole
+Cells = dict[str, dict[str, list[int]]]  # dimension key -> segment label -> [n, r, c]
 
 
-def participation(
-    session: Session, ids: list[int], k: int, audience: str, notes: list[str]
-) -> Participation:
-    """Totals, each dimension's segments and the organisations under k, from one pass over the
-    counted cells."""
-    invited = responded = completed = 0
-    per_org: dict[int, int] = defaultdict(int)
-    per_value: list[dict[Any, list[int]]] = [{} for _ in DIMENSIONS]
-    for org, *values, n, r, c in _cells(session, ids):
-        n, r, c = int(n), int(r or 0), int(c or 0)
-        invited, responded, completed = invited + n, responded + r, completed + c
-        if org is not None:
-            per_org[org] += r
-        for acc, value in zip(per_value, values, strict=True):
-            sums = acc.setdefault(value, [0, 0, 0])
-            sums[0] += n
-            sums[1] += r
-            sums[2] += c
-    gaps: list[str] = []
-    dimensions = _dimensions(per_value, k, gaps)
-    if any(d.note for d in dimensions):
-        notes.append(
-            f"Segments with fewer than {k} people invited are merged into "
-            f'"{MERGED_LABEL}"; response counts under {k} are shown as "fewer than {k}".'
+def participation_cells(
+    session: Session, round_id: int
+) -> tuple[list[int], Cells, dict[int, tuple[list[int], Cells]], list[list[Any]]]:
+    """[invited, responded, completed] in all and per DIMENSIONS' segment label, the same per
+    organisation, and the atoms: [organisation, [label per dimension], n, r, c] for each
+    combination present (what disclosure control audits derivations against)."""
+    totals = [0, 0, 0]
+    segments: Cells = {}
+    per_org: dict[int, tuple[list[int], Cells]] = {}
+    atoms: dict[tuple[Any, ...], list[int]] = {}
+    for org, *values, n, r, c in _cells(session, [round_id]):
+        cell = (int(n), int(r or 0), int(c or 0))
+        labels = tuple(
+            _segment_label(key, v) for (key, _), v in zip(DIMENSIONS, values, strict=True)
         )
-    # Registered organisations with few or no responses in this scope.
-    org_rows = session.execute(
-        select(Organisation.id, Organisation.name).order_by(Organisation.name)
-    ).all()
-    few = [(name, per_org.get(org, 0)) for org, name in org_rows if per_org.get(org, 0) < k]
-    without = [f"{name} ({'none' if r == 0 else f'fewer than {k}'})" for name, r in few]
-    return Participation(
-        invited=invited,
-        responded=responded,
-        completed=completed,
-        rate=rate(responded, invited),
-        completion_rate=rate(completed, invited),
-        dimensions=dimensions,
-        reach_gaps=gaps,
-        organisations_without=without if audience == "coordinator" else [],
-        organisations_few=len(few),
+        _add(atoms.setdefault((org, labels), [0, 0, 0]), cell)
+        places = [(totals, segments)]
+        if org is not None:
+            places.append(per_org.setdefault(org, ([0, 0, 0], {})))
+        for total, by_dimension in places:
+            _add(total, cell)
+            for (key, _), label in zip(DIMENSIONS, labels, strict=True):
+                _add(by_dimension.setdefault(key, {}).setdefault(label, [0, 0, 0]), cell)
+    return (
+        totals,
+        _given(segments),
+        {org: (t, _given(s)) for org, (t, s) in per_org.items()},
+        [[org, list(labels), *cells] for (org, labels), cells in sorted(atoms.items(), key=str)],
     )
+
+
+def _add(target: list[int], cell: tuple[int, int, int]) -> None:
+    for i, x in enumerate(cell):
+        target[i] += x
+
+
+def _given(segments: Cells) -> Cells:
+    """Dimensions somebody has a value for, each in label order with "not given" first (ties
+    in merging small segments are broken by this order)."""
+    return {
+        key: dict(sorted(labels.items(), key=lambda kv: (kv[0] != NOT_GIVEN, kv[0])))
+        for key, labels in segments.items()
+        if any(label != NOT_GIVEN for label in labels)
+    }
 
 
 def _cells(session: Session, ids: list[int]) -> list[Any]:
@@ -149,23 +144,6 @@ def _cells(session: Session, ids: list[int]) -> list[Any]:
     )
 
 
-def _dimensions(per_value: list[dict[Any, list[int]]], k: int, gaps: list[str]) -> list[Dimension]:
-    dimensions: list[Dimension] = []
-    for (key, label), acc in zip(DIMENSIONS, per_value, strict=True):
-        # In value order, NULL first, as a GROUP BY on SQLite returns them (ties in merging
-        # small segments are broken by this order).
-        raw = [
-            (_segment_label(key, value), n, r, c)
-            for value, (n, r, c) in sorted(
-                acc.items(), key=lambda kv: (kv[0] is not None, str(kv[0] or ""))
-            )
-        ]
-        if all(value == NOT_GIVEN for value, *_ in raw):
-            continue  # nobody has this segment: leave the dimension out
-        dimensions.append(_dimension(key, label, raw, k, gaps))
-    return dimensions
-
-
 def _segment_label(key: str, value: Any) -> str:
     if value is None or str(value).strip() == "":
         return NOT_GIVEN
@@ -173,34 +151,3 @@ def _segment_label(key: str, value: Any) -> str:
     if key == "answers_as":
         return ANSWERS_AS_LABELS.get(text, text.replace("_", " ").capitalize())
     return text.replace("_", " ")  # stored keys such as volunteers_only read as words
-
-
-def _dimension(
-    key: str, label: str, raw: list[tuple[str, int, int, int]], k: int, gaps: list[str]
-) -> Dimension:
-    # Fold segments with fewer than k *invited* into one cell, so a tiny group is never a row.
-    merged = merge_small(raw, lambda r: r[1], k)
-    rows: list[SegmentRow] = []
-    cells = [(v, n, r, c, False) for v, n, r, c in merged.kept]
-    if merged.merged:
-        cells.append(
-            (
-                MERGED_LABEL,
-                sum(x[1] for x in merged.merged),
-                sum(x[2] for x in merged.merged),
-                sum(x[3] for x in merged.merged),
-                True,
-            )
-        )
-    for value, n, r, c, is_merged in cells:
-        if merged.suppressed and is_merged:
-            continue
-        resp = r if shown(r, k) else None
-        comp = c if shown(c, k) else None
-        rows.append(SegmentRow(value, n, resp, comp, rate(resp, n), is_merged))
-        if r < k and value != NOT_GIVEN:
-            words = "no responses" if r == 0 else f"fewer than {k} responses"
-            gaps.append(f"{label}: {value} ({words} from {n} invited)")
-    rows.sort(key=lambda s: (s.merged, s.label == NOT_GIVEN, -(s.rate or 0), s.label))
-    note = "Some small segments were merged." if merged.merged else None
-    return Dimension(key, label, rows, note)

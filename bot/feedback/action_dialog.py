@@ -24,7 +24,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from bot.coding.codebook import Codebook
-from bot.digests.compile import compile_digest
+from bot.digests.compile import compile_digest, prepare
 from bot.digests.scopes import round_scope
 from bot.feedback.actions import (
     MAX_FIELD,
@@ -123,14 +123,10 @@ def start(session: Session, d: Dialog, round_id: int | None = None) -> Reply:
 def _finding_screen(
     session: Session, d: Dialog, state: DialogState, round_: Round
 ) -> OutgoingMessage:
-    # Read only: the close-time digest already coded every answer, so no catch-up coding here.
+    scope = round_scope(session, round_.id)
+    prepare(session, scope, d.codebook)  # a no-op once the round's close published it
     digest = compile_digest(
-        session,
-        d.settings,
-        round_scope(session, round_.id),
-        audience="coordinator",
-        codebook=d.codebook,
-        now=d.now,
+        session, d.settings, scope, audience="coordinator", codebook=d.codebook, now=d.now
     )
     top = digest.barriers.rows[:TOP_CODES]
     dialogs.advance(state, "code", d.now, round_id=round_.id, codes=[r.code for r in top])

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.coding.codebook import Codebook
 from bot.kernel.audit import record
+from bot.kernel.people import may_be_messaged
 from bot.kernel.render import Renderer
 from bot.kernel.reply import OutgoingMessage
 from bot.outbox.queue import enqueue
@@ -22,7 +23,6 @@ from storage.models import (
     Invitation,
     InvitationStatus,
     Participant,
-    ParticipantStatus,
     Round,
     RoundStatus,
 )
@@ -184,8 +184,7 @@ def publish_feedback(
             .join(Invitation, Invitation.participant_id == Participant.id)
             .where(
                 took_part(round_id),
-                Participant.chat_id.is_not(None),
-                Participant.status.in_([ParticipantStatus.ACTIVE, ParticipantStatus.PAUSED]),
+                may_be_messaged(),
             )
             .order_by(Participant.id)
         )

@@ -7,6 +7,7 @@ config file can be shared or committed without leaking it.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from pydantic_settings import (
 DEFAULT_CONFIG_NAME = "config.toml"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_ENV = "CONSULTBOT_CONFIG"
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class ConfigError(Exception):
@@ -125,6 +127,7 @@ class Settings(BaseSettings):
 
     token: SecretStr | None = None
     # Telegram sends it with every webhook call; from the environment only, like the token.
+    # Unset: derived from the token (bot.telegram.webhook.derived_secret).
     webhook_secret: SecretStr | None = None
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -134,6 +137,14 @@ class Settings(BaseSettings):
     rounds: RoundSettings = Field(default_factory=RoundSettings)
     paths: PathSettings = Field(default_factory=PathSettings)
     log_level: str = "INFO"
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _telegram_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's rule for secret_token; setWebhook would refuse anything else at start.
+        if value is not None and not _SECRET_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
 
     # Where the settings came from, for relative paths and messages; not a setting itself.
     config_path: Path | None = Field(default=None, exclude=True)

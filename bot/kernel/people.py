@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
 from bot.kernel.audit import record
 from bot.kernel.config import Settings
-from storage.models import Participant, Role
+from storage.models import Participant, ParticipantStatus, Role
+
+# /stop and Telegram's 403 (blocked) both mean: nothing more is sent to that person, of any
+# kind (invitations, reminders, digests, feedback, notices), until they /start again.
+MESSAGEABLE = (ParticipantStatus.ACTIVE, ParticipantStatus.PAUSED)
+
+
+def may_be_messaged() -> ColumnElement[bool]:
+    """Whom the outbox may write to: they have a chat and have not stopped (or blocked) the
+    bot. Every query that picks people to send something to applies this."""
+    return Participant.chat_id.is_not(None) & Participant.status.in_(MESSAGEABLE)
+
+
+def may_be_asked() -> ColumnElement[bool]:
+    """Whom a round may invite or remind: may_be_messaged, and not paused (/pause holds back
+    new rounds only; a lead's digest and "you said, we did" still reach them)."""
+    return may_be_messaged() & (Participant.status == ParticipantStatus.ACTIVE)
+
+
+def chat_may_be_messaged(session: Session, chat_id: int) -> bool:
+    """For what is addressed to a chat rather than a participant (a coordinator's notices
+    and sending progress): nobody in it has stopped or blocked the bot."""
+    silenced = exists().where(
+        Participant.chat_id == chat_id, Participant.status.not_in(MESSAGEABLE)
+    )
+    return not session.scalar(select(silenced))
 
 
 def find_participant(session: Session, telegram_user_id: int) -> Participant | None:

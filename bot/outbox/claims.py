@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, select, text, update
 from sqlalchemy.orm import Session
 
+from bot.outbox.payloads import PURGED
 from storage.db import SessionFactory, engine_of
 from storage.models import (
     Delivery,
@@ -132,6 +133,7 @@ def record(
                         "sent_at": now,
                         "telegram_message_id": o.message_id,
                         "error": None,
+                        "payload": PURGED,
                     }
                     for o in sent
                 ],
@@ -163,14 +165,15 @@ def record(
                     "error": o.error,
                 }
             elif o.status == "forbidden":
-                values = {"status": DeliveryStatus.UNREACHABLE, "error": o.error}
+                values = {"status": DeliveryStatus.UNREACHABLE, "error": o.error, "payload": PURGED}
                 _unreachable(session, o.row, now)
             elif o.status == "bad_request":
-                values = {"status": DeliveryStatus.FAILED, "error": o.error}
+                values = {"status": DeliveryStatus.FAILED, "error": o.error, "payload": PURGED}
             elif o.row.attempts >= max_attempts:
                 values = {
                     "status": DeliveryStatus.FAILED,
                     "error": f"gave up after {o.row.attempts} attempts: {o.error}"[:300],
+                    "payload": PURGED,
                 }
             else:
                 values = {
@@ -226,7 +229,9 @@ def _unreachable(session: Session, row: Row, now: datetime) -> None:
             Delivery.status == DeliveryStatus.PENDING,
             Delivery.id != row.id,
         )
-        .values(status=DeliveryStatus.CANCELLED, error="recipient unreachable (403)")
+        .values(
+            status=DeliveryStatus.CANCELLED, error="recipient unreachable (403)", payload=PURGED
+        )
         .execution_options(synchronize_session=False)
     )
 

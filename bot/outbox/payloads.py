@@ -13,6 +13,11 @@
   1,024 characters", "buttons": [...]}`` (or a ``"path"``, as for a document), sent with
   sendPhoto so it shows inline in the chat. Build one with :func:`photo_payload`.
 
+Once a delivery is finished (SENT, FAILED, UNREACHABLE or CANCELLED: nothing sends it again)
+its payload is replaced with :data:`PURGED`, so people's words (a digest's quotes, its file)
+are not kept after they were delivered. What dedupe and later edits need lives in columns of
+their own (``dedupe_key``, ``telegram_message_id``) and stays.
+
 ``Delivery.kind`` is free text for reporting and for what a round close cancels: the round code
 uses ``invitation`` and ``reminder`` (cancelled when the round closes), ``notice`` for the
 coordinator; use ``digest``, ``feedback``... for yours. Give a ``dedupe_key`` whenever the same
@@ -26,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 CAPTION_LIMIT = 1024
+
+# A finished delivery's payload: what it said is gone, and that it was purged is plain.
+PURGED: dict[str, Any] = {"purged": True}
 
 
 def document_payload(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.kernel.reply import OutgoingMessage
@@ -48,3 +48,18 @@ def enqueue(
     )
     session.add(delivery)
     return delivery
+
+
+def withdraw_pending(session: Session, *, participant_id: int, chat_id: int | None) -> int:
+    """Cancel what is still waiting to go to a person who said /stop: nothing more of any
+    kind reaches them (a batch already being sent cannot be called back)."""
+    to_them = Delivery.participant_id == participant_id
+    if chat_id is not None:
+        to_them = or_(to_them, Delivery.chat_id == chat_id)
+    withdrawn = session.execute(
+        update(Delivery)
+        .where(to_them, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.CANCELLED, error="recipient said /stop")
+        .execution_options(synchronize_session=False)
+    )
+    return int(withdrawn.rowcount or 0)  # type: ignore[attr-defined]

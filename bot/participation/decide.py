@@ -53,7 +53,9 @@ Event = Press | Typed | Media | Resume | Again
 @dataclass(frozen=True)
 class SaveAnswer:
     """Write (or overwrite) one answer with its choices and its options' codes. A free text
-    (`recode`) is coded as it is stored, replacing the coder's earlier codes."""
+    (`recode`) is coded as it is stored, replacing the coder's earlier codes. `changed`: a
+    confirmed answer now says something else, so it is marked changed (a tick before Done
+    is not an answer yet, and saying the same again changes nothing)."""
 
     invitation_id: int
     question_id: int
@@ -65,6 +67,7 @@ class SaveAnswer:
     skipped: bool = False
     codes: tuple[str, ...] = ()
     recode: bool = False
+    changed: bool = False
 
 
 @dataclass(frozen=True)
@@ -322,8 +325,13 @@ def option_codes(question: Any, keys: frozenset[str], number: float | None) -> s
 def _save(
     invitation: InvitationData, question: QuestionData, answer: AnswerData, now: datetime
 ) -> tuple[InvitationData, QuestionData, list[Effect]]:
-    """The effect that stores `answer`, and the invitation as it is once stored."""
+    """The effect that stores `answer`, and the invitation as it is once stored.
+
+    An answer already stored is confirmed once the invitation is finished: before that the
+    only answer stored again is a multi question's ticks before Done (answers come in order,
+    and Change is offered after finishing only)."""
     known = invitation.answers.get(question.id)
+    confirmed = invitation.status == InvitationStatus.COMPLETED
     effect = SaveAnswer(
         invitation_id=invitation.id,
         question_id=question.id,
@@ -335,8 +343,19 @@ def _save(
         skipped=answer.skipped,
         codes=tuple(sorted(option_codes(question, answer.keys, answer.number))),
         recode=question.type == "text",
+        changed=known is not None and confirmed and not _same(known, answer),
     )
     return invitation.answered(question, answer), question, [effect]
+
+
+def _same(one: AnswerData, other: AnswerData) -> bool:
+    """The same answer, wherever each is stored."""
+    return (one.skipped, one.text, one.number, one.keys) == (
+        other.skipped,
+        other.text,
+        other.number,
+        other.keys,
+    )
 
 
 def _set_editing(invitation: InvitationData, question_id: int | None) -> list[Effect]:

@@ -13,17 +13,22 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.kernel.audit import record
 from bot.kernel.dialogs import DialogError, button
 from bot.kernel.render import Renderer
 from bot.kernel.reply import OutgoingMessage, Reply, rows
-from storage.models import Invite, Organisation, Role
+from storage.models import AuditEvent, Invite, Organisation, Role
 
 CODE_BYTES = 12  # 16 characters: short enough for callback data, far too many to guess
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# A brake on guessing: after this many codes that match nothing within the window, no code
+# from that person is checked until the oldest of them is older than the window.
+WRONG_CODES_ALLOWED = 5
+WRONG_CODES_WINDOW = timedelta(minutes=10)
+WRONG_CODE = "invite.unknown"  # the audit action that counts them
 # The button under an organisation's invite in chat: a lead link for that organisation.
 LEAD_PRESS = re.compile(r"iv:lead:([0-9]{1,9})")
 # A lead link makes one person the organisation's lead: it is for them alone, and not for long.
@@ -36,6 +41,7 @@ class InviteProblem(enum.StrEnum):
     EXPIRED = "expired"
     USED_UP = "used_up"
     REVOKED = "revoked"
+    TOO_MANY = "too_many"  # too many wrong codes lately: this one was not even checked
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,54 @@ def check_invite(session: Session, code: str | None, *, now: datetime) -> Invite
     if invite.max_uses is not None and invite.uses >= invite.max_uses:
         return InviteCheck(invite, InviteProblem.USED_UP)
     return InviteCheck(invite, None)
+
+
+def claim_use(session: Session, invite: Invite, *, now: datetime) -> bool:
+    """Count one use of `invite` if it still has one to give. The check and the increment are
+    one statement: read-then-write let 6 of 8 people pressing Agree together through a
+    single-use link on PostgreSQL, where each read uses = 0. Now a second UPDATE of the row
+    waits for the first to commit and then checks its WHERE again against the new count."""
+    claimed = session.execute(
+        update(Invite)
+        .where(
+            Invite.id == invite.id,
+            Invite.revoked_at.is_(None),
+            or_(Invite.expires_at.is_(None), Invite.expires_at > now),
+            or_(Invite.max_uses.is_(None), Invite.uses < Invite.max_uses),
+        )
+        .values(uses=Invite.uses + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(invite, ["uses"])
+    return claimed.rowcount == 1  # type: ignore[attr-defined]
+
+
+def check_code(session: Session, code: str | None, *, person: int, now: datetime) -> InviteCheck:
+    """check_invite for a code someone typed or pressed, with the brake on guessing.
+
+    The wrong codes are counted from the audit trail (an `invite.unknown` row per code that
+    matched nothing, naming who sent it, never the code), so the count holds across processes
+    and restarts. The rows are kept only as long as they count: each new one removes those
+    older than the window, so a stranger's Telegram id does not stay for good."""
+    since = now - WRONG_CODES_WINDOW
+    wrong = session.scalar(
+        select(func.count()).where(
+            AuditEvent.action == WRONG_CODE,
+            AuditEvent.actor_telegram_id == person,
+            AuditEvent.at > since,
+        )
+    )
+    if (wrong or 0) >= WRONG_CODES_ALLOWED:
+        return InviteCheck(None, InviteProblem.TOO_MANY)
+    check = check_invite(session, code, now=now)
+    if check.problem == InviteProblem.UNKNOWN:
+        session.execute(
+            delete(AuditEvent)
+            .where(AuditEvent.action == WRONG_CODE, AuditEvent.at <= since)
+            .execution_options(synchronize_session=False)
+        )
+        record(session, WRONG_CODE, actor=person).at = now
+    return check
 
 
 def invite_label(invite: Invite) -> str:

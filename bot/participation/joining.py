@@ -18,8 +18,15 @@ from bot.kernel.dialogs import button
 from bot.kernel.people import find_participant, role_of
 from bot.kernel.render import Renderer
 from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
+from bot.outbox.queue import withdraw_pending
 from bot.participation import journey
-from bot.participation.invites import check_invite, invite_label
+from bot.participation.invites import (
+    InviteProblem,
+    check_code,
+    check_invite,
+    claim_use,
+    invite_label,
+)
 from bot.participation.presses import ConsentPress, ProfilePress, SwitchPress
 from bot.participation.profile import counted, load_profile_questions, next_question, set_answer
 from storage.models import Invite, Participant, ParticipantStatus, Role
@@ -60,7 +67,7 @@ def start(session: Session, ctx: AppContext, user_id: int, chat_id: int, code: s
             record(session, "participant.reactivate", subject=("participant", participant.id))
     joined = participant is not None and participant.consent_at is not None
     if code:
-        check = check_invite(session, code, now=now)
+        check = check_code(session, code, person=user_id, now=now)
         if not check.ok:
             log.info("invite problem %s for user %s", check.problem, user_id)
             return Reply().say(
@@ -76,11 +83,11 @@ def start(session: Session, ctx: AppContext, user_id: int, chat_id: int, code: s
                 return Reply(menu_role=participant.role.value).say(
                     renderer.render(T + "already_here.html", joining=label)
                 )
-            current = (
-                participant.organisation.name
-                if participant.organisation
-                else participant.group_label
-            )
+            current = _current(participant)
+            if _stays_put(session, ctx, participant, check.invite):
+                return Reply(menu_role=participant.role.value).say(
+                    _not_for_staff(session, ctx, participant, check.invite)
+                )
             return Reply().say(
                 OutgoingMessage(
                     renderer.render(T + "switch_question.html", current=current, joining=label),
@@ -129,7 +136,6 @@ def _attach(participant: Participant, invite: Invite | None) -> None:
     participant.answers_as = invite.answers_as
     if invite.role is not None and participant.role.value == "member":
         participant.role = invite.role
-    invite.uses += 1
 
 
 def handle_press(
@@ -171,6 +177,12 @@ def _invalid(ctx: AppContext, problem: object) -> Reply:
     return Reply(toast="").say(text)
 
 
+def _used_up(session: Session, ctx: AppContext, code: str) -> Reply:
+    """The link's last use went to someone else a moment ago (or it lapsed meanwhile)."""
+    problem = check_invite(session, code, now=ctx.clock.now()).problem
+    return _invalid(ctx, problem or InviteProblem.USED_UP)
+
+
 def _consent(
     session: Session,
     ctx: AppContext,
@@ -183,7 +195,7 @@ def _consent(
     now = ctx.clock.now()
     invite = None
     if code:
-        check = check_invite(session, code, now=now)
+        check = check_code(session, code, person=user_id, now=now)
         if not check.ok:
             return _invalid(ctx, check.problem)
         invite = check.invite
@@ -193,6 +205,8 @@ def _consent(
         return _bad(ctx.renderer, ConsentPress(True, code), user_id)
     if participant is not None and participant.consent_at is not None:
         return Reply(toast=ctx.renderer.render(T + "already_saved.html"))
+    if invite is not None and not claim_use(session, invite, now=now):
+        return _used_up(session, ctx, code)
     if participant is None:
         participant = Participant(telegram_user_id=user_id, role=Role.MEMBER, profile={})
         session.add(participant)
@@ -223,11 +237,16 @@ def _consent(
 
 
 def _switch(session: Session, ctx: AppContext, participant: Participant, code: str) -> Reply:
-    check = check_invite(session, code, now=ctx.clock.now())
+    check = check_code(session, code, person=participant.telegram_user_id, now=ctx.clock.now())
     if not check.ok or check.invite is None:
         return _invalid(ctx, check.problem)
     if participant.invite_id == check.invite.id:
         return Reply(toast=ctx.renderer.render(T + "already_saved.html"))
+    if _stays_put(session, ctx, participant, check.invite):
+        edit = OutgoingMessage(_not_for_staff(session, ctx, participant, check.invite))
+        return Reply(toast="", edit=edit)
+    if not claim_use(session, check.invite, now=ctx.clock.now()):
+        return _used_up(session, ctx, code)
     _attach(participant, check.invite)
     record(
         session,
@@ -238,6 +257,37 @@ def _switch(session: Session, ctx: AppContext, participant: Participant, code: s
     )
     text = ctx.renderer.render(T + "switched.html", joining=invite_label(check.invite))
     return Reply(toast="", edit=OutgoingMessage(text))
+
+
+def _current(participant: Participant) -> str | None:
+    """The organisation or group someone joined with, by name."""
+    if participant.organisation is not None:
+        return participant.organisation.name
+    return participant.group_label
+
+
+def _stays_put(session: Session, ctx: AppContext, participant: Participant, invite: Invite) -> bool:
+    """A lead or coordinator keeps their organisation: an ordinary member link, which anyone
+    may pass on, never moves them. Moving one is a coordinator's act, with a lead link."""
+    role = role_of(session, ctx.settings, participant.telegram_user_id)
+    return (
+        role in (Role.LEAD, Role.COORDINATOR)
+        and invite.role == Role.MEMBER
+        and (invite.organisation_id, invite.group_label)
+        != (participant.organisation_id, participant.group_label)
+    )
+
+
+def _not_for_staff(
+    session: Session, ctx: AppContext, participant: Participant, invite: Invite
+) -> str:
+    role = role_of(session, ctx.settings, participant.telegram_user_id)
+    return ctx.renderer.render(
+        T + "switch_not_for_staff.html",
+        role=role.value if role else "",
+        current=_current(participant),
+        joining=invite_label(invite),
+    )
 
 
 def _bad(renderer: Renderer, press: object, user_id: int) -> Reply:
@@ -289,6 +339,8 @@ def set_status(
     """/pause and /stop."""
     previous = participant.status
     participant.status = status
+    if status == ParticipantStatus.STOPPED:
+        withdraw_pending(session, participant_id=participant.id, chat_id=participant.chat_id)
     record(
         session,
         f"participant.{status.value}",

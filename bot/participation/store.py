@@ -39,16 +39,15 @@ _NEW_ANSWER = Prepared(
     )
     .returning(_A.id)
 )
-_CHANGED_ANSWER = (
+# Stored again: ticks before Done, or a confirmed answer given again. changed_at is set only
+# when a confirmed answer now says something else (SaveAnswer.changed), so /mydata shows as
+# changed only what was.
+_RESTORED_ANSWER = (
     update(Answer.__table__)
     .where(_A.id == bindparam("answer"))
-    .values(
-        changed_at=bindparam("at"),
-        number=bindparam("number"),
-        text=bindparam("text"),
-        skipped=bindparam("skipped"),
-    )
+    .values(number=bindparam("number"), text=bindparam("text"), skipped=bindparam("skipped"))
 )
+_CHANGED_ANSWER = _RESTORED_ANSWER.values(changed_at=bindparam("at"))
 _FORGET_CHOICES = delete(AnswerChoice.__table__).where(_CH.answer_id == bindparam("answer"))
 _FORGET_CODES = delete(AnswerCode.__table__).where(
     _CODE.answer_id == bindparam("answer"), _CODE.source.in_(bindparam("sources", expanding=True))
@@ -122,7 +121,8 @@ def _save(connection: Connection, save: SaveAnswer, codebook: Callable[[], Codeb
         at = {"invitation": save.invitation_id, "question": save.question_id, **values}
         answer_id = _NEW_ANSWER.scalar(connection, at)
     else:
-        connection.execute(_CHANGED_ANSWER, {"answer": answer_id, **values})
+        overwrite = _CHANGED_ANSWER if save.changed else _RESTORED_ANSWER
+        connection.execute(overwrite, {"answer": answer_id, **values})
         connection.execute(_FORGET_CHOICES, {"answer": answer_id})
         replaced = [CodeSource.OPTION] + ([CodeSource.AUTO] if save.recode else [])
         connection.execute(_FORGET_CODES, {"answer": answer_id, "sources": replaced})

@@ -11,14 +11,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from bot.kernel.people import may_be_asked
 from bot.kernel.render import Renderer
 from bot.rounds.services import RoundError
 from storage.models import (
+    Consultation,
     Invitation,
     InvitationStatus,
     Organisation,
     Participant,
-    ParticipantStatus,
     Round,
     RoundStatus,
 )
@@ -57,6 +58,30 @@ def describe_audience(renderer: Renderer, audience: dict[str, Any]) -> str:
     )
 
 
+def intended_audience(consultation: Consultation) -> str:
+    """Who a consultation set is written for: its file's audience_hint (organisations,
+    service_users or everyone)."""
+    return str((consultation.spec or {}).get("audience_hint") or "everyone")
+
+
+def audience_mismatch(consultation: Consultation, audience: dict[str, Any]) -> str | None:
+    """The audience `consultation` is written for, when the chosen one asks others too (the
+    organisations' health check for everyone) or others instead; None when they agree. A set
+    for everyone fits any audience, and narrowing by area, size or sector changes nothing."""
+    intended = intended_audience(consultation)
+    chosen = normalise_audience(audience)["who"]
+    return intended if intended not in ("everyone", chosen) else None
+
+
+def describe_mismatch(renderer: Renderer, intended: str, audience: dict[str, Any]) -> str:
+    """The warning the coordinator sees before confirming (plain text, for the CLI too)."""
+    return renderer.render(
+        "messages/coordinator/audience_mismatch.html",
+        intended=intended,
+        chosen=normalise_audience(audience)["who"],
+    )
+
+
 def _matches(person: Participant, audience: dict[str, Any]) -> bool:
     who = audience["who"]
     if who == "organisations" and not (
@@ -81,11 +106,7 @@ def audience_members(session: Session, audience: dict[str, Any]) -> list[Partici
     people = session.scalars(
         select(Participant)
         .options(selectinload(Participant.organisation))
-        .where(
-            Participant.status == ParticipantStatus.ACTIVE,
-            Participant.consent_at.is_not(None),
-            Participant.chat_id.is_not(None),
-        )
+        .where(may_be_asked(), Participant.consent_at.is_not(None))
         .order_by(Participant.id)
     )
     return [p for p in people if _matches(p, audience)]

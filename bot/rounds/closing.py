@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.kernel.audit import record
+from bot.outbox.payloads import PURGED
 from bot.rounds.services import RoundError
 from storage.models import (
     Delivery,
@@ -118,7 +119,7 @@ def _cancel_pending_deliveries(session: Session, round_: Round, now: datetime) -
             Delivery.status == DeliveryStatus.PENDING,
             Delivery.kind.in_(("invitation", "reminder")),
         )
-        .values(status=DeliveryStatus.CANCELLED, error="round closed")
+        .values(status=DeliveryStatus.CANCELLED, error="round closed", payload=PURGED)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

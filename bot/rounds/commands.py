@@ -33,14 +33,15 @@ def _say(services: Services, name: str, toast: str | None = None, **context: Any
 
 def overview(session: Session, services: Services) -> Reply:
     """/rounds: the newest rounds with their response rates."""
-    return _say(services, "rounds", rounds=list_rounds(session))
+    return _say(services, "rounds", rounds=list_rounds(session, services.k), k=services.k)
 
 
 def detail(session: Session, services: Services, round_id: int) -> Reply:
     """/round N: one round's figures, overall and by segment."""
     round_ = get_round(session, round_id)
     audience = describe_audience(services.renderer, round_.audience)
-    return _say(services, "round", s=round_stats(session, round_), audience=audience)
+    stats = round_stats(session, round_, services.k)
+    return _say(services, "round", s=stats, audience=audience)
 
 
 def remind(

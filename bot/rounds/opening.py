@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.kernel.audit import record
+from bot.kernel.people import chat_may_be_messaged
 from bot.kernel.reply import OutgoingMessage
 from bot.outbox.queue import enqueue
 from bot.participation import cards
@@ -93,7 +94,11 @@ def open_round(
             "left_out": result.left_out_orgs,
         },
     )
-    if round_.progress_chat_id and result.left_out_orgs:
+    if (
+        round_.progress_chat_id
+        and result.left_out_orgs
+        and chat_may_be_messaged(session, round_.progress_chat_id)
+    ):
         _tell_left_out(session, round_, result.left_out_orgs, now=now, services=services)
     return result
 

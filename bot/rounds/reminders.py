@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, contains_eager
 
 from bot.kernel.audit import record
+from bot.kernel.people import may_be_asked
 from bot.outbox.queue import enqueue
 from bot.participation.cards import reminder_message
 from bot.rounds.services import RoundError, Services
-from storage.models import Invitation, InvitationStatus, ParticipantStatus, Round, RoundStatus
+from storage.models import Invitation, InvitationStatus, Round, RoundStatus
 
 # Invitations that are still waiting for an answer: reminders go to these only.
 NOT_FINISHED = (InvitationStatus.DELIVERED, InvitationStatus.STARTED)
@@ -33,14 +34,18 @@ def remind_round(
     count = 0
     invitations = session.scalars(
         select(Invitation)
-        .options(selectinload(Invitation.participant))
-        .where(Invitation.round_id == round_.id, Invitation.status.in_(NOT_FINISHED))
+        .join(Invitation.participant)
+        .options(contains_eager(Invitation.participant))
+        .where(
+            Invitation.round_id == round_.id,
+            Invitation.status.in_(NOT_FINISHED),
+            may_be_asked(),
+        )
         .order_by(Invitation.id)
     )
     for invitation in invitations:
         person = invitation.participant
-        if person.status != ParticipantStatus.ACTIVE or person.chat_id is None:
-            continue
+        assert person.chat_id is not None
         added = enqueue(
             session,
             chat_id=person.chat_id,

@@ -19,7 +19,13 @@ from sqlalchemy.orm import Session
 from bot.consultations.catalogue import current_consultations
 from bot.kernel import dialogs
 from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
-from bot.rounds.audiences import describe_audience, preview_audience, segment_values
+from bot.rounds.audiences import (
+    audience_mismatch,
+    describe_audience,
+    intended_audience,
+    preview_audience,
+    segment_values,
+)
 from bot.rounds.planning import create_schedule, schedule_once
 from bot.rounds.recurrence import occurrences
 from bot.rounds.services import RoundError
@@ -65,7 +71,7 @@ def start(session: Session, d: Dialog) -> Reply:
     return Reply().say(d.step("con", *choices, [d.button("cancel", "x", "x")]))
 
 
-def _next_screen(d: Dialog, step: str) -> OutgoingMessage:
+def _next_screen(d: Dialog, step: str, **context: Any) -> OutgoingMessage:
     """The screens that are the same whatever came before."""
     if step == "aud":
         return d.step(
@@ -73,6 +79,7 @@ def _next_screen(d: Dialog, step: str) -> OutgoingMessage:
             [d.button(who, "aud", who) for who in WHO[:2]],
             [d.button(WHO[2], "aud", WHO[2])],
             [d.button("by_segment", "aud", f"seg:{k}", segment=k) for k in SEGMENTS],
+            **context,
         )
     if step == "when":
         return d.step(
@@ -127,7 +134,7 @@ def _choose(
         dialogs.advance(
             state, "aud", now, consultation_id=consultation.id, title=consultation.title
         )
-        return _next_screen(d, "aud")
+        return _next_screen(d, "aud", written_for=intended_audience(consultation))
     if step == "aud":
         if value in WHO:
             dialogs.advance(state, "when", now, audience={"who": value, "where": {}})
@@ -249,6 +256,8 @@ def _dates(d: Dialog, when: dict[str, Any]) -> list[datetime]:
 
 def _summary(session: Session, d: Dialog, state: DialogState) -> OutgoingMessage:
     data = state.data
+    consultation = session.get(Consultation, data["consultation_id"])
+    intended = audience_mismatch(consultation, data["audience"]) if consultation else None
     rounds = d.settings.rounds
     preview = preview_audience(
         session,
@@ -268,6 +277,8 @@ def _summary(session: Session, d: Dialog, state: DialogState) -> OutgoingMessage
         dates=_dates(d, data["when"]),
         days=data["days"],
         reminders=data["reminders"],
+        intended=intended,  # set only when it is not the audience chosen: a warning
+        chosen=data["audience"]["who"],
     )
     return OutgoingMessage(
         text_, rows([d.button("confirm", "ok", "go"), d.button("cancel", "x", "x")])

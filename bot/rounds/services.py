@@ -36,6 +36,7 @@ class Services:
 
     renderer: Renderer
     partnership: str
+    k: int = 5  # the privacy threshold (settings.privacy.k)
     max_rounds_per_period: int = 2
     period_days: int = 30
     # Called in the closing transaction, e.g. to queue the digest to leads and coordinators.
@@ -48,6 +49,7 @@ def round_services(ctx: AppContext) -> Services:
     return Services(
         renderer=ctx.renderer,
         partnership=settings.partnership.name,
+        k=settings.privacy.k,
         max_rounds_per_period=settings.rounds.max_rounds_per_period,
         period_days=settings.rounds.period_days,
         on_closed=lambda session, round_: enqueue_round_digest(session, ctx, round_.id),

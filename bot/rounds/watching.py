@@ -9,73 +9,73 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from bot.digests.digest import Participation
+from bot.digests.disclosure import release_participation, safe
+from bot.digests.figures import RoundFigures
+from bot.digests.published import released_figures
+from bot.digests.segments import participation_cells
 from bot.rounds.services import RoundError
 from storage.models import (
     Delivery,
     DeliveryStatus,
     Invitation,
     InvitationStatus,
-    Organisation,
     Round,
 )
 
 
 @dataclass
 class RoundStats:
+    """A round's live figures for coordinators. Sending figures (delivered, unreachable) are
+    about messages; figures about people (started, completed, by segment) pass through
+    disclosure control like a digest's, so none under k is shown or can be worked out."""
+
     round: Round
     invited: int
-    counts: Counter[str]
+    counts: Counter[str]  # invitations by status, for the sending figures
     delivered: int  # delivered or further along
-    started: int
-    completed: int
     unreachable: int
-    by_segment: dict[str, dict[str, Counter[str]]]
-
-    @property
-    def response_rate(self) -> float:
-        return self.completed / self.invited if self.invited else 0.0
+    participation: Participation  # started (responded) and completed, overall and by segment
+    k: int
 
 
-def round_stats(
-    session: Session, round_: Round, *, segments: tuple[str, ...] = ("area", "size", "sector")
-) -> RoundStats:
-    invitations = list(
-        session.execute(
-            select(
-                Invitation.status,
-                Invitation.segment,
-                Organisation.area,
-                Organisation.size,
-                Organisation.sector,
+def round_stats(session: Session, round_: Round, k: int) -> RoundStats:
+    counts: Counter[str] = Counter(
+        {
+            status.value: int(n)
+            for status, n in session.execute(
+                select(Invitation.status, func.count())
+                .where(Invitation.round_id == round_.id)
+                .group_by(Invitation.status)
             )
-            .outerjoin(Organisation, Organisation.id == Invitation.organisation_id)
-            .where(Invitation.round_id == round_.id)
-        )
+        }
     )
-    counts: Counter[str] = Counter()
-    by_segment: dict[str, dict[str, Counter[str]]] = {k: {} for k in segments}
-    for status, segment, area, size, sector in invitations:
-        counts[status.value] += 1
-        org = {"area": area, "size": size, "sector": sector}
-        for key in segments:
-            value = org.get(key) or (segment or {}).get(key) or "not given"
-            by_segment[key].setdefault(str(value), Counter())[status.value] += 1
-    started = counts["started"] + counts["completed"]
-    delivered = started + counts["delivered"] + counts["declined"]
+    # A published round shows the figures it was published with: recounted after an erasure
+    # they would differ by the person who left, and give them away.
+    published = released_figures(session, [round_.id], missing_ok=True).get(round_.id)
+    if published is not None:
+        live = published
+    else:
+        totals, segments, _, atoms = participation_cells(session, round_.id)
+        live = RoundFigures(
+            round_.id, totals[0], totals[1], totals[2], segments, {}, [], {}, atoms=atoms
+        )
+    delivered = sum(counts[s] for s in ("delivered", "declined", "started", "completed"))
     return RoundStats(
         round_,
-        len(invitations),
+        live.invited,
         counts,
         delivered,
-        started,
-        counts["completed"],
         counts["unreachable"],
-        by_segment,
+        release_participation(live, k, "coordinator", {}),
+        k,
     )
 
 
-def list_rounds(session: Session, *, limit: int = 20) -> list[tuple[Round, int, int]]:
-    """Newest rounds first, with (invited, completed)."""
+def list_rounds(
+    session: Session, k: int, *, limit: int = 20
+) -> list[tuple[Round, int, int | None]]:
+    """Newest rounds first, with (invited, completed); completed is None when it is under k."""
     rounds = list(
         session.scalars(
             select(Round)
@@ -86,6 +86,7 @@ def list_rounds(session: Session, *, limit: int = 20) -> list[tuple[Round, int, 
     )
     invited: Counter[int] = Counter()
     completed: Counter[int] = Counter()
+    published = released_figures(session, [r.id for r in rounds], missing_ok=True)
     for rid, status, n in session.execute(
         select(Invitation.round_id, Invitation.status, func.count())
         .where(Invitation.round_id.in_([r.id for r in rounds]))
@@ -94,7 +95,11 @@ def list_rounds(session: Session, *, limit: int = 20) -> list[tuple[Round, int, 
         invited[rid] += n
         if status == InvitationStatus.COMPLETED:
             completed[rid] += n
-    return [(r, invited[r.id], completed[r.id]) for r in rounds]
+    for rid, figures in published.items():  # as published: see round_stats
+        invited[rid], completed[rid] = figures.invited, figures.completed
+    return [
+        (r, invited[r.id], completed[r.id] if safe(completed[r.id], k) else None) for r in rounds
+    ]
 
 
 def get_round(session: Session, round_id: int) -> Round:

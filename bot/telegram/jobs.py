@@ -19,7 +19,7 @@ from bot.telegram.client import ConsultBot
 from bot.telegram.context import app_context
 from bot.telegram.sender import Sender, make_sender
 from storage.db import SessionFactory, checkpoint, transaction
-from storage.models import ProcessedUpdate
+from storage.models import InboxUpdate, ProcessedUpdate
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +55,17 @@ PRUNE_EVERY = timedelta(hours=1)
 
 
 def forget_old_updates(sessions: SessionFactory, now: datetime) -> int:
-    """Delete the duplicate guard's markers of updates older than DUPLICATE_WINDOW; how many."""
+    """Delete the duplicate guard's markers of updates older than DUPLICATE_WINDOW; how many.
+    Inbox rows as old go too: processed or not, Telegram itself would have given up on them
+    (bot.telegram.inbox keeps them only while they are in hand)."""
     processed_at = ProcessedUpdate.__table__.c.processed_at
+    received_at = InboxUpdate.__table__.c.received_at
     with transaction(sessions) as connection:
         result = connection.execute(
             delete(ProcessedUpdate.__table__).where(processed_at < now - DUPLICATE_WINDOW)
+        )
+        connection.execute(
+            delete(InboxUpdate.__table__).where(received_at < now - DUPLICATE_WINDOW)
         )
         return int(result.rowcount or 0)
 

@@ -32,7 +32,8 @@ Delivery guarantee (README text)
 
 **No message is lost; a message may be duplicated, at most the in-flight batch per crash.**
 Every row written to the outbox ends SENT, FAILED (400, or retries exhausted), UNREACHABLE (403)
-or CANCELLED (its round closed or its recipient became unreachable); none is silently dropped.
+or CANCELLED (its round closed, or its recipient became unreachable or said /stop); none is
+silently dropped.
 Before a batch is sent its rows are marked SENDING in a committed transaction, and results are
 written when the batch is done. If the process dies in between, on the next start the rows
 still SENDING are put back to PENDING and sent again: the ones whose request had already left
@@ -59,6 +60,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, Tim
 
 from bot.kernel.clock import Clock, SystemClock
 from bot.kernel.config import Settings
+from bot.kernel.people import chat_may_be_messaged
 from bot.kernel.reply import OutgoingMessage
 from bot.outbox.claims import Attempt, Row, SenderLock, claim, record, recover
 from bot.rounds.watching import progress_counts
@@ -274,6 +276,8 @@ class Sender:
                 round_ = session.get(Round, rid)
                 if round_ is None or round_.progress_chat_id is None:
                     continue
+                if not chat_may_be_messaged(session, round_.progress_chat_id):
+                    continue  # the coordinator said /stop: no progress either
                 total, sent, unreachable, waiting = progress_counts(session, rid)
                 if total == 0:
                     continue

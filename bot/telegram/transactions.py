@@ -1,7 +1,7 @@
 """The one transaction runner every handler uses, and the duplicate-update check that runs in it.
 
 One session (or Core connection) per update, never shared across tasks; each person's updates
-are decided one at a time."""
+are decided one at a time, in one process and across processes and hosts."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import BigInteger, Connection, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from telegram import Update
@@ -51,18 +52,38 @@ AgainHandler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 _PEOPLE_BUSY: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
-def one_at_a_time(user_id: int) -> asyncio.Lock:
-    """A lock per person, so that two presses of theirs (a double tap, two buttons in quick
-    succession) are decided one after the other even when in_transaction runs them in
-    threads: the second then sees what the first stored. Other people are not held up."""
+def _one_at_a_time(user_id: int) -> asyncio.Lock:
+    """A lock per person in this process, so that two presses of theirs (a double tap, two
+    buttons in quick succession) are decided one after the other even when in_transaction
+    runs them in threads: the second then sees what the first stored. Other people are not
+    held up."""
     lock = _PEOPLE_BUSY.get(user_id)
     if lock is None:
         lock = _PEOPLE_BUSY[user_id] = asyncio.Lock()
     return lock
 
 
+# The same per person across processes and hosts on PostgreSQL: a transaction-level advisory
+# lock, taken first in the transaction and let go by its commit or rollback. Its key is the
+# Telegram id (52 bits at most) under a tag in the top byte, clear of the outbox sender's
+# small key (bot.outbox.claims).
+_PERSON_TAG = 0x50 << 56
+_PERSON_ID_BITS = (1 << 56) - 1
+_PERSON_LOCK = Prepared(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
+
+
+def person_lock_key(user_id: int) -> int:
+    """The advisory-lock key of one person's transactions."""
+    return _PERSON_TAG | (user_id & _PERSON_ID_BITS)
+
+
 async def in_transaction(
-    ctx: AppContext, work: Callable[[Connection], R], *, heavy: bool = False
+    ctx: AppContext,
+    work: Callable[[Connection], R],
+    *,
+    heavy: bool = False,
+    person: int | None = None,
+    executor: Executor | None = None,
 ) -> R:
     """Run `work` in one Core transaction: commit when it returns, roll back if it raises.
 
@@ -75,14 +96,43 @@ async def in_transaction(
     `heavy=True` for work that takes long on any database (compiling a digest, drawing
     charts, coding many texts): it runs in a worker thread, on SQLite too, so the event loop
     keeps answering. On SQLite the write lock is held from the work's first write to its
-    commit and the loop's writes wait for it: read and compute first, write last."""
+    commit and the loop's writes wait for it: read and compute first, write last.
+
+    `person`: the Telegram id whose update this decides. Their work runs one at a time: in
+    this process by an asyncio lock, and on PostgreSQL across every process and host by an
+    advisory lock, so a double tap that a load balancer splits over two hosts is decided as
+    on one (the second press reads what the first stored: "Already saved"). Where no lock
+    spans processes (SQLite's separate processes read outside a transaction), the loser of
+    such a race meets a unique constraint (IntegrityError); its work is then decided once
+    more, sees what the other stored and answers as the second press does.
+
+    `executor`: the threads to use instead of asyncio's default ones, for work that must not
+    queue behind updates being processed (the inbox's, which Telegram's 200 waits for)."""
+    postgres = ctx.engine.dialect.name == "postgresql"
+    key = {"key": person_lock_key(person)} if person is not None and postgres else None
 
     def run() -> R:
         with work_transaction(ctx) as connection:
+            if key is not None:
+                _PERSON_LOCK.all(connection, key)  # waits for their other transactions
             return work(connection)
 
+    if person is None:
+        return await _run(ctx, run, heavy, executor)
+    async with _one_at_a_time(person):
+        try:
+            return await _run(ctx, run, heavy, executor)
+        except IntegrityError:
+            log.info("person %s: another process stored it first; deciding again", person)
+            return await _run(ctx, run, heavy, executor)
+
+
+async def _run(ctx: AppContext, run: Callable[[], R], heavy: bool, executor: Executor | None) -> R:
+    """`run` on the event loop (light work on SQLite) or in a worker thread."""
     if _on_sqlite(ctx) and not heavy:
         return run()
+    if executor is not None:
+        return await asyncio.get_running_loop().run_in_executor(executor, run)
     return await asyncio.to_thread(run)
 
 
@@ -95,15 +145,21 @@ def _on_sqlite(ctx: AppContext) -> bool:
     return ctx.engine.dialect.name == "sqlite"
 
 
-async def in_session(ctx: AppContext, work: Callable[[Session], R], *, heavy: bool = False) -> R:
+async def in_session(
+    ctx: AppContext,
+    work: Callable[[Session], R],
+    *,
+    heavy: bool = False,
+    person: int | None = None,
+) -> R:
     """in_transaction for services that need an ORM session: one over its connection.
-    `heavy` as for in_transaction."""
+    `heavy` and `person` as for in_transaction."""
 
     def run(connection: Connection) -> R:
         with session_in(ctx.sessions, connection) as session:
             return work(session)
 
-    return await in_transaction(ctx, run, heavy=heavy)
+    return await in_transaction(ctx, run, heavy=heavy, person=person)
 
 
 class DuplicateUpdate(Exception):

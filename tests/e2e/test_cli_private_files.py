@@ -11,6 +11,7 @@ from storage.db import session_scope
 from tests.conftest import Database
 from tests.support import factories
 from tests.support.cli_run import consultbot
+from tests.support.digest_fixtures import closed_round
 
 
 def _mode(path: Path) -> int:
@@ -29,7 +30,7 @@ def test_the_sqlite_database_the_bot_creates_is_the_owners_only(tmp_path: Path) 
 @pytest.mark.parametrize("fmt", ["html", "md", "csv", "tg"])
 def test_digest_files_are_the_owners_only(db: Database, tmp_path: Path, fmt: str) -> None:
     with session_scope(db.sessions) as session:
-        round_id = factories.open_round(session, factories.consultation(session)).id
+        round_id = closed_round(session, factories.consultation(session)).id
     env = {"CONSULTBOT_DATABASE__URL": db.url}
     existing = tmp_path / f"digest.{fmt}"
     existing.write_text("an older digest, once world-readable")

@@ -16,6 +16,7 @@ from bot.digests.fanout import enqueue_round_digest
 from bot.digests.render import chart_pngs
 from bot.digests.scopes import round_scope
 from bot.kernel.config import Settings
+from bot.outbox.payloads import PURGED
 from standin.models import BotMessage
 from storage.db import session_scope
 from storage.models import Delivery, DeliveryStatus, Role
@@ -149,7 +150,7 @@ async def test_no_chart_when_fewer_than_k_answered(harness: BotHarness) -> None:
     await close(harness, round_id)
     await until(all_done(harness))
     rows = digest_rows(harness)
-    assert not any("photo" in r.payload for r in rows)
+    assert not any(":chart:" in (r.dedupe_key or "") for r in rows)
     for chat in (LEAD_A, COORD):
         assert not harness.standin.photos(chat)
         assert harness.standin.documents(chat), "the text and the file still go"
@@ -165,7 +166,9 @@ async def test_photo_errors_map_like_any_other_delivery(harness: BotHarness) -> 
     await until(all_done(harness))
     rows = digest_rows(harness)
     failed = [r for r in rows if r.status == DeliveryStatus.FAILED]
-    assert len(failed) == 1 and "photo" in failed[0].payload
+    assert len(failed) == 1 and ":chart:" in (failed[0].dedupe_key or "")
+    # Nothing sends a finished delivery again, so it keeps nothing of what it said.
+    assert all(r.payload == PURGED for r in rows)
     assert failed[0].attempts == 1 and (failed[0].error or "").startswith("400")
     lead_b = [r for r in rows if r.chat_id == LEAD_B]
     assert lead_b and {r.status for r in lead_b} <= {

@@ -3,7 +3,9 @@ resuming after a restart, two rounds one at a time, and the bad inputs around it
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -94,6 +96,21 @@ def setup_round(harness: BotHarness, path: Path, *, rounds: int = 1) -> list[int
             round_ = factories.open_round(session, consultation)
             ids.append(factories.invitation(session, round_, person).id)
         return ids
+
+
+async def toast_for(harness: BotHarness, pressed: dict[str, Any]) -> str | None:
+    """What the bot answered to this press (`pressed`: what press_button returned), found by
+    its query id: the press before it may be answered later than its next message came,
+    since the next message goes before the press is answered."""
+    query = pressed["callback_query"]["id"]
+    answers = harness.standin.callback_answers
+
+    def found() -> list[str | None]:
+        return [a.text for a in answers if a.callback_query_id == query]
+
+    await harness.eventually(found)
+    [text] = found()
+    return text
 
 
 async def next_prompt(harness: BotHarness, needle: str):  # type: ignore[no-untyped-def]
@@ -187,9 +204,8 @@ async def test_every_question_type_then_change_an_answer(
         inv = session.get(Invitation, inv_id)
         assert inv is not None
         first_question = inv.round.consultation.questions[0].id
-    harness.standin.press_button(ME, q1.message_id, f"a:{inv_id}:{first_question}:0")
-    # Waited for by its text: the answer to the press before it may still be on its way.
-    await harness.eventually(lambda: harness.standin.callback_answers[-1].text == "Already saved ✓")
+    pressed = harness.standin.press_button(ME, q1.message_id, f"a:{inv_id}:{first_question}:0")
+    assert await toast_for(harness, pressed) == "Already saved ✓"
     with session_scope(harness.ctx.sessions) as session:
         ans = session.scalar(select(Answer).where(Answer.question.has(key="when")))
         assert ans is not None and [c.option_key for c in ans.choices] == ["late"]
@@ -363,10 +379,8 @@ async def test_a_typed_answer_retires_the_card_and_asks_on_a_new_one(
     # A Skip press from the old card (a slow phone, a forged update) keeps the typed answer.
     with session_scope(harness.ctx.sessions) as session:
         question = session.get(Invitation, inv_id).round.consultation.questions[0]  # type: ignore[union-attr]
-    answered = len(harness.standin.callback_answers)
-    harness.standin.press_button(ME, card.message_id, f"s:{inv_id}:{question.id}")
-    await harness.eventually(lambda: len(harness.standin.callback_answers) > answered)
-    assert harness.standin.callback_answers[-1].text == "Already saved ✓"
+    pressed = harness.standin.press_button(ME, card.message_id, f"s:{inv_id}:{question.id}")
+    assert await toast_for(harness, pressed) == "Already saved ✓"
     done = await harness.press(ME, second, "Yes")
     assert done.message_id == second.message_id and "✓ Yes" in done.text
     summary = await next_prompt(harness, "Thank you")
@@ -568,3 +582,45 @@ async def test_a_refusal_is_said_once_and_resume_only_offered_when_something_wai
     await harness.eventually(lambda: len(harness.standin.callback_answers) > since)
     assert harness.standin.callback_answers[-1].text != "Already saved ✓"
     assert not harness.standin.callback_answers[-1].text
+
+
+async def changed_in_mydata(harness: BotHarness) -> dict[str, bool]:
+    """/mydata's export: which answers it shows as changed, by question key."""
+    before = len(harness.standin.documents(ME))
+    await harness.say(ME, "/mydata")
+    await harness.eventually(lambda: len(harness.standin.documents(ME)) > before)
+    [consultation] = json.loads(harness.standin.documents(ME)[-1].content)["consultations"]
+    return {a["question_key"]: a["changed_at"] is not None for a in consultation["answers"]}
+
+
+async def test_mydata_shows_as_changed_only_answers_that_were(
+    harness: BotHarness, consultation_file: Path
+) -> None:
+    q1 = await first_card(harness, consultation_file)
+    q2 = await harness.press(ME, q1, "Early")
+    # Ticks before Done are stored as given, but they are not changes of an answer.
+    ticked = await harness.press(ME, q2, "Funding")
+    ticked = await harness.press(ME, ticked, "Forms")
+    ticked = await harness.press(ME, ticked, "✓ Funding")
+    harness.standin.press(ME, ticked, "Done")
+    q3 = await next_prompt(harness, "3 of 5")
+    harness.standin.press(ME, q3, "4")
+    q4 = await next_prompt(harness, "4 of 5")
+    harness.standin.press(ME, q4, "Yes")
+    q5 = await next_prompt(harness, "5 of 5")
+    harness.standin.press(ME, q5, "Skip")
+    summary = await next_prompt(harness, "Thank you")
+    unchanged = {"when": False, "barriers": False, "equal": False, "heard": False, "more": False}
+    assert await changed_in_mydata(harness) == unchanged
+
+    # Given again as it was: still not changed.
+    change = await harness.press(ME, summary, "Change 3")
+    harness.standin.press(ME, change, "4")
+    summary = await next_prompt(harness, "Thank you")
+    assert await changed_in_mydata(harness) == unchanged
+    # Really changed: that one, and only that one.
+    change = await harness.press(ME, summary, "Change 2")
+    ticked = await harness.press(ME, change, "Funding")
+    harness.standin.press(ME, ticked, "Done")
+    await next_prompt(harness, "Thank you")
+    assert await changed_in_mydata(harness) == {**unchanged, "barriers": True}

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.kernel.people import grant_role
 from bot.participation.invites import create_invite
 from storage.db import session_scope
 from storage.models import AuditEvent, Invite, Organisation, Participant, Role
+from tests.support import factories
 from tests.support.harness import BotHarness
 
 MEMBER = 2001
@@ -186,3 +188,94 @@ async def test_the_profile_counter_counts_only_the_questions_asked(harness: BotH
     assert "About you, 1 of 1" in area.text
     harness.standin.press(OTHER, area, "North")
     await harness.standin.wait_for_message(OTHER, predicate=lambda m: "All set" in m.text)
+
+
+@pytest.mark.parametrize("role", [Role.LEAD, Role.COORDINATOR])
+async def test_a_lead_or_coordinator_keeps_their_organisation_on_a_member_link(
+    harness: BotHarness, role: Role
+) -> None:
+    with session_scope(harness.ctx.sessions) as session:
+        alpha = factories.organisation(session, "Alpha Trust")
+        factories.participant(session, MEMBER, organisation=alpha)
+    bravo = make_invite(harness, organisation="Bravo Shelter")
+    # Asked while still a member; made a lead (or coordinator) before pressing "Yes".
+    question = await harness.say(MEMBER, f"/start {bravo}")
+    with session_scope(harness.ctx.sessions) as session:
+        grant_role(session, MEMBER, role)
+    reply = await harness.press(MEMBER, question, "Yes, join Bravo Shelter")
+    assert "Alpha Trust" in reply.text and "coordinator can do that" in reply.text
+    # The link opened again offers no move: it says, kindly, who can make one.
+    said = await harness.say(MEMBER, f"/start {bravo}")
+    assert said.text == reply.text and not said.buttons
+    harness.standin.press_button(MEMBER, said.message_id, f"j:yes:{bravo}")  # forged
+    await harness.settle()
+    with session_scope(harness.ctx.sessions) as session:
+        person = session.scalar(select(Participant))
+        assert person is not None and person.role == role
+        assert person.organisation is not None and person.organisation.name == "Alpha Trust"
+        assert person.invite_id is None
+        assert session.scalar(select(Invite)).uses == 0  # type: ignore[union-attr]
+        assert "participant.switch" not in set(session.scalars(select(AuditEvent.action)))
+    # A lead link, which only a coordinator makes, still moves them: that is the way.
+    lead_link = make_invite(harness, organisation="Bravo Shelter", role=Role.LEAD)
+    question = await harness.say(MEMBER, f"/start {lead_link}")
+    moved = await harness.press(MEMBER, question, "Yes, join Bravo Shelter")
+    assert "Bravo Shelter" in moved.text
+    with session_scope(harness.ctx.sessions) as session:
+        person = session.scalar(select(Participant))
+        assert person is not None and person.role == role
+        assert person.organisation is not None and person.organisation.name == "Bravo Shelter"
+
+
+async def test_a_single_use_link_lets_one_of_eight_simultaneous_agrees_in(
+    harness: BotHarness,
+) -> None:
+    # Three links, eight people each pressing Agree at once: on PostgreSQL the presses run
+    # side by side (tests/storage/test_invite_uses.py pins the interleaving down).
+    for link in range(3):
+        code = make_invite(harness, organisation=f"Tiny Org {link}", max_uses=1)
+        people = range(2101 + 10 * link, 2109 + 10 * link)
+        notices = [await harness.say(uid, f"/start {code}") for uid in people]
+        for uid, notice in zip(people, notices, strict=True):  # no waiting in between
+            harness.standin.press(uid, notice, "Agree")
+        outcomes = [
+            await harness.standin.wait_for_message(
+                uid,
+                predicate=lambda m: "used as many times" in m.text or "part of town" in m.text,
+                timeout=15,
+            )
+            for uid in people
+        ]
+        assert sum("part of town" in m.text for m in outcomes) == 1
+        with session_scope(harness.ctx.sessions) as session:
+            invite = session.scalar(select(Invite).where(Invite.code == code))
+            assert invite is not None and invite.uses == 1
+            joined = select(func.count()).where(
+                Participant.consent_at.is_not(None), Participant.invite_id == invite.id
+            )
+            assert session.scalar(joined) == 1
+
+
+async def test_a_few_wrong_codes_in_a_row_slow_a_person_down(harness: BotHarness) -> None:
+    code = make_invite(harness, organisation="Riverside Food Bank")
+    notice = await harness.say(MEMBER, f"/start {code}")
+    for n in range(5):
+        assert "recognise" in (await harness.say(MEMBER, f"/start wrong-code-{n}")).text
+    assert "too many" in (await harness.say(MEMBER, "/start wrong-code-5")).text
+    # Held in the database, so a restart (or another process) holds it too; and while it
+    # holds no code is checked, a right one included, typed or pressed.
+    await harness.restart()
+    assert "too many" in (await harness.say(MEMBER, f"/start {code}")).text
+    assert "too many" in (await harness.press(MEMBER, notice, "Agree")).text
+    assert count(harness, Participant) == 0
+    assert "privacy" in (await harness.say(OTHER, f"/start {code}")).text.lower()
+    harness.ctx.clock.advance(timedelta(minutes=11))  # type: ignore[attr-defined]
+    notice = await harness.say(MEMBER, f"/start {code}")
+    harness.standin.press(MEMBER, notice, "Agree")
+    await harness.standin.wait_for_message(MEMBER, predicate=lambda m: "part of town" in m.text)
+    assert count(harness, Participant) == 1
+    # The count is kept only while it counts: the next wrong code clears the old ones.
+    assert "recognise" in (await harness.say(OTHER, "/start wrong-code")).text
+    with session_scope(harness.ctx.sessions) as session:
+        wrong = select(AuditEvent.actor_telegram_id).where(AuditEvent.action == "invite.unknown")
+        assert list(session.scalars(wrong)) == [OTHER]

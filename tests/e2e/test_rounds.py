@@ -10,6 +10,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from bot.kernel.people import grant_role
+from bot.kernel.reply import OutgoingMessage
+from bot.outbox.queue import enqueue
 from bot.rounds.planning import create_schedule, schedule_once
 from bot.telegram.jobs import tick_now
 from standin.models import FloodLimits
@@ -348,3 +350,82 @@ async def test_a_step_whose_message_cannot_be_edited_comes_as_a_new_message(
     first.deleted = True  # deleted in the coordinator's app; Telegram still delivers the press
     msg = await harness.press(COORDINATOR, first, "How well are we working with you?")
     assert "Who is asked" in msg.text and msg.message_id != first.message_id
+
+
+async def test_a_stopped_lead_is_sent_nothing_more_not_even_the_digest(
+    harness: BotHarness,
+) -> None:
+    people(harness, 3)
+    clock = harness.ctx.clock
+    with session_scope(harness.ctx.sessions) as s:
+        coordinator = grant_role(s, COORDINATOR, Role.COORDINATOR)
+        coordinator.chat_id = COORDINATOR
+        lead = s.scalar(select(Participant).where(Participant.telegram_user_id == LEAD))
+        assert lead is not None
+        # Something already waiting in the outbox for the lead when they say /stop.
+        enqueue(
+            s,
+            chat_id=LEAD,
+            message=OutgoingMessage("a notice for later"),
+            kind="notice",
+            not_before=clock.now() + timedelta(hours=1),
+            participant_id=lead.id,
+        )
+        round_id = schedule_once(
+            s,
+            factories.consultation(s),
+            audience={"everyone": True},
+            opens_at=clock.now(),
+            open_for=timedelta(days=10),
+            remind_before=[],
+        ).id
+    harness.standin.register_chat(COORDINATOR)
+    assert "Stopped" in (await harness.say(LEAD, "/stop")).text
+    stopped_at = harness.standin.cursor(LEAD)
+    await tick_now(harness.ctx)  # opens: the lead's organisation is invited, the lead is not
+    clock.advance(timedelta(days=10, minutes=1))  # type: ignore[attr-defined]
+    await tick_now(harness.ctx)  # closes: the digest goes to the coordinator only
+
+    def digests_sent() -> bool:
+        with session_scope(harness.ctx.sessions) as s:
+            rows = s.scalars(select(Delivery).where(Delivery.kind == "digest")).all()
+            return bool(rows) and all(r.status == DeliveryStatus.SENT for r in rows)
+
+    await wait_until(digests_sent, timeout=20)
+    assert any(
+        f"digest-round-{round_id}" in d.file_name for d in harness.standin.documents(COORDINATOR)
+    )
+    await harness.settle()
+    assert harness.standin.cursor(LEAD) == stopped_at, "nothing reached the lead after /stop"
+    assert not harness.standin.documents(LEAD)
+    with session_scope(harness.ctx.sessions) as s:
+        rows = s.scalars(select(Delivery).where(Delivery.chat_id == LEAD)).all()
+        assert [(r.kind, r.status) for r in rows] == [("notice", DeliveryStatus.CANCELLED)]
+
+
+async def test_schedule_warns_when_the_audience_is_not_the_one_the_set_is_written_for(
+    harness: BotHarness,
+) -> None:
+    people(harness, 1)
+    # The organisations' health check for everyone: service users would be asked it too.
+    msg = await harness.say(COORDINATOR, "/schedule")
+    msg = await harness.press(COORDINATOR, msg, "How well are we working with you?")
+    assert "written for organisations" in msg.text
+    msg = await harness.press(COORDINATOR, msg, "Everyone")
+    msg = await harness.press(COORDINATOR, msg, "Now")
+    msg = await harness.press(COORDINATOR, msg, "10 days")
+    summary = await harness.press(COORDINATOR, msg, "No reminder")
+    assert "⚠️" in summary.text and "written for organisations" in summary.text
+    assert "service users" in summary.text
+    assert "Confirm" in [b["text"] for b in summary.buttons]
+    # For the organisations it is written for (or some of them): no warning.
+    for audience in ("Organisations", "By area"):
+        msg = await harness.say(COORDINATOR, "/schedule")
+        msg = await harness.press(COORDINATOR, msg, "How well are we working with you?")
+        msg = await harness.press(COORDINATOR, msg, audience)
+        if audience == "By area":
+            msg = await harness.press(COORDINATOR, msg, "north")
+        msg = await harness.press(COORDINATOR, msg, "Now")
+        msg = await harness.press(COORDINATOR, msg, "10 days")
+        summary = await harness.press(COORDINATOR, msg, "No reminder")
+        assert "Ready to schedule" in summary.text and "⚠️" not in summary.text

@@ -95,3 +95,31 @@ def test_rounds_schedule_list_show_close_cancel(db: Database, tmp_path: Path) ->
         assert {"schedule.create", "round.schedule", "round.cancel", "round.close"} <= set(
             s.scalars(select(AuditEvent.action))
         )
+
+
+def test_rounds_schedule_warns_when_the_audience_is_not_the_one_the_set_is_written_for(
+    db: Database, tmp_path: Path
+) -> None:
+    env = {"CONSULTBOT_DATABASE__URL": db.url}
+    assert consultbot("consultations", "import", cwd=tmp_path, env=env).returncode == 0
+    plan = ("rounds", "schedule", "--consultation", "partnership-health-check", "--now")
+    # The organisations' health check for everyone: warned, and nothing scheduled unless
+    # the admin confirms with --yes.
+    warned = consultbot(*plan, "--audience", "everyone", cwd=tmp_path, env=env)
+    assert warned.returncode == 2, warned.stdout
+    assert "written for organisations" in warned.stderr and "service users" in warned.stderr
+    assert "--yes" in warned.stderr
+    with session_scope(db.sessions) as s:
+        assert s.scalar(select(Round)) is None
+    confirmed = consultbot(*plan, "--audience", "everyone", "--yes", cwd=tmp_path, env=env)
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert "written for organisations" in confirmed.stderr
+    assert "round 1 opens" in confirmed.stdout
+    # Its own audience, given or by default: no warning.
+    for given in ((), ("--audience", "organisations")):
+        plain = consultbot(*plan, *given, cwd=tmp_path, env=env)
+        assert plain.returncode == 0 and "written for" not in plain.stderr, plain.stderr
+        assert "audience: organisations" in plain.stdout
+    with session_scope(db.sessions) as s:
+        audiences = [r.audience["who"] for r in s.scalars(select(Round).order_by(Round.id))]
+        assert audiences == ["everyone", "organisations", "organisations"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import sys
@@ -12,12 +13,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy import func, select
 
 from bot.app import run_worker
 from bot.kernel.config import ConfigError, load_settings
 from bot.kernel.context import AppContext
-from bot.telegram.webhook import SECRET_HEADER
+from bot.telegram.webhook import SECRET_HEADER, derived_secret
 from standin import BotApiStandIn
+from storage.db import make_engine
+from storage.models import InboxUpdate
 from tests.support.harness import TOKEN
 
 
@@ -109,6 +113,11 @@ async def test_two_worker_processes_share_the_port(standin: BotApiStandIn, tmp_p
     assert process.returncode == 0, log
     assert "worker 1 of 2" in log and "worker 2 of 2" in log
     assert TOKEN not in log and "shared-secret" not in log
+    engine = make_engine(f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+    with engine.connect() as connection:
+        left = connection.scalar(select(func.count()).select_from(InboxUpdate))
+    engine.dispose()
+    assert left == 0, "a clean stop processes what it acknowledged and forgets it"
 
 
 def test_the_webhook_secret_is_refused_in_the_config_file(tmp_path: Path) -> None:
@@ -119,3 +128,21 @@ def test_the_webhook_secret_is_refused_in_the_config_file(tmp_path: Path) -> Non
     path.write_text('[telegram]\nwebhook_url = "ftp://example.org"\n')
     with pytest.raises(ConfigError, match="webhook_url"):
         load_settings(path)
+
+
+def test_the_secret_comes_from_the_token_unless_one_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every host with the token arrives at one secret Telegram accepts; the token is not in
+    it; a given secret must be one Telegram accepts too (checked at start, never echoed)."""
+    secret = derived_secret(TOKEN)
+    assert secret == derived_secret(TOKEN) != derived_secret(TOKEN + "x")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret)
+    assert TOKEN.split(":")[1] not in secret
+    monkeypatch.setenv("CONSULTBOT_WEBHOOK_SECRET", "no spaces allowed")
+    with pytest.raises(ConfigError, match="webhook_secret") as refused:
+        load_settings(None)
+    assert "no spaces" not in str(refused.value)
+    monkeypatch.setenv("CONSULTBOT_WEBHOOK_SECRET", "A-z_09")
+    secret_given = load_settings(None).webhook_secret
+    assert secret_given is not None and secret_given.get_secret_value() == "A-z_09"

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.digests.compile import compile_digest
+from bot.coding.stored import codebook_for
+from bot.digests.compile import compile_digest, prepare
 from bot.digests.digest import NOT_GIVEN, Digest
 from bot.digests.scopes import round_scope
 from bot.kernel.context import AppContext
@@ -66,6 +67,8 @@ def test_sector_and_type_are_counted_as_they_were_when_asked(ctx: AppContext) ->
             org.sector, org.kind = sector, kind
 
     with session_scope(ctx.sessions) as s:
-        digest = compile_digest(s, ctx.settings, round_scope(s, round_id), now=ctx.clock.now())
+        scope = round_scope(s, round_id)
+        prepare(s, scope, codebook_for(ctx.settings))
+        digest = compile_digest(s, ctx.settings, scope, now=ctx.clock.now())
     assert _rows(digest, "sector") == {"food": 6, "sport": 5, NOT_GIVEN: 5}
     assert _rows(digest, "kind") == {"charity": 6, "club": 5, NOT_GIVEN: 5}

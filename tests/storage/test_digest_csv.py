@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from bot.coding.stored import codebook_for
+from bot.digests.answers_csv import write_csv
+from bot.digests.compile import prepare
 from bot.digests.digest import Scope
-from bot.digests.privacy import MERGED_LABEL
-from bot.digests.render import write_csv
+from bot.digests.disclosure import MERGED_LABEL
 from bot.digests.scopes import round_scope
 from bot.kernel.config import Settings
 from bot.kernel.context import AppContext
+from bot.participation.mydata import forget
 from storage.db import session_scope
 from storage.models import InvitationStatus, Participant
 from tests.support import factories
@@ -28,7 +31,7 @@ FORMULA = "=SUM(A1:A9) is what we are owed"
 #   group  people  answering as   area       text
 #   A      6       organisation   North      "Alpha"   (one of them a formula)
 #   B      2       organisation   East       "Bravo"
-#   C      5       service_user   @North     "Charlie" (a value a spreadsheet would run)
+#   C      5       service_user   @North     "Cedar"   (a value a spreadsheet would run)
 #   D      3       service_user   South      "Delta"
 #   E      1       organisation   (none)     "Echo"
 # Areas: North 6, @North 5 are kept; none 1 + East 2 + South 3 = 6 merge into one cell of 6.
@@ -38,7 +41,7 @@ FORMULA = "=SUM(A1:A9) is what we are owed"
 GROUPS: list[tuple[str, int, str, str | None]] = [
     ("Alpha", 6, "organisation", "North"),
     ("Bravo", 2, "organisation", "East"),
-    ("Charlie", 5, "service_user", "@North"),
+    ("Cedar", 5, "service_user", "@North"),  # not "Charlie": a name, and so scrubbed
     ("Delta", 3, "service_user", "South"),
     ("Echo", 1, "organisation", None),
 ]
@@ -78,83 +81,117 @@ def _csv(ctx: AppContext, settings: Settings, scope: Scope | int) -> list[dict[s
     with session_scope(ctx.sessions) as session:
         if isinstance(scope, int):
             scope = round_scope(session, scope)
-        write_csv(session, settings, scope, buffer)
+        prepare(session, scope, codebook_for(settings))  # publishes, as every caller does
+        write_csv(session, settings.privacy.k, scope, codebook_for(settings), buffer)
     return list(csv.DictReader(io.StringIO(buffer.getvalue())))
 
 
-def test_segment_values_under_k_are_merged(
+def test_segments_are_generalised_until_every_combination_holds_k(
     ctx: AppContext, settings: Settings, rounds: tuple[int, int]
 ) -> None:
+    # The digest shows North 6, @North 5 and "Other (merged)" 6 (East, South, none). Set against
+    # answering as, (organisation, Other) holds B + E = 3 and (service user, Other) D = 3: under
+    # k, so the least held values are merged further (North, then @North): every cell of the
+    # area column ends "Other (merged)", and answering as keeps both values (9 and 8).
     rows = _csv(ctx, settings, rounds[0])
-    assert {r["area"] for r in rows} == {"North", "'@North", MERGED_LABEL}
-    assert {r["answering_as"] for r in rows} == {"organisation", "service_user"}
-    people: dict[tuple[str, str], set[str]] = defaultdict(set)
+    assert {r["area"] for r in rows} == {MERGED_LABEL}
+    people: dict[str, set[str]] = defaultdict(set)
     for r in rows:
-        people[("area", r["area"])].add(r["respondent"])
-        people[("as", r["answering_as"])].add(r["respondent"])
+        people[r["answering_as"]].add(r["respondent"])
     assert {key: len(v) for key, v in people.items()} == {
-        ("area", "North"): 6,
-        ("area", "'@North"): 5,
-        ("area", MERGED_LABEL): 6,
-        ("as", "organisation"): 9,
-        ("as", "service_user"): 8,
+        "An organisation": 9,
+        "A service user": 8,
     }
+    combos = Counter(
+        (r["round"], r["answering_as"], r["area"], r["organisation_type"], r["organisation_size"])
+        for r in {r["respondent"]: r for r in rows}.values()
+    )
+    assert min(combos.values()) >= 5
     assert "East" not in str(rows) and "South" not in str(rows)
 
 
-def test_free_text_is_held_back_in_groups_under_k(
+def test_texts_are_scrubbed_and_shown_in_groups_of_k(
     ctx: AppContext, settings: Settings, rounds: tuple[int, int]
 ) -> None:
     rows = [r for r in _csv(ctx, settings, rounds[0]) if r["question"] == "biggest_obstacle"]
     assert len(rows) == 17
     shown = {r["text"].split(" ")[0] for r in rows if r["text"]}
-    assert shown == {"Alpha", "Charlie", "'=SUM(A1:A9)"}
-    held = [r for r in rows if r["note"]]
-    assert len(held) == 6 and all(r["text"] == "" for r in held)  # Bravo 2, Delta 3, Echo 1
-    assert all("fewer than 5 people" in r["note"] for r in held)
-    text = str(rows)
-    for word in ("Bravo", "Delta", "Echo"):
-        assert word not in text
-    # Every text shown sits in a group of at least k respondents.
-    groups: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    for r in rows:
-        groups[(r["round"], r["answering_as"], r["area"])].add(r["respondent"])
-    for r in rows:
-        if r["text"]:
-            assert len(groups[(r["round"], r["answering_as"], r["area"])]) >= 5
-    # Other columns carry no note; a choice answer is never "held back".
-    others = [r for r in _csv(ctx, settings, rounds[0]) if r["question"] != "biggest_obstacle"]
-    assert others and not any(r["note"] for r in others)
+    assert shown == {"Alpha", "Bravo", "Cedar", "Delta", "Echo", "'=SUM(A1:A9)"}
 
 
-def test_a_small_round_in_a_longer_scope_keeps_its_texts_back(
+def test_rounds_under_k_are_left_out_of_a_longer_scope(
     ctx: AppContext, settings: Settings, rounds: tuple[int, int]
 ) -> None:
-    # North holds 6 people across both rounds, but only 2 of them answered round 2: the round
-    # column would single them out, so their texts are held back.
-    rows = _csv(ctx, settings, Scope(rounds, "both rounds"))
-    second = [r for r in rows if r["round"] == str(rounds[1])]
-    assert len(second) == 2 and {r["area"] for r in second} == {"North"}
-    assert all(r["text"] == "" and r["note"] for r in second)
-    assert "Again said" not in str(rows)
-    assert {r["area"] for r in rows} == {"North", "'@North", MERGED_LABEL}
+    # Round 2 had two respondents: its own digest shows only who took part, so the file
+    # leaves it out entirely.
+    _csv(ctx, settings, rounds[0])
+    buffer = io.StringIO()
+    with session_scope(ctx.sessions) as session:
+        prepare(session, Scope(rounds, "both"), codebook_for(settings))
+        result = write_csv(
+            session, settings.privacy.k, Scope(rounds, "both"), codebook_for(settings), buffer
+        )
+    rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
+    assert {r["round"] for r in rows} == {str(rounds[0])}
+    assert result.left_out == {rounds[1]: "fewer than 5 people answered"}
+    assert "Again said" not in buffer.getvalue()
+
+
+def test_a_round_someone_left_is_no_longer_exported(
+    ctx: AppContext, settings: Settings, rounds: tuple[int, int]
+) -> None:
+    before = _csv(ctx, settings, rounds[0])
+    with session_scope(ctx.sessions) as session:
+        person = session.scalars(select(Participant).order_by(Participant.id)).first()
+        assert person is not None
+        forget(session, ctx, person.telegram_user_id)
+    after = _csv(ctx, settings, rounds[0])
+    assert before and after == []  # a new file set against the old one would show their rows
 
 
 def test_formulas_stay_neutralised(
     ctx: AppContext, settings: Settings, rounds: tuple[int, int]
 ) -> None:
+    _csv(ctx, settings, rounds[0])
     buffer = io.StringIO()
     with session_scope(ctx.sessions) as session:
-        write_csv(session, settings, round_scope(session, rounds[0]), buffer)
+        write_csv(
+            session,
+            settings.privacy.k,
+            round_scope(session, rounds[0]),
+            codebook_for(settings),
+            buffer,
+        )
     for row in csv.reader(io.StringIO(buffer.getvalue())):
         for cell in row:
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
-    assert "'@North" in buffer.getvalue() and "'=SUM(A1:A9)" in buffer.getvalue()
+    assert "'=SUM(A1:A9)" in buffer.getvalue()
 
 
-def test_fewer_than_k_respondents_in_all_shows_no_text_and_no_value(
+def test_options_and_numbers_show_only_what_the_digest_shows(
     ctx: AppContext, settings: Settings
 ) -> None:
+    # 12 people: asked_when late 7, early 3, not_sure 2 (early and not_sure merge: "other");
+    # equal_partner 3 for eleven people and 1 for one: a value under k, so no number at all.
+    with session_scope(ctx.sessions) as session:
+        round_ = closed_round(session, factories.consultation(session))
+        for i in range(12):
+            asked = "late" if i < 7 else ("early" if i < 10 else "not_sure")
+            respondent(
+                session,
+                round_,
+                7200 + i,
+                {"asked_when": asked, "equal_partner": 1 if i == 0 else 3},
+            )
+        round_id = round_.id
+    rows = _csv(ctx, settings, round_id)
+    asked = Counter(r["choices"] for r in rows if r["question"] == "asked_when")
+    assert asked == {"late": 7, "other": 5}
+    scale = [r for r in rows if r["question"] == "equal_partner"]
+    assert len(scale) == 12 and all(r["number"] == "" and r["note"] for r in scale)
+
+
+def test_fewer_than_k_respondents_gives_an_empty_file(ctx: AppContext, settings: Settings) -> None:
     with session_scope(ctx.sessions) as session:
         round_ = closed_round(session, factories.consultation(session))
         for i in range(4):
@@ -166,8 +203,4 @@ def test_fewer_than_k_respondents_in_all_shows_no_text_and_no_value(
                 profile={"area": "North"},
             )
         round_id = round_.id
-    rows = _csv(ctx, settings, round_id)
-    assert len(rows) == 4
-    assert {(r["answering_as"], r["area"], r["text"]) for r in rows} == {
-        (MERGED_LABEL, MERGED_LABEL, "")
-    }
+    assert _csv(ctx, settings, round_id) == []

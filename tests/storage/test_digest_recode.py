@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from bot.coding.stored import codebook_for, forget_auto_codes
-from bot.digests.compile import catch_up_coding, compile_digest
+from bot.digests.compile import compile_digest, prepare
+from bot.digests.published import republish
 from bot.digests.scopes import round_scope
 from bot.kernel.config import Settings
 from storage.db import session_scope
@@ -28,7 +29,7 @@ def test_forget_auto_codes_then_digest_codes_again(db: Database, k3: Settings) -
         invs = [factories.invitation(session, round_, p) for p in people]
         rows = [answer(session, inv, q, "Funding is always short term") for inv in invs]
         scope = round_scope(session, round_.id)
-        catch_up_coding(session, scope, codebook_for(k3))  # codes both
+        prepare(session, scope, codebook_for(k3))  # codes both
         session.add(AnswerCode(answer_id=rows[1].id, code="int.capacity", source=CodeSource.HUMAN))
         session.add(AnswerReview(answer_id=rows[1].id))
         # A stale machine code, as if from an older codebook.
@@ -36,7 +37,8 @@ def test_forget_auto_codes_then_digest_codes_again(db: Database, k3: Settings) -
         session.flush()
 
         forget_auto_codes(session, [round_.id])
-        catch_up_coding(session, scope, codebook_for(k3))
+        prepare(session, scope, codebook_for(k3))  # published already: codes nothing
+        assert republish(session, [round_.id], codebook_for(k3)) == []  # as `digest --recode`
         compile_digest(session, k3, scope, now=datetime.now(UTC))
         codes = {
             (a, c, s)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.kernel.config import load_settings
@@ -17,6 +18,7 @@ from bot.telegram import transactions
 from storage import migrate
 from storage.db import make_engine, make_session_factory
 from storage.models import ProcessedUpdate
+from tests.conftest import Database
 from tests.support.harness import BotHarness
 
 MEMBER = 1201
@@ -83,3 +85,36 @@ async def test_heavy_work_runs_in_a_worker_thread_and_commits(ctx: AppContext) -
     if ctx.engine.dialect.name == "sqlite":
         on = await transactions.in_transaction(ctx, lambda c: threading.get_ident())
         assert on == loop_thread
+
+
+async def test_a_persons_work_that_another_process_beat_is_decided_again(
+    ctx: AppContext, db: Database
+) -> None:
+    """Another process stores the same thing between this work's read and its write (as two
+    SQLite processes can: nothing locks across them there): the unique constraint refuses the
+    write, and a person's work is decided once more, seeing what the other stored; work for
+    no one in particular gets the error."""
+    elsewhere = make_engine(db.url)  # another process's connections
+    seen: list[list[int]] = []
+
+    def save_once(connection: Connection) -> str:
+        seen.append(stored(connection))
+        if seen[-1]:
+            return "already saved"
+        if len(seen) == 1:
+            with elsewhere.begin() as other:
+                other.execute(insert(MARKERS).values(update_id=5, processed_at=WHEN))
+        connection.execute(insert(MARKERS).values(update_id=5, processed_at=WHEN))
+        return "saved"
+
+    try:
+        assert await transactions.in_transaction(ctx, save_once, person=MEMBER) == "already saved"
+        assert seen == [[], [5]]
+        seen.clear()
+        with elsewhere.begin() as other:
+            other.execute(MARKERS.delete())
+        with pytest.raises(IntegrityError):
+            await transactions.in_transaction(ctx, save_once)
+        assert seen == [[]]
+    finally:
+        elsewhere.dispose()

@@ -3,6 +3,7 @@ the models describe, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -67,3 +68,29 @@ def test_newest_migration_matches_the_models(empty_engine: Engine) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, Base.metadata)
     assert differences == [], f"models and migrations disagree; write a migration: {differences}"
+
+
+def test_0004_purges_finished_payloads_and_keeps_pending_ones(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine, "0003")
+    payload = json.dumps({"text": "Funding comes late, said someone"})
+    with empty_engine.begin() as connection:
+        for ident, status in enumerate(("pending", "sending", "sent", "failed", "cancelled"), 1):
+            connection.execute(
+                text(
+                    "INSERT INTO deliveries (id, chat_id, kind, payload, status, attempts,"
+                    " next_attempt_at, created_at) VALUES (:id, 1, 'digest', :payload, :status,"
+                    " 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"id": ident, "payload": payload, "status": status},
+            )
+    migrate.upgrade(empty_engine, "0004")
+    with empty_engine.connect() as connection:
+        rows = connection.execute(text("SELECT status, payload FROM deliveries")).all()
+    # PostgreSQL's driver reads JSON; SQLite's gives the stored text.
+    kept = {
+        status: json.loads(value) if isinstance(value, str) else value for status, value in rows
+    }
+    assert kept["pending"] == kept["sending"] == json.loads(payload), "still to be sent"
+    assert kept["sent"] == kept["failed"] == kept["cancelled"] == {"purged": True}
+    migrate.downgrade(empty_engine, "0003")  # a no-op: the text cannot come back
+    assert migrate.current_revision(empty_engine) == "0003"

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from bot.kernel.clock import FakeClock
 from bot.kernel.context import AppContext
+from bot.outbox.payloads import PURGED
 from bot.rounds.closing import stop_series
 from bot.rounds.events import run_due_events
 from bot.rounds.planning import create_schedule, schedule_once
@@ -126,6 +127,9 @@ def test_round_opens_reminds_non_finishers_and_closes_on_time(
         round_ = s.get(Round, round_id)
         assert round_ is not None and round_.status == RoundStatus.CLOSED
         assert round_.closed_at == clock.now()
+        # The reminder never sent is withdrawn, and keeps nothing of what it would have said.
+        [reminder] = s.scalars(select(Delivery).where(Delivery.kind == "reminder")).all()
+        assert reminder.status == DeliveryStatus.CANCELLED and reminder.payload == PURGED
 
 
 def test_catch_up_after_downtime_closes_without_opening_and_skips_late_reminders(

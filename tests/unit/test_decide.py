@@ -271,7 +271,7 @@ CASES = [
         edit="card 7:multi",
     ),
     case(
-        "multi: a second tick adds to the first",
+        "multi: a second tick adds to the first (ticks before Done are no change)",
         person(
             invitation(
                 answered=1, editing="multi", multi=AnswerData(9, keys=frozenset({"funding"}))
@@ -414,7 +414,18 @@ CASES = [
         "change after finishing: the new answer replaces the old; the summary again",
         person(invitation(S.COMPLETED, answered=6, editing="scale")),
         press("a", "scale", "1"),
-        [save("scale", 103, number=1.0, codes=("x.unequal",)), SetEditing(ME, None)],
+        [
+            save("scale", 103, number=1.0, codes=("x.unequal",), changed=True),
+            SetEditing(ME, None),
+        ],
+        edit="answered scale",
+        messages=["summary 7"],
+    ),
+    case(
+        "change after finishing to the same answer: stored, not marked changed",
+        person(invitation(S.COMPLETED, answered=6, editing="scale")),
+        press("a", "scale", "3"),
+        [save("scale", 103, number=3.0), SetEditing(ME, None)],
         edit="answered scale",
         messages=["summary 7"],
     ),
@@ -422,9 +433,24 @@ CASES = [
         "change a text after finishing: typed, recoded",
         person(invitation(S.COMPLETED, answered=6, editing="story")),
         Typed("Better now"),
-        [save("story", 105, text="Better now"), SetEditing(ME, None)],
+        [save("story", 105, text="Better now", changed=True), SetEditing(ME, None)],
         edit="answered story",
         messages=["summary 7"],
+    ),
+    case(
+        "change a multi after finishing: each tick changes the confirmed answer",
+        person(invitation(S.COMPLETED, answered=6, editing="multi")),
+        press("t", "multi", "0"),
+        [
+            save(
+                "multi",
+                102,
+                keys=("funding", "forms"),
+                codes=("x.forms", "x.funding"),
+                changed=True,
+            )
+        ],
+        edit="card 7:multi",
     ),
     refused(
         "change before finishing",

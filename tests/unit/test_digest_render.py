@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from bot.coding.stored import codebook_for
-from bot.digests.compile import catch_up_coding, compile_digest
-from bot.digests.privacy import Scrubber, merge_small
+from bot.digests.answers_csv import safe_cell, write_csv
+from bot.digests.compile import compile_digest, prepare
+from bot.digests.disclosure import merge_small
+from bot.digests.privacy import Scrubber
 from bot.digests.render import (
     render_html,
     render_markdown,
     render_telegram,
-    safe_cell,
     split_html,
-    write_csv,
     write_digest,
 )
 from bot.digests.scopes import round_scope
@@ -28,7 +28,9 @@ from storage.db import session_scope
 from tests.support import factories
 from tests.support.digest_fixtures import closed_round, respondent
 
-HOSTILE = "<script>alert('x')</script> Tom & Jerry say funding is short term"
+# No personal names in it beyond the known one (Jo Bloggs), or the scrubber would hold the quote
+# back: "Tom & Jerry" here once, and Tom and Jerry are names (issue 12).
+HOSTILE = "<script>alert('x')</script> Fish & Chips say funding is short term"
 RARE = "Our minibus keeps breaking down and the premises roof leaks"
 
 
@@ -82,9 +84,9 @@ def test_scrubber_removes_contacts_and_names() -> None:
 def test_merge_small_never_leaves_one_cell_under_k() -> None:
     merged = merge_small([("a", 10), ("b", 4), ("c", 7)], lambda x: x[1], 5)
     assert [x[0] for x in merged.kept] == ["a"]
-    assert merged.merged_count == 11 and not merged.suppressed
+    assert sum(x[1] for x in merged.merged) == 11
     alone = merge_small([("a", 2), ("b", 1)], lambda x: x[1], 5)
-    assert alone.suppressed and not alone.kept
+    assert not alone.kept  # the caller holds back a total under k
 
 
 @pytest.fixture
@@ -106,6 +108,15 @@ def world(ctx: AppContext) -> int:
                 profile={"area": "North"},
                 display_name="Jo Bloggs",
             )
+        for i in range(5):  # five more, so that funding (6 of 13) is shown
+            respondent(
+                session,
+                round_,
+                9050 + i,
+                {"partnership_barriers": ["none"]},
+                organisation=big,
+                profile={"area": "North"},
+            )
         for i in range(2):  # two people: under k = 5 everywhere
             respondent(
                 session,
@@ -125,7 +136,7 @@ def world(ctx: AppContext) -> int:
 def _all_formats(ctx: AppContext, settings: Settings, round_id: int, tmp: Path) -> dict[str, str]:
     with session_scope(ctx.sessions) as session:
         scope = round_scope(session, round_id)
-        catch_up_coding(session, scope, codebook_for(settings))
+        prepare(session, scope, codebook_for(settings))
         digest = compile_digest(session, settings, scope, now=ctx.clock.now())
         out = {
             "tg": "\n".join(render_telegram(digest, ctx.renderer)),
@@ -133,7 +144,7 @@ def _all_formats(ctx: AppContext, settings: Settings, round_id: int, tmp: Path) 
             "md": render_markdown(digest, ctx.renderer),
         }
         buffer = io.StringIO()
-        write_csv(session, settings, scope, buffer)
+        write_csv(session, settings.privacy.k, scope, codebook_for(settings), buffer)
         out["csv"] = buffer.getvalue()
         write_digest(digest, ctx.renderer, "html", tmp / "d.html")
     return out
@@ -146,7 +157,7 @@ def test_hostile_answers_are_escaped(
     for fmt in ("tg", "html"):
         assert "<script>" not in out[fmt]
         assert "&lt;script&gt;" in out[fmt], out[fmt][-3000:]
-        assert "Tom &amp; Jerry" in out[fmt]
+        assert "Fish &amp; Chips" in out[fmt]
     assert "<script>" not in out["md"] and "&lt;script&gt;" in out["md"]
 
 

@@ -1,0 +1,787 @@
+"""Disclosure control: the one place that decides which figures about people a reader may see.
+
+Every digest (Telegram, HTML, Markdown, charts, CSV), `/round N` and `/rounds` take their
+figures from here; nothing else turns counts of people into output. The rules, as statistical
+offices practise primary and secondary cell suppression, with k from the configuration:
+
+- A cell is a count of people. It is shown when it is 0 or at least k ("safe").
+- Cells that add up to a shown total (segments of one dimension; the options of a single-choice
+  question) are suppressed together: when the hidden ones would add up to fewer than k, the
+  smallest shown ones are hidden too, so no hidden cell can be had by subtraction.
+- A yes/no property of people (named a barrier; ticked an option of a multi-choice question)
+  is shown only when both those who have it and those who do not are safe.
+- A lead's own organisation is shown only where the rest of the partnership, in every group the
+  organisation sits in, is safe too, so subtracting one from the other tells nothing.
+- A mean or spread comes from at least k answers; the lowest and highest values are shown only
+  when at least k people gave them.
+- A round with fewer than k respondents releases participation figures only.
+- A period (a quarter) is built from rounds that were releasable on their own, and shows a
+  figure only where every one of its rounds showed its part: a period is then a sum of figures
+  already released, and a period minus a round reveals nothing new.
+Figures that are shown are exact; nothing is rounded away or made noisy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from bot.coding.codebook import Codebook
+from bot.digests.digest import (
+    NOT_GIVEN,
+    BarrierRow,
+    Barriers,
+    ChoiceCount,
+    Dimension,
+    OrganisationDetail,
+    Participation,
+    QuestionSummary,
+    ScaleStats,
+    SegmentRow,
+)
+from bot.digests.figures import OrganisationFigures, QuestionFigures, RoundFigures
+from bot.digests.segments import DIMENSIONS as SEGMENT_DIMENSIONS
+
+MERGED_LABEL = "Other (merged)"
+DIMENSION_LABELS = {
+    "area": "Area",
+    "size": "Organisation size",
+    "sector": "Sector",
+    "answers_as": "Answering as",
+    "kind": "Organisation type",
+}
+
+T = TypeVar("T")
+
+
+def safe(count: int, k: int) -> bool:
+    """May a count of people be shown? Zero describes nobody."""
+    return count == 0 or count >= k
+
+
+def hidden_in_partition(counts: Mapping[str, int], k: int) -> set[str]:
+    """The cells of a table whose total is shown that must be hidden: those under k, and then
+    the smallest others until the hidden ones add up to 0 or k or more."""
+    hidden = {key for key, n in counts.items() if not safe(n, k)}
+    while not safe(sum(counts[key] for key in hidden), k):
+        rest = sorted((n, key) for key, n in counts.items() if key not in hidden and n > 0)
+        if not rest:
+            break  # the total itself is under k: the caller holds it back
+        hidden.add(rest[0][1])
+    return hidden
+
+
+def binary_shown(count: int, base: int, k: int) -> bool:
+    """A yes/no property: shown when those with it and those without are both safe."""
+    return safe(count, k) and safe(base - count, k)
+
+
+@dataclass
+class Merged(Generic[T]):
+    kept: list[T]
+    merged: list[T]  # folded into "Other (merged)"
+
+
+def merge_small(items: Sequence[T], count: Callable[[T], int], k: int) -> Merged[T]:
+    """Fold the items with fewer than k (invited people, for segments) into one cell; when that
+    cell is itself under k the next smallest item joins it."""
+    hidden = hidden_in_partition({str(i): count(item) for i, item in enumerate(items)}, k)
+    return Merged(
+        [item for i, item in enumerate(items) if str(i) not in hidden],
+        [item for i, item in enumerate(items) if str(i) in hidden],
+    )
+
+
+def rate(part: int | None, whole: int) -> float | None:
+    return None if part is None or whole == 0 else part / whole
+
+
+class Atoms:
+    """The audit behind secondary suppression. Dimensions are not independent (every service
+    user's organisation type is "not given"; an organisation sits in one area), so cells kept
+    apart in their own tables can still be had by combining tables. The atoms are the
+    combinations of segments (and organisation) that occur; every cell is a set of atoms, and
+    linear algebra tells whether a held-back cell, a segment, or a combination of fewer than k
+    people can be worked out from the cells shown."""
+
+    def __init__(self, f: RoundFigures, rows_of: Mapping[str, Mapping[str, str]]) -> None:
+        keys = [key for key, _ in SEGMENT_DIMENSIONS]
+        self.values = np.array([[a[2], a[3], a[4]] for a in f.atoms], dtype=float).reshape(-1, 3)
+        self.orgs = [a[0] for a in f.atoms]
+        self.labels = [dict(zip(keys, a[1], strict=True)) for a in f.atoms]
+        self.rows_of = rows_of
+
+    def cell(self, key: str, row: str) -> np.ndarray:
+        """The atoms in a dimension's shown row."""
+        rows = self.rows_of.get(key, {})
+        return np.array([rows.get(labels.get(key, "")) == row for labels in self.labels], float)
+
+    def organisation(self, org: int) -> np.ndarray:
+        return np.array([o == org for o in self.orgs], float)
+
+    def _targets(self, index: int, k: int) -> np.ndarray:
+        """Groups a reader can name that hold fewer than k people (or whose count is under
+        k), one per row: each combination, each segment label."""
+        groups = [np.eye(len(self.labels))]
+        for key in self.rows_of:
+            labels = [lab.get(key) for lab in self.labels]
+            for label in set(labels):
+                groups.append(np.array([[x == label for x in labels]], float))
+        matrix = np.vstack(groups)
+        counts, people = matrix @ self.values[:, index], matrix @ self.values[:, 0]
+        return matrix[((counts >= 1) & (counts < k)) | ((people > 0) & (people < k))]
+
+    def exposed(self, shown: list[np.ndarray], index: int, k: int) -> np.ndarray | None:
+        """A sensitive group that the shown cells determine, or None."""
+        if not shown or not len(self.labels):
+            return None
+        targets = self._targets(index, k)
+        if not len(targets):
+            return None
+        basis = _row_basis(np.vstack(shown))
+        residual = np.abs(targets - (targets @ basis.T) @ basis).max(axis=1)
+        derivable = np.flatnonzero(residual < 1e-9)
+        return targets[derivable[0]] if derivable.size else None
+
+    def shown_cells(self, hidden: set[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
+        cells: dict[tuple[str, str], np.ndarray] = {}
+        for key, rows in self.rows_of.items():
+            for row in set(rows.values()):
+                if (key, row) not in hidden:
+                    cells[(key, row)] = self.cell(key, row)
+        return cells
+
+    def audit(self, hidden: set[tuple[str, str]], index: int, k: int) -> None:
+        """Hold back more rows (adding them to `hidden`) until no sensitive group can be
+        worked out from the rows shown and the total."""
+        total = np.ones(len(self.labels))
+        while True:
+            cells = self.shown_cells(hidden)
+            target = self.exposed([total, *cells.values()], index, k)
+            if target is None:
+                return
+            names = list(cells)
+            matrix = np.vstack([total, *cells.values()])
+            weights, *_ = np.linalg.lstsq(matrix.T, target, rcond=None)
+            used = [
+                (float(cells[name] @ self.values[:, index]), name)
+                for name, w in zip(names, weights[1:], strict=True)
+                if abs(w) > 1e-9
+            ]
+            if not used:
+                return  # only the total itself: nothing smaller to hold back
+            hidden.add(min(used)[1])
+
+
+def _row_basis(matrix: np.ndarray) -> np.ndarray:
+    _, singular, vt = np.linalg.svd(matrix, full_matrices=False)
+    rank = int((singular > 1e-9 * max(singular[0], 1.0)).sum()) if singular.size else 0
+    return vt[:rank]
+
+
+# --------------------------------------------------------------------------- one round
+
+
+@dataclass
+class RoundRelease:
+    """What one reader may see of one round, with the round's figures beside it (so a period
+    can tell which cells every round showed)."""
+
+    figures: RoundFigures
+    releasable: bool
+    participation: Participation
+    rows_of: dict[str, dict[str, str]]  # dimension -> segment label -> the row it is shown in
+    questions: list[QuestionSummary]
+    barriers: Barriers
+    organisation: OrganisationDetail | None
+    notes: list[str]
+
+
+def release_round(
+    figures: RoundFigures,
+    k: int,
+    codebook: Codebook,
+    *,
+    audience: str,
+    organisation_names: Mapping[int, str],
+    own_organisation: int | None = None,
+    previous: RoundRelease | None = None,
+    previous_label: str | None = None,
+) -> RoundRelease:
+    notes: list[str] = []
+    releasable = figures.responded >= k
+    participation, rows_of = _participation(figures, k, audience, organisation_names, notes)
+    if not releasable:
+        notes.append(
+            f"Fewer than {k} people answered this round, so only who took part is shown, "
+            "not what they said."
+        )
+    questions = [_question(q, k, releasable) for q in figures.questions]
+    if any(q.suppressed or q.merged_hidden or q.merged for q in questions) and releasable:
+        notes.append(
+            f"Questions answered by fewer than {k} people are not shown; answer options chosen "
+            f'by fewer than {k} are merged into "{MERGED_LABEL}" or held back.'
+        )
+    barriers = _barriers(figures, k, codebook, releasable, previous, previous_label, notes)
+    organisation = None
+    if own_organisation is not None:
+        organisation = _organisation(
+            figures,
+            own_organisation,
+            organisation_names.get(own_organisation, ""),
+            k,
+            participation,
+            rows_of,
+            barriers,
+            releasable,
+            codebook,
+        )
+    return RoundRelease(
+        figures, releasable, participation, rows_of, questions, barriers, organisation, notes
+    )
+
+
+def release_participation(
+    f: RoundFigures, k: int, audience: str, organisation_names: Mapping[int, str]
+) -> Participation:
+    """Who took part, as a reader may see it (also /round N's live figures)."""
+    return _participation(f, k, audience, organisation_names, [])[0]
+
+
+def _participation(
+    f: RoundFigures,
+    k: int,
+    audience: str,
+    organisation_names: Mapping[int, str],
+    notes: list[str],
+) -> tuple[Participation, dict[str, dict[str, str]]]:
+    responded = f.responded if f.responded >= k else None
+    completed = f.completed if responded is not None and safe(f.completed, k) else None
+    rows_of: dict[str, dict[str, str]] = {}
+    tables: list[tuple[str, list[tuple[str, list[int], bool]], bool]] = []
+    hidden_r: set[tuple[str, str]] = set()
+    hidden_c: set[tuple[str, str]] = set()
+    for key, raw in f.segments.items():
+        merged = merge_small(list(raw.items()), lambda kv: kv[1][0], k)
+        cells: list[tuple[str, list[int], bool]] = [(lab, c, False) for lab, c in merged.kept]
+        if merged.merged:
+            summed = [sum(c[i] for _, c in merged.merged) for i in range(3)]
+            cells.append((MERGED_LABEL, summed, True))
+        rows_of[key] = {lab: lab for lab, _ in merged.kept}
+        rows_of[key].update({lab: MERGED_LABEL for lab, _ in merged.merged})
+        tables.append((key, cells, bool(merged.merged)))
+        for index, part in ((1, hidden_r), (2, hidden_c)):
+            counts = {lab: c[index] for lab, c, _ in cells}
+            part.update((key, lab) for lab in hidden_in_partition(counts, k))
+            # A zero is shown only for k or more invited (see safe); fewer: held back.
+            part.update((key, lab) for lab, c, _ in cells if c[0] < k)
+    atoms = Atoms(f, rows_of)
+    if responded is not None:
+        atoms.audit(hidden_r, 1, k)
+    if completed is not None:
+        atoms.audit(hidden_c, 2, k)
+    dimensions: list[Dimension] = []
+    gaps: list[str] = []
+    for key, cells, any_merged in tables:
+        label = DIMENSION_LABELS.get(key, key)
+        rows: list[SegmentRow] = []
+        for lab, (n, r, c), is_merged in cells:
+            shown_r = (key, lab) not in hidden_r and (responded is not None or r == 0)
+            resp = r if shown_r else None
+            comp = (
+                c
+                if completed is not None and (key, lab) not in hidden_c and resp is not None
+                else None
+            )
+            rows.append(SegmentRow(lab, n, resp, comp, rate(resp, n), is_merged, 0 < r < k))
+            if r < k and lab != NOT_GIVEN:
+                words = "no responses" if r == 0 and n >= k else f"fewer than {k} responses"
+                gaps.append(f"{label}: {lab} ({words} from {n} invited)")
+        rows.sort(key=lambda s: (s.merged, s.label == NOT_GIVEN, -(s.rate or 0), s.label))
+        note = "Some small segments were merged." if any_merged else None
+        dimensions.append(Dimension(key, label, rows, note))
+    if any(d.note for d in dimensions) or any(
+        r.responded is None for d in dimensions for r in d.rows
+    ):
+        notes.append(
+            f'Segments with fewer than {k} people invited are merged into "{MERGED_LABEL}"; '
+            f"response counts under {k}, and any that would give one away, are not shown."
+        )
+    responded_by = {org: o.responded for org, o in f.organisations.items()}
+    without, few = _organisations_under_k(responded_by, k, organisation_names)
+    return (
+        Participation(
+            invited=f.invited,
+            responded=responded,
+            completed=completed,
+            rate=rate(responded, f.invited),
+            completion_rate=rate(completed, f.invited),
+            dimensions=dimensions,
+            reach_gaps=gaps,
+            organisations_without=without if audience == "coordinator" else [],
+            organisations_few=few,
+        ),
+        rows_of,
+    )
+
+
+def _organisations_under_k(
+    responded_by: Mapping[int, int], k: int, organisation_names: Mapping[int, str]
+) -> tuple[list[str], int]:
+    """Registered organisations that gave fewer than k responses (none, or some), by name,
+    and how many there are. Names and words only: no count is given."""
+    orgs = set(organisation_names) | set(responded_by)
+    few = sorted(
+        (organisation_names.get(org, "?"), responded_by.get(org, 0))
+        for org in orgs
+        if responded_by.get(org, 0) < k
+    )
+    # "None" against "fewer than k" would tell a small organisation's people apart.
+    return [name for name, _ in few], len(few)
+
+
+def _question(q: QuestionFigures, k: int, releasable: bool) -> QuestionSummary:
+    shown = releasable and q.answered >= k
+    summary = QuestionSummary(
+        key=q.key,
+        text=q.text,
+        type=q.type,
+        answered=q.answered if shown else None,
+        skipped=q.skipped if shown and safe(q.skipped, k) else None,
+        suppressed=not shown,
+        consultation=q.consultation,
+    )
+    if not shown:
+        return summary
+    n = q.answered
+    if q.type in ("single", "yesno"):
+        counts = {key: q.choices.get(key, 0) for key, _ in q.options}
+        hidden = hidden_in_partition(counts, k)
+        summary.choices = sorted(
+            (
+                ChoiceCount(key, lab, counts[key], counts[key] / n)
+                for key, lab in q.options
+                if key not in hidden
+            ),
+            key=lambda c: -c.count,
+        )
+        other = sum(counts[key] for key in hidden)
+        if other:
+            summary.merged = ChoiceCount("other", MERGED_LABEL, other, other / n)
+    elif q.type == "multi":
+        cells = [(key, lab, q.choices.get(key, 0)) for key, lab in q.options]
+        summary.choices = sorted(
+            (ChoiceCount(key, lab, c, c / n) for key, lab, c in cells if binary_shown(c, n, k)),
+            key=lambda c: -c.count,
+        )
+        summary.merged_hidden = any(c and not binary_shown(c, n, k) for _, _, c in cells)
+    elif q.type == "scale":
+        summary.scale = scale_stats(q.numbers(), k, q.min_label, q.max_label)
+    return summary
+
+
+def scale_stats(
+    values: Sequence[tuple[float, int]], k: int, min_label: str | None, max_label: str | None
+) -> ScaleStats | None:
+    """Mean and spread of at least k numbers; lowest and highest only when k people share them."""
+    n = sum(c for _, c in values)
+    if n < k:
+        return None
+    mean = sum(v * c for v, c in values) / n
+    variance = sum(c * (v - mean) ** 2 for v, c in values) / (n - 1) if n > 1 else 0.0
+    lowest, highest = values[0], values[-1]
+    return ScaleStats(
+        n=n,
+        mean=mean,
+        sd=math.sqrt(variance),
+        min=lowest[0] if lowest[1] >= k else None,
+        max=highest[0] if highest[1] >= k else None,
+        min_label=min_label,
+        max_label=max_label,
+    )
+
+
+def _barriers(
+    f: RoundFigures,
+    k: int,
+    codebook: Codebook,
+    releasable: bool,
+    previous: RoundRelease | None,
+    previous_label: str | None,
+    notes: list[str],
+) -> Barriers:
+    if not releasable:
+        return Barriers(None, [], [], 0, None)
+    shown = {c: n for c, n in f.codes.items() if binary_shown(n, f.responded, k)}
+    compare = previous is not None and previous.releasable
+    rows = code_rows(shown, f.responded, codebook, previous if compare else None)
+    hidden = sum(1 for c, n in f.codes.items() if n and c not in shown)
+    if hidden:
+        notes.append(
+            f"Barriers and success factors named by fewer than {k} people (or by all but a "
+            f"few) are not shown."
+        )
+    return Barriers(
+        base=f.responded,
+        rows=[r for r in rows if r.family != "success"],
+        successes=[r for r in rows if r.family == "success"],
+        hidden_codes=hidden,
+        compared_with=previous_label if compare else None,
+    )
+
+
+def code_rows(
+    shown: Mapping[str, int], base: int, codebook: Codebook, previous: RoundRelease | None
+) -> list[BarrierRow]:
+    """Rows for the codes shown, most named first; with a previous release, the change from
+    the share it showed (0 for a code nobody named; none for one it held back)."""
+    before: dict[str, float] = {}
+    if previous is not None:
+        before = {c: 0.0 for c in shown if not previous.figures.codes.get(c, 0)}
+        before.update(
+            {r.code: r.share for r in previous.barriers.rows + previous.barriers.successes}
+        )
+    rows = [
+        BarrierRow(
+            code,
+            codebook[code].label,
+            codebook[code].family,
+            n,
+            n / base if base else 0.0,
+            before.get(code),
+        )
+        for code, n in shown.items()
+        if code in codebook and n
+    ]
+    return sorted(rows, key=lambda r: (-r.respondents, r.code))
+
+
+def _organisation(
+    f: RoundFigures,
+    org_id: int,
+    name: str,
+    k: int,
+    participation: Participation,
+    rows_of: dict[str, dict[str, str]],
+    barriers: Barriers,
+    releasable: bool,
+    codebook: Codebook,
+) -> OrganisationDetail:
+    o = f.organisations.get(org_id) or OrganisationFigures(0, 0, 0)
+    ro = o.responded
+    shown = (
+        releasable
+        and ro >= k
+        and safe(f.responded - ro, k)
+        and _nested_safely(f, org_id, participation, rows_of, k)
+    )
+    if not shown:
+        none = ro == 0 and o.invited >= k  # a zero of k or more describes nobody in particular
+        return OrganisationDetail(name, o.invited, 0 if none else None, None, [], True)
+    partnership = {r.code: r.respondents for r in barriers.rows + barriers.successes}
+    rest = f.responded - ro
+    mine: dict[str, int] = {}
+    for code, a in o.codes.items():
+        if not binary_shown(a, ro, k):
+            continue
+        if code in partnership and not binary_shown(partnership[code] - a, rest, k):
+            continue
+        mine[code] = a
+    rows = [r for r in code_rows(mine, ro, codebook, None) if r.family != "success"]
+    # How many of them finished is not shown: set against the rows' figures it would need
+    # its own checks, and "how many of you answered" is what a lead reads.
+    return OrganisationDetail(name, o.invited, ro, None, rows, False)
+
+
+def _nested_safely(
+    f: RoundFigures,
+    org_id: int,
+    participation: Participation,
+    rows_of: dict[str, dict[str, str]],
+    k: int,
+) -> bool:
+    """Set beside the rows shown, the organisation's own count gives no segment and no
+    combination of fewer than k away (see Atoms)."""
+    atoms = Atoms(f, rows_of)
+    hidden = {
+        (d.key, r.label) for d in participation.dimensions for r in d.rows if r.responded is None
+    }
+    shown = [np.ones(len(atoms.labels)), *atoms.shown_cells(hidden).values()]
+    return atoms.exposed([*shown, atoms.organisation(org_id)], 1, k) is None
+
+
+# --------------------------------------------------------------------------- a period
+
+
+def release_period(
+    rounds: Sequence[RoundRelease],
+    k: int,
+    codebook: Codebook,
+    *,
+    audience: str,
+    organisation_names: Mapping[int, str],
+    own_organisation: int | None = None,
+    previous: RoundRelease | None = None,
+    previous_label: str | None = None,
+) -> RoundRelease:
+    """The period made of the rounds releasable on their own (the others are left out, and
+    said to be), each figure shown only where every round showed its part."""
+    kept = [r for r in rounds if r.releasable]
+    figures = RoundFigures(
+        round_id=0,
+        invited=sum(r.figures.invited for r in kept),
+        responded=sum(r.figures.responded for r in kept),
+        completed=sum(r.figures.completed for r in kept),
+        segments={},
+        organisations={},
+        questions=[],
+        codes=_sum_dicts(r.figures.codes for r in kept),
+        quotes=[q for r in kept for q in r.figures.quotes],
+    )
+    notes: list[str] = []
+    left_out = [r.figures.round_id for r in rounds if not r.releasable]
+    if left_out:
+        notes.append(
+            f"Rounds with fewer than {k} respondents are left out of the period: "
+            + ", ".join(str(i) for i in left_out)
+            + "."
+        )
+    participation, rows_of = _period_participation(kept, figures, k, audience, organisation_names)
+    questions = _period_questions(kept, k)
+    shown_everywhere = {code for code in figures.codes if all(_code_shown(r, code) for r in kept)}
+    compare = previous is not None and previous.releasable
+    rows = code_rows(
+        {c: figures.codes[c] for c in shown_everywhere},
+        figures.responded,
+        codebook,
+        previous if compare else None,
+    )
+    hidden = sum(1 for c, n in figures.codes.items() if n and c not in shown_everywhere)
+    if hidden or any(q.suppressed or q.merged_hidden or q.merged for q in questions):
+        notes.append(
+            "A figure is shown for the period only where each of its rounds showed its own "
+            f"part, so nothing under {k} can be worked out by comparing them."
+        )
+    barriers = Barriers(
+        base=figures.responded if kept else None,
+        rows=[r for r in rows if r.family != "success"],
+        successes=[r for r in rows if r.family == "success"],
+        hidden_codes=hidden,
+        compared_with=previous_label if compare else None,
+    )
+    organisation = None
+    if own_organisation is not None:
+        organisation = _period_organisation(
+            kept, own_organisation, organisation_names.get(own_organisation, ""), codebook, k
+        )
+    return RoundRelease(
+        figures, bool(kept), participation, rows_of, questions, barriers, organisation, notes
+    )
+
+
+def _sum_dicts(dicts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for d in dicts:
+        for key, n in d.items():
+            total[key] = total.get(key, 0) + n
+    return total
+
+
+def _code_shown(r: RoundRelease, code: str) -> bool:
+    """Did this round's release show the code's count (a code nobody named is shown as none)?"""
+    if not r.figures.codes.get(code, 0):
+        return True
+    return any(row.code == code for row in r.barriers.rows + r.barriers.successes)
+
+
+def _segments(r: RoundRelease, key: str) -> dict[str, list[int]]:
+    """A round's cells for a dimension; a round where nobody had a value for it has them all
+    under "not given"."""
+    f = r.figures
+    return f.segments.get(key) or {NOT_GIVEN: [f.invited, f.responded, f.completed]}
+
+
+def _row(r: RoundRelease, key: str, label: str) -> SegmentRow | None:
+    """The round's own row for a segment label, when it was shown on its own (not merged);
+    for a round without the dimension, its totals (everyone "not given")."""
+    if key not in r.figures.segments:
+        p = r.participation
+        return SegmentRow(label, p.invited, p.responded, p.completed, None)
+    if r.rows_of.get(key, {}).get(label) != label:
+        return None
+    for d in r.participation.dimensions:
+        if d.key == key:
+            return next((row for row in d.rows if row.label == label), None)
+    return None
+
+
+def _period_participation(
+    kept: Sequence[RoundRelease],
+    figures: RoundFigures,
+    k: int,
+    audience: str,
+    organisation_names: Mapping[int, str],
+) -> tuple[Participation, dict[str, dict[str, str]]]:
+    completed_all = all(r.participation.completed is not None for r in kept)
+    completed = figures.completed if kept and completed_all else None
+    dimensions: list[Dimension] = []
+    rows_of: dict[str, dict[str, str]] = {}
+    gaps: list[str] = []
+    keys = list(dict.fromkeys(key for r in kept for key in r.figures.segments))
+    for key in keys:
+        totals: dict[str, list[int]] = {}
+        for r in kept:
+            for label, cells in _segments(r, key).items():
+                acc = totals.setdefault(label, [0, 0, 0])
+                for i in range(3):
+                    acc[i] += cells[i]
+        rows: list[SegmentRow] = []
+        rest = [0, 0, 0]
+        rest_labels: list[str] = []
+        rows_of[key] = {}
+        for label, (n, resp, comp) in totals.items():
+            parts = [_row(r, key, label) for r in kept if _segments(r, key).get(label, [0])[0]]
+            if parts and all(p is not None and p.responded is not None for p in parts):
+                comps_shown = completed is not None and all(
+                    p is not None and p.completed is not None for p in parts
+                )
+                rows.append(
+                    SegmentRow(label, n, resp, comp if comps_shown else None, rate(resp, n))
+                )
+                rows_of[key][label] = label
+            else:
+                rows_of[key][label] = MERGED_LABEL
+                rest_labels.append(label)
+                for i, x in enumerate((n, resp, comp)):
+                    rest[i] += x
+            if resp < k and label != NOT_GIVEN:
+                words = "no responses" if resp == 0 and n >= k else f"fewer than {k} responses"
+                gaps.append(f"{DIMENSION_LABELS.get(key, key)}: {label} ({words} from {n} invited)")
+        if rest_labels:
+            # The rest is the total less the rows shown: already known, so shown.
+            shown_c = all(row.completed is not None for row in rows) and completed is not None
+            rows.append(
+                SegmentRow(
+                    MERGED_LABEL,
+                    rest[0],
+                    rest[1],
+                    rest[2] if shown_c else None,
+                    rate(rest[1], rest[0]),
+                    merged=True,
+                )
+            )
+        rows.sort(key=lambda s: (s.merged, s.label == NOT_GIVEN, -(s.rate or 0), s.label))
+        note = "Some segments were merged." if rest_labels else None
+        dimensions.append(Dimension(key, DIMENSION_LABELS.get(key, key), rows, note))
+    without, few = _organisations_under_k(_sum_org_responded(kept), k, organisation_names)
+    responded = figures.responded if kept else None
+    return (
+        Participation(
+            invited=figures.invited,
+            responded=responded,
+            completed=completed,
+            rate=rate(responded, figures.invited),
+            completion_rate=rate(completed, figures.invited),
+            dimensions=dimensions,
+            reach_gaps=gaps,
+            organisations_without=without if audience == "coordinator" else [],
+            organisations_few=few,
+        ),
+        rows_of,
+    )
+
+
+def _sum_org_responded(kept: Sequence[RoundRelease]) -> dict[int, int]:
+    per_org: dict[int, int] = {}
+    for r in kept:
+        for org, o in r.figures.organisations.items():
+            per_org[org] = per_org.get(org, 0) + o.responded
+    return per_org
+
+
+def _period_questions(kept: Sequence[RoundRelease], k: int) -> list[QuestionSummary]:
+    groups: dict[tuple[str, str], list[tuple[QuestionFigures, QuestionSummary]]] = {}
+    for r in kept:
+        for q, summary in zip(r.figures.questions, r.questions, strict=True):
+            groups.setdefault((q.slug, q.key), []).append((q, summary))
+    return [_period_question(parts, k) for parts in groups.values()]
+
+
+def _period_question(
+    parts: Sequence[tuple[QuestionFigures, QuestionSummary]], k: int
+) -> QuestionSummary:
+    latest, _ = parts[-1]
+    summaries = [s for _, s in parts]
+    summary = QuestionSummary(
+        key=latest.key,
+        text=latest.text,
+        type=latest.type,
+        answered=None,
+        skipped=None,
+        suppressed=True,
+        consultation=latest.consultation,
+    )
+    if any(s.suppressed or s.answered is None for s in summaries):
+        return summary
+    n = sum(q.answered for q, _ in parts)
+    summary.answered, summary.suppressed = n, False
+    if all(s.skipped is not None for s in summaries):
+        summary.skipped = sum(q.skipped for q, _ in parts)
+    if latest.type in ("single", "yesno", "multi"):
+        counts = _sum_dicts(q.choices for q, _ in parts)
+        labels = dict(latest.options)
+        for q, _ in parts:
+            labels = {**dict(q.options), **labels}
+        shown = [
+            key
+            for key in labels
+            if all(
+                any(c.key == key for c in s.choices) or not q.choices.get(key, 0) for q, s in parts
+            )
+        ]
+        summary.choices = sorted(
+            (
+                ChoiceCount(key, labels[key], counts.get(key, 0), counts.get(key, 0) / n)
+                for key in shown
+            ),
+            key=lambda c: -c.count,
+        )
+        other = sum(n_ for key, n_ in counts.items() if key not in shown)
+        if other and latest.type != "multi":
+            summary.merged = ChoiceCount("other", MERGED_LABEL, other, other / n)
+        summary.merged_hidden = bool(other) and latest.type == "multi"
+    elif latest.type == "scale" and all(s.scale is not None for s in summaries):
+        values = _sum_dicts(q.values for q, _ in parts)
+        numbers = sorted((float(v), c) for v, c in values.items() if c)
+        summary.scale = scale_stats(numbers, k, latest.min_label, latest.max_label)
+    return summary
+
+
+def _period_organisation(
+    kept: Sequence[RoundRelease], org_id: int, name: str, codebook: Codebook, k: int
+) -> OrganisationDetail:
+    details = [r.organisation for r in kept]
+    orgs = [r.figures.organisations.get(org_id) or OrganisationFigures(0, 0, 0) for r in kept]
+    invited = sum(o.invited for o in orgs)
+    if not kept or any(
+        d is None or (d.suppressed and o.responded) for d, o in zip(details, orgs, strict=True)
+    ):
+        none = all(o.responded == 0 for o in orgs) and invited >= k
+        return OrganisationDetail(name, invited, 0 if none else None, None, [], True)
+    responded = sum(o.responded for o in orgs)
+    codes = _sum_dicts(o.codes for o in orgs)
+    shown = {
+        code: n
+        for code, n in codes.items()
+        if all(
+            not o.codes.get(code, 0) or any(row.code == code for row in d.barriers)
+            for o, d in zip(orgs, details, strict=True)
+            if d is not None
+        )
+    }
+    rows = [r for r in code_rows(shown, responded, codebook, None) if r.family != "success"]
+    return OrganisationDetail(name, invited, responded, None, rows, False)
