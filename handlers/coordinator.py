@@ -111,12 +111,11 @@ async def _round_command(update: Update, context: ContextTypes.DEFAULT_TYPE, com
         if command == "remind":
             return commands.remind(session, services, number, now=now, actor=actor)
         if command == "close":
-            return commands.close(session, services, number, now=now, actor=actor)
+            return commands.ask_close(session, services, number)
         return commands.ask_cancel(session, services, number)
 
-    # /close compiles and queues the round's digests: heavy work for the runner's worker thread.
-    await answer(update, context, in_session(ctx, work, heavy=command == "close"))
-    if command in ("remind", "close"):
+    await answer(update, context, in_session(ctx, work))
+    if command == "remind":
         wake_sender(ctx)
 
 
@@ -141,14 +140,23 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 @require_role(Role.COORDINATOR)
-async def cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``co:x:<round>`` cancels, ``co:xs:<round>`` also stops its series, ``co:k:<round>`` keeps."""
+async def ending_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``co:c:<round>`` closes, ``co:x:<round>`` cancels, ``co:xs:<round>`` also stops its
+    series, ``co:k:<round>`` keeps it as it is."""
     ctx = app_context(context)
     assert update.callback_query is not None and update.effective_user is not None
     data, actor = update.callback_query.data or "", update.effective_user.id
     services, now = round_services(ctx), ctx.clock.now()
-    run = in_session(ctx, lambda s: commands.answer_cancel(s, services, data, now=now, actor=actor))
+    closing = commands.is_close_press(data)
+    # Closing compiles and queues the round's digests: heavy work for the runner's thread.
+    run = in_session(
+        ctx,
+        lambda s: commands.answer_ending(s, services, data, now=now, actor=actor),
+        heavy=closing,
+    )
     await answer(update, context, run)
+    if closing:
+        wake_sender(ctx)
 
 
 class _DialogWaiting(filters.MessageFilter):
@@ -165,7 +173,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CommandHandler("close", close_command))
     application.add_handler(CommandHandler("cancel", cancel_command))
     application.add_handler(CallbackQueryHandler(schedule_button, pattern=r"^co:s:"))
-    application.add_handler(CallbackQueryHandler(cancel_button, pattern=r"^co:(x|xs|k):"))
+    application.add_handler(CallbackQueryHandler(ending_button, pattern=r"^co:(c|x|xs|k):"))
     application.add_handler(
         MessageHandler(
             filters.ChatType.PRIVATE & _DialogWaiting(),

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
@@ -32,11 +33,18 @@ from bot.kernel.people import find_participant
 from bot.kernel.reply import OutgoingMessage, Reply
 from bot.participation import joining, journey, mydata, presses
 from bot.participation.decide import Media, Typed
-from bot.participation.invites import create_invite, deep_link, parse_invite_args
+from bot.participation.invites import (
+    create_invite,
+    invite_message,
+    lead_invite,
+    parse_invite_args,
+)
+from bot.rounds.opening import invite_latecomer
+from bot.rounds.services import round_services
 from bot.telegram import replies, transactions
 from bot.telegram.context import app_context
 from bot.telegram.menus import register_command
-from handlers.common import require_role, typed
+from handlers.common import answer, require_role, typed
 from storage.db import after_erasure, session_in
 from storage.models import Participant, ParticipantStatus, Role
 
@@ -89,10 +97,25 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if user is None or chat is None:
         return
     code = typed(context.args[0]) if context.args else None
-    reply = await _decided(
-        ctx, user.id, lambda session: joining.start(session, ctx, user.id, chat.id, code)
-    )
-    await replies.deliver(update, context, reply)
+
+    def decide(session: Session) -> Reply:
+        participant = find_participant(session, user.id) if code is None else None
+        if participant is not None:  # coming back: offered what opened while away
+            _invite_latecomer(session, ctx, participant)
+        return joining.start(session, ctx, user.id, chat.id, code)
+
+    await replies.deliver(update, context, await _decided(ctx, user.id, decide))
+
+
+def _invite_latecomer(session: Session, ctx: AppContext, participant: Participant) -> None:
+    invite_latecomer(session, participant, now=ctx.clock.now(), services=round_services(ctx))
+
+
+def _resume(session: Session, ctx: AppContext, participant: Participant) -> Reply:
+    """/resume: any open round they belong to that opened while they were away (paused,
+    blocked) waits with the rest, and what waits first is offered."""
+    _invite_latecomer(session, ctx, participant)
+    return joining.resume_command(session, ctx, participant)
 
 
 async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -101,13 +124,18 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if query is None or user is None or chat is None:
         return
     press = presses.parse(query.data or "")
+    if isinstance(press, presses.Press) and query.message is not None:
+        press = replace(press, on=query.message.message_id)
+    first_here = transactions.first_seen_here(context, update)
     try:
         reply = await transactions.in_transaction(
             ctx, lambda connection: _press(connection, ctx, context, update, press), person=user.id
         )
     except transactions.DuplicateUpdate:
-        log.info("dropped duplicate update %s", update.update_id)
-        return
+        if not first_here:  # decided here: its reply is on its way, or went
+            log.info("dropped duplicate update %s", update.update_id)
+            return
+        reply = await _pressed_again(ctx, user.id, update.update_id, press)
     if isinstance(press, presses.ForgetPress) and press.yes:
         await _after_erasure(ctx, update)
     await replies.deliver(update, context, reply)
@@ -123,6 +151,43 @@ async def _after_erasure(ctx: AppContext, update: Update) -> None:
             "truncated: it may hold the erased rows until later writes overwrite them",
             update.update_id,
         )
+
+
+async def _pressed_again(
+    ctx: AppContext, user_id: int, update_id: int, press: presses.AnyPress | None
+) -> Reply:
+    """A press decided by a process now gone, whose reply may never have been sent (Telegram
+    delivers again what that process never confirmed): a card brought to where the person is;
+    any other press just has its spinner stopped."""
+    log.info("update %s delivered again after a restart", update_id)
+    if not isinstance(press, presses.Press):
+        return Reply(toast="")
+    return await transactions.in_transaction(
+        ctx,
+        lambda connection: journey.handle_press(connection, ctx, user_id, press, again=True),
+        person=user_id,
+    )
+
+
+async def _typed_again(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A typed message decided by a process now gone (see _pressed_again): where they are."""
+    ctx = app_context(context)
+    user = update.effective_user
+    assert user is not None
+    reply = await transactions.in_transaction(
+        ctx, lambda connection: journey.where_they_are(connection, ctx, user.id), person=user.id
+    )
+    await replies.deliver(update, context, reply)
+
+
+def _is_typed(update: Update) -> bool:
+    message = update.message
+    return (
+        message is not None
+        and message.chat.type == "private"
+        and bool(message.text)
+        and not (message.text or "").startswith("/")
+    )
 
 
 def _press(
@@ -281,24 +346,30 @@ async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     username = context.bot.username
 
-    def create(session: Session) -> str:
+    def create(session: Session) -> Reply:
         invite = create_invite(
             session,
             now=ctx.clock.now(),
             created_by=user.id if user else None,
             **options,  # type: ignore[arg-type]
         )
-        return ctx.renderer.render(
-            "messages/invites/created.html",
-            label=options["organisation"] or options["group"],
-            group=bool(options["group"]),
-            link=deep_link(username, invite.code),
-            expires_at=invite.expires_at,
-            max_uses=invite.max_uses,
-        )
+        return Reply().say(invite_message(ctx.renderer, invite, username))
 
-    text = await transactions.in_session(ctx, create)
-    await replies.deliver(update, context, Reply().say(text))
+    await replies.deliver(update, context, await transactions.in_session(ctx, create))
+
+
+@require_role(Role.COORDINATOR)
+async def lead_invite_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``iv:lead:<organisation>``, under an organisation's invite: a link for its lead."""
+    ctx = app_context(context)
+    assert update.callback_query is not None and update.effective_user is not None
+    data, actor = update.callback_query.data or "", update.effective_user.id
+    username, now = context.bot.username, ctx.clock.now()
+    run = transactions.in_session(
+        ctx,
+        lambda s: lead_invite(s, ctx.renderer, data, now=now, bot_username=username, actor=actor),
+    )
+    await answer(update, context, run)
 
 
 # The callback data on_press answers: the first part of this module's (presses.parse reads the
@@ -333,7 +404,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(edits, group=-5)
     application.add_handler(ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     commands = {
-        "resume": joining.resume_command,
+        "resume": _resume,
         "profile": joining.profile_command,
         "pause": _pause,
         "stop": _stop,
@@ -343,8 +414,10 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     for name, service in commands.items():
         application.add_handler(CommandHandler(name, _participant_service(service)))
     application.add_handler(CommandHandler("invite", invite_command))
+    application.add_handler(CallbackQueryHandler(lead_invite_button, pattern=r"^iv:"))
     application.add_handler(CallbackQueryHandler(on_press, pattern=OWN_PRESSES))
     # on_press checks for duplicates in its own transaction: one commit per button, not two.
     transactions.claimed_by_handler(_is_own_press)
+    transactions.when_delivered_again(_is_typed, _typed_again)
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
     application.add_handler(MessageHandler(MEDIA, on_other))

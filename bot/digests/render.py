@@ -22,14 +22,13 @@ from bot.digests.answers_csv import write_csv
 from bot.digests.digest import Digest, Scope
 from bot.digests.disclosure import MERGED_LABEL
 from bot.kernel.config import Settings
-from bot.kernel.render import Renderer
+from bot.kernel.render import TELEGRAM_LIMIT, Renderer
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-TELEGRAM_LIMIT = 4096
 FAMILY_COLOURS = {"external": "#1f5f8b", "internal": "#d9822b", "success": "#3a8a4f"}
 FORMATS = ("tg", "html", "md", "csv")
 CHART_TITLES = {

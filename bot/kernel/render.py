@@ -8,6 +8,8 @@ can be added later with a translation catalogue and no code change.
 from __future__ import annotations
 
 import functools
+import html
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,15 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+
+TELEGRAM_LIMIT = 4096  # characters a Telegram message may show (after its HTML is parsed)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def shown_length(text: str) -> int:
+    """How many characters Telegram counts in the Telegram HTML `text`: tags do not count and
+    an entity is one character (autoescaping leaves no bare "<" in what people wrote)."""
+    return len(html.unescape(_TAG.sub("", text)).strip())
 
 
 class Renderer:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.feedback.actions import recent_feedback
 from bot.kernel.dialogs import button
-from bot.kernel.render import Renderer
+from bot.kernel.render import TELEGRAM_LIMIT, Renderer, shown_length
 from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
 from bot.participation.decide import (
     Card,
@@ -163,18 +163,48 @@ def _card(renderer: Renderer, card: Card) -> OutgoingMessage:
 
 
 def _summary(renderer: Renderer, invitation: InvitationData) -> OutgoingMessage:
-    """Thanks, every answer in words, and a Change button per question."""
+    """Thanks, every answer in words, and a Change button per question; in one message."""
     items = [(q, describe(q, invitation.answers.get(q.id))) for q in invitation.questions]
-    text = renderer.render(
-        T + "summary.html", title=invitation.title, items=items, closes_at=invitation.closes_at
-    )
+
+    def text(cap: int | None) -> str:
+        shown = [(q, shortened(answer, cap)) for q, answer in items]
+        return renderer.render(
+            T + "summary.html", title=invitation.title, items=shown, closes_at=invitation.closes_at
+        )
+
     buttons = [
-        Button(f"Change {n}", f"e:{invitation.id}:{q.id}")
+        button(renderer, "change", f"e:{invitation.id}:{q.id}", number=n)
         for n, q in enumerate(invitation.questions, 1)
     ]
     return OutgoingMessage(
-        text=text, buttons=rows(*[buttons[i : i + 4] for i in range(0, len(buttons), 4)])
+        text=fitted(text, max((len(answer) for _, answer in items), default=0)),
+        buttons=rows(*[buttons[i : i + 4] for i in range(0, len(buttons), 4)]),
     )
+
+
+def shortened(answer: str, cap: int | None) -> str:
+    """`answer` in at most `cap` characters, an ellipsis saying where it was cut."""
+    if cap is None or len(answer) <= cap:
+        return answer
+    return answer[: cap - 1].rstrip() + "…"
+
+
+def fitted(text: Callable[[int | None], str], longest: int) -> str:
+    """`text(None)` if Telegram takes it as one message, else `text(cap)` with the largest cap
+    on each answer that fits: six long typed answers make a summary Telegram refuses, and the
+    person would never see it or its Change buttons. A cap of 1 always fits: a set has at most
+    12 questions of at most 300 characters each (bot.consultations.sets)."""
+    whole = text(None)
+    if shown_length(whole) <= TELEGRAM_LIMIT:
+        return whole
+    low, high = 1, longest  # text(low) fits (see above); find the largest cap that does
+    while low < high:
+        middle = (low + high + 1) // 2
+        if shown_length(text(middle)) <= TELEGRAM_LIMIT:
+            low = middle
+        else:
+            high = middle - 1
+    return text(low)
 
 
 def render(

@@ -37,7 +37,16 @@ class Resume:
     quiet: bool = False  # say nothing when nothing is waiting
 
 
-Event = Press | Typed | Media | Resume
+@dataclass(frozen=True)
+class Again:
+    """An update decided before, delivered again by Telegram after the process that decided it
+    died, so its reply may never have been sent: `press`, or (None) a typed message. Nothing
+    is decided again; the person is shown where they are."""
+
+    press: Press | None = None
+
+
+Event = Press | Typed | Media | Resume | Again
 
 
 # --- effects: what to write ---------------------------------------------------------------
@@ -141,10 +150,12 @@ def decide(state: PersonState, event: Event, now: datetime) -> Decision:
         return _typed(state, event.text, now)
     if isinstance(event, Media):
         return _media(state, event.kind)
+    if isinstance(event, Again):
+        return _again(state, event, now)
     return _resume(state, event, now)
 
 
-def _press(state: PersonState, press: Press, now: datetime) -> Decision:
+def _press(state: PersonState, press: Press, now: datetime, *, again: bool = False) -> Decision:
     if state.stopped:
         return Decision(messages=[Text("stopped_hint.html")])
     invitation = state.invitation(press.invitation_id)
@@ -177,10 +188,43 @@ def _press(state: PersonState, press: Press, now: datetime) -> Decision:
     if invitation.status not in (InvitationStatus.STARTED, InvitationStatus.COMPLETED):
         return refuse("already_saved.html", f"invitation is {invitation.status}", toast=True)
     current = invitation.current_question()
-    if current is None or current.id != question.id:
-        # A second tap on a prompt already answered: changes nothing, and says so.
-        return refuse("already_saved.html", "not the question being asked", toast=True)
+    if again or current is None or current.id != question.id:
+        return _where(invitation, question, press.on, again=again)
     return _answer(state, invitation, question, press, now)
+
+
+def _where(
+    invitation: InvitationData, pressed: QuestionData, on: int | None, *, again: bool
+) -> Decision:
+    """A press that changes nothing: on a question already answered (a second tap, or a card
+    whose edit never reached the chat) or delivered `again`. The pressed card is brought to
+    where the person is: the question being asked, with the pressed one's answer on top, or,
+    once that is on another card (typed answers move the question below) or the round is
+    finished, the pressed question's answer. A repeated tap says "Already saved" on the button;
+    a press delivered again repeats what its lost reply said (the next card, the summary)."""
+    current = invitation.current_question()
+    on_card = on is None or invitation.prompt_message_id in (None, on)
+    if current is not None and on_card:
+        answered = pressed.id != current.id and pressed.id in invitation.answers
+        edit: Said = Card(invitation, current, previous=pressed if answered else None)
+    else:
+        edit = Card(invitation, pressed, answered=True)
+    if not again:
+        return Decision(
+            toast=Text("already_saved.html"), edit=edit, refused="not the question being asked"
+        )
+    return Decision(edit=edit, messages=[Summary(invitation)] if current is None else [])
+
+
+def _again(state: PersonState, again: Again, now: datetime) -> Decision:
+    if again.press is not None:  # an intro's or a Change press decides nothing new
+        return _press(state, again.press, now, again=again.press.kind in ("a", "t", "d", "s"))
+    if state.stopped:
+        return Decision()
+    if state.next_invitation() is None:  # a typed answer that finished a round: its summary
+        finished = state.finished()
+        return Decision(messages=[Summary(finished)] if finished else [])
+    return _resume(state, Resume(quiet=True), now)
 
 
 def _answer(
@@ -435,9 +479,15 @@ def _media(state: PersonState, kind: str) -> Decision:
 
 
 def _resume(state: PersonState, resume: Resume, now: datetime) -> Decision:
-    """Carry on where they left off, or offer the round that is waiting."""
+    """Carry on where they left off, or offer the round that is waiting, or show the summary
+    of the round they finished."""
     invitation = state.next_invitation()
     if invitation is None:
+        finished = state.finished()
+        if finished is not None and not (resume.quiet or resume.typed):
+            # They finished a round still open: where they are is its summary, whose
+            # buttons change an answer (and which may never have reached them).
+            return Decision(messages=[Summary(finished)])
         if resume.quiet:
             return Decision()
         return Decision(messages=[Text("nothing_waiting.html", {"typed": resume.typed})])

@@ -17,6 +17,9 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.kernel.audit import record
+from bot.kernel.dialogs import DialogError, button
+from bot.kernel.render import Renderer
+from bot.kernel.reply import OutgoingMessage, Reply, rows
 from storage.models import AuditEvent, Invite, Organisation, Role
 
 CODE_BYTES = 12  # 16 characters: short enough for callback data, far too many to guess
@@ -26,6 +29,11 @@ CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 WRONG_CODES_ALLOWED = 5
 WRONG_CODES_WINDOW = timedelta(minutes=10)
 WRONG_CODE = "invite.unknown"  # the audit action that counts them
+# The button under an organisation's invite in chat: a lead link for that organisation.
+LEAD_PRESS = re.compile(r"iv:lead:([0-9]{1,9})")
+# A lead link makes one person the organisation's lead: it is for them alone, and not for long.
+LEAD_INVITE_USES = 1
+LEAD_INVITE_DAYS = 14
 
 
 class InviteProblem(enum.StrEnum):
@@ -97,7 +105,13 @@ def create_invite(
         "invite.create",
         actor=created_by,
         subject=("invite", invite.id),
-        details={"organisation": organisation, "group": group, "days": days, "max_uses": max_uses},
+        details={
+            "organisation": organisation,
+            "group": group,
+            "days": days,
+            "max_uses": max_uses,
+            "role": role.value,
+        },
     )
     return invite
 
@@ -183,6 +197,63 @@ def revoke_invite(session: Session, code: str, *, now: datetime, actor: int | No
     invite.revoked_at = now
     record(session, "invite.revoke", actor=actor, subject=("invite", invite.id))
     return True
+
+
+def invite_message(
+    renderer: Renderer, invite: Invite, bot_username: str, *, already: bool = False
+) -> OutgoingMessage:
+    """The link as the coordinator gets it in chat; under an organisation's member link, the
+    button that makes a link for its lead. `already`: a lead link made before, still unused."""
+    text = renderer.render(
+        "messages/invites/created.html",
+        label=invite_label(invite),
+        group=invite.organisation_id is None,
+        lead=invite.role == Role.LEAD,
+        already=already,
+        link=deep_link(bot_username, invite.code),
+        expires_at=invite.expires_at,
+        max_uses=invite.max_uses,
+    )
+    if invite.organisation_id is None or invite.role != Role.MEMBER:
+        return OutgoingMessage(text)
+    lead = button(renderer, "lead_invite", f"iv:lead:{invite.organisation_id}")
+    return OutgoingMessage(text, rows([lead]))
+
+
+def lead_invite(
+    session: Session, renderer: Renderer, data: str, *, now: datetime, bot_username: str, actor: int
+) -> Reply:
+    """A press on an invite's lead button (`iv:lead:<organisation>`): the organisation's lead
+    link, made unless one is still unused (a second press, or one on an older invite's
+    button, shows that one: one lead link at a time). DialogError for data no button has."""
+    press = LEAD_PRESS.fullmatch(data)
+    org = session.get(Organisation, int(press[1])) if press else None
+    if org is None:
+        unknown = renderer.render("messages/coordinator/toast.txt", outcome="unknown")
+        raise DialogError(unknown)
+    live = session.scalar(
+        select(Invite)
+        .where(
+            Invite.organisation_id == org.id,
+            Invite.role == Role.LEAD,
+            Invite.revoked_at.is_(None),
+            or_(Invite.expires_at.is_(None), Invite.expires_at > now),
+            or_(Invite.max_uses.is_(None), Invite.uses < Invite.max_uses),
+        )
+        .order_by(Invite.id.desc())
+        .limit(1)
+    )
+    invite = live or create_invite(
+        session,
+        now=now,
+        organisation=org.name,
+        days=LEAD_INVITE_DAYS,
+        max_uses=LEAD_INVITE_USES,
+        role=Role.LEAD,
+        created_by=actor,
+    )
+    message = invite_message(renderer, invite, bot_username, already=live is not None)
+    return Reply(toast="").say(message)
 
 
 def parse_invite_args(args: list[str]) -> dict[str, object]:

@@ -16,7 +16,7 @@ from bot.coding.stored import codebook_for
 from bot.kernel.context import AppContext
 from bot.kernel.reply import OutgoingMessage, Reply
 from bot.participation.cards import invitation_message, render
-from bot.participation.decide import Event, Media, Resume, Typed, decide
+from bot.participation.decide import Again, Event, Media, Resume, Typed, decide
 from bot.participation.presses import Press
 from bot.participation.state import QuestionsCache, read_state
 from bot.participation.store import write
@@ -26,9 +26,18 @@ from storage.models import Invitation
 log = logging.getLogger(__name__)
 
 
-def handle_press(connection: Connection, ctx: AppContext, user_id: int, press: Press) -> Reply:
-    """A press on a round's intro or a question card, by Telegram user `user_id`."""
-    return _run(connection, ctx, user_id, press, target=press.invitation_id)  # type: ignore[return-value]
+def handle_press(
+    connection: Connection, ctx: AppContext, user_id: int, press: Press, *, again: bool = False
+) -> Reply:
+    """A press on a round's intro or a question card, by Telegram user `user_id`; `again`: one
+    decided before, delivered again (decide.Again)."""
+    event = Again(press) if again else press
+    return _run(connection, ctx, user_id, event, target=press.invitation_id)  # type: ignore[return-value]
+
+
+def where_they_are(connection: Connection, ctx: AppContext, user_id: int) -> Reply:
+    """A typed message decided before, delivered again (decide.Again): where they are now."""
+    return _run(connection, ctx, user_id, Again())  # type: ignore[return-value]
 
 
 def handle_message(

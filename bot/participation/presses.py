@@ -42,6 +42,7 @@ class Press:
     invitation_id: int
     question_id: int | None = None
     value: str | None = None  # "a": option index, scale number, yes | no; "t": option index
+    on: int | None = None  # the pressed message's id, when Telegram says it (not in the data)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ answer and /resume. Nothing here decides; bot.participation.decide does, over wh
 
 One Core statement (built once; SQLAlchemy caches its compilation) reads the person, their
 invitations in open rounds (and the pressed one, whatever its round) and the answers so far of
-the pressed one and of the one in progress; a consultation's questions are read once a process.
+the pressed one, of the one in progress and of those finished (their summary); a
+consultation's questions are read once a process.
 """
 
 from __future__ import annotations
@@ -117,6 +118,11 @@ class PersonState:
     def active(self) -> InvitationData | None:
         return next((i for i in self.invitations if i.active), None)
 
+    def finished(self) -> InvitationData | None:
+        """The latest round they finished that is still open (its answers can change)."""
+        done = [i for i in self.invitations if i.round_open]
+        return next((i for i in reversed(done) if i.status == InvitationStatus.COMPLETED), None)
+
     def next_invitation(self) -> InvitationData | None:
         """The one this person should see now: the round in progress, else the oldest waiting
         one. One round runs at a time; one opened meanwhile waits (QUEUED) until this offers it."""
@@ -130,8 +136,8 @@ _OPEN = Round.__table__.alias("open_round")
 
 # One statement for everything but the questions: the person; their invitations that are
 # pressed or in an open round, with round and consultation; and the answers (one row per
-# answer and choice) of the pressed one and of any in progress. Flat outer joins: a nested one
-# made SQLite scan every invitation.
+# answer and choice) of the pressed one, of any in progress and of any finished (for its
+# summary). Flat outer joins: a nested one made SQLite scan every invitation.
 # Prepared (run on the driver's cursor, storage.prepared), like the writes of an answer in
 # bot.participation.store: bench/press_cost.py 296 -> 180 us CPU per press with them, 39% less.
 _PERSON = Prepared(
@@ -162,6 +168,7 @@ _PERSON = Prepared(
             or_(
                 _I.id == bindparam("target"),
                 _I.status == InvitationStatus.STARTED,
+                _I.status == InvitationStatus.COMPLETED,
                 _I.editing_question_id.is_not(None),
             ),
         ),
@@ -192,7 +199,8 @@ def read_state(
     text_limit: int = 0,
 ) -> PersonState:
     """The person with Telegram id `user_id`, their invitations in open rounds and `target`
-    (if it is theirs), with the questions and answers of `target` and of the one in progress."""
+    (if it is theirs), with the questions and answers of `target`, of the one in progress and
+    of those finished."""
     rows = _PERSON.all(connection, {"user": user_id, "target": target})
     if not rows:
         return PersonState(joined=False, stopped=False)

@@ -147,6 +147,36 @@ def invitees(
     return [p for p in people if p.organisation_id not in capped], list(names)
 
 
+def belongs(
+    session: Session, person: Participant, round_: Round, *, cap: int, period_days: int
+) -> bool:
+    """Whether `person` is in `round_`'s audience and their organisation was not left out of it
+    by the fatigue cap (as invitees() counted when it opened): the question for someone who
+    was away (paused, blocked) when it opened."""
+    if not _matches(person, normalise_audience(round_.audience)):
+        return False
+    org_id = person.organisation_id
+    if org_id is None or round_.opened_at is None:
+        return True
+    asked_here = select(Invitation.id).where(
+        Invitation.round_id == round_.id, Invitation.organisation_id == org_id
+    )
+    if session.scalar(asked_here.limit(1)) is not None:
+        return True
+    asked_before = session.scalar(
+        select(func.count(func.distinct(Invitation.round_id)))
+        .join(Round, Round.id == Invitation.round_id)
+        .where(
+            Invitation.organisation_id == org_id,
+            Round.id != round_.id,
+            Round.opened_at >= round_.opened_at - timedelta(days=period_days),
+            Round.opened_at <= round_.opened_at,
+            Round.status.in_((RoundStatus.OPEN, RoundStatus.CLOSED)),
+        )
+    )
+    return (asked_before or 0) < cap
+
+
 @dataclass
 class AudiencePreview:
     size: int

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.kernel.audit import record
@@ -15,10 +16,10 @@ from bot.kernel.reply import OutgoingMessage
 from bot.outbox.queue import enqueue
 from bot.participation import cards
 from bot.participation.profile import segment_of
-from bot.rounds.audiences import busy_people, invitees
+from bot.rounds.audiences import belongs, busy_people, invitees
 from bot.rounds.closing import skip_pending_events
 from bot.rounds.services import RoundError, Services
-from storage.models import Invitation, InvitationStatus, Round, RoundStatus
+from storage.models import Invitation, InvitationStatus, Participant, Round, RoundStatus
 
 
 @dataclass
@@ -100,6 +101,44 @@ def open_round(
     ):
         _tell_left_out(session, round_, result.left_out_orgs, now=now, services=services)
     return result
+
+
+def invite_latecomer(
+    session: Session, person: Participant, *, now: datetime, services: Services
+) -> int:
+    """Invite `person` to every open round they belong to that opened without them (they had
+    paused or blocked the bot, or had not joined): how many. Written, not sent: the caller
+    offers the first (bot.participation.journey.resume), as /resume and /start do."""
+    if person.consent_at is None:
+        return 0
+    asked = select(Invitation.round_id).where(Invitation.participant_id == person.id)
+    rounds = session.scalars(
+        select(Round)
+        .where(Round.status == RoundStatus.OPEN, Round.closes_at > now, Round.id.not_in(asked))
+        .order_by(Round.opened_at, Round.id)
+    ).all()
+    cap, period = services.max_rounds_per_period, services.period_days
+    missed = [r for r in rounds if belongs(session, person, r, cap=cap, period_days=period)]
+    busy = bool(busy_people(session, [person.id], statuses=(InvitationStatus.STARTED,)))
+    for round_ in missed:
+        session.add(
+            Invitation(
+                round=round_,
+                participant=person,
+                status=InvitationStatus.QUEUED if busy else InvitationStatus.PENDING,
+                segment=segment_of(person),
+                organisation_id=person.organisation_id,
+                invited_at=now,
+            )
+        )
+        record(
+            session,
+            "round.latecomer",
+            subject=("participant", person.id),
+            details={"round_id": round_.id},
+        )
+    session.flush()  # the caller reads them with a Core statement next
+    return len(missed)
 
 
 def _missed(session: Session, round_: Round, *, now: datetime, actor: int | None) -> None:

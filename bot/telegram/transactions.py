@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -46,6 +46,7 @@ _STATUS = Prepared(
 
 
 R = TypeVar("R")
+AgainHandler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
 
 _PEOPLE_BUSY: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -165,6 +166,35 @@ class DuplicateUpdate(Exception):
     """This update was processed before: Telegram delivered it again."""
 
 
+_SEEN_KEY = "consultbot.seen_here"  # in application.bot_data: one per process and Application
+SEEN_HERE = 20_000  # update ids remembered: minutes of a busy bot; a copy comes within seconds
+
+
+def first_seen_here(context: ContextTypes.DEFAULT_TYPE, update: Update) -> bool:
+    """Note that this process has begun to decide `update`; False if it had already. A copy of
+    an update that was decided here is dropped: its reply is on its way, or went. A copy of one
+    decided by a process that has died (Telegram delivers again what that process never
+    confirmed) may have lost its reply: the person is shown where they are instead."""
+    seen: dict[int, None] = context.application.bot_data.setdefault(_SEEN_KEY, {})
+    if update.update_id in seen:
+        return False
+    seen[update.update_id] = None
+    if len(seen) > SEEN_HERE:
+        del seen[next(iter(seen))]  # the oldest: dicts keep insertion order
+    return True
+
+
+# Updates (by predicate) whose handler answers a copy decided by a process now gone.
+_AGAIN: list[tuple[Callable[[Update], bool], AgainHandler]] = []
+
+
+def when_delivered_again(predicate: Callable[[Update], bool], handler: AgainHandler) -> None:
+    """Register `handler` for copies of updates matching `predicate` that were decided by a
+    process now gone (see first_seen_here); other copies are dropped."""
+    if (predicate, handler) not in _AGAIN:  # every application registers its handlers
+        _AGAIN.append((predicate, handler))
+
+
 # Updates that one handler claims in its own transaction (see claim_update), so that the
 # busiest update there is, an answer button, costs one transaction instead of two.
 _CLAIMED_BY_HANDLER: list[Callable[[Update], bool]] = []
@@ -209,8 +239,14 @@ async def drop_duplicate_updates(update: Update, context: ContextTypes.DEFAULT_T
         # The stopped guard's question, asked in this transaction rather than its own.
         return sender_status(connection, update)
 
+    first_here = first_seen_here(context, update)
     try:
         context.participant_status = await in_transaction(ctx, claim)  # type: ignore[attr-defined]
     except DuplicateUpdate:
-        log.info("dropped duplicate update %s", update.update_id)
+        again = next((h for p, h in _AGAIN if p(update)), None) if first_here else None
+        if again is None:
+            log.info("dropped duplicate update %s", update.update_id)
+        else:
+            log.info("update %s delivered again after a restart", update.update_id)
+            await again(update, context)
         raise ApplicationHandlerStop from None

@@ -17,6 +17,7 @@ from bot.digests.render import chart_pngs
 from bot.digests.scopes import round_scope
 from bot.kernel.config import Settings
 from bot.outbox.payloads import PURGED
+from standin.models import BotMessage
 from storage.db import session_scope
 from storage.models import Delivery, DeliveryStatus, Role
 from tests.support import factories
@@ -61,6 +62,12 @@ def build(harness: BotHarness, answers: list[dict[str, Any]]) -> int:
 SIX_FUNDING = [{"partnership_barriers": ["funding"], "own_barriers": ["capacity"]}] * 6
 
 
+async def close(harness: BotHarness, round_id: int) -> BotMessage:
+    """/close N in chat, and Yes to its question: the bot's answer."""
+    ask = await harness.say(COORD, f"/close {round_id}")
+    return await harness.press(COORD, ask, "Yes, close it now")
+
+
 def digest_rows(harness: BotHarness) -> list[Delivery]:
     with session_scope(harness.ctx.sessions) as session:
         rows = session.scalars(
@@ -90,7 +97,7 @@ def all_done(harness: BotHarness) -> Callable[[], bool]:
 
 async def test_closing_a_round_sends_the_charts_as_photos(harness: BotHarness) -> None:
     round_id = build(harness, SIX_FUNDING)
-    reply = await harness.say(COORD, f"/close {round_id}")
+    reply = await close(harness, round_id)
     assert "is closed" in reply.text
     await until(all_done(harness))
     assert {r.status for r in digest_rows(harness)} == {DeliveryStatus.SENT}
@@ -130,7 +137,7 @@ async def test_a_chart_under_k_is_not_sent(harness: BotHarness) -> None:
     # is no barrier chart; the response rate (6 of 6 in North) may be shown.
     options = ["no_feedback", "not_told", "contracts", "funding", "red_tape", "none"]
     round_id = build(harness, [{"partnership_barriers": [o]} for o in options])
-    await harness.say(COORD, f"/close {round_id}")
+    await close(harness, round_id)
     await until(all_done(harness))
     photos = [m for m in harness.standin.messages(LEAD_A) if m.kind == "photo"]
     assert len(photos) == 1 and "Who we heard from" in photos[0].text
@@ -140,7 +147,7 @@ async def test_a_chart_under_k_is_not_sent(harness: BotHarness) -> None:
 
 async def test_no_chart_when_fewer_than_k_answered(harness: BotHarness) -> None:
     round_id = build(harness, SIX_FUNDING[:3])
-    await harness.say(COORD, f"/close {round_id}")
+    await close(harness, round_id)
     await until(all_done(harness))
     rows = digest_rows(harness)
     assert not any(":chart:" in (r.dedupe_key or "") for r in rows)
@@ -155,7 +162,7 @@ async def test_photo_errors_map_like_any_other_delivery(harness: BotHarness) -> 
     # the rest still goes. Lead B has blocked the bot (403): unreachable, nothing retried.
     harness.standin.fail_next(1, status=400, method="sendPhoto")
     harness.standin.block_chat(LEAD_B)
-    await harness.say(COORD, f"/close {round_id}")
+    await close(harness, round_id)
     await until(all_done(harness))
     rows = digest_rows(harness)
     failed = [r for r in rows if r.status == DeliveryStatus.FAILED]

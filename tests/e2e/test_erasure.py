@@ -201,7 +201,8 @@ async def test_forget_leaves_no_trace_of_the_words_or_the_name(
     round_id, code = build(harness, tmp_path)
     await join_and_answer(harness, round_id, code)
 
-    closed = await harness.say(COORD, f"/close {round_id}")
+    ask = await harness.say(COORD, f"/close {round_id}")
+    closed = await harness.press(COORD, ask, "Yes, close it now")
     assert "is closed" in closed.text
     await harness.eventually(lambda: digests_done(harness), timeout=20)
     # The phrase was a quote in what the lead and the coordinator were sent, in the chat and

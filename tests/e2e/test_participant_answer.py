@@ -274,9 +274,11 @@ async def test_closed_forged_and_foreign_presses_change_nothing(
     with session_scope(harness.ctx.sessions) as session:
         stranger = factories.participant(session, ME + 1)
         consultation = session.get(Invitation, inv_id).round.consultation  # type: ignore[union-attr]
-        theirs = factories.invitation(
-            session, factories.open_round(session, consultation), stranger
+        # Their round is for service users: ME, answering for an organisation, is not asked.
+        theirs_round = factories.open_round(
+            session, consultation, audience={"who": "service_users"}
         )
+        theirs = factories.invitation(session, theirs_round, stranger)
         their_id, qid = theirs.id, consultation.questions[0].id
     intro = await harness.say(ME, "/resume")
     harness.standin.press(ME, intro, "Start now")

@@ -130,3 +130,30 @@ async def test_an_unknown_command_logs_ids_not_names(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "unknown command" in logged and str(ME) in logged
     assert "Zelda" not in logged and "zelda_q" not in logged and "frobnicate" not in logged
+
+
+@pytest.mark.parametrize("value", ["²", "١", "٣"])  # superscript two; Arabic-Indic one, three
+async def test_a_unicode_digit_in_callback_data_is_answered_kindly(
+    harness: BotHarness, two_texts: int, value: str
+) -> None:
+    # Issue 13 #5: str.isdigit() says yes to these, and int() then refuses "²" (or reads "١"
+    # as 1): only ASCII digits are numbers, so the press is refused kindly, nothing stored.
+    await first_question(harness)
+    with session_scope(harness.ctx.sessions) as session:
+        invitation = session.get(Invitation, two_texts)
+        assert invitation is not None
+        question = invitation.round.consultation.questions[0].id
+    card = harness.standin.last_message(ME)
+    assert card is not None
+    for data in (
+        f"a:{two_texts}:{question}:{value}",
+        f"t:{two_texts}:{question}:{value}",
+        f"a:{two_texts}:{value}:0",
+        f"s:{value}:{question}",
+        f"p:go:{value}",
+    ):
+        reply = await harness.press_data(ME, card, data)
+        assert ERROR not in reply.text.lower() and "doesn't work" in reply.text, data
+    await harness.settle()
+    assert not any(ERROR in m.text.lower() for m in harness.standin.messages(ME))
+    assert stored_texts(harness) == []

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot.participation.decide import (
+    Again,
     Card,
     Decision,
     Effect,
@@ -149,8 +150,14 @@ def status(status_: S, invitation_id: int = ME) -> SetStatus:
     return SetStatus(invitation_id, status_, NOW)
 
 
-def press(kind: str, key: str | None = None, value: str | None = None, inv: int = ME) -> Press:
-    return Press(kind, inv, Q[key].id if key else None, value)  # type: ignore[arg-type]
+def press(
+    kind: str,
+    key: str | None = None,
+    value: str | None = None,
+    inv: int = ME,
+    on: int | None = None,
+) -> Press:
+    return Press(kind, inv, Q[key].id if key else None, value, on)  # type: ignore[arg-type]
 
 
 # A refusal is said once: a forged or stale button in a message, a repeat in a passing toast.
@@ -465,16 +472,22 @@ CASES = [
         {"messages": ["round_closed"]},
     ),
     refused(
-        "a second tap on a question already answered",
+        "a second tap on a question already answered: the card moves on to the one asked",
         person(invitation(answered=1)),
-        press("a", "single", "0"),
-        SAVED,
+        press("a", "single", "0", on=500 + ME),
+        {**SAVED, "edit": "card 7:multi after single"},
     ),
     refused(
-        "Skip on a card already answered by typing",
-        person(invitation(answered=6)),
+        "a tap on a card a typed answer left above: it shows its answer",
+        person(invitation(answered=5)),
+        press("a", "single", "0", on=400),
+        {**SAVED, "edit": "answered single"},
+    ),
+    refused(
+        "Skip again on the last card after finishing: its answer, no second summary",
+        person(invitation(S.COMPLETED, answered=6)),
         press("s", "more"),
-        SAVED,
+        {**SAVED, "edit": "answered more"},
     ),
     refused(
         "an answer to a declined invitation",
@@ -548,10 +561,27 @@ CASES = [
     ),
     # --- finished, and resuming ------------------------------------------------------------------
     case(
-        "/resume after finishing: nothing waiting",
+        "/resume after finishing, the round open: its summary, to change an answer",
         person(invitation(S.COMPLETED, answered=6)),
         Resume(),
+        messages=["summary 7"],
+    ),
+    case(
+        "/resume after finishing two rounds: the later one's summary",
+        person(invitation(S.COMPLETED, answered=6), invitation(S.COMPLETED, id_=OTHER)),
+        Resume(),
+        messages=["summary 8"],
+    ),
+    case(
+        "/resume after finishing, the round closed: nothing waiting",
+        person(invitation(S.COMPLETED, answered=6, round_open=False)),
+        Resume(),
         messages=["nothing_waiting"],
+    ),
+    case(
+        "quietly after finishing (/start, /resume after /pause): nothing said",
+        person(invitation(S.COMPLETED, answered=6)),
+        Resume(quiet=True),
     ),
     case(
         "typed after finishing: nothing waiting",
@@ -573,6 +603,59 @@ CASES = [
         messages=["card 7:yesno"],
     ),
     case("quietly, with nothing waiting: nothing said", person(), Resume(quiet=True)),
+    # --- delivered again after the process that decided it died: where they are ------------
+    case(
+        "an answer again: nothing written, the card moves on, no 'Already saved'",
+        person(invitation(answered=1)),
+        Again(press("a", "single", "0", on=500 + ME)),
+        edit="card 7:multi after single",
+    ),
+    case(
+        "a tick again: not ticked twice, the card shows the ticks",
+        person(
+            invitation(answered=1, editing="multi", multi=AnswerData(9, keys=frozenset({"forms"})))
+        ),
+        Again(press("t", "multi", "1")),
+        edit="card 7:multi",
+    ),
+    case(
+        "the last answer again: its card shows it, and the summary comes again",
+        person(invitation(S.COMPLETED, answered=6)),
+        Again(press("s", "more")),
+        edit="answered more",
+        messages=["summary 7"],
+    ),
+    case(
+        "Start now again: the question asked, nothing written",
+        person(invitation(answered=2)),
+        Again(press("go")),
+        edit="intro 7 without buttons",
+        messages=["card 7:scale"],
+    ),
+    refused(
+        "an answer again once the round closed: it says so",
+        person(invitation(answered=1, round_open=False)),
+        Again(press("a", "single", "0")),
+        {"messages": ["round_closed"]},
+    ),
+    case(
+        "a typed answer again, part-way: the question asked",
+        person(invitation(answered=4)),
+        Again(),
+        messages=["card 7:story"],
+    ),
+    case(
+        "a typed answer again that finished the round: its summary",
+        person(invitation(S.COMPLETED, answered=6)),
+        Again(),
+        messages=["summary 7"],
+    ),
+    case("typed again with nothing open: nothing said", person(), Again()),
+    case(
+        "typed again after /stop: nothing said",
+        person(invitation(answered=4), stopped=True),
+        Again(),
+    ),
 ]
 
 
