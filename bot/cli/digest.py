@@ -62,16 +62,25 @@ def digest(
         except DigestError as exc:
             raise UserError(str(exc), EXIT_FAILED) from None
         codebook = codebook_for(settings, app.loaded)
+        # Beside a running bot on SQLite, a write here holds the one write lock until it is
+        # committed, and every update the bot takes waits for it: the coding is committed a
+        # page at a time, each step's writes as soon as they are made, and the digest is
+        # compiled and written after the last commit. A run cut short (--recode included)
+        # is finished by running it again.
         if recode:
             forget_auto_codes(session, [*scope.round_ids, *scope.previous])
-        prepare(session, scope, codebook)
+            session.commit()
+        prepare(session, scope, codebook, commit_pages=True)
+        session.commit()
         if recode:
-            for round_id in republish(session, [*scope.round_ids, *scope.previous], codebook):
+            ids = [*scope.round_ids, *scope.previous]
+            for round_id in republish(session, ids, codebook, commit_pages=True):
                 typer.echo(
                     f"round {round_id} keeps the figures it was published with: someone "
                     "has erased their data since, and new figures would give them away",
                     err=True,
                 )
+            session.commit()
         try:
             result = compile_digest(
                 session, settings, scope, codebook=codebook, now=app.clock.now()

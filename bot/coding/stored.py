@@ -46,12 +46,21 @@ def auto_codes(coding: Coding) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def code_uncoded_answers(session: Session, round_ids: Sequence[int], codebook: Codebook) -> int:
+def code_uncoded_answers(
+    session: Session, round_ids: Sequence[int], codebook: Codebook, *, commit_pages: bool = False
+) -> int:
     """Run the coder over free-text answers that have no AUTO codes yet and no human review,
     storing AUTO rows (or a NO_CODE marker), a page at a time. Returns how many were coded.
 
     Texts given in the chat are coded when stored (bot.participation.journey); this catches up
-    on imported answers, and on those whose codes `forget_auto_codes` dropped."""
+    on imported answers, and on those whose codes `forget_auto_codes` dropped.
+
+    `commit_pages`: commit the session after each page, for a process beside the bot (the
+    CLI). On SQLite a write holds the one write lock until its commit, and every update the
+    bot takes writes (it is marked processed): coding 24,000 texts in one transaction held
+    the lock for seconds and /help waited 3.2 s. A page is coded before its rows are written,
+    so the lock is held only while one page's rows go in. Each page is whole: a run cut short
+    leaves the rest uncoded, for the next run."""
     coded = 0
     last = 0
     has_auto = exists().where(
@@ -85,6 +94,8 @@ def code_uncoded_answers(session: Session, round_ids: Sequence[int], codebook: C
                 for code, fields in auto_codes(coding)
             )
         session.execute(insert(AnswerCode), rows)
+        if commit_pages:
+            session.commit()
         coded += len(page)
         last = page[-1][0]
 

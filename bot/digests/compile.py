@@ -25,10 +25,14 @@ from bot.kernel.config import Settings
 from storage.models import Organisation, Release, Round, RoundStatus
 
 
-def prepare(session: Session, scope: Scope, codebook: Codebook) -> int:
+def prepare(
+    session: Session, scope: Scope, codebook: Codebook, *, commit_pages: bool = False
+) -> int:
     """Publish the scope's closed rounds (and its comparison rounds) not yet published, first
     coding their free texts stored without codes; returns texts coded. A published round's
-    figures never change, so it needs neither (see published.republish for a new codebook)."""
+    figures never change, so it needs neither (see published.republish for a new codebook).
+    `commit_pages`: commit the coding a page at a time (see code_uncoded_answers), for a
+    process beside the bot; the publishing is left to the caller's commit."""
     ids = [*scope.round_ids, *scope.previous]
     unpublished = list(
         session.scalars(
@@ -39,7 +43,11 @@ def prepare(session: Session, scope: Scope, codebook: Codebook) -> int:
             )
         )
     )
-    coded = code_uncoded_answers(session, unpublished, codebook) if unpublished else 0
+    coded = (
+        code_uncoded_answers(session, unpublished, codebook, commit_pages=commit_pages)
+        if unpublished
+        else 0
+    )
     session.flush()
     publish(session, unpublished, codebook)
     return coded

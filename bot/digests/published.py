@@ -58,27 +58,31 @@ def publish(session: Session, round_ids: Iterable[int], codebook: Codebook) -> i
     closed = session.scalars(
         select(Round.id).where(Round.id.in_(ids), Round.status == RoundStatus.CLOSED)
     ).all()
-    published = 0
-    for round_id in closed:
-        if round_id not in done:
-            figures = count_round(session, round_id, codebook)
-            session.add(Release(round_id=round_id, figures=figures.to_json()))
-            published += 1
+    # Every round counted before the first is stored: on SQLite the first write takes the
+    # write lock, which every other writer (the bot's updates) then waits for until commit.
+    counted = [
+        count_round(session, round_id, codebook) for round_id in closed if round_id not in done
+    ]
+    session.add_all(Release(round_id=f.round_id, figures=f.to_json()) for f in counted)
     session.flush()
-    return published
+    return len(counted)
 
 
-def republish(session: Session, round_ids: Iterable[int], codebook: Codebook) -> list[int]:
+def republish(
+    session: Session, round_ids: Iterable[int], codebook: Codebook, *, commit_pages: bool = False
+) -> list[int]:
     """Count again and replace the published figures of these rounds (after the codebook or
     the coding changed), except for a round that lost anyone since it was published: the new
     figures set against the old would give that person away, so it keeps its figures.
-    Returns the rounds that kept their figures."""
+    Returns the rounds that kept their figures. `commit_pages` as for code_uncoded_answers."""
     kept: list[int] = []
     ids = list(round_ids)
-    code_uncoded_answers(session, ids, codebook)
+    code_uncoded_answers(session, ids, codebook, commit_pages=commit_pages)
     session.flush()
-    for release in session.scalars(select(Release).where(Release.round_id.in_(ids))):
-        figures = count_round(session, release.round_id, codebook)
+    releases = list(session.scalars(select(Release).where(Release.round_id.in_(ids))))
+    # All counted before any is replaced (see publish: the first write takes the lock).
+    counted = [count_round(session, release.round_id, codebook) for release in releases]
+    for release, figures in zip(releases, counted, strict=True):
         before = release.figures
         if (figures.invited, figures.responded) != (before["invited"], before["responded"]):
             kept.append(release.round_id)

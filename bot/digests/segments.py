@@ -50,8 +50,11 @@ def _dimension_column(key: str, segment: Any) -> Any:
     if key == "answers_as":
         return segment["answers_as"].as_string()
     # As copied into the invitation when it was made (bot.participation.profile.segment_of), so
-    # a digest counts an organisation as it was when asked; the organisation's value today only
-    # for invitations made before sector and kind were copied. "" (none at the time) is not given.
+    # a digest counts people and organisations as they were when asked; the area is the one
+    # targeting uses (profile.area_of: the person's own answer, else their organisation's).
+    # The organisation's value today only for invitations made before area, sector and kind
+    # were copied (an invitation without a copied area had no answer of its own, so this is
+    # area_of's fallback too). "" (none at the time) is not given.
     copied = segment[key].as_string()
     return func.nullif(func.coalesce(copied, getattr(Organisation, key)), "")
 

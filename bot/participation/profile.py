@@ -98,11 +98,28 @@ def set_answer(participant: Participant, question: ProfileQuestion, option: Prof
 ORGANISATION_SEGMENTS = ("sector", "kind")
 
 
+def area_of(participant: Participant) -> str | None:
+    """The person's area: the one meaning of "area" in targeting (`--where area=...`, the
+    /schedule dialog), /round N, `rounds show` and the digest. Their own answer to the profile's
+    area question; for a member of an organisation who gave none, the organisation's (its
+    first member's answer, see set_answer). None when neither is known.
+
+    Not the organisation's first: its members live and work in different parts of town, and
+    `--where area=north` asked those who said South and missed another's who said North."""
+    own = (participant.profile or {}).get("area")
+    if own:
+        return str(own)
+    organisation = participant.organisation
+    return organisation.area if organisation is not None and organisation.area else None
+
+
 def segment_of(participant: Participant) -> dict[str, Any]:
     """What an invitation copies so a digest counts people as they were when asked."""
     segment = dict(participant.profile or {})
     if participant.answers_as:
         segment["answers_as"] = participant.answers_as
+    # The area as area_of decides it; "" for none, as below.
+    segment["area"] = area_of(participant) or ""
     organisation = participant.organisation
     if organisation is not None:
         for key in ORGANISATION_SEGMENTS:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.kernel.people import may_be_asked
 from bot.kernel.render import Renderer
+from bot.participation.profile import area_of
 from bot.rounds.services import RoundError
 from storage.models import (
     Consultation,
@@ -37,8 +38,10 @@ ACTIVE_INVITATION = (
 def normalise_audience(audience: dict[str, Any] | None) -> dict[str, Any]:
     """Audience as stored: ``{"who": everyone|organisations|service_users, "where": {...}}``.
 
-    ``where`` filters on organisation fields (area, size, sector, kind); a participant's own
-    profile answer of the same name counts too (service users have no organisation).
+    ``where`` filters on a person's area (bot.participation.profile.area_of: their own answer,
+    else their organisation's) and on organisation fields (size, sector, kind), where a
+    participant's own profile answer of the same name counts too (service users have no
+    organisation).
     """
     audience = dict(audience or {})
     who = audience.get("who", "everyone")
@@ -82,6 +85,18 @@ def describe_mismatch(renderer: Renderer, intended: str, audience: dict[str, Any
     )
 
 
+def segment_value(person: Participant, key: str) -> str | None:
+    """The person's value of a SEGMENT_FIELDS key, as targeting reads it: their area by
+    area_of; an organisation field from the organisation, else their own profile answer."""
+    if key == "area":
+        return area_of(person)
+    org = person.organisation
+    have = getattr(org, key, None) if org is not None else None
+    if have is None:
+        have = (person.profile or {}).get(key)
+    return None if have is None else str(have)
+
+
 def _matches(person: Participant, audience: dict[str, Any]) -> bool:
     who = audience["who"]
     if who == "organisations" and not (
@@ -90,12 +105,9 @@ def _matches(person: Participant, audience: dict[str, Any]) -> bool:
         return False
     if who == "service_users" and person.answers_as != "service_user":
         return False
-    org = person.organisation
     for key, wanted in audience["where"].items():
-        have = getattr(org, key, None) if org is not None else None
-        if have is None:
-            have = (person.profile or {}).get(key)
-        if have is None or str(have).casefold() != wanted.casefold():
+        have = segment_value(person, key)
+        if have is None or have.casefold() != wanted.casefold():
             return False
     return True
 
@@ -112,12 +124,13 @@ def audience_members(session: Session, audience: dict[str, Any]) -> list[Partici
     return [p for p in people if _matches(p, audience)]
 
 
-def segment_values(session: Session, key: str) -> list[str]:
-    """Known values of an organisation field, for the dialog's buttons."""
+def segment_values(session: Session, key: str, who: str = "everyone") -> list[str]:
+    """The values of `key` that people of the audience `who` have, as targeting reads them
+    (segment_value), for the dialog's buttons: each one asks somebody."""
     if key not in SEGMENT_FIELDS:
         raise RoundError("unknown_segment", key=key, known=SEGMENT_FIELDS)
-    column = getattr(Organisation, key)
-    return [v for v in session.scalars(select(column).distinct().order_by(column)) if v]
+    people = audience_members(session, {"who": who})
+    return sorted({v for p in people if (v := segment_value(p, key))})
 
 
 def invitees(

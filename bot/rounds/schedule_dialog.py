@@ -142,10 +142,14 @@ def _choose(
         key = value.removeprefix("seg:")
         if not value.startswith("seg:") or key not in SEGMENTS:
             raise d.refuse("audience")
-        values = segment_values(session, key)[:12]
+        # Those the set is written for, in one part: as `rounds schedule --where` asks them
+        # by default, and only values some of them have.
+        consultation = session.get(Consultation, state.data["consultation_id"])
+        who = intended_audience(consultation) if consultation is not None else "everyone"
+        values = segment_values(session, key, who)[:12]
         if not values:
             raise d.refuse("no_segment", segment=key)
-        dialogs.advance(state, "val", now, segment=key, values=values)
+        dialogs.advance(state, "val", now, segment=key, values=values, who=who)
         choices = [[Button(v[:40], f"{PREFIX}:val:{i}")] for i, v in enumerate(values)]
         return d.step("val", *choices, segment=key)
     if step == "val":
@@ -153,7 +157,8 @@ def _choose(
         if chosen is None or chosen >= len(values):
             raise d.refuse("not_offered")
         where = {state.data["segment"]: values[chosen]}
-        dialogs.advance(state, "when", now, audience={"who": "organisations", "where": where})
+        who = state.data.get("who", "organisations")  # (a dialog begun before it was kept)
+        dialogs.advance(state, "when", now, audience={"who": who, "where": where})
         return _next_screen(d, "when")
     if step == "when":
         return _when(d, state, value)

@@ -96,11 +96,17 @@ def test_round_opens_reminds_non_finishers_and_closes_on_time(
         # Only active, consented north people: not paused, stopped, unconsented or south.
         assert sorted(i.participant_id for i in invitations) == sorted([ids["a"], ids["b"]])
         # Each invitation copies what a digest counts, as it is now: the (empty) profile, how
-        # the person answers, and their organisation's sector and type (none: "").
+        # the person answers, their area (none of their own: their organisation's), and their
+        # organisation's sector and type (none: "").
         by_person = {i.participant_id: i.segment for i in invitations if i.organisation_id}
         assert by_person == {
-            ids["a"]: {"answers_as": "organisation", "sector": "food", "kind": ""},
-            ids["b"]: {"answers_as": "organisation", "sector": "youth", "kind": ""},
+            ids["a"]: {"answers_as": "organisation", "area": "north", "sector": "food", "kind": ""},
+            ids["b"]: {
+                "answers_as": "organisation",
+                "area": "north",
+                "sector": "youth",
+                "kind": "",
+            },
         }
         deliveries = s.scalars(select(Delivery).where(Delivery.round_id == round_id)).all()
         assert len(deliveries) == 2 and {d.kind for d in deliveries} == {"invitation"}
