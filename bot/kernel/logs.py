@@ -35,3 +35,6 @@ def setup_logging(level: str = "INFO", token: str | None = None) -> None:
     # One line per HTTP request drowns everything else (and would carry the token).
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # PTB's DEBUG lines carry whole updates and API calls: people's names and words. The
+    # bot's own DEBUG logs ids only, so only the bot goes to DEBUG.
+    logging.getLogger("telegram").setLevel(max(root.level, logging.INFO))

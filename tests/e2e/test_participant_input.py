@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.consultations.catalogue import import_consultation
 from bot.consultations.sets import load_consultation
+from bot.kernel.logs import setup_logging
 from storage.db import session_scope
 from storage.models import Answer, Invitation, Participant
 from tests.support import factories
@@ -157,3 +158,18 @@ async def test_a_unicode_digit_in_callback_data_is_answered_kindly(
     await harness.settle()
     assert not any(ERROR in m.text.lower() for m in harness.standin.messages(ME))
     assert stored_texts(harness) == []
+
+
+def test_debug_logging_keeps_ptbs_whole_updates_out() -> None:
+    """At log_level DEBUG the bot's own lines (ids only) come through, PTB's do not: they
+    carry whole updates, with people's names and words."""
+    root, ptb = logging.getLogger(), logging.getLogger("telegram")
+    handlers, level, ptb_level = root.handlers[:], root.level, ptb.level
+    setup_logging("DEBUG")
+    try:
+        assert logging.getLogger("bot.participation").isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("telegram.ext.Application").isEnabledFor(logging.DEBUG)
+        assert logging.getLogger("telegram.ext.Application").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:], root.level = handlers, level
+        ptb.setLevel(ptb_level)
