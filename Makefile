@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 help:
 	@echo "make demo    run a whole consultation round on the embedded defaults (no Telegram needed)"
-	@echo "make test    run the test suite (SQLite; PostgreSQL too when CONSULTBOT_TEST_POSTGRES_URL is set)"
+	@echo "make test    run the test suite, one worker per core (SQLite; PostgreSQL too when CONSULTBOT_TEST_POSTGRES_URL is set)"
 	@echo "make lint    ruff, and import-linter for the layers (pyproject.toml)"
 	@echo "make bench   run the benchmarks under bench/ (prints figures)"
 
@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/consultbot demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

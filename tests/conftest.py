@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 
 from bot.kernel.clock import FakeClock
 from bot.kernel.config import Settings, load_settings
@@ -57,13 +57,30 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _worker_database(url: str) -> str:
+    """Under pytest-xdist (make test runs one worker per core) each worker gets a database of
+    its own beside the one named, since every test truncates every table."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def postgres_engine() -> Iterator[Engine | None]:
     url = os.environ.get(POSTGRES_URL_ENV)
     if not url:
         yield None
         return
-    engine = make_engine(url)
+    own = _worker_database(url)
+    engine = make_engine(own)
     with engine.begin() as connection:
         # Start from nothing, whatever an earlier run left behind.
         connection.execute(text("DROP SCHEMA public CASCADE"))
@@ -71,6 +88,12 @@ def postgres_engine() -> Iterator[Engine | None]:
     migrate.upgrade(engine)
     yield engine
     engine.dispose()
+    if own != url:
+        admin = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            database = make_url(own).database
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def _truncate_all(engine: Engine) -> None:

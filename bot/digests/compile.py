@@ -9,6 +9,7 @@ closed round not yet published.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -71,17 +72,11 @@ def compile_digest(
     figures = released_figures(session, [*scope.round_ids, *scope.previous])
     names = {i: n for i, n in session.execute(select(Organisation.id, Organisation.name))}
 
-    def one(i: int, previous: RoundRelease | None, previous_label: str | None) -> RoundRelease:
-        return release_round(
-            figures[i],
-            k,
-            codebook,
-            audience=audience,
-            organisation_names=names,
-            own_organisation=organisation_id,
-            previous=previous,
-            previous_label=previous_label,
-        )
+    reader: dict[str, Any] = {
+        "audience": audience,
+        "organisation_names": names,
+        "own_organisation": organisation_id,
+    }
 
     def release(
         ids: tuple[int, ...],
@@ -89,16 +84,17 @@ def compile_digest(
         previous_label: str | None = None,
     ) -> RoundRelease:
         if not scope.period:  # one round, compared with the previous round as released
-            return one(ids[0], previous, previous_label)
+            return release_round(
+                figures[ids[0]],
+                k,
+                codebook,
+                **reader,
+                previous=previous,
+                previous_label=previous_label,
+            )
+        rounds = [release_round(figures[i], k, codebook, **reader) for i in ids]
         return release_period(
-            [one(i, None, None) for i in ids],
-            k,
-            codebook,
-            audience=audience,
-            organisation_names=names,
-            own_organisation=organisation_id,
-            previous=previous,
-            previous_label=previous_label,
+            rounds, k, codebook, **reader, previous=previous, previous_label=previous_label
         )
 
     previous = release(scope.previous) if scope.previous else None

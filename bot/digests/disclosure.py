@@ -312,20 +312,34 @@ def _participation(
             f"response counts under {k}, and any that would give one away, are not shown."
         )
     responded_by = {org: o.responded for org, o in f.organisations.items()}
+    totals = (f.invited, responded, completed)
+    participation = _participation_of(
+        totals, dimensions, gaps, responded_by, k, audience, organisation_names
+    )
+    return participation, rows_of
+
+
+def _participation_of(
+    totals: tuple[int, int | None, int | None],
+    dimensions: list[Dimension],
+    gaps: list[str],
+    responded_by: Mapping[int, int],
+    k: int,
+    audience: str,
+    organisation_names: Mapping[int, str],
+) -> Participation:
+    invited, responded, completed = totals
     without, few = _organisations_under_k(responded_by, k, organisation_names)
-    return (
-        Participation(
-            invited=f.invited,
-            responded=responded,
-            completed=completed,
-            rate=rate(responded, f.invited),
-            completion_rate=rate(completed, f.invited),
-            dimensions=dimensions,
-            reach_gaps=gaps,
-            organisations_without=without if audience == "coordinator" else [],
-            organisations_few=few,
-        ),
-        rows_of,
+    return Participation(
+        invited=invited,
+        responded=responded,
+        completed=completed,
+        rate=rate(responded, invited),
+        completion_rate=rate(completed, invited),
+        dimensions=dimensions,
+        reach_gaps=gaps,
+        organisations_without=without if audience == "coordinator" else [],
+        organisations_few=few,
     )
 
 
@@ -677,22 +691,11 @@ def _period_participation(
         rows.sort(key=lambda s: (s.merged, s.label == NOT_GIVEN, -(s.rate or 0), s.label))
         note = "Some segments were merged." if rest_labels else None
         dimensions.append(Dimension(key, DIMENSION_LABELS.get(key, key), rows, note))
-    without, few = _organisations_under_k(_sum_org_responded(kept), k, organisation_names)
-    responded = figures.responded if kept else None
-    return (
-        Participation(
-            invited=figures.invited,
-            responded=responded,
-            completed=completed,
-            rate=rate(responded, figures.invited),
-            completion_rate=rate(completed, figures.invited),
-            dimensions=dimensions,
-            reach_gaps=gaps,
-            organisations_without=without if audience == "coordinator" else [],
-            organisations_few=few,
-        ),
-        rows_of,
+    totals = (figures.invited, figures.responded if kept else None, completed)
+    participation = _participation_of(
+        totals, dimensions, gaps, _sum_org_responded(kept), k, audience, organisation_names
     )
+    return participation, rows_of
 
 
 def _sum_org_responded(kept: Sequence[RoundRelease]) -> dict[int, int]:
