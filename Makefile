@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/consultbot demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
