@@ -38,7 +38,6 @@ class OrganisationFigures:
     responded: int
     completed: int
     codes: dict[str, int] = field(default_factory=dict)
-    segments: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # as RoundFigures
 
 
 @dataclass

@@ -37,11 +37,9 @@ def count_round(session: Session, round_id: int, codebook: Codebook) -> RoundFig
         segments=segments,
         organisations={
             org: OrganisationFigures(
-                *cells,
-                codes={c: n for c, n in org_codes.get(org, {}).items() if c in codebook},
-                segments=by_dimension,
+                *cells, codes={c: n for c, n in org_codes.get(org, {}).items() if c in codebook}
             )
-            for org, (cells, by_dimension) in organisations.items()
+            for org, cells in organisations.items()
         },
         questions=question_counts(session, round_id),
         codes={c: codes[c] for c in named},

@@ -64,31 +64,28 @@ Cells = dict[str, dict[str, list[int]]]  # dimension key -> segment label -> [n,
 
 def participation_cells(
     session: Session, round_id: int
-) -> tuple[list[int], Cells, dict[int, tuple[list[int], Cells]], list[list[Any]]]:
-    """[invited, responded, completed] in all and per DIMENSIONS' segment label, the same per
+) -> tuple[list[int], Cells, dict[int, list[int]], list[list[Any]]]:
+    """[invited, responded, completed] in all, per DIMENSIONS' segment label and per
     organisation, and the atoms: [organisation, [label per dimension], n, r, c] for each
     combination present (what disclosure control audits derivations against)."""
     totals = [0, 0, 0]
     segments: Cells = {}
-    per_org: dict[int, tuple[list[int], Cells]] = {}
+    per_org: dict[int, list[int]] = {}
     atoms: dict[tuple[Any, ...], list[int]] = {}
     for org, *values, n, r, c in _cells(session, [round_id]):
         cell = (int(n), int(r or 0), int(c or 0))
-        labels = tuple(
-            _segment_label(key, v) for (key, _), v in zip(DIMENSIONS, values, strict=True)
-        )
+        pairs = zip(DIMENSIONS, values, strict=True)
+        labels = tuple(_segment_label(key, v) for (key, _), v in pairs)
         _add(atoms.setdefault((org, labels), [0, 0, 0]), cell)
-        places = [(totals, segments)]
+        _add(totals, cell)
         if org is not None:
-            places.append(per_org.setdefault(org, ([0, 0, 0], {})))
-        for total, by_dimension in places:
-            _add(total, cell)
-            for (key, _), label in zip(DIMENSIONS, labels, strict=True):
-                _add(by_dimension.setdefault(key, {}).setdefault(label, [0, 0, 0]), cell)
+            _add(per_org.setdefault(org, [0, 0, 0]), cell)
+        for (key, _), label in zip(DIMENSIONS, labels, strict=True):
+            _add(segments.setdefault(key, {}).setdefault(label, [0, 0, 0]), cell)
     return (
         totals,
         _given(segments),
-        {org: (t, _given(s)) for org, (t, s) in per_org.items()},
+        per_org,
         [[org, list(labels), *cells] for (org, labels), cells in sorted(atoms.items(), key=str)],
     )
 
