@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.coding.codebook import Codebook, load_codebook
@@ -20,10 +20,10 @@ from bot.digests.actions import list_actions
 from bot.digests.digest import Digest, Quote, Scope
 from bot.digests.disclosure import RoundRelease, release_period, release_round
 from bot.digests.figures import RoundFigures
-from bot.digests.published import publish, released_figures
+from bot.digests.published import publish, released_figures, unpublished
 from bot.digests.quotes import pick_quotes
 from bot.kernel.config import Settings
-from storage.models import Organisation, Release, Round, RoundStatus
+from storage.models import Organisation
 
 
 def prepare(
@@ -35,22 +35,14 @@ def prepare(
     `commit_pages`: commit the coding a page at a time (see code_uncoded_answers), for a
     process beside the bot; the publishing is left to the caller's commit."""
     ids = [*scope.round_ids, *scope.previous]
-    unpublished = list(
-        session.scalars(
-            select(Round.id).where(
-                Round.id.in_(ids),
-                Round.status == RoundStatus.CLOSED,
-                ~exists().where(Release.round_id == Round.id),
-            )
-        )
-    )
+    waiting = unpublished(session, ids)
     coded = (
-        code_uncoded_answers(session, unpublished, codebook, commit_pages=commit_pages)
-        if unpublished
+        code_uncoded_answers(session, waiting, codebook, commit_pages=commit_pages)
+        if waiting
         else 0
     )
     session.flush()
-    publish(session, unpublished, codebook)
+    publish(session, waiting, codebook)
     return coded
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from bot.coding.codebook import Codebook
@@ -48,19 +48,25 @@ def count_round(session: Session, round_id: int, codebook: Codebook) -> RoundFig
     )
 
 
+def unpublished(session: Session, round_ids: Iterable[int]) -> list[int]:
+    """The closed rounds among `round_ids` whose figures are not yet published (rounds closed
+    before releases existed are published on first use)."""
+    return list(
+        session.scalars(
+            select(Round.id).where(
+                Round.id.in_(list(round_ids)),
+                Round.status == RoundStatus.CLOSED,
+                ~exists().where(Release.round_id == Round.id),
+            )
+        )
+    )
+
+
 def publish(session: Session, round_ids: Iterable[int], codebook: Codebook) -> int:
-    """Count and store the figures of each closed round in `round_ids` not yet published
-    (rounds closed before releases existed are published on first use). Returns how many."""
-    ids = list(round_ids)
-    done = set(session.scalars(select(Release.round_id).where(Release.round_id.in_(ids))))
-    closed = session.scalars(
-        select(Round.id).where(Round.id.in_(ids), Round.status == RoundStatus.CLOSED)
-    ).all()
+    """Count and store the figures of these rounds (see `unpublished`). Returns how many."""
     # Every round counted before the first is stored: on SQLite the first write takes the
     # write lock, which every other writer (the bot's updates) then waits for until commit.
-    counted = [
-        count_round(session, round_id, codebook) for round_id in closed if round_id not in done
-    ]
+    counted = [count_round(session, round_id, codebook) for round_id in round_ids]
     session.add_all(Release(round_id=f.round_id, figures=f.to_json()) for f in counted)
     session.flush()
     return len(counted)
