@@ -18,8 +18,9 @@ from bot.coding.codebook import Codebook, load_codebook
 from bot.coding.stored import code_uncoded_answers
 from bot.digests.actions import list_actions
 from bot.digests.digest import Digest, Quote, Scope
-from bot.digests.disclosure import RoundRelease, release_period, release_round
+from bot.digests.disclosure import RoundRelease, release_round
 from bot.digests.figures import RoundFigures
+from bot.digests.periods import release_period
 from bot.digests.published import publish, released_figures, unpublished
 from bot.digests.quotes import pick_quotes
 from bot.kernel.config import Settings
