@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -208,45 +209,13 @@ def _write_round(
     k: int,
 ) -> int:
     summaries: dict[str, QuestionSummary] = {q.key: q for q in release.questions}
-    figures = {q.key: q for q in release.figures.questions}
+    # Numbers of a question only when every value given was given by none or by k or more.
+    numbers_shown = {
+        q.key: all(safe(n, k) for n in q.values.values()) for q in release.figures.questions
+    }
     codes_shown = {r.code for r in release.barriers.rows + release.barriers.successes}
     written = 0
-    last = 0
-    while True:
-        page = session.execute(
-            select(
-                Answer.id,
-                Answer.invitation_id,
-                Question.key,
-                Question.type,
-                Answer.skipped,
-                Answer.number,
-                Answer.text,
-            )
-            .join(Invitation, Invitation.id == Answer.invitation_id)
-            .join(Question, Question.id == Answer.question_id)
-            .where(Invitation.round_id == round_id, Answer.id > last)
-            .order_by(Answer.id)
-            .limit(2000)
-        ).all()
-        if not page:
-            return written
-        ids = [row[0] for row in page]
-        choices = _by_answer(
-            session.execute(
-                select(AnswerChoice.answer_id, AnswerChoice.option_key)
-                .where(AnswerChoice.answer_id.in_(ids))
-                .order_by(AnswerChoice.answer_id, AnswerChoice.option_key)
-            )
-        )
-        eff = effective_codes([round_id])
-        codes = _by_answer(
-            session.execute(
-                select(eff.c.answer_id, eff.c.code)
-                .where(eff.c.answer_id.in_(ids), eff.c.code != NO_CODE)
-                .order_by(eff.c.answer_id, eff.c.code)
-            )
-        )
+    for page, choices, codes in _pages(session, round_id):
         for aid, inv, key, qtype, skipped, number, text in page:
             summary = summaries.get(key)
             if summary is None or summary.suppressed:
@@ -254,10 +223,9 @@ def _write_round(
             if skipped and summary.skipped is None:
                 continue  # so few skipped that the digest did not say how many
             note: list[str] = []
-            shown_choices = _choices(summary, choices.get(aid, []))
             shown_number = ""
             if number is not None and not skipped:
-                if all(safe(n, k) for n in figures[key].values.values()):
+                if numbers_shown[key]:
                     shown_number = f"{number:g}"
                 else:
                     note.append("number held back: some values were given by very few people")
@@ -280,7 +248,7 @@ def _write_round(
                         key,
                         qtype,
                         "yes" if skipped else "",
-                        " ".join(shown_choices),
+                        " ".join(_choices(summary, choices.get(aid, []))),
                         shown_number,
                         shown_text,
                         " ".join(
@@ -291,6 +259,51 @@ def _write_round(
                 ]
             )
             written += 1
+    return written
+
+
+def _pages(
+    session: Session, round_id: int
+) -> Iterator[tuple[list[Any], dict[int, list[str]], dict[int, list[str]]]]:
+    """The round's answers in id order, 2,000 at a time, each page with its answers' choices
+    and the codes that count."""
+    last = 0
+    while True:
+        page = session.execute(
+            select(
+                Answer.id,
+                Answer.invitation_id,
+                Question.key,
+                Question.type,
+                Answer.skipped,
+                Answer.number,
+                Answer.text,
+            )
+            .join(Invitation, Invitation.id == Answer.invitation_id)
+            .join(Question, Question.id == Answer.question_id)
+            .where(Invitation.round_id == round_id, Answer.id > last)
+            .order_by(Answer.id)
+            .limit(2000)
+        ).all()
+        if not page:
+            return
+        ids = [row[0] for row in page]
+        choices = _by_answer(
+            session.execute(
+                select(AnswerChoice.answer_id, AnswerChoice.option_key)
+                .where(AnswerChoice.answer_id.in_(ids))
+                .order_by(AnswerChoice.answer_id, AnswerChoice.option_key)
+            )
+        )
+        eff = effective_codes([round_id])
+        codes = _by_answer(
+            session.execute(
+                select(eff.c.answer_id, eff.c.code)
+                .where(eff.c.answer_id.in_(ids), eff.c.code != NO_CODE)
+                .order_by(eff.c.answer_id, eff.c.code)
+            )
+        )
+        yield list(page), choices, codes
         last = page[-1][0]
 
 
