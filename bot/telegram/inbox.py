@@ -183,8 +183,19 @@ class Inbox:
         holder, self._holder = self._holder, None
         if holder is not None:
             with contextlib.suppress(Exception):
-                await asyncio.get_running_loop().run_in_executor(self._thread, holder.invalidate)
+                await asyncio.get_running_loop().run_in_executor(
+                    self._thread, self._release, holder
+                )
         self._thread.shutdown(wait=False)
+
+    def _release(self, holder: Connection) -> None:
+        # Unlocked before the connection goes: the server frees a dropped connection's locks
+        # only once it notices, and another process looking at once would still see them held.
+        try:
+            holder.execute(select(func.pg_advisory_unlock(owner_lock_key(self.owner))))
+            holder.commit()
+        finally:
+            holder.invalidate()
 
     async def take_over(self, application: Application, *, at_start: bool = False) -> int:  # type: ignore[type-arg]
         """Put the updates of dead processes on `application`'s queue, now held by this one;
