@@ -292,17 +292,31 @@ class Round(Base):
     invitations: Mapped[list[Invitation]] = relationship(back_populates="round")
 
 
+CHAT = "chat"  # Invitation.channel of everyone asked by the bot
+
+
 class Invitation(Base):
-    """One participant's place in one round; their progress is derived from its answers."""
+    """One participant's place in one round; their progress is derived from its answers.
+
+    A submission gathered elsewhere (on paper, at an event, in KoboToolbox or ODK) and
+    imported (bot.participation.imported) is an invitation with no participant: anonymous,
+    completed, its `channel` saying where it came from and its `submission_key` making a
+    second import of it add nothing. Nothing is ever sent for it."""
 
     __tablename__ = "invitations"
-    __table_args__ = (UniqueConstraint("round_id", "participant_id"),)
+    __table_args__ = (
+        UniqueConstraint("round_id", "participant_id"),
+        UniqueConstraint("round_id", "submission_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
-    participant_id: Mapped[int] = mapped_column(
+    participant_id: Mapped[int | None] = mapped_column(
         ForeignKey("participants.id", ondelete="CASCADE"), index=True
     )
+    channel: Mapped[str] = mapped_column(String(20), default=CHAT, server_default=CHAT)
+    # An imported submission's id: the form tool's instance id, or a hash of the file and row.
+    submission_key: Mapped[str | None] = mapped_column(String(100))
     status: Mapped[InvitationStatus] = mapped_column(
         _enum(InvitationStatus), default=InvitationStatus.PENDING, index=True
     )
@@ -325,7 +339,7 @@ class Invitation(Base):
     prompt_message_id: Mapped[int | None] = mapped_column(BigInteger)
 
     round: Mapped[Round] = relationship(back_populates="invitations")
-    participant: Mapped[Participant] = relationship(back_populates="invitations")
+    participant: Mapped[Participant | None] = relationship(back_populates="invitations")
     answers: Mapped[list[Answer]] = relationship(
         back_populates="invitation", cascade="all, delete-orphan", passive_deletes=True
     )

@@ -94,3 +94,58 @@ def test_0004_purges_finished_payloads_and_keeps_pending_ones(empty_engine: Engi
     assert kept["sent"] == kept["failed"] == kept["cancelled"] == {"purged": True}
     migrate.downgrade(empty_engine, "0003")  # a no-op: the text cannot come back
     assert migrate.current_revision(empty_engine) == "0003"
+
+
+def test_0008_keeps_every_answer_and_enforces_foreign_keys_again(empty_engine: Engine) -> None:
+    """0008 copies `invitations` on SQLite (its participant becomes optional): the answers
+    that refer to it stay, and foreign keys are enforced again afterwards. Down again, the
+    anonymous imported submissions go with their answers; everyone else's stay."""
+    migrate.upgrade(empty_engine, "0006")
+    at = "'2026-12-01 10:00:00+00:00'"
+    rows = [
+        "INSERT INTO organisations (id, name, created_at) VALUES (1, 'Alder Trust', {at})",
+        "INSERT INTO participants (id, telegram_user_id, role, status, profile, created_at,"
+        " updated_at) VALUES (1, 77, 'member', 'active', '{{}}', {at}, {at})",
+        "INSERT INTO consultations (id, slug, version, title, intro, estimated_minutes,"
+        " content_hash, spec, imported_at, retired) VALUES (1, 's', 1, 'T', '', 3, 'h', '{{}}',"
+        " {at}, false)",
+        "INSERT INTO questions (id, consultation_id, key, position, type, text, required,"
+        " options, coding) VALUES (1, 1, 'q', 0, 'text', 'Q?', true, '[]', '{{}}')",
+        "INSERT INTO rounds (id, consultation_id, audience, status, opens_at, closes_at,"
+        " remind_before_seconds, created_at) VALUES (1, 1, '{{}}', 'open', {at}, {at}, '[]',"
+        " {at})",
+        "INSERT INTO invitations (id, round_id, participant_id, status, segment, invited_at)"
+        " VALUES (1, 1, 1, 'completed', '{{}}', {at})",
+        "INSERT INTO answers (id, invitation_id, question_id, text, skipped, answered_at)"
+        " VALUES (1, 1, 1, 'Funding comes late', false, {at})",
+    ]
+    with empty_engine.begin() as connection:
+        for row in rows:
+            connection.execute(text(row.format(at=at)))
+    migrate.upgrade(empty_engine, "0008")
+    with empty_engine.begin() as connection:
+        assert connection.execute(text("SELECT text FROM answers")).scalars().all() == [
+            "Funding comes late"
+        ]
+        assert connection.execute(text("SELECT channel FROM invitations")).scalar() == "chat"
+        connection.execute(
+            text(
+                "INSERT INTO invitations (id, round_id, status, segment, invited_at, channel,"
+                f" submission_key) VALUES (2, 1, 'completed', '{{}}', {at}, 'kobo', 'uuid:1')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO answers (id, invitation_id, question_id, text, skipped,"
+                f" answered_at) VALUES (2, 2, 1, 'On paper', false, {at})"
+            )
+        )
+    if empty_engine.dialect.name == "sqlite":
+        with empty_engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    migrate.downgrade(empty_engine, "0006")
+    with empty_engine.connect() as connection:
+        assert connection.execute(text("SELECT id FROM invitations")).scalars().all() == [1]
+        assert connection.execute(text("SELECT text FROM answers")).scalars().all() == [
+            "Funding comes late"
+        ]
