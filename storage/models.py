@@ -242,6 +242,9 @@ class Question(Base):
     max_length: Mapped[int | None]
     # Question-level coding rules from the file: {"codes": [...], "codes_when": "no", ...}.
     coding: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Asked only when this condition on earlier answers holds (bot.consultations.conditions).
+    relevant: Mapped[str | None] = mapped_column(Text)
+    constraint_message: Mapped[str | None] = mapped_column(Text)  # said when text is too long
 
     consultation: Mapped[Consultation] = relationship(back_populates="questions")
 

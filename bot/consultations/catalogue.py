@@ -58,6 +58,8 @@ def import_consultation(
                     "codes_when": question.codes_when,
                     "codes_at_most": question.codes_at_most,
                 },
+                relevant=question.relevant,
+                constraint_message=question.constraint_message,
             )
         )
     session.add(consultation)

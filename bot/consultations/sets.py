@@ -49,6 +49,14 @@ File format
     text = "..."
     required = false                  # shows a Skip button
     max_length = 800                  # text only: default 800, at most 2000
+    relevant = "${feedback} = 'no'"   # optional: asked only when this holds (see below)
+
+    closing = "Thank you..."          # optional, top level: said after the summary
+    language = "en"                   # optional, top level: the language the texts are in
+    [translations.cy]                 # optional: other languages, by text key (see below)
+    title = "..."
+    "feedback.text" = "..."
+    "obstacle.o.early" = "..."        # an option's label
 
 Rules worth knowing
 -------------------
@@ -63,6 +71,13 @@ Rules worth knowing
   question-level code would claim a barrier the person may not have named.
 * ``exclusive = true`` (multi only) marks an option such as "None of these" that clears the
   others when chosen, and is cleared when another is chosen.
+* ``relevant`` is a condition on answers given earlier (bot/consultations/conditions.py has the
+  grammar: ``${q} = 'x'``, ``selected(${q}, 'x')``, ``${scale} >= 3``, ``and``, ``or``,
+  ``not()``). A question whose condition does not hold is not asked; it may refer only to
+  questions before it.
+* ``translations`` maps a language code to texts by key: ``title``, ``intro``, ``closing``,
+  ``<question>.text``, ``<question>.help``, ``<question>.min_label``, ``<question>.max_label``
+  and ``<question>.o.<option>``. Each has the same length limit as the text it translates.
 * Unknown fields are errors, so a misspelt ``requried = false`` is caught, not ignored.
 
 Errors come back as :class:`ConsultationError`, one line per problem, in the form
@@ -96,6 +111,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from bot.consultations.conditions import ConditionError, parse
 from bot.consultations.problems import ConsultationError, Problem, SourceMap, problems_from
 
 DEFAULT_TEXT_MAX_LENGTH = 800
@@ -107,15 +123,18 @@ SNAPSHOT_FORMAT = 1
 _SET_ID = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 _ITEM_ID = r"^[a-z0-9_]+$"
 _CODE = r"^[a-z]+\.[a-z][a-z_]*$"
+_LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
 _PATTERN_HINTS = {
     _SET_ID: "use lowercase letters, digits and single '-' between words",
     _ITEM_ID: "use lowercase letters, digits and '_'",
     _CODE: "a code looks like 'ext.funding' or 'int.capacity'",
+    _LANGUAGE: "a language code looks like 'en', 'cy' or 'pt-BR'",
 }
 
 SetId = Annotated[str, StringConstraints(strict=True, pattern=_SET_ID, max_length=64)]
 ItemId = Annotated[str, StringConstraints(strict=True, pattern=_ITEM_ID, max_length=32)]
 Code = Annotated[str, StringConstraints(strict=True, pattern=_CODE, max_length=64)]
+Language = Annotated[str, StringConstraints(strict=True, pattern=_LANGUAGE, max_length=16)]
 
 
 def _text(max_length: int) -> Any:
@@ -216,6 +235,9 @@ class Question(_Model):
     codes: list[Code] = Field(default_factory=list)
     codes_when: Literal["yes", "no"] | None = None
     codes_at_most: StrictInt | None = None
+    relevant: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    # Said instead of the standard "too long" when a typed answer is over max_length.
+    constraint_message: HelpText | None = None
 
     @field_validator("codes")
     @classmethod
@@ -274,6 +296,8 @@ class Question(_Model):
             raise _problem(
                 "codes", "text answers are coded one by one by the barrier coder, not here"
             )
+        if self.constraint_message is not None and t is not QuestionType.TEXT:
+            raise _problem("constraint_message", "only text questions have a length to check")
         if self.codes_when is not None and t is not QuestionType.YESNO:
             raise _problem("codes_when", "only yesno questions use codes_when")
         if self.codes_at_most is not None:
@@ -306,10 +330,14 @@ class ConsultationSet(_Model):
     estimated_minutes: StrictInt = Field(ge=1, le=30)
     audience_hint: Audience
     questions: list[Question] = Field(min_length=1, max_length=12)
+    closing: Intro | None = None
+    language: Language = "en"
+    translations: dict[Language, dict[str, str]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_questions(self) -> ConsultationSet:
         seen: dict[str, int] = {}
+        earlier: dict[str, tuple[str, frozenset[str]]] = {}
         for i, question in enumerate(self.questions):
             if question.id in seen:
                 raise _problem(
@@ -317,7 +345,40 @@ class ConsultationSet(_Model):
                     f"duplicate question id {question.id!r} (also questions[{seen[question.id]}])",
                 )
             seen[question.id] = i
+            if question.relevant:
+                try:
+                    parse(question.relevant).check(earlier)
+                except ConditionError as exc:
+                    raise _problem(f"questions.{i}.relevant", str(exc)) from None
+            earlier[question.id] = (question.type.value, frozenset(labels_of(question)))
+        for language, texts in self.translations.items():
+            limits = self.translatable()
+            for key, text in texts.items():
+                limit = limits.get(key)
+                if limit is None:
+                    raise _problem(
+                        f"translations.{language}", f"{key!r} is no text of this consultation"
+                    )
+                if not text.strip():
+                    raise _problem(f"translations.{language}", f"{key!r} is empty")
+                if len(text) > limit:
+                    raise _problem(
+                        f"translations.{language}",
+                        f"{key!r}: at most {limit} characters (got {len(text)})",
+                    )
         return self
+
+    def translatable(self) -> dict[str, int]:
+        """Every text key a translation may give, with its length limit."""
+        keys = {"title": 80, "intro": 1000, "closing": 1000}
+        for q in self.questions:
+            keys[f"{q.id}.text"] = 300
+            keys[f"{q.id}.help"] = 300
+            if q.scale is not None:
+                keys[f"{q.id}.min_label"] = keys[f"{q.id}.max_label"] = 40
+            for o in q.options or ():
+                keys[f"{q.id}.o.{o.id}"] = 40
+        return keys
 
     def question(self, question_id: str) -> Question | None:
         return next((q for q in self.questions if q.id == question_id), None)
@@ -336,9 +397,31 @@ class ConsultationSet(_Model):
         return self.model_dump(mode="json")
 
 
+def labels_of(question: Question) -> dict[str, str]:
+    """Option id -> label, the two answers of a yes/no question included."""
+    if question.type is QuestionType.YESNO:
+        return {"yes": "Yes", "no": "No"}
+    return {o.id: o.label for o in question.options or ()}
+
+
+# Fields added after sets were first stored: left out of the hash while they hold their
+# default, so a set that does not use them keeps its hash (and is not imported again).
+_LATER_DEFAULTS: dict[str, Any] = {"closing": None, "language": "en", "translations": {}}
+_LATER_QUESTION_DEFAULTS: dict[str, Any] = {"relevant": None, "constraint_message": None}
+
+
+def _hashed(snapshot: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in snapshot.items() if _LATER_DEFAULTS.get(k, ...) != v}
+    out["questions"] = [
+        {k: v for k, v in q.items() if _LATER_QUESTION_DEFAULTS.get(k, ...) != v}
+        for q in snapshot["questions"]
+    ]
+    return out
+
+
 def consultation_digest_hash(consultation: ConsultationSet) -> str:
     """SHA-256 hex of the set's meaning: comments, layout and spelled-out defaults do not count."""
-    payload = {"format": SNAPSHOT_FORMAT, "set": consultation.to_dict()}
+    payload = {"format": SNAPSHOT_FORMAT, "set": _hashed(consultation.to_dict())}
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
