@@ -1,7 +1,7 @@
 """invitations: anonymous imported submissions (no participant), their channel and key
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-10 10:00:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
