@@ -17,6 +17,8 @@ import typer
 from telegram.error import InvalidToken, TelegramError
 
 from bot.app import build_application, run_worker, worker_main
+from bot.cli.answers import answers_app
+from bot.cli.code import code
 from bot.cli.common import EXIT_FAILED, EXIT_USAGE, CliState, UserError, state
 from bot.cli.digest import digest
 from bot.cli.invites import invites_app
@@ -52,7 +54,9 @@ app.add_typer(roles_app, name="roles")
 app.add_typer(invites_app, name="invites")
 app.add_typer(consultations_app, name="consultations")
 app.add_typer(rounds_app, name="rounds")
+app.add_typer(answers_app, name="answers")
 app.command("digest")(digest)
+app.command("code")(code)
 
 
 @app.callback()

@@ -276,8 +276,9 @@ def rounds_show(ctx: typer.Context, round_id: int) -> None:
         def shown(value: int | None, small: bool = True) -> str:
             return str(value) if value is not None else (f"<{k}" if small else "held back")
 
+        imported = f" ({s.imported} imported)" if s.imported else ""
         typer.echo(
-            f"round {round_id} {s.round.status.value}: invited {s.invited}, "
+            f"round {round_id} {s.round.status.value}: invited {s.invited}{imported}, "
             f"delivered {s.delivered}, unreachable {s.unreachable}, "
             f"answered {shown(p.responded)}, completed {shown(p.completed)}"
         )

@@ -53,7 +53,10 @@ DIMENSION_LABELS = {
     "sector": "Sector",
     "answers_as": "Answering as",
     "kind": "Organisation type",
+    "channel": "Channel",
 }
+# Dimensions of how people were asked, not of who they are: nobody is "not reached" by one.
+NOT_REACH = frozenset({"channel"})
 
 T = TypeVar("T")
 
@@ -298,7 +301,7 @@ def _participation(
                 else None
             )
             rows.append(SegmentRow(lab, n, resp, comp, rate(resp, n), is_merged, 0 < r < k))
-            if r < k and lab != NOT_GIVEN:
+            if r < k and lab != NOT_GIVEN and key not in NOT_REACH:
                 words = "no responses" if r == 0 and n >= k else f"fewer than {k} responses"
                 gaps.append(f"{label}: {lab} ({words} from {n} invited)")
         rows.sort(key=lambda s: (s.merged, s.label == NOT_GIVEN, -(s.rate or 0), s.label))

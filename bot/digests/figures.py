@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bot.digests.segments import CHAT_LABEL, DIMENSIONS
+
 
 @dataclass
 class QuestionFigures:
@@ -84,5 +86,13 @@ class RoundFigures:
             ],
             codes=data["codes"],
             quotes=[QuoteCandidate(**q) for q in data.get("quotes", [])],
-            atoms=data.get("atoms", []),
+            atoms=[_with_channel(atom) for atom in data.get("atoms", [])],
         )
+
+
+def _with_channel(atom: list[Any]) -> list[Any]:
+    """An atom of a release published before the channel dimension (five labels, not six):
+    everyone in it answered in the chat."""
+    org, labels, *cells = atom
+    missing = len(DIMENSIONS) - len(labels)
+    return [org, [*labels, *[CHAT_LABEL] * missing], *cells] if missing > 0 else atom

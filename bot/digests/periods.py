@@ -23,6 +23,7 @@ from bot.digests.digest import (
 from bot.digests.disclosure import (
     DIMENSION_LABELS,
     MERGED_LABEL,
+    NOT_REACH,
     RoundRelease,
     code_rows,
     participation_of,
@@ -30,6 +31,7 @@ from bot.digests.disclosure import (
     scale_stats,
 )
 from bot.digests.figures import OrganisationFigures, QuestionFigures, RoundFigures
+from bot.digests.segments import CHAT_LABEL
 
 
 def release_period(
@@ -115,9 +117,10 @@ def _code_shown(r: RoundRelease, code: str) -> bool:
 
 def _segments(r: RoundRelease, key: str) -> dict[str, list[int]]:
     """A round's cells for a dimension; a round where nobody had a value for it has them all
-    under "not given"."""
+    under "not given" (under "Chat" for the channel: all its answers came by the chat)."""
     f = r.figures
-    return f.segments.get(key) or {NOT_GIVEN: [f.invited, f.responded, f.completed]}
+    everyone = CHAT_LABEL if key == "channel" else NOT_GIVEN
+    return f.segments.get(key) or {everyone: [f.invited, f.responded, f.completed]}
 
 
 def _row(r: RoundRelease, key: str, label: str) -> SegmentRow | None:
@@ -173,7 +176,7 @@ def _period_participation(
                 rest_labels.append(label)
                 for i, x in enumerate((n, resp, comp)):
                     rest[i] += x
-            if resp < k and label != NOT_GIVEN:
+            if resp < k and label != NOT_GIVEN and key not in NOT_REACH:
                 words = "no responses" if resp == 0 and n >= k else f"fewer than {k} responses"
                 gaps.append(f"{DIMENSION_LABELS.get(key, key)}: {label} ({words} from {n} invited)")
         if rest_labels:

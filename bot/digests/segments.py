@@ -1,9 +1,10 @@
 """Who took part: invited, responded and completed, overall, by segment (area, size, sector,
-answering as, organisation type) and by organisation, as true counts (bot.digests.disclosure
-decides what is shown).
+answering as, organisation type, channel) and by organisation, as true counts
+(bot.digests.disclosure decides what is shown).
 
 Who counts as what: invited: an invitation row; responded: the person answered at least one
-question; completed: they finished the round.
+question; completed: they finished the round. A submission gathered elsewhere and imported
+(bot.participation.imported) is one of each, under its channel, its other segments not given.
 """
 
 from __future__ import annotations
@@ -14,16 +15,29 @@ from sqlalchemy import JSON, ColumnElement, Text, case, cast, exists, func, or_,
 from sqlalchemy.orm import Session
 
 from bot.digests.digest import NOT_GIVEN
-from storage.models import Answer, Invitation, InvitationStatus, Organisation
+from storage.models import CHAT, Answer, Invitation, InvitationStatus, Organisation
 
+# Channel comes last: releases published before it have the others' labels only (see
+# CHAT_LABEL), in this order.
 DIMENSIONS: tuple[tuple[str, str], ...] = (
     ("area", "Area"),
     ("size", "Organisation size"),
     ("sector", "Sector"),
     ("answers_as", "Answering as"),
     ("kind", "Organisation type"),
+    ("channel", "Channel"),
 )
 ANSWERS_AS_LABELS = {"organisation": "An organisation", "service_user": "A service user"}
+CHANNEL_LABELS = {
+    CHAT: "Chat",
+    "paper": "Paper",
+    "event": "Event",
+    "kobo": "KoboToolbox",
+    "odk": "ODK",
+}
+# Everyone asked before answers could be imported answered in the chat: a release published
+# then has no channel label in its atoms, nor a channel dimension (RoundFigures.from_json).
+CHAT_LABEL = CHANNEL_LABELS[CHAT]
 
 
 def on_postgresql(session: Session) -> bool:
@@ -45,8 +59,11 @@ def has_completed() -> ColumnElement[bool]:
     )
 
 
-def _dimension_column(key: str, segment: Any) -> Any:
-    """`key` of an invitation's `segment` (a JSON expression)."""
+def _dimension_column(key: str, segment: Any, counted: Any) -> Any:
+    """`key` of an invitation's `segment` (a JSON expression) or, for the channel, of its own
+    column (in `counted`)."""
+    if key == "channel":
+        return counted.c.channel
     if key == "answers_as":
         return segment["answers_as"].as_string()
     # As copied into the invitation when it was made (bot.participation.profile.segment_of), so
@@ -97,11 +114,13 @@ def _add(target: list[int], cell: tuple[int, int, int]) -> None:
 
 def _given(segments: Cells) -> Cells:
     """Dimensions somebody has a value for, each in label order with "not given" first (ties
-    in merging small segments are broken by this order)."""
+    in merging small segments are broken by this order). The channel only when some answers
+    came by another than the chat: "all in the chat" is no breakdown."""
+    unknown = {key: NOT_GIVEN for key, _ in DIMENSIONS} | {"channel": CHAT_LABEL}
     return {
-        key: dict(sorted(labels.items(), key=lambda kv: (kv[0] != NOT_GIVEN, kv[0])))
+        key: dict(sorted(labels.items(), key=lambda kv: (kv[0] != unknown[key], kv[0])))
         for key, labels in segments.items()
-        if any(label != NOT_GIVEN for label in labels)
+        if any(label != unknown[key] for label in labels)
     }
 
 
@@ -118,12 +137,13 @@ def _cells(session: Session, ids: list[int]) -> list[Any]:
         select(
             Invitation.organisation_id,
             segment_text.label("segment"),
+            Invitation.channel,
             func.count().label("invited"),
             flag(has_responded()).label("responded"),
             flag(has_completed()).label("completed"),
         )
         .where(Invitation.round_id.in_(ids))
-        .group_by(Invitation.organisation_id, segment_text)
+        .group_by(Invitation.organisation_id, segment_text, Invitation.channel)
         .subquery("counted")
     )
     # PostgreSQL reads JSON out of a json value (the text is cast back); SQLite out of text.
@@ -135,7 +155,7 @@ def _cells(session: Session, ids: list[int]) -> list[Any]:
         session.execute(
             select(
                 counted.c.organisation_id,
-                *[_dimension_column(key, segment) for key, _ in DIMENSIONS],
+                *[_dimension_column(key, segment, counted) for key, _ in DIMENSIONS],
                 counted.c.invited,
                 counted.c.responded,
                 counted.c.completed,
@@ -145,6 +165,9 @@ def _cells(session: Session, ids: list[int]) -> list[Any]:
 
 
 def _segment_label(key: str, value: Any) -> str:
+    if key == "channel":
+        text = str(value or CHAT)
+        return CHANNEL_LABELS.get(text, text.replace("_", " ").capitalize())
     if value is None or str(value).strip() == "":
         return NOT_GIVEN
     text = str(value)

@@ -66,6 +66,7 @@ EXPORTED: dict[str, frozenset[str]] = {
         {
             "round_id",
             "participant_id",
+            "channel",
             "status",
             "segment",
             "organisation_id",
@@ -154,6 +155,9 @@ NOT_EXPORTED: dict[str, str] = {
     "schedules.remind_before_seconds": _PLAN,
     "update_inbox.*": "a Telegram update as it arrived, kept only until it is handled (well "
     "under a second, or until a restart after a crash), then deleted",
+    "invitations.submission_key": "held only by a submission gathered elsewhere and imported "
+    "(bot.participation.imported), which belongs to no participant; a person's own "
+    "invitations have none",
     "releases.figures": "counts of people, never of one person; their own quotes in it are "
     "exported as quoted_in_published_digests",
 }
@@ -240,6 +244,7 @@ def _invitation(session: Session, inv: Invitation) -> dict[str, Any]:
     return {
         "consultation": inv.round.consultation.title,
         "round_id": inv.round_id,
+        "channel": inv.channel,
         "status": inv.status.value,
         "segment": inv.segment,
         "organisation": _organisation_name(session, inv.organisation_id),

@@ -16,6 +16,7 @@ from bot.digests.published import released_figures
 from bot.digests.segments import participation_cells
 from bot.rounds.services import RoundError
 from storage.models import (
+    CHAT,
     Delivery,
     DeliveryStatus,
     Invitation,
@@ -32,24 +33,26 @@ class RoundStats:
 
     round: Round
     invited: int
-    counts: Counter[str]  # invitations by status, for the sending figures
+    counts: Counter[str]  # the chat's invitations by status, for the sending figures
     delivered: int  # delivered or further along
     unreachable: int
+    imported: int  # submissions gathered elsewhere (bot.participation.imported): never sent
     participation: Participation  # started (responded) and completed, overall and by segment
     k: int
 
 
 def round_stats(session: Session, round_: Round, k: int) -> RoundStats:
-    counts: Counter[str] = Counter(
-        {
-            status.value: int(n)
-            for status, n in session.execute(
-                select(Invitation.status, func.count())
-                .where(Invitation.round_id == round_.id)
-                .group_by(Invitation.status)
-            )
-        }
-    )
+    counts: Counter[str] = Counter()
+    imported = 0
+    for status, channel, n in session.execute(
+        select(Invitation.status, Invitation.channel, func.count())
+        .where(Invitation.round_id == round_.id)
+        .group_by(Invitation.status, Invitation.channel)
+    ):
+        if channel == CHAT:
+            counts[status.value] += int(n)
+        else:
+            imported += int(n)
     # A published round shows the figures it was published with: recounted after an erasure
     # they would differ by the person who left, and give them away.
     published = released_figures(session, [round_.id], missing_ok=True).get(round_.id)
@@ -67,6 +70,7 @@ def round_stats(session: Session, round_: Round, k: int) -> RoundStats:
         counts,
         delivered,
         counts["unreachable"],
+        imported,
         release_participation(live, k, "coordinator", {}),
         k,
     )
