@@ -65,7 +65,12 @@ def read_sheet(path: Path) -> Sheet:
         raise SheetError(f"{path.name} is empty: it needs a header row and a row per submission")
     (_, first), *rest = table
     header = tuple(cell.strip() for cell in first)
-    rows = tuple((n, cells) for n, cells in rest if any(c.strip() for c in cells))
+    width = len(header)
+    rows = tuple(
+        (n, cells + ("",) * (width - len(cells)))  # a row's empty end may not be written
+        for n, cells in rest
+        if any(c.strip() for c in cells)
+    )
     return Sheet(path.name, suffix == ".xlsx", header, rows, digest)
 
 

@@ -361,6 +361,6 @@ def _key(
             bare = value[5:] if value.casefold().startswith("uuid:") else value
             key = f"uuid:{bare}"
             if len(key) > KEY_LENGTH:
-                problems.add(row, index, f"an instance id of at most {KEY_LENGTH - 5} characters")
+                problems.add(row, index, f"an instance id longer than {KEY_LENGTH - 5} characters")
             return key[:KEY_LENGTH]
     return "row:" + hashlib.sha256(f"{sheet.content_hash}:{row}".encode()).hexdigest()
