@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def consultbot(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
+    *args: str, cwd: Path, env: dict[str, str] | None = None, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`consultbot ARGS` through the installed entry point (bot.cli:main), so exit codes and
     stderr are what a person at a terminal sees. CONSULTBOT_* variables of the test run are
@@ -20,6 +20,7 @@ def consultbot(
         [sys.executable, "-c", "from bot.cli import main; main()", *args],
         cwd=cwd,
         env=full_env,
+        input=input,
         capture_output=True,
         text=True,
         timeout=120,
