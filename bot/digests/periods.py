@@ -275,10 +275,11 @@ def _period_organisation(
     orgs = [r.figures.organisations.get(org_id) or OrganisationFigures(0, 0, 0) for r in kept]
     invited = sum(o.invited for o in orgs)
     if not kept or any(
-        d is None or (d.suppressed and o.responded) for d, o in zip(details, orgs, strict=True)
+        d is None or (o.invited and d.responded is None) for d, o in zip(details, orgs, strict=True)
     ):
-        none = all(o.responded == 0 for o in orgs) and invited >= k
-        return OrganisationDetail(name, invited, 0 if none else None, None, [], True)
+        # A round held the organisation's figure back, so the period does too, even a zero:
+        # that round's people were fewer than k, and a zero says what each of them did.
+        return OrganisationDetail(name, invited, None, None, [], True)
     responded = sum(o.responded for o in orgs)
     codes = _sum_dicts(o.codes for o in orgs)
     shown = {

@@ -20,18 +20,19 @@ from sqlalchemy.orm import Session
 from bot.coding.stored import codebook_for
 from bot.digests.answers_csv import write_csv
 from bot.digests.compile import compile_digest, prepare
-from bot.digests.digest import Barriers, Digest, Participation, Scope
+from bot.digests.digest import NOT_GIVEN, Barriers, Digest, Participation, Scope
 from bot.digests.scopes import round_scope
+from bot.digests.segments import CHANNEL_LABELS
 from bot.kernel.config import Settings, load_settings
 from bot.kernel.context import AppContext
 from bot.participation.mydata import forget
 from bot.rounds.watching import get_round, round_stats
 from storage.db import session_scope
-from storage.models import Base, Invitation, Participant, Round
+from storage.models import CHAT, Base, Invitation, InvitationStatus, Participant, Round
 from tests.conftest import Database
 from tests.support import factories
 from tests.support.attacker import Attacker, Person, Question
-from tests.support.digest_fixtures import closed_round, respondent
+from tests.support.digest_fixtures import answer, closed_round, question, respondent
 
 K = 5
 QUESTIONS = [  # as in the shipped partnership-health-check set
@@ -74,6 +75,9 @@ class Someone:
     area: str
     answers: dict[str, Any] | None
     completed: bool
+    # Not "chat": a submission gathered elsewhere and imported (anonymous, answered, finished,
+    # nothing known of who gave it).
+    channel: str = CHAT
 
 
 def codes_of(answers: dict[str, Any]) -> set[str]:
@@ -108,13 +112,18 @@ answer_values = st.fixed_dictionaries(
 @st.composite
 def scenarios(draw: st.DrawFn) -> list[list[Someone]]:
     """Two or three rounds of 1 to 30 invitations, people in up to 6 areas, two
-    organisations (with their own areas) and service users."""
+    organisations (with their own areas) and service users, and submissions imported from
+    KoboToolbox or paper (about one in five)."""
     areas = AREAS[: draw(st.integers(1, 6))]
     rounds = []
     for _ in range(draw(st.integers(2, 3))):
         size = draw(st.integers(1, 30))
         people = []
         for _ in range(size):
+            channel = draw(st.sampled_from([CHAT, CHAT, CHAT, "kobo", "paper"]))
+            if channel != CHAT:
+                people.append(Someone(None, "", draw(answer_values), True, channel))
+                continue
             org = draw(st.sampled_from([0, 1, None]))
             area = areas[org % len(areas)] if org is not None else draw(st.sampled_from(areas))
             answered = draw(st.booleans()) or draw(st.booleans())
@@ -152,6 +161,9 @@ def build(
                 k: (sorted(v) if isinstance(v, set) else v)
                 for k, v in (someone.answers or {}).items()
             }
+            if someone.channel != CHAT:
+                people.append(imported(session, round_, user, someone.channel, answers))
+                continue
             invitation = respondent(
                 session,
                 round_,
@@ -166,6 +178,7 @@ def build(
                 "area": someone.area,
                 "answers_as": "An organisation" if org is not None else "A service user",
                 "kind": (org.kind or "Not given") if org is not None else "Not given",
+                "channel": "Chat",
             }
             given = someone.answers is not None
             people.append(
@@ -181,6 +194,38 @@ def build(
                 )
             )
     return people, ids, [o.id for o in orgs]
+
+
+def imported(
+    session: Session, round_: Round, number: int, channel: str, answers: dict[str, Any]
+) -> Person:
+    """A submission imported into the round (as bot.participation.imported stores one), and
+    the attacker's view of it: nothing but its channel."""
+    invitation = Invitation(
+        round=round_,
+        participant_id=None,
+        status=InvitationStatus.COMPLETED,
+        segment={},
+        channel=channel,
+        submission_key=f"uuid:{number}",
+        completed_at=round_.opens_at,
+    )
+    session.add(invitation)
+    session.flush()
+    for key, value in answers.items():
+        answer(session, invitation, question(round_.consultation, key), value)
+    labels = {"area": NOT_GIVEN, "answers_as": NOT_GIVEN, "kind": NOT_GIVEN}
+    labels["channel"] = CHANNEL_LABELS[channel]
+    return Person(
+        invitation.id,
+        round_.id,
+        labels,
+        None,
+        responded=True,
+        completed=True,
+        answers={k: (set(v) if isinstance(v, list) else v) for k, v in answers.items()},
+        codes=codes_of(answers),
+    )
 
 
 def obtain(
@@ -234,7 +279,7 @@ def attack(
     attacker = Attacker(people, QUESTIONS, CODES, K)
     lead_of = orgs[0] if lead else None
     obtain(ctx, settings, attacker, ids, lead_of)
-    responded = [p for p in people if p.responded]
+    responded = [p for p in people if p.responded and p.labels["channel"] == "Chat"]
     if responded:
         gone = responded[forget_index % len(responded)]
         with session_scope(ctx.sessions) as session:
@@ -392,3 +437,27 @@ def test_case_7_round_n(ctx: AppContext, k5: Settings) -> None:
     }
     assert all(r.completed is None or r.completed == 0 or r.completed >= K for r in rows.values())
     assert "east" not in rows  # one invited: merged
+
+
+def test_a_quarter_shows_no_zero_for_fewer_than_k_of_a_leads_organisation(
+    ctx: AppContext, k5: Settings
+) -> None:
+    """Found by the attacker: the lead's organisation had one person invited in the quarter's
+    one releasable round, who did not answer; that round held the organisation's figure back,
+    and the quarter showed it as 0."""
+    first = [someone("north", org=0) for _ in range(2)] + [nobody("north", 0) for _ in range(4)]
+    second = [someone("north", org=1) for _ in range(4)] + [nobody("north", 1) for _ in range(3)]
+    second += [nobody("north", org=0), someone("north")]
+    assert not attack(ctx, k5, [first, second], 0, True)
+    with session_scope(ctx.sessions) as session:
+        org = session.scalar(
+            select(Invitation.organisation_id)
+            .where(Invitation.organisation_id.is_not(None))
+            .order_by(Invitation.id)
+        )
+    ids = round_ids(ctx)
+    quarter = digest_of(
+        ctx, k5, Scope(tuple(ids), "quarter", period=True), organisation_id=org, audience="lead"
+    )
+    assert quarter.left_out == [ids[0]]
+    assert quarter.organisation is not None and quarter.organisation.responded is None

@@ -237,6 +237,10 @@ class Attacker:
                 )
                 groups.setdefault(cell, []).append(p)
             tallies: dict[tuple[str, ...], dict[Key, set[str]]] = {}
+            # A code is written on the row of the answer that carries it: with a question
+            # left out of the file (the digest held it back), the codes on its answers are
+            # out of sight, and the rows' codes no longer count the people who have them.
+            whole = set(self.questions) <= {r["question"] for r in round_rows}
             for r in round_rows:
                 combo = tuple(r[col] for col in columns)
                 tally = tallies.setdefault(combo, {})
@@ -250,7 +254,7 @@ class Attacker:
                     tally.setdefault(("x", key, int(float(r["number"]))), set()).add(
                         r["respondent"]
                     )
-                for code in r["codes"].split():
+                for code in r["codes"].split() if whole else ():
                     tally.setdefault(("y", code), set()).add(r["respondent"])
             for combo, members in groups.items():
                 tally = tallies.get(combo, {})
