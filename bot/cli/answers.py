@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from bot.cli.common import EXIT_FAILED, UserError, state
+from bot.coding.codebook import CodebookError
 from bot.coding.stored import code_uncoded_answers, codebook_for
 from bot.kernel.context import AppContext
 from bot.participation.imported import ImportRefused, SheetProblems, import_answers
@@ -51,6 +52,10 @@ def answers_import(
         raise UserError(str(exc)) from None
     settings = state(ctx).settings
     app = AppContext(settings=settings, sessions=state(ctx).ready_sessions())
+    try:  # before anything is stored: the texts are coded once it is
+        codebook = codebook_for(settings, app.loaded)
+    except CodebookError as exc:
+        raise UserError(str(exc)) from None
     with session_scope(app.sessions) as session:
         try:
             result = import_answers(
@@ -74,9 +79,7 @@ def answers_import(
         # Committed first, then coded a page at a time: beside a running bot on SQLite a
         # write holds the one write lock until it commits (see consultbot digest). A run cut
         # short here leaves texts for the digest's own catch-up, or for running this again.
-        coded = code_uncoded_answers(
-            session, [round_id], codebook_for(settings, app.loaded), commit_pages=True
-        )
+        coded = code_uncoded_answers(session, [round_id], codebook, commit_pages=True)
     already = f"; {result.already} already imported were skipped" if result.already else ""
     typer.echo(
         f"{result.stored} submission{'s' if result.stored != 1 else ''} stored for round "

@@ -17,8 +17,8 @@ from typing import Annotated, Any
 import click
 import typer
 
-from bot.cli.common import EXIT_FAILED, state
-from bot.coding.codebook import Codebook
+from bot.cli.common import EXIT_FAILED, UserError, state
+from bot.coding.codebook import Codebook, CodebookError
 from bot.coding.coder import code_texts
 from bot.coding.stored import NO_CODE, auto_codes, codebook_for
 
@@ -41,7 +41,10 @@ def code(
     "evidence": [...], "doubtful": ...} lines on stdout, in the same order; evidence[i] is the
     words codes[i] rests on. A line that is not such an object is named on stderr by its
     number and skipped (exit code 1 at the end); empty lines are ignored."""
-    codebook = codebook_for(state(ctx).settings)
+    try:
+        codebook = codebook_for(state(ctx).settings)
+    except CodebookError as exc:
+        raise UserError(str(exc)) from None
     out = click.get_text_stream("stdout")
     bad = 0
     pending: list[tuple[Any, str]] = []

@@ -93,3 +93,11 @@ def test_each_batch_is_written_before_the_next_is_read(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_codebook_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[paths]\ncodebook = "missing.toml"\n')
+    result = consultbot("code", cwd=tmp_path, input=json.dumps({"id": 1, "text": FUNDING}))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("cannot read codebook (No such file or directory)")
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
