@@ -330,18 +330,22 @@ def _number(q: Question, raw: str) -> tuple[Given, Value]:
 
 
 def _not_an_option(q: Question, raw: str, strange: list[str]) -> str:
-    """Why a choice cell is no answer: a label written for a name (Kobo's export "with
-    labels"), choices separated by commas, or names the question does not have."""
-    by_label = {label.casefold(): key for key, label in labels(q).items()}
-    names = {key.casefold() for key in labels(q)}
+    """Why a choice cell is no answer: labels written for names (Kobo's export "with labels",
+    however it joins several), choices separated by commas, or names the question lacks."""
+    names = labels(q)
+    rest, found = raw.casefold(), set()
+    for key, label in sorted(names.items(), key=lambda kv: -len(kv[1])):  # longest first
+        if label.casefold() in rest:
+            found.add(key)
+            rest = rest.replace(label.casefold(), " ")
+    if found and not rest.strip(" ,;\n"):
+        here = " ".join(key for key in names if key in found)
+        return f"{_shown(raw)} looks like a label; export with XML values (here: {here})"
     parts = [p.strip() for p in re.split(r"[;,\n]", raw) if p.strip()]
-    found = [by_label[p.casefold()] for p in parts if p.casefold() in by_label]
-    if found and len(found) == len(parts):
-        return f"{_shown(raw)} looks like a label; export with XML values (here: {' '.join(found)})"
-    if len(parts) > 1 and all(p.casefold() in names for p in parts):
+    if len(parts) > 1 and all(p.casefold() in {k.casefold() for k in names} for p in parts):
         return "separate the choices with spaces, as Kobo and ODK do"
     what = " ".join(_shown(word) for word in strange)
-    return f"{what}: not an option of {q.key} (its options: {' '.join(labels(q))})"
+    return f"{what}: not an option of {q.key} (its options: {' '.join(names)})"
 
 
 def _shown(text: str) -> str:

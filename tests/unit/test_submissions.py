@@ -116,6 +116,11 @@ def test_option_columns_that_disagree_are_named(form: list[Question]) -> None:
             "Short-term or late funding; Too many forms and checks",
             "looks like a label; export with XML values (here: funding red_tape)",
         ),
+        (
+            2,
+            "Too many forms and checks Short-term or late funding",
+            "looks like a label; export with XML values (here: funding red_tape)",
+        ),
         (2, "none funding", "none goes alone: it cannot be chosen with funding"),
         (2, "funding lunch", "'lunch': not an option of barriers"),
         (2, "funding  funding", None),
