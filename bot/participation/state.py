@@ -4,7 +4,8 @@ answer and /resume. Nothing here decides; bot.participation.decide does, over wh
 One Core statement (built once; SQLAlchemy caches its compilation) reads the person, their
 invitations in open rounds (and the pressed one, whatever its round) and the answers so far of
 the pressed one, of the one in progress and of those finished (their summary); a
-consultation's questions are read once a process.
+consultation's questions are read once a process, their conditions parsed once with them.
+Which questions apply (branching) is worked out here, in Python, over the answers read.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from bot.consultations.catalogue import import_consultation
 from bot.consultations.sets import load_consultation
+from bot.participation.cards import reminder_message
 from standin.models import BotMessage
 from storage.db import session_scope
 from storage.models import Answer, AnswerChoice, AnswerCode, Invitation, InvitationStatus
@@ -136,6 +137,11 @@ async def test_people_who_answer_differently_take_different_paths(
     card = await start(harness, BEN)
     useful = await harness.press(BEN, card, "Yes")
     assert "How useful was what you heard?" in useful.text and "2 of 3" in useful.text
+    with session_scope(harness.ctx.sessions) as session:
+        ben_invitation = session.get(Invitation, invitations[BEN])
+        assert ben_invitation is not None
+        reminder = reminder_message(session, harness.ctx.renderer, ben_invitation, partnership="P")
+        assert "answered 1 of up to 5 questions" in reminder.text
     more = await harness.press(BEN, useful, "4")
     assert "Anything else?" in more.text and "3 of 3" in more.text
     await harness.say(BEN, "Fine")
