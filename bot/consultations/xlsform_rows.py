@@ -88,7 +88,10 @@ class FormReader:
             fallback = Cell("survey", None, None, None)
             taken = {(p.sheet, p.line, p.column, p.field) for p in self.problems}
             for problem in validation_problems(exc, self.file, self.where, fallback):
-                if (problem.sheet, problem.line, problem.column, problem.field) not in taken:
+                key = (problem.sheet, problem.line, problem.column, problem.field)
+                # "at least 1 question" says nothing new when the questions were refused.
+                consequence = self.broken and key == ("survey", None, None, None)
+                if key not in taken and not consequence:
                     self.problems.append(problem)
             return None
         return None if self.problems else spec
