@@ -371,7 +371,8 @@ class FormReader:
             self.where[(*at, *key)] = s.cell(row, base)
         for base in ("required", "relevant", "codes", "codes_at_most", "constraint_message"):
             self.where[(*at, base)] = s.cell(row, base)
-        q["text"] = s.get(values, "label")
+        if s.get(values, "label") is not None:  # else pydantic says it is missing, at its cell
+            q["text"] = s.get(values, "label")
         if s.get(values, "hint") is not None:
             q["help"] = s.get(values, "hint")
         self._translate(s, row, values, "label", f"{name}.text", 300)
@@ -440,10 +441,9 @@ class FormReader:
         self.where[(*at, "options")] = s.cell(row, "type")
         q["options"] = []
         for j, (crow, cvalues) in enumerate(choices):
-            option: dict[str, Any] = {
-                "id": c.get(cvalues, "name"),
-                "label": c.get(cvalues, "label"),
-            }
+            option: dict[str, Any] = {"id": c.get(cvalues, "name")}
+            if c.get(cvalues, "label") is not None:
+                option["label"] = c.get(cvalues, "label")
             codes = parse_codes(c.get(cvalues, "codes"))
             if codes:
                 option["codes"] = codes

@@ -227,5 +227,7 @@ def validation_problems(
         cell = next(
             (where[path[:n]] for n in range(len(path), 0, -1) if path[:n] in where), fallback
         )
+        if item["type"] == "missing":
+            message = "required, but empty" if cell.letter else "required: add this column"
         out.append(cell.problem(file, message))
     return out

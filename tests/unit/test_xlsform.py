@@ -490,3 +490,27 @@ def test_the_flow_shows_every_branch() -> None:
         + ("${came} = 'never' or (${welcome} <= 2 and not(selected(${stops}, 'nothing')))")
         in lines
     )
+
+
+def test_empty_cells_and_missing_columns_that_are_needed() -> None:
+    md = """
+| survey |
+| | type | name | label |
+| | note | intro | Hello |
+| | select_one o | q | |
+| | range | r | R |
+| choices |
+| | list_name | name | label |
+| | o | a | |
+| | o | b | B |
+| settings |
+| | form_id | form_title |
+| | s | S |
+"""
+    assert problems(md) == [
+        "form.xlsx: survey row 3, column C (label): required, but empty",
+        "form.xlsx: survey row 4, max_label: required: add this column",
+        "form.xlsx: survey row 4, min_label: required: add this column",
+        "form.xlsx: choices row 2, column C (label): required, but empty",
+        "form.xlsx: settings row 2, audience: audience is required on the settings sheet",
+    ]
