@@ -28,7 +28,7 @@ from bot.telegram.transactions import in_session
 from handlers.common import answer, current_role, dialog_text, require_role, say, typed
 from storage.models import Role
 
-DIALOG_GROUP = -4  # with the other dialogs: before the participant's handlers see the message
+DIALOG_GROUP = -2  # after the other dialogs (-4, -3): one handler per group takes a line
 
 
 def _dialog(update: Update, context: ContextTypes.DEFAULT_TYPE) -> drafts.Dialog:

@@ -23,6 +23,7 @@ from bot.participation import presses
 from bot.participation.cards import render
 from bot.participation.decide import (
     Decision,
+    DropAnswer,
     Event,
     Resume,
     SaveAnswer,
@@ -125,6 +126,7 @@ def _person(spec: ConsultationSet, played: dict[str, Any], d: Dialog) -> PersonS
         consultation_id=0,
         questions=_questions(spec),
         answers=answers,
+        closing=spec.closing,
     )
     return PersonState(
         joined=True,
@@ -146,6 +148,8 @@ def _apply(played: dict[str, Any], decision: Decision) -> dict[str, Any]:
                 "text": effect.text,
                 "skipped": effect.skipped,
             }
+        elif isinstance(effect, DropAnswer):
+            answers.pop(str(effect.question_id), None)
         elif isinstance(effect, SetStatus):
             out["status"] = effect.status.value
         elif isinstance(effect, SetEditing):
