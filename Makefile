@@ -6,13 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint format bench clean
+.PHONY: help install demo test lint format bench clean xlsforms
 
 help:
 	@echo "make demo    run a whole consultation round on the embedded defaults (no Telegram needed)"
 	@echo "make test    run the test suite, one worker per core (SQLite; PostgreSQL too when CONSULTBOT_TEST_POSTGRES_URL is set)"
 	@echo "make lint    ruff, and import-linter for the layers (pyproject.toml)"
 	@echo "make bench   run the benchmarks under bench/ (prints figures)"
+	@echo "make xlsforms  write the spreadsheet (XLSForm) copies of the shipped consultation sets"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,12 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# The TOML files are the sources; the .xlsx copies (and the starter spreadsheet) are written
+# from them. tests/unit/test_xlsform.py fails when a copy no longer matches its source.
+xlsforms: $(STAMP)
+	$(BIN)/python -m bot.consultations.xlsform_write templates/consultations templates/consultations/xlsform
+	$(BIN)/python -m bot.consultations.xlsform_write templates/consultations/starter templates/consultations/xlsform
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

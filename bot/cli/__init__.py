@@ -20,9 +20,10 @@ from bot.app import build_application, run_worker, worker_main
 from bot.cli.answers import answers_app
 from bot.cli.code import code
 from bot.cli.common import EXIT_FAILED, EXIT_USAGE, CliState, UserError, state
+from bot.cli.consultations import consultations_app
 from bot.cli.digest import digest
 from bot.cli.invites import invites_app
-from bot.cli.rounds import consultations_app, rounds_app
+from bot.cli.rounds import rounds_app
 from bot.demo.run import DemoError
 from bot.demo.run import main as run_demo
 from bot.kernel.config import ConfigError, TelegramSettings

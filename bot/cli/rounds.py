@@ -1,22 +1,16 @@
-"""`consultbot consultations ...` and `consultbot rounds ...`: the same round services the chat
+"""`consultbot rounds ...`: the same round services the chat
 uses, for admins and scripts. The running bot's job and sender do the opening and sending."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from bot.cli.common import EXIT_FAILED, UserError, state
-from bot.consultations.catalogue import (
-    consultation_by_slug,
-    current_consultations,
-    import_consultation,
-)
-from bot.consultations.sets import ConsultationError, load_consultation
+from bot.consultations.catalogue import consultation_by_slug
 from bot.kernel.context import AppContext
 from bot.kernel.render import Renderer
 from bot.rounds.audiences import (
@@ -33,7 +27,6 @@ from bot.rounds.services import RoundError, round_services
 from bot.rounds.watching import get_round, list_rounds, round_stats
 from storage.db import session_scope
 
-consultations_app = typer.Typer(help="Consultation sets (TOML files).", no_args_is_help=True)
 rounds_app = typer.Typer(
     help="Consultation rounds: schedule, watch, remind, close.", no_args_is_help=True
 )
@@ -43,76 +36,6 @@ def _renderer(ctx: typer.Context) -> Renderer:
     """The bot's templates, for the words a round's audience or error is said in."""
     settings = state(ctx).settings
     return Renderer(settings.paths.templates, zone=settings.zone)
-
-
-def _files(paths: list[Path] | None, default: Path) -> list[Path]:
-    found: list[Path] = []
-    for path in paths or [default]:
-        if path.is_dir():
-            found.extend(sorted(path.glob("*.toml")))
-        elif path.exists():
-            found.append(path)
-        else:
-            raise UserError(f"{path}: no such file or folder")
-    return found
-
-
-def _load_all(files: list[Path]) -> list[tuple[Path, object]]:
-    loaded, errors = [], []
-    for path in files:
-        try:
-            loaded.append((path, load_consultation(path)))
-        except ConsultationError as exc:
-            errors.append(str(exc))
-    if errors:
-        for line in errors:
-            typer.echo(line, err=True)
-        raise typer.Exit(2)
-    return loaded
-
-
-@consultations_app.command("validate")
-def consultations_validate(
-    ctx: typer.Context,
-    paths: Annotated[
-        list[Path] | None, typer.Argument(help="Files or folders (default: the configured folder).")
-    ] = None,
-) -> None:
-    """Check consultation files; errors name file:line: field. Exit 2 if any is invalid."""
-    files = _files(paths, state(ctx).settings.paths.consultations)
-    for path, spec in _load_all(files):
-        typer.echo(f"ok  {path}: {spec.id} v{spec.version}, {len(spec.questions)} questions")  # type: ignore[attr-defined]
-
-
-@consultations_app.command("import")
-def consultations_import(
-    ctx: typer.Context,
-    paths: Annotated[
-        list[Path] | None, typer.Argument(help="Files or folders (default: the configured folder).")
-    ] = None,
-) -> None:
-    """Validate, then store each set as a versioned row (unchanged files are left alone)."""
-    files = _files(paths, state(ctx).settings.paths.consultations)
-    loaded = _load_all(files)
-    with session_scope(state(ctx).ready_sessions()) as session:
-        for path, spec in loaded:
-            row, created = import_consultation(session, spec, path)  # type: ignore[arg-type]
-            typer.echo(
-                f"{'imported' if created else 'unchanged'}  {row.slug} (id {row.id}) from {path}"
-            )
-
-
-@consultations_app.command("list")
-def consultations_list(ctx: typer.Context) -> None:
-    """The sets in the database (newest version of each)."""
-    with session_scope(state(ctx).ready_sessions()) as session:
-        rows = current_consultations(session)
-        if not rows:
-            typer.echo("no consultation sets yet: consultbot consultations import")
-        for c in rows:
-            typer.echo(
-                f"{c.id:>4}  {c.slug:<32} v{c.version}  {len(c.questions)} questions  {c.title}"
-            )
 
 
 DURATION = re.compile(r"^(\d+)\s*([dhm])$")

@@ -23,12 +23,28 @@ KeyPath = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class Problem:
+    """Where a problem is and what it is. In a TOML file ``line`` is the line and ``field`` the
+    key path; in a spreadsheet ``sheet`` names the sheet, ``line`` the row as the spreadsheet
+    numbers it (header = row 1), ``column`` the column letter and ``field`` its header."""
+
     file: str
     line: int | None
     field: str | None
     message: str
+    sheet: str | None = None
+    column: str | None = None
 
     def __str__(self) -> str:
+        if self.sheet is not None:
+            where = f"{self.file}: {self.sheet}"
+            if self.line is not None:
+                where += f" row {self.line}"
+            if self.column is not None:
+                sep = ", " if self.line is not None else " "
+                where += f"{sep}column {self.column}" + (f" ({self.field})" if self.field else "")
+            elif self.field:
+                where += f", {self.field}" if self.line is not None else f" {self.field}"
+            return f"{where}: {self.message}"
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         return (
             f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"

@@ -1,5 +1,8 @@
 """Consultation sets: short question lists kept as TOML files, loaded and checked here.
 
+Sets may also be written as XLSForm spreadsheets (.xlsx): bot/consultations/xlsform.py maps them
+onto this same model, and bot/consultations/files.py picks the reader by suffix.
+
 A consultation set is what a round asks: 3–6 prompts (1–12 allowed; a pulse may have one),
 answered with buttons and short text on a phone. Sets live as TOML files (the shipped examples
 are under ``templates/consultations/``) so a coordinator can edit wording without touching code.

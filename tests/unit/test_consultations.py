@@ -125,7 +125,12 @@ def line_of(text: str, needle: str, occurrence: int = 1) -> int:
 @pytest.mark.parametrize("known", [None, KNOWN_CODES], ids=["any-codes", "taxonomy-codes"])
 def test_shipped_sets_load(known: set[str] | None) -> None:
     sets = load_directory(SHIPPED, known)
-    assert [s.id for s in sets] == ["partnership-health-check", "pulse", "service-user-check-in"]
+    assert [s.id for s in sets] == [
+        "hearing-back",
+        "partnership-health-check",
+        "pulse",
+        "service-user-check-in",
+    ]
     for s in sets:
         assert s.all_codes() <= KNOWN_CODES
         for q in s.questions:
