@@ -38,9 +38,10 @@ def code(
     """Code free text from any source against the codebook (JSON lines in and out).
 
     Reads {"id": ..., "text": ...} lines on stdin and writes {"id": ..., "codes": [...],
-    "evidence": [...], "doubtful": ...} lines on stdout, in the same order; evidence[i] is the
-    words codes[i] rests on. A line that is not such an object is named on stderr by its
-    number and skipped (exit code 1 at the end); empty lines are ignored."""
+    "evidence": [...], "doubtful": ...} lines on stdout, in the same order: each evidence is
+    the words of the text its code (in the same place) rests on. A line that is not such an
+    object is named on stderr by its number and skipped (exit code 1 at the end); empty lines
+    are ignored."""
     try:
         codebook = codebook_for(state(ctx).settings)
     except CodebookError as exc:
