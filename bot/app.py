@@ -27,7 +27,7 @@ from bot.telegram import menus, transactions
 from bot.telegram.client import make_bot
 from bot.telegram.inbox import ForgetWhenProcessed, Inbox
 from bot.telegram.webhook import ALLOWED_UPDATES, receive_updates, webhook_path
-from handlers import common, coordinator, lead, participant
+from handlers import authoring, common, coordinator, lead, participant
 from storage.db import make_engine, make_session_factory, session_scope
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     participant.register(application)
     lead.register(application)
     coordinator.register(application)
+    authoring.register(application)
 
     # Within one group the first matching handler wins, so the catch-all for unknown commands
     # is added after every feature's handlers.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.consultations.sets import ConsultationSet, consultation_digest_hash
+from bot.consultations.sets import Question as QuestionSpec
 from storage.models import Consultation, Question
 
 
@@ -42,29 +44,32 @@ def import_consultation(
         source_path=str(source) if source else None,
     )
     for position, question in enumerate(spec.questions):
-        consultation.questions.append(
-            Question(
-                key=question.id,
-                position=position,
-                type=question.type.value,
-                text=question.text,
-                help=question.help,
-                required=question.required,
-                options=[option.model_dump() for option in question.options or []],
-                scale=question.scale.model_dump() if question.scale else None,
-                max_length=question.max_length,
-                coding={
-                    "codes": list(question.codes),
-                    "codes_when": question.codes_when,
-                    "codes_at_most": question.codes_at_most,
-                },
-                relevant=question.relevant,
-                constraint_message=question.constraint_message,
-            )
-        )
+        consultation.questions.append(Question(**question_columns(position, question)))
     session.add(consultation)
     session.flush()
     return consultation, True
+
+
+def question_columns(position: int, question: QuestionSpec) -> dict[str, Any]:
+    """A question of a set as the columns of its Question row (a preview plays these too)."""
+    return {
+        "key": question.id,
+        "position": position,
+        "type": question.type.value,
+        "text": question.text,
+        "help": question.help,
+        "required": question.required,
+        "options": [option.model_dump() for option in question.options or []],
+        "scale": question.scale.model_dump() if question.scale else None,
+        "max_length": question.max_length,
+        "coding": {
+            "codes": list(question.codes),
+            "codes_when": question.codes_when,
+            "codes_at_most": question.codes_at_most,
+        },
+        "relevant": question.relevant,
+        "constraint_message": question.constraint_message,
+    }
 
 
 def current_consultations(session: Session) -> list[Consultation]:

@@ -24,7 +24,7 @@ from bot.digests.periods import release_period
 from bot.digests.published import publish, released_figures, unpublished
 from bot.digests.quotes import pick_quotes
 from bot.kernel.config import Settings
-from storage.models import Organisation
+from storage.models import Consultation, Organisation, Round
 
 
 def prepare(
@@ -111,7 +111,22 @@ def compile_digest(
         notes=released.notes,
         releasable=released.releasable,
         left_out=[i for i in scope.round_ids if figures[i].responded < k] if scope.period else [],
+        versions=_versions(session, scope.round_ids),
     )
+
+
+def _versions(session: Session, round_ids: tuple[int, ...]) -> list[str]:
+    """Questions are matched by name across versions of a form, so a period compares like
+    with like; the reader is told which version each round asked."""
+    return [
+        f"round {round_id}: {slug}, version {version}"
+        for round_id, slug, version in session.execute(
+            select(Round.id, Consultation.slug, Consultation.version)
+            .join(Consultation, Consultation.id == Round.consultation_id)
+            .where(Round.id.in_(round_ids))
+            .order_by(Round.id)
+        )
+    ]
 
 
 def _quotes(figures: RoundFigures, released: RoundRelease) -> list[Quote]:

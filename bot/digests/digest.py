@@ -75,6 +75,10 @@ class QuestionSummary:
     merged_hidden: bool = False  # some choices under k could not be shown at all
     scale: ScaleStats | None = None
     consultation: str = ""
+    # People it applied to ("12 of the 20 asked"); None: not known (older releases) or not
+    # shown (a condition that would single out a group the digest does not show).
+    asked: int | None = None
+    branch_withheld: bool = False  # asked of a group too finely cut to show
 
     @property
     def visible(self) -> list[ChoiceCount]:
@@ -160,6 +164,8 @@ class Digest:
     notes: list[str] = field(default_factory=list)  # what the privacy rules held back
     releasable: bool = True  # False: fewer than k responded, participation figures only
     left_out: list[int] = field(default_factory=list)  # rounds a period leaves out (under k)
+    # Which version of its form each round asked: "round 4: pulse, version 2".
+    versions: list[str] = field(default_factory=list)
 
     @property
     def open_actions(self) -> list[ActionItem]:

@@ -31,6 +31,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from bot.coding.codebook import Codebook
+from bot.consultations.conditions import Not, Selected, parse
 from bot.digests.digest import (
     NOT_GIVEN,
     BarrierRow,
@@ -220,11 +221,23 @@ def release_round(
             f"Fewer than {k} people answered this round, so only who took part is shown, "
             "not what they said."
         )
-    questions = [_question(q, k, releasable) for q in figures.questions]
+    questions: list[QuestionSummary] = []
+    earlier: dict[str, tuple[QuestionFigures, QuestionSummary]] = {}
+    for q in figures.questions:
+        summary = _question(q, k, releasable and asked_shown(q, earlier, k))
+        summary.branch_withheld = releasable and not asked_shown(q, earlier, k)
+        questions.append(summary)
+        earlier[q.key] = (q, summary)
     if any(q.suppressed or q.merged_hidden or q.merged for q in questions) and releasable:
         notes.append(
             f"Questions answered by fewer than {k} people are not shown; answer options chosen "
             f'by fewer than {k} are merged into "{MERGED_LABEL}" or held back.'
+        )
+    if any(q.branch_withheld for q in questions):
+        notes.append(
+            "A question asked only after certain earlier answers is shown only when those "
+            "asked it can be counted from figures already shown: here the answers it depends "
+            "on were too few, or combined too finely."
         )
     barriers = _barriers(figures, k, codebook, releasable, previous, previous_label, notes)
     organisation = None
@@ -358,6 +371,43 @@ def _organisations_under_k(
     return [name for name, _ in few], len(few)
 
 
+def asked_shown(
+    q: QuestionFigures, earlier: Mapping[str, tuple[QuestionFigures, QuestionSummary]], k: int
+) -> bool:
+    """Whether how many were asked `q` may be shown: always for a question asked of everyone;
+    for one with a condition, only when that number can already be worked out from what is
+    shown of the one question the condition reads (its shown options, one shown tick of a
+    multi question or its complement, or a split of a scale's answers with k or more on each
+    side). Anything finer (a condition over two questions, or over options held back) is a
+    cross-tabulation the digest never shows, and the question's own counts would give it away.
+    """
+    if not q.condition:
+        return True
+    condition = parse(q.condition)
+    names = condition.names()
+    if len(names) != 1 or condition.holds({}):
+        return False
+    (name,) = names
+    if name not in earlier:
+        return False
+    read, shown = earlier[name]
+    if shown.suppressed or shown.answered is None or q.asked is None:
+        return False
+    on_show = {c.key for c in shown.choices}
+    if read.type in ("single", "yesno"):
+        picked = [key for key, _ in read.options if condition.holds({name: key})]
+        return all(key in on_show for key in picked) and q.asked == sum(
+            read.choices.get(key, 0) for key in picked
+        )
+    if read.type == "multi":
+        tree = condition.tree
+        inner = tree.inner if isinstance(tree, Not) else tree
+        return isinstance(inner, Selected) and inner.option in on_show
+    if read.type == "scale":
+        return binary_shown(q.asked, read.answered, k)
+    return False
+
+
 def _question(q: QuestionFigures, k: int, releasable: bool) -> QuestionSummary:
     shown = releasable and q.answered >= k
     summary = QuestionSummary(
@@ -368,6 +418,7 @@ def _question(q: QuestionFigures, k: int, releasable: bool) -> QuestionSummary:
         skipped=q.skipped if shown and safe(q.skipped, k) else None,
         suppressed=not shown,
         consultation=q.consultation,
+        asked=q.asked if shown else None,
     )
     if not shown:
         return summary

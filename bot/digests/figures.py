@@ -27,6 +27,10 @@ class QuestionFigures:
     values: dict[str, int] = field(default_factory=dict)  # scale value (as text) -> people
     min_label: str | None = None
     max_label: str | None = None
+    # Respondents the question applied to: all of them, or those whose earlier answers met its
+    # condition (None in releases made before branching: all of them).
+    asked: int | None = None
+    condition: str | None = None  # its `relevant`, as written
 
     def numbers(self) -> list[tuple[float, int]]:
         return sorted((float(v), n) for v, n in self.values.items() if n)

@@ -228,11 +228,14 @@ def _period_question(
         skipped=None,
         suppressed=True,
         consultation=latest.consultation,
+        branch_withheld=any(s.branch_withheld for s in summaries),
     )
     if any(s.suppressed or s.answered is None for s in summaries):
         return summary
     n = sum(q.answered for q, _ in parts)
     summary.answered, summary.suppressed = n, False
+    if all(s.asked is not None for s in summaries):
+        summary.asked = sum(s.asked or 0 for s in summaries)
     if all(s.skipped is not None for s in summaries):
         summary.skipped = sum(q.skipped for q, _ in parts)
     if latest.type in ("single", "yesno", "multi"):

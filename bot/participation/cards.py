@@ -23,7 +23,7 @@ from bot.participation.decide import (
     labels,
 )
 from bot.participation.state import AnswerData, InvitationData, QuestionData
-from storage.models import Invitation, InvitationStatus
+from storage.models import Invitation, InvitationStatus, Question
 
 T = "messages/participant/"
 
@@ -41,6 +41,7 @@ def invitation_message(
         intro=consultation.intro,
         minutes=consultation.estimated_minutes,
         questions=len(consultation.questions),
+        up_to=_branches(consultation.questions),
         closes_at=round_.closes_at,
         since_last=_since_last_time(session, invitation),
     )
@@ -81,6 +82,7 @@ def reminder_message(
         partnership=partnership,
         answered=len(invitation.answers),
         total=len(round_.consultation.questions),
+        up_to=_branches(round_.consultation.questions),
         closes_at=round_.closes_at,
     )
     return OutgoingMessage(
@@ -92,6 +94,12 @@ def reminder_message(
             ]
         ),
     )
+
+
+def _branches(questions: list[Question]) -> bool:
+    """Whether some question is asked only on a condition: then a count of questions is how
+    many there are at most ("up to 6"), not how many each person is asked."""
+    return any(q.relevant for q in questions)
 
 
 def describe(question: Any, answer: AnswerData | None) -> str:
@@ -137,7 +145,8 @@ def _buttons(
 def _card(renderer: Renderer, card: Card) -> OutgoingMessage:
     invitation, question = card.invitation, card.question
     answer = invitation.answers.get(question.id)
-    place = {"number": invitation.questions.index(question) + 1, "total": len(invitation.questions)}
+    number, total, up_to = invitation.place(question)
+    place = {"number": number, "total": total, "up_to": up_to}
     if card.answered:
         text = renderer.render(
             T + "answered.html", **place, question=question, answer=describe(question, answer)
@@ -163,8 +172,10 @@ def _card(renderer: Renderer, card: Card) -> OutgoingMessage:
 
 
 def _summary(renderer: Renderer, invitation: InvitationData) -> OutgoingMessage:
-    """Thanks, every answer in words, and a Change button per question; in one message."""
-    items = [(q, describe(q, invitation.answers.get(q.id))) for q in invitation.questions]
+    """Thanks, every answer in words, and a Change button per question; in one message. Only
+    the questions asked are listed: one whose condition is false was not."""
+    asked = invitation.asked
+    items = [(q, describe(q, invitation.answers.get(q.id))) for q in asked]
 
     def text(cap: int | None) -> str:
         shown = [(q, shortened(answer, cap)) for q, answer in items]
@@ -174,7 +185,7 @@ def _summary(renderer: Renderer, invitation: InvitationData) -> OutgoingMessage:
 
     buttons = [
         button(renderer, "change", f"e:{invitation.id}:{q.id}", number=n)
-        for n, q in enumerate(invitation.questions, 1)
+        for n, q in enumerate(asked, 1)
     ]
     return OutgoingMessage(
         text=fitted(text, max((len(answer) for _, answer in items), default=0)),

@@ -4,7 +4,12 @@ to write and what to say, as plain data (in the style of goflow: the step is pur
 bot.participation.journey, applies its effects and renders what it says).
 
 Every press is checked against the state, never trusted: the invitation must be the
-presser's, its round open, the question the one being asked and the value one it offers.
+presser's, its round open, the question one that applies (its condition holds) and the one
+being asked, and the value one it offers.
+
+Branching: a question whose condition is false is not asked (state.InvitationData.asked).
+When a changed answer makes later answers no longer apply, they are dropped (DropAnswer) and
+the person is told which; questions that now apply are asked before the summary comes again.
 """
 
 from __future__ import annotations
@@ -71,6 +76,16 @@ class SaveAnswer:
 
 
 @dataclass(frozen=True)
+class DropAnswer:
+    """Delete an answer (with its choices, codes and review) whose question no longer applies
+    after an earlier answer changed: what was not asked is not kept."""
+
+    invitation_id: int
+    question_id: int
+    answer_id: int
+
+
+@dataclass(frozen=True)
 class SetStatus:  # and when it was taken (a start or a delivery already noted is kept)
     invitation_id: int
     status: InvitationStatus
@@ -83,7 +98,7 @@ class SetEditing:  # the question asked out of order: changed after finishing, o
     question_id: int | None
 
 
-Effect = SaveAnswer | SetStatus | SetEditing
+Effect = SaveAnswer | DropAnswer | SetStatus | SetEditing
 
 
 # --- what to say ---------------------------------------------------------------------------
@@ -168,6 +183,8 @@ def _press(state: PersonState, press: Press, now: datetime, *, again: bool = Fal
         question = invitation.question(press.question_id)
         if question is None:
             return _bad_button(state, "question not in this round")
+        if not invitation.applies(question):  # never asked: no button of ours is on it
+            return _bad_button(state, "question not asked: its condition is false")
     if press.kind == "go":
         return _start(state, invitation, now)
     if press.kind == "later":
@@ -375,20 +392,37 @@ def _advance(
 ) -> Decision:
     """After an answer: the card moves on to the next question in place, or shows the answer
     and the summary follows. A typed answer sits below the card, so the card only loses its
-    buttons and the next question comes as a new card under what they typed."""
-    decision = Decision(effects=[*effects, *_set_editing(invitation, None)])
-    invitation = replace(invitation, editing_question_id=None)
-    decision.edit = Card(invitation, answered, answered=True)
+    buttons and the next question comes as a new card under what they typed.
+
+    An answer changed after finishing may make later answers no longer apply: they are
+    dropped, and said so; a question that now applies is asked (on a new card, still out of
+    order) before the summary comes again."""
+    stale = invitation.stale_answers()
+    now_is = replace(invitation.without(stale), editing_question_id=None)
+    following = now_is.current_question()
+    decision = Decision(effects=[*effects, *_drops(invitation, stale)])
+    decision.edit = Card(now_is, answered, answered=True)
     decision.edit_typed_card = typed
+    if stale:
+        decision.say(Text("removed.html", {"questions": [q.text for q in stale]}))
     if invitation.status == InvitationStatus.COMPLETED:
-        return decision.say(Summary(invitation))
-    following = invitation.current_question()
+        asking = following.id if following is not None else None
+        decision.effects += _set_editing(invitation, asking)
+        if following is None:
+            return decision.say(Summary(now_is))
+        return decision.say(Card(replace(now_is, editing_question_id=asking), following))
+    decision.effects += _set_editing(invitation, None)
     if following is None:
-        return _finish(state, invitation, decision, now)
+        return _finish(state, now_is, decision, now)
     if typed:
-        return decision.say(Card(invitation, following))
-    decision.edit = Card(invitation, following, previous=answered)
+        return decision.say(Card(now_is, following))
+    decision.edit = Card(now_is, following, previous=answered)
     return decision
+
+
+def _drops(invitation: InvitationData, questions: list[QuestionData]) -> list[Effect]:
+    stored = ((q, invitation.answers[q.id].answer_id) for q in questions)
+    return [DropAnswer(invitation.id, q.id, a) for q, a in stored if a is not None]
 
 
 def _finish(
@@ -397,6 +431,8 @@ def _finish(
     decision.effects.append(SetStatus(invitation.id, InvitationStatus.COMPLETED, now))
     finished = replace(invitation, status=InvitationStatus.COMPLETED)
     decision.say(Summary(finished))
+    if finished.closing:
+        decision.say(Text("closing.html", {"text": finished.closing}))
     return _offer_next(state, finished, decision, now)
 
 
@@ -460,7 +496,8 @@ def _typed(state: PersonState, text: str, now: datetime) -> Decision:
     limit = min(question.max_length or state.text_limit, state.text_limit)
     if len(text) > limit:
         # Never truncate silently and never keep a half: nothing is stored until it fits.
-        return Decision(messages=[Text("too_long.html", {"limit": limit, "length": len(text)})])
+        said = {"limit": limit, "length": len(text), "message": question.constraint_message}
+        return Decision(messages=[Text("too_long.html", said)])
     if not text.strip():
         return Decision(messages=[Card(invitation, question)])
     save = _save(invitation, question, AnswerData(None, text=text), now)

@@ -4,7 +4,8 @@ answer and /resume. Nothing here decides; bot.participation.decide does, over wh
 One Core statement (built once; SQLAlchemy caches its compilation) reads the person, their
 invitations in open rounds (and the pressed one, whatever its round) and the answers so far of
 the pressed one, of the one in progress and of those finished (their summary); a
-consultation's questions are read once a process.
+consultation's questions are read once a process, their conditions parsed once with them.
+Which questions apply (branching) is worked out here, in Python, over the answers read.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, exists, or_, select
 
+from bot.consultations.conditions import Condition, Value, parse
 from storage.models import (
     Answer,
     AnswerChoice,
@@ -47,6 +50,14 @@ class QuestionData:
     scale: dict[str, Any] | None
     max_length: int | None
     coding: dict[str, Any]
+    relevant: str | None = None  # asked only when this condition holds (None: always)
+    constraint_message: str | None = None  # said when a typed answer is too long
+    # `relevant` parsed, once: questions are built once per process (the cache below).
+    condition: Condition | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        condition = parse(self.relevant) if self.relevant else None
+        object.__setattr__(self, "condition", condition)
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,19 @@ class AnswerData:
     def of(cls, answer: Answer) -> AnswerData:
         keys = frozenset(c.option_key for c in answer.choices)
         return cls(answer.id, answer.skipped, answer.text, answer.number, keys)
+
+    def value(self, question: QuestionData) -> Value:
+        """The answer as a condition reads it (bot.consultations.conditions): an option key,
+        the ticked keys, a number or the text; None when skipped."""
+        if self.skipped:
+            return None
+        if question.type == "multi":
+            return self.keys
+        if question.type == "scale":
+            return self.number
+        if question.type == "text":
+            return self.text
+        return next(iter(self.keys), None)  # single, yes/no
 
 
 @dataclass(frozen=True)
@@ -77,6 +101,7 @@ class InvitationData:
     consultation_id: int
     questions: tuple[QuestionData, ...] = ()  # read for the pressed and the active invitation
     answers: Mapping[int, AnswerData] = field(default_factory=dict)  # by question id
+    closing: str | None = None  # the set's closing words, said once after finishing
 
     @property
     def active(self) -> bool:
@@ -89,17 +114,59 @@ class InvitationData:
     def question(self, question_id: int) -> QuestionData | None:
         return next((q for q in self.questions if q.id == question_id), None)
 
+    # Cached on the instance (a decision asks several times; a changed invitation is a new
+    # instance, made by replace()): the answers must not change once it is read.
+    @cached_property
+    def asked(self) -> tuple[QuestionData, ...]:
+        """The questions that apply, in order: each whose condition holds on the answers to
+        those before it that apply. An answer to a question that does not apply counts as
+        not given (as in XLSForm), so a chain of conditions falls together."""
+        values: dict[str, Value] = {}
+        asked = []
+        for question in self.questions:
+            if question.condition is not None and not question.condition.holds(values):
+                continue
+            asked.append(question)
+            answer = self.answers.get(question.id)
+            if answer is not None:
+                values[question.key] = answer.value(question)
+        return tuple(asked)
+
+    @cached_property
+    def _asked_ids(self) -> frozenset[int]:
+        return frozenset(q.id for q in self.asked)
+
+    def applies(self, question: QuestionData) -> bool:
+        return question.id in self._asked_ids
+
+    def stale_answers(self) -> list[QuestionData]:
+        """Questions with an answer that no longer apply (an earlier answer changed)."""
+        return [q for q in self.questions if q.id in self.answers and not self.applies(q)]
+
     def current_question(self) -> QuestionData | None:
-        """The question being asked: the one being changed or ticked, else the first without
-        an answer."""
+        """The question being asked: the one being changed or ticked, else the first that
+        applies without an answer. A question whose condition is false is never asked."""
         if self.editing_question_id is not None:
             question = self.question(self.editing_question_id)
-            if question is not None:
+            if question is not None and self.applies(question):
                 return question
-        return next((q for q in self.questions if q.id not in self.answers), None)
+        return next((q for q in self.asked if q.id not in self.answers), None)
+
+    def place(self, question: QuestionData) -> tuple[int, int, bool]:
+        """Where `question` is, for "2 of 6": its number among the questions asked, how many
+        there are at most, and whether that is a most (a later question has a condition, so
+        it may or may not be asked) rather than the count."""
+        position = self.questions.index(question)
+        before, later = self.questions[:position], self.questions[position + 1 :]
+        number = sum(1 for q in before if self.applies(q)) + 1
+        return number, number + len(later), any(q.condition is not None for q in later)
 
     def answered(self, question: QuestionData, answer: AnswerData) -> InvitationData:
         return replace(self, answers={**self.answers, question.id: answer})
+
+    def without(self, questions: list[QuestionData]) -> InvitationData:
+        gone = {q.id for q in questions}
+        return replace(self, answers={k: a for k, a in self.answers.items() if k not in gone})
 
 
 @dataclass(frozen=True)
@@ -178,16 +245,26 @@ _PERSON = Prepared(
     .order_by(_I.invited_at, _I.id)
 )
 _QUESTIONS = (
-    select(*(_Q[f.name] for f in fields(QuestionData)))
+    select(*(_Q[f.name] for f in fields(QuestionData) if f.init))
     .where(_Q.consultation_id == bindparam("consultation"))
     .order_by(_Q.position)
 )
+_SPEC = select(_C.spec).where(_C.id == bindparam("consultation"))
 
-# A consultation's questions by (consultation id, content hash): a consultation row never
-# changes (a changed file is imported as a new row), so its questions are read once per
-# process: bench/press_cost.py 327 -> 182 us CPU per press with this cache (no statement for
-# them, and their JSON columns decoded once, not on every press).
-QuestionsCache = dict[tuple[int, str], tuple[QuestionData, ...]]
+
+@dataclass(frozen=True)
+class Asking:
+    """What a consultation asks, as one person's journey reads it."""
+
+    questions: tuple[QuestionData, ...]
+    closing: str | None  # said once after the summary, when they finish
+
+
+# A consultation's questions (conditions parsed) by (consultation id, content hash): a
+# consultation row never changes (a changed file is imported as a new row), so its questions
+# are read once per process: bench/press_cost.py 327 -> 182 us CPU per press with this cache
+# (no statement for them, and their JSON columns decoded once, not on every press).
+QuestionsCache = dict[tuple[int, str], Asking]
 
 
 def read_state(
@@ -213,12 +290,14 @@ def read_state(
             break  # none in an open round, none pressed
         if invitation_id not in invitations:
             round_open = row[7] == RoundStatus.OPEN
+            asking = _asking(connection, questions, *row[10:12]) if round_open else _NOTHING
             invitations[invitation_id] = InvitationData(
                 *row[3:7],
                 round_open,
                 *row[8:11],
-                questions=_questions(connection, questions, *row[10:12]) if round_open else (),
+                questions=asking.questions,
                 answers=answers.setdefault(invitation_id, {}),
+                closing=asking.closing,
             )
         question_id, answer_id, skipped, text, number, key = row[12:]
         if answer_id is not None:
@@ -234,12 +313,17 @@ def read_state(
     )
 
 
-def _questions(
+_NOTHING = Asking((), None)
+
+
+def _asking(
     connection: Connection, cache: QuestionsCache, consultation_id: int, content_hash: str
-) -> tuple[QuestionData, ...]:
+) -> Asking:
     key = (consultation_id, content_hash)
     found = cache.get(key)
     if found is None:
-        rows = connection.execute(_QUESTIONS, {"consultation": consultation_id})
-        found = cache[key] = tuple(QuestionData(*row) for row in rows)
+        at = {"consultation": consultation_id}
+        questions = tuple(QuestionData(*row) for row in connection.execute(_QUESTIONS, at))
+        spec = connection.execute(_SPEC, at).scalar_one()
+        found = cache[key] = Asking(questions, (spec or {}).get("closing"))
     return found

@@ -11,11 +11,13 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, update
 from bot.coding.codebook import Codebook
 from bot.coding.coder import code_text
 from bot.coding.stored import auto_codes
-from bot.participation.decide import Effect, SaveAnswer, SetEditing, SetStatus
+from bot.participation.decide import DropAnswer, Effect, SaveAnswer, SetEditing, SetStatus
 from storage.models import (
     Answer,
     AnswerChoice,
     AnswerCode,
+    AnswerReview,
+    AuditEvent,
     CodeSource,
     Invitation,
     InvitationStatus,
@@ -68,6 +70,23 @@ _CODES = Prepared(
     )
 )
 
+# An answer that no longer applies goes with everything hanging on it; said here rather than
+# left to ON DELETE CASCADE, as erasure does (bot.participation.mydata). Audit events about
+# it keep that something happened, not to what.
+_DROP = (
+    *(
+        delete(t.__table__).where(t.__table__.c.answer_id == bindparam("answer"))
+        for t in (AnswerReview, AnswerCode, AnswerChoice)
+    ),
+    update(AuditEvent.__table__)
+    .where(
+        AuditEvent.__table__.c.subject_type == "answer",
+        AuditEvent.__table__.c.subject_id == bindparam("answer"),
+    )
+    .values(subject_id=None, details={}),
+    delete(Answer.__table__).where(_A.id == bindparam("answer")),
+)
+
 _NOW = bindparam("at")
 # What each status sets beside itself: when it was taken (started and delivered kept if set).
 _STATUS_MOMENTS = {
@@ -102,6 +121,9 @@ def write(
     for effect in effects:
         if isinstance(effect, SaveAnswer):
             _save(connection, effect, codebook)
+        elif isinstance(effect, DropAnswer):
+            for statement in _DROP:
+                connection.execute(statement, {"answer": effect.answer_id})
         elif isinstance(effect, SetStatus):
             at = {"invitation": effect.invitation_id, "at": effect.at}
             _SET_STATUS[effect.status].run(connection, at)

@@ -13,6 +13,7 @@ from bot.participation.decide import (
     Again,
     Card,
     Decision,
+    DropAnswer,
     Effect,
     Event,
     Intro,
@@ -48,6 +49,8 @@ def question(qid: int, key: str, type_: str, **fields: Any) -> QuestionData:
         scale=fields.get("scale"),
         max_length=fields.get("max_length"),
         coding=fields.get("coding", {}),
+        relevant=fields.get("relevant"),
+        constraint_message=fields.get("constraint_message"),
     )
 
 
@@ -702,3 +705,222 @@ def test_deciding_never_changes_the_state_it_was_given() -> None:
     decision: Decision = decide(state, Typed("More money"), NOW)
     assert decision.effects and state == before
     assert state.invitations[0].answers.keys() == {q.id for q in QUESTIONS[:5]}
+
+
+# --- branching: questions asked only when their condition holds ------------------------------
+BRANCHING = (
+    question(21, "feedback", "yesno"),
+    question(
+        22,
+        "why",
+        "single",
+        options=[{"id": "nobody", "label": "Nobody told me"}, {"id": "lost", "label": "Lost"}],
+        relevant="${feedback} = 'no'",
+    ),
+    # A chain: asked only when `why` was asked and answered so.
+    question(23, "who", "text", required=False, relevant="selected(${why}, 'nobody')"),
+    question(24, "rating", "scale", scale={"min": 1, "max": 5}, relevant="${feedback} = 'yes'"),
+    question(25, "more", "text", required=False, max_length=10, constraint_message="Ten at most"),
+)
+B = {q.key: q for q in BRANCHING}
+# The answers of someone told nothing by nobody, by question key.
+SAID_NO = {
+    "feedback": AnswerData(201, keys=frozenset({"no"})),
+    "why": AnswerData(202, keys=frozenset({"nobody"})),
+    "who": AnswerData(203, text="The council"),
+    "more": AnswerData(205, skipped=True),
+}
+
+
+def branching(
+    status: S = S.STARTED,
+    *,
+    editing: str | None = None,
+    closing: str | None = None,
+    **answers: AnswerData,
+) -> InvitationData:
+    return InvitationData(
+        id=ME,
+        status=status,
+        editing_question_id=B[editing].id if editing else None,
+        prompt_message_id=500 + ME,
+        round_open=True,
+        closes_at=CLOSES,
+        title="Branching",
+        consultation_id=2,
+        questions=BRANCHING,
+        answers={B[key].id: answer for key, answer in answers.items()},
+        closing=closing,
+    )
+
+
+def b_press(kind: str, key: str, value: str | None = None) -> Press:
+    return Press(kind, ME, B[key].id, value)  # type: ignore[arg-type]
+
+
+def b_save(key: str, answer_id: int | None = None, **fields: Any) -> SaveAnswer:
+    return SaveAnswer(ME, B[key].id, answer_id, NOW, recode=B[key].type == "text", **fields)
+
+
+def drop(key: str) -> DropAnswer:
+    return DropAnswer(ME, B[key].id, SAID_NO[key].answer_id)  # type: ignore[arg-type]
+
+
+BRANCHING_CASES = [
+    case(
+        "yes: the questions for 'no' are not asked, the card moves on past them",
+        person(branching()),
+        b_press("a", "feedback", "yes"),
+        [b_save("feedback", keys=("yes",))],
+        edit="card 7:rating after feedback",
+    ),
+    case(
+        "no: the question for 'no' is asked",
+        person(branching()),
+        b_press("a", "feedback", "no"),
+        [b_save("feedback", keys=("no",))],
+        edit="card 7:why after feedback",
+    ),
+    case(
+        "a chain: not asked when the question it hangs on was answered otherwise",
+        person(branching(feedback=SAID_NO["feedback"])),
+        b_press("a", "why", "1"),
+        [b_save("why", keys=("lost",))],
+        edit="card 7:more after why",
+    ),
+    case(
+        "/resume part-way: the first question that applies",
+        person(branching(feedback=AnswerData(201, keys=frozenset({"yes"})))),
+        Resume(),
+        messages=["card 7:rating"],
+    ),
+    refused(
+        "a press on a question whose condition is false: refused like a forged one",
+        person(branching(feedback=AnswerData(201, keys=frozenset({"yes"})))),
+        b_press("a", "why", "0"),
+        BAD,
+    ),
+    refused(
+        "Change on a question that was not asked: refused like a forged one",
+        person(branching(S.COMPLETED, feedback=AnswerData(201, keys=frozenset({"yes"})))),
+        b_press("e", "why"),
+        {"messages": ["bad_button"]},
+    ),
+    case(
+        "change: answers that no longer apply go, chain and all; what now applies is asked",
+        person(branching(S.COMPLETED, editing="feedback", **SAID_NO)),
+        b_press("a", "feedback", "yes"),
+        [
+            b_save("feedback", 201, keys=("yes",), changed=True),
+            drop("why"),
+            drop("who"),
+            SetEditing(ME, B["rating"].id),
+        ],
+        edit="answered feedback",
+        messages=["removed", "card 7:rating"],
+    ),
+    case(
+        "change: the one hanging on it goes; nothing new applies, so the summary",
+        person(branching(S.COMPLETED, editing="why", **SAID_NO)),
+        b_press("a", "why", "1"),
+        [b_save("why", 202, keys=("lost",), changed=True), drop("who"), SetEditing(ME, None)],
+        edit="answered why",
+        messages=["removed", "summary 7"],
+    ),
+    case(
+        "change: a newly asked question answered, then the summary",
+        person(
+            branching(
+                S.COMPLETED,
+                editing="rating",
+                feedback=AnswerData(201, keys=frozenset({"yes"})),
+                more=SAID_NO["more"],
+            )
+        ),
+        b_press("a", "rating", "4"),
+        [b_save("rating", number=4.0), SetEditing(ME, None)],
+        edit="answered rating",
+        messages=["summary 7"],
+    ),
+    case(
+        "a typed change that makes nothing new apply: the summary",
+        person(branching(S.COMPLETED, editing="who", **SAID_NO)),
+        Typed("The school"),
+        [b_save("who", 203, text="The school", changed=True), SetEditing(ME, None)],
+        edit="answered who",
+        messages=["summary 7"],
+    ),
+    case(
+        "/resume while a newly applicable question waits: that question",
+        person(
+            branching(
+                S.COMPLETED,
+                editing="rating",
+                feedback=AnswerData(201, keys=frozenset({"yes"})),
+                more=SAID_NO["more"],
+            )
+        ),
+        Resume(),
+        messages=["card 7:rating"],
+    ),
+    case(
+        "finishing a set with closing words: the summary, then the closing words once",
+        person(
+            branching(
+                closing="Thank you all",
+                feedback=AnswerData(201, keys=frozenset({"yes"})),
+                rating=AnswerData(204, number=2.0),
+            )
+        ),
+        b_press("s", "more"),
+        [b_save("more", skipped=True), status(S.COMPLETED)],
+        edit="answered more",
+        messages=["summary 7", "closing"],
+    ),
+    case(
+        "a changed answer after finishing: no closing words again",
+        person(branching(S.COMPLETED, editing="more", closing="Thank you all", **SAID_NO)),
+        b_press("s", "more"),
+        [b_save("more", 205, skipped=True), SetEditing(ME, None)],
+        edit="answered more",
+        messages=["summary 7"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("state", "event", "expected"), BRANCHING_CASES)
+def test_branching_decision(state: PersonState, event: Event, expected: dict[str, Any]) -> None:
+    test_decision(state, event, expected)
+
+
+def test_the_removed_answers_are_named_by_their_question() -> None:
+    changing = person(branching(S.COMPLETED, editing="feedback", **SAID_NO))
+    decision = decide(changing, b_press("a", "feedback", "yes"), NOW)
+    removed = decision.messages[0]
+    assert isinstance(removed, Text) and removed.params == {"questions": ["Why?", "Who?"]}
+    # The card and the summary after it see the answers as they now are.
+    card = decision.messages[1]
+    assert isinstance(card, Card) and set(card.invitation.answers) == {21, 25}
+
+
+def test_only_the_questions_asked_are_counted_and_listed() -> None:
+    told = branching(S.COMPLETED, feedback=AnswerData(201, keys=frozenset({"yes"})))
+    assert [q.key for q in told.asked] == ["feedback", "rating", "more"]
+    untold = branching(S.COMPLETED, **SAID_NO)
+    assert [q.key for q in untold.asked] == ["feedback", "why", "who", "more"]
+    # A count is a most while a later question may or may not be asked; exact after that.
+    assert told.place(B["feedback"]) == (1, 5, True)
+    assert told.place(B["rating"]) == (2, 3, False)
+    assert untold.place(B["who"]) == (3, 5, True)
+    assert untold.place(B["more"]) == (4, 4, False)
+    # Before any answer, what is not answered counts as '': only the unconditional apply.
+    assert [q.key for q in branching().asked] == ["feedback", "more"]
+
+
+def test_too_long_says_the_questions_own_words_when_it_has_them() -> None:
+    state = person(
+        branching(feedback=SAID_NO["feedback"], why=AnswerData(202, keys=frozenset({"lost"})))
+    )
+    [said_] = decide(state, Typed("x" * 11), NOW).messages
+    assert isinstance(said_, Text) and said_.template == "too_long.html"
+    assert said_.params == {"limit": 10, "length": 11, "message": "Ten at most"}
