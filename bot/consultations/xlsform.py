@@ -101,10 +101,10 @@ def read_xlsform(
     return spec
 
 
-def _order(p: Problem) -> tuple[int, int, int, str, str]:
+def _order(p: Problem) -> tuple[int, int, int, str, str, str]:
     sheet = SHEETS.index(p.sheet) if p.sheet in SHEETS else len(SHEETS)
     column = p.column or ""
-    return (sheet, p.line or 0, len(column), column, p.message)
+    return (sheet, p.line or 0, len(column), column, p.field or "", p.message)
 
 
 def _header_letters(data: bytes) -> dict[str, dict[str, str]]:

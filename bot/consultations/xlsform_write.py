@@ -152,8 +152,13 @@ def write_xlsform(spec: ConsultationSet, out: Path | IO[bytes]) -> None:
         sheet.append(headers)
         for cell in sheet[1]:
             cell.font = Font(bold=True)
-        for row in rows:
-            sheet.append([row.get(h) for h in headers])
+        for r, row in enumerate(rows, start=2):
+            for k, header in enumerate(headers, start=1):
+                cell = sheet.cell(r, k, row.get(header))
+                if isinstance(cell.value, str) and cell.value.startswith("="):
+                    # Text, never a formula: "=0" stays what was written, and a spreadsheet
+                    # program does not run what a set's text happens to hold.
+                    cell.data_type = "s"
         for k, header in enumerate(headers):
             width = max(len(str(row.get(header) or "")) for row in [{header: header}, *rows])
             sheet.column_dimensions[sheet.cell(1, k + 1).column_letter].width = min(

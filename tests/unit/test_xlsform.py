@@ -514,3 +514,27 @@ def test_empty_cells_and_missing_columns_that_are_needed() -> None:
         "form.xlsx: choices row 2, column C (label): required, but empty",
         "form.xlsx: settings row 2, audience: audience is required on the settings sheet",
     ]
+
+
+def test_text_that_looks_like_a_formula_is_written_as_text() -> None:
+    """Found by the generated round trip: openpyxl stores '=...' as a formula, which reads back
+    empty (and which a spreadsheet program would run)."""
+    spec = ConsultationSet.model_validate(
+        {
+            "id": "formulas",
+            "version": 1,
+            "title": "=SUM(1)",
+            "intro": "=0",
+            "estimated_minutes": 1,
+            "audience_hint": "everyone",
+            "questions": [
+                {
+                    "id": "a",
+                    "type": "single",
+                    "text": "=1+1",
+                    "options": [{"id": "j", "label": '=HYPERLINK("x")'}, {"id": "u", "label": "0"}],
+                }
+            ],
+        }
+    )
+    assert round_trip(spec) == spec
