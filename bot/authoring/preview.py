@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from bot.authoring.drafts import Dialog, draft_of, preview_buttons
 from bot.consultations.catalogue import question_columns
 from bot.consultations.sets import ConsultationSet
-from bot.kernel.reply import Button, OutgoingMessage, Reply
+from bot.kernel.reply import BUTTONS_OFF, Button, OutgoingMessage, Reply
 from bot.participation import presses
 from bot.participation.cards import render
 from bot.participation.decide import (
@@ -170,6 +170,8 @@ def _marked(reply: Reply) -> Reply:
     """The participant's buttons, pointed at the preview; nothing remembered as a real card."""
 
     def mark(message: OutgoingMessage) -> OutgoingMessage:
+        if message is BUTTONS_OFF:
+            return message
         buttons = tuple(
             tuple(
                 replace(b, callback_data=f"{PREFIX}:{b.callback_data}")

@@ -42,6 +42,11 @@ class OutgoingMessage:
         }
 
 
+# An edit that keeps the pressed message's text and takes its buttons off (a round's intro once
+# Start now is pressed): nothing to render, one editMessageReplyMarkup.
+BUTTONS_OFF = OutgoingMessage("")
+
+
 def rows(*rows: list[Button] | tuple[Button, ...]) -> tuple[tuple[Button, ...], ...]:
     return tuple(tuple(row) for row in rows if row)
 

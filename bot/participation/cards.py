@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from bot.feedback.actions import recent_feedback
 from bot.kernel.dialogs import button
 from bot.kernel.render import TELEGRAM_LIMIT, Renderer, shown_length
-from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
+from bot.kernel.reply import BUTTONS_OFF, Button, OutgoingMessage, Reply, rows
 from bot.participation.decide import (
     Card,
     Decision,
@@ -231,8 +231,9 @@ def render(
         if isinstance(said, Summary):
             return _summary(renderer, said.invitation)
         assert isinstance(said, Intro)
-        shown = intro(said.invitation_id)
-        return shown if said.buttons else OutgoingMessage(shown.text)
+        # Pressed, its text stays as it is: rendering it again cost a Start now press more
+        # than all its other work (bench/press_cost.py).
+        return intro(said.invitation_id) if said.buttons else BUTTONS_OFF
 
     reply = Reply(toast=message(decision.toast).text if decision.toast else None)
     if decision.edit is not None:

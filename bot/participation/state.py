@@ -121,6 +121,8 @@ class InvitationData:
         """The questions that apply, in order: each whose condition holds on the answers to
         those before it that apply. An answer to a question that does not apply counts as
         not given (as in XLSForm), so a chain of conditions falls together."""
+        if all(q.condition is None for q in self.questions):
+            return self.questions  # a set that does not branch: every press, no values to read
         values: dict[str, Value] = {}
         asked = []
         for question in self.questions:
@@ -137,7 +139,7 @@ class InvitationData:
         return frozenset(q.id for q in self.asked)
 
     def applies(self, question: QuestionData) -> bool:
-        return question.id in self._asked_ids
+        return question.condition is None or question.id in self._asked_ids
 
     def stale_answers(self) -> list[QuestionData]:
         """Questions with an answer that no longer apply (an earlier answer changed)."""

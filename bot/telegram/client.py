@@ -261,6 +261,17 @@ class ConsultBot(ExtBot[None]):
         params["message_id"] = message_id
         await self.call("editMessageText", params, wait_out_429=wait_out_429)
 
+    async def remove_buttons(
+        self, chat_id: int, message_id: int, *, wait_out_429: bool = True
+    ) -> None:
+        """editMessageReplyMarkup with no keyboard: the message keeps its text."""
+        params = {
+            "chat_id": chat_id,
+            "message_id": message_id,
+            "reply_markup": {"inline_keyboard": []},
+        }
+        await self.call("editMessageReplyMarkup", params, wait_out_429=wait_out_429)
+
     async def send_delivery(self, chat_id: int, payload: dict[str, Any]) -> int:
         """An outbox payload (bot.outbox.payloads) by sendMessage, sendDocument or sendPhoto;
         the new message's id. A 429 is raised, not waited out (see call)."""

@@ -12,7 +12,7 @@ from telegram import CallbackQuery, InputFile, Update
 from telegram.error import BadRequest, Forbidden, NetworkError
 from telegram.ext import ContextTypes
 
-from bot.kernel.reply import OutgoingMessage, Reply
+from bot.kernel.reply import BUTTONS_OFF, OutgoingMessage, Reply
 from bot.participation import joining, journey
 from bot.telegram.client import ConsultBot
 from bot.telegram.context import app_context
@@ -114,7 +114,10 @@ async def _answer(
 async def _edit(bot: ConsultBot, chat_id: int, message_id: int, message: OutgoingMessage) -> bool:
     """Whether the message now shows `message` (an unchanged one, after a double press, does)."""
     try:
-        await _retrying(lambda: bot.edit_text(chat_id, message_id, message))
+        if message is BUTTONS_OFF:
+            await _retrying(lambda: bot.remove_buttons(chat_id, message_id))
+        else:
+            await _retrying(lambda: bot.edit_text(chat_id, message_id, message))
     except BadRequest as exc:  # "message is not modified", deleted, or too old to edit
         log.info("could not edit message %s: %s", message_id, exc)
         return "not modified" in str(exc)

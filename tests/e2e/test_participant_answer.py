@@ -481,8 +481,9 @@ async def test_the_next_question_comes_before_the_press_is_answered(
     harness.standin.press(ME, intro, "Start now")
     card = await next_prompt(harness, "1 of 5")
     await harness.eventually(lambda: "answerCallbackQuery" in replies(since))
-    # The intro loses its buttons, the first card comes, then the spinner stops.
-    assert replies(since) == ["editMessageText", "sendMessage", "answerCallbackQuery"]
+    # The intro loses its buttons (its text is left as it is), the first card comes, then the
+    # spinner stops.
+    assert replies(since) == ["editMessageReplyMarkup", "sendMessage", "answerCallbackQuery"]
     since = len(calls)
     await harness.press(ME, card, "Late")
     await harness.eventually(lambda: "answerCallbackQuery" in replies(since))
