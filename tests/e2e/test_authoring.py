@@ -20,7 +20,6 @@ from bot.consultations.xlsform_write import write_xlsform
 from bot.digests.compile import compile_digest, prepare
 from bot.digests.render import render_telegram
 from bot.digests.scopes import round_scope
-from bot.rounds.planning import schedule_once
 from bot.telegram.jobs import tick_now
 from standin.models import BotMessage
 from storage.db import session_scope
@@ -222,16 +221,14 @@ async def test_published_it_runs_and_the_digest_counts_each_question_out_of_thos
         for uid in people:
             factories.participant(s, uid)
             harness.standin.register_chat(uid)
-        consultation = s.scalar(select(Consultation).where(Consultation.slug == "hearing-back"))
-        assert consultation is not None
-        round_id = schedule_once(
-            s,
-            consultation,
-            audience={"everyone": True},
-            opens_at=harness.ctx.clock.now(),
-            open_for=timedelta(days=7),
-            remind_before=[],
-        ).id
+    # Scheduled from chat, as any consultation is.
+    step = await harness.say(COORDINATOR, "/schedule")
+    for button in (TITLE, "Everyone", "Now", "7 days", "No reminder", "Confirm"):
+        step = await harness.press(COORDINATOR, step, button)
+    assert "opening now" in step.text
+    with session_scope(harness.ctx.sessions) as s:
+        round_id = s.scalar(select(Round.id))
+        assert round_id is not None
     await tick_now(harness.ctx)
     # Six were told (and rate it 4), six were not (and say what they wanted): two paths.
     for n, uid in enumerate(people):

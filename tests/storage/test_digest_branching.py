@@ -5,7 +5,7 @@ group the digest does not show is held back with the question (k = 3 here)."""
 from __future__ import annotations
 
 import textwrap
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from bot.consultations.sets import load_consultation
 from bot.digests.compile import compile_digest, prepare
 from bot.digests.digest import Digest, QuestionSummary
 from bot.digests.render import render_telegram
-from bot.digests.scopes import round_scope
+from bot.digests.scopes import quarter_scope, round_scope
 from bot.kernel.config import Settings, load_settings
 from bot.kernel.context import AppContext
 from storage.db import session_scope
@@ -177,3 +177,47 @@ def test_the_digest_says_the_base_and_the_form_version(
     assert "6 of the 7 asked" in text
     assert f"Form: round {round_id}: services-check, version {version}" in text
     assert "asked only after certain earlier answers" in text
+
+
+def test_a_quarter_compares_questions_by_name_across_versions(
+    db: Database, k3: Settings, tmp_path: Path
+) -> None:
+    # Version 3 rewords "Why not?" and adds an option; its answers pool with version 2's by
+    # the question's and options' names, and the digest says which version each round asked.
+    v3 = (
+        BRANCHING.replace("version = 2", "version = 3")
+        .replace('text = "Why not?"', 'text = "What stopped you using it?"')
+        .replace(
+            '{ id = "other", label = "Something else" },',
+            '{ id = "other", label = "Something else" },\n  { id = "cost", label = "Cost" },',
+        )
+    )
+    with session_scope(db.sessions) as session:
+        round_ids = []
+        for version, text in ((2, BRANCHING), (3, v3)):
+            path = tmp_path / f"v{version}.toml"
+            path.write_text(text, encoding="utf-8")
+            consultation, created = import_consultation(session, load_consultation(path))
+            assert created and consultation.version == version
+            round_ = closed_round(session, consultation, days_ago=0)
+            for i, given in enumerate(PEOPLE):
+                respondent(session, round_, 9000 + version * 100 + i, given)
+            round_ids.append(round_.id)
+        moment = datetime.now(UTC) + timedelta(seconds=1)
+        scope = quarter_scope(session, k3, moment)
+        prepare(session, scope, codebook_for(k3))
+        digest = compile_digest(session, k3, scope, now=moment)
+    assert set(digest.round_ids) == set(round_ids)
+    why_not = _by_key(digest)["why_not"]
+    assert why_not.text == "What stopped you using it?"  # the latest wording
+    assert (why_not.answered, why_not.asked) == (12, 14)
+    assert {c.key: c.count for c in why_not.choices} == {
+        "far": 6,
+        "times": 6,
+        "other": 0,
+        "cost": 0,
+    }
+    assert digest.versions == [
+        f"round {round_ids[0]}: services-check, version 2",
+        f"round {round_ids[1]}: services-check, version 3",
+    ]
