@@ -149,6 +149,33 @@ def test_shipped_sets_shape() -> None:
     assert 3 <= len(by_id["service-user-check-in"].questions) <= 6
 
 
+def _english_texts(s: ConsultationSet) -> dict[str, str]:
+    """Every translatable key that has English text in the set, by translatable()'s keys."""
+    texts: dict[str, str | None] = {"title": s.title, "intro": s.intro, "closing": s.closing}
+    for q in s.questions:
+        texts[f"{q.id}.text"] = q.text
+        texts[f"{q.id}.help"] = q.help
+        if q.scale is not None:
+            texts[f"{q.id}.min_label"] = q.scale.min_label
+            texts[f"{q.id}.max_label"] = q.scale.max_label
+        for o in q.options or ():
+            texts[f"{q.id}.o.{o.id}"] = o.label
+    assert set(texts) <= set(s.translatable())
+    return {key: text for key, text in texts.items() if text}
+
+
+@pytest.mark.parametrize("folder", [SHIPPED, SHIPPED / "starter"], ids=["shipped", "starter"])
+def test_shipped_sets_have_complete_welsh(folder: Path) -> None:
+    """Issue 15: English and Welsh ship complete. A key added in English without its Welsh
+    fails here, so nobody is asked half a consultation in the other language."""
+    sets = load_directory(folder, KNOWN_CODES)
+    assert sets
+    for s in sets:
+        welsh = s.translations.get("cy", {})
+        missing = sorted(set(_english_texts(s)) - set(welsh))
+        assert not missing, f"{s.id}: no Welsh for {missing}"
+
+
 def test_valid_sample_and_defaults(tmp_path: Path) -> None:
     s = load_consultation(write(tmp_path, VALID), KNOWN_CODES)
     obstacle = s.question("obstacle")
