@@ -1,5 +1,5 @@
 """Who took part: invited, responded and completed, overall, by segment (area, size, sector,
-answering as, organisation type, channel) and by organisation, as true counts
+answering as, organisation type, channel, language) and by organisation, as true counts
 (bot.digests.disclosure decides what is shown).
 
 Who counts as what: invited: an invitation row; responded: the person answered at least one
@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
 from sqlalchemy import JSON, ColumnElement, Text, case, cast, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from bot.digests.digest import NOT_GIVEN
 from storage.models import CHAT, Answer, Invitation, InvitationStatus, Organisation
 
-# Channel comes last: releases published before it have the others' labels only (see
-# CHAT_LABEL), in this order.
+# Channel and then language come last: releases published before them have the others' labels
+# only, in this order (see figures.RoundFigures.from_json and OLD_RELEASE_LABELS).
 DIMENSIONS: tuple[tuple[str, str], ...] = (
     ("area", "Area"),
     ("size", "Organisation size"),
@@ -26,6 +27,7 @@ DIMENSIONS: tuple[tuple[str, str], ...] = (
     ("answers_as", "Answering as"),
     ("kind", "Organisation type"),
     ("channel", "Channel"),
+    ("language", "Language"),
 )
 ANSWERS_AS_LABELS = {"organisation": "An organisation", "service_user": "A service user"}
 CHANNEL_LABELS = {
@@ -38,6 +40,9 @@ CHANNEL_LABELS = {
 # Everyone asked before answers could be imported answered in the chat: a release published
 # then has no channel label in its atoms, nor a channel dimension (RoundFigures.from_json).
 CHAT_LABEL = CHANNEL_LABELS[CHAT]
+# What a dimension reads as in a release published before it: everyone answered in the chat,
+# and nobody's language was recorded. Dimensions not listed: not given.
+OLD_RELEASE_LABELS = {"channel": CHAT_LABEL}
 
 
 def on_postgresql(session: Session) -> bool:
@@ -64,8 +69,9 @@ def _dimension_column(key: str, segment: Any, counted: Any) -> Any:
     column (in `counted`)."""
     if key == "channel":
         return counted.c.channel
-    if key == "answers_as":
-        return segment["answers_as"].as_string()
+    if key in ("answers_as", "language"):
+        # The person's own, copied when asked; no organisation to fall back on.
+        return segment[key].as_string()
     # As copied into the invitation when it was made (bot.participation.profile.segment_of), so
     # a digest counts people and organisations as they were when asked; the area is the one
     # targeting uses (profile.area_of: the person's own answer, else their organisation's).
@@ -115,12 +121,13 @@ def _add(target: list[int], cell: tuple[int, int, int]) -> None:
 def _given(segments: Cells) -> Cells:
     """Dimensions somebody has a value for, each in label order with "not given" first (ties
     in merging small segments are broken by this order). The channel only when some answers
-    came by another than the chat: "all in the chat" is no breakdown."""
+    came by another than the chat: "all in the chat" is no breakdown; the language only when
+    the round's invitations have more than one ("all in English" is none either)."""
     unknown = {key: NOT_GIVEN for key, _ in DIMENSIONS} | {"channel": CHAT_LABEL}
     return {
         key: dict(sorted(labels.items(), key=lambda kv: (kv[0] != unknown[key], kv[0])))
         for key, labels in segments.items()
-        if any(label != unknown[key] for label in labels)
+        if any(label != unknown[key] for label in labels) and (key != "language" or len(labels) > 1)
     }
 
 
@@ -173,4 +180,16 @@ def _segment_label(key: str, value: Any) -> str:
     text = str(value)
     if key == "answers_as":
         return ANSWERS_AS_LABELS.get(text, text.replace("_", " ").capitalize())
+    if key == "language":
+        return language_label(text)
     return text.replace("_", " ")  # stored keys such as volunteers_only read as words
+
+
+def language_label(code: str) -> str:
+    """A language as its speakers name it ("English", "Cymraeg"), from Babel's locale data;
+    a code Babel does not know reads as itself."""
+    try:
+        name = Locale.parse(code.replace("-", "_")).get_display_name()
+    except (ValueError, UnknownLocaleError):
+        return code
+    return name[:1].upper() + name[1:] if name else code

@@ -120,6 +120,9 @@ def segment_of(participant: Participant) -> dict[str, Any]:
         segment["answers_as"] = participant.answers_as
     # The area as area_of decides it; "" for none, as below.
     segment["area"] = area_of(participant) or ""
+    # The language they were asked in, so a digest can count participation by language and
+    # the barrier coder reads their free text with that language's cues (bot.coding).
+    segment["language"] = participant.language or ""
     organisation = participant.organisation
     if organisation is not None:
         for key in ORGANISATION_SEGMENTS:

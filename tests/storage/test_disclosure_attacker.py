@@ -78,6 +78,10 @@ class Someone:
     # Not "chat": a submission gathered elsewhere and imported (anonymous, answered, finished,
     # nothing known of who gave it).
     channel: str = CHAT
+    language: str | None = None  # the person's language (None: not given)
+
+
+LANGUAGE_LABELS = {"en": "English", "cy": "Cymraeg", None: NOT_GIVEN}
 
 
 def codes_of(answers: dict[str, Any]) -> set[str]:
@@ -112,8 +116,9 @@ answer_values = st.fixed_dictionaries(
 @st.composite
 def scenarios(draw: st.DrawFn) -> list[list[Someone]]:
     """Two or three rounds of 1 to 30 invitations, people in up to 6 areas, two
-    organisations (with their own areas) and service users, and submissions imported from
-    KoboToolbox or paper (about one in five)."""
+    organisations (with their own areas) and service users, each in English, Welsh or a
+    language not given, and submissions imported from KoboToolbox or paper (about one in
+    five)."""
     areas = AREAS[: draw(st.integers(1, 6))]
     rounds = []
     for _ in range(draw(st.integers(2, 3))):
@@ -128,7 +133,8 @@ def scenarios(draw: st.DrawFn) -> list[list[Someone]]:
             area = areas[org % len(areas)] if org is not None else draw(st.sampled_from(areas))
             answered = draw(st.booleans()) or draw(st.booleans())
             answers = draw(answer_values) if answered else None
-            people.append(Someone(org, area, answers, draw(st.booleans())))
+            language = draw(st.sampled_from(["en", "en", "cy", None]))
+            people.append(Someone(org, area, answers, draw(st.booleans()), language=language))
         rounds.append(people)
     return rounds
 
@@ -173,12 +179,14 @@ def build(
                 profile={"area": someone.area},
                 complete=someone.completed,
                 answers_as="organisation" if org is not None else "service_user",
+                language=someone.language,
             )
             labels = {
                 "area": someone.area,
                 "answers_as": "An organisation" if org is not None else "A service user",
                 "kind": (org.kind or "Not given") if org is not None else "Not given",
                 "channel": "Chat",
+                "language": LANGUAGE_LABELS[someone.language],
             }
             given = someone.answers is not None
             people.append(
@@ -216,6 +224,7 @@ def imported(
         answer(session, invitation, question(round_.consultation, key), value)
     labels = {"area": NOT_GIVEN, "answers_as": NOT_GIVEN, "kind": NOT_GIVEN}
     labels["channel"] = CHANNEL_LABELS[channel]
+    labels["language"] = NOT_GIVEN
     return Person(
         invitation.id,
         round_.id,

@@ -53,7 +53,7 @@ def population(ctx: AppContext) -> dict[str, int]:
         )
         south = factories.organisation(s, "South Arts", area="south", size="large", sector="arts")
         ids = {
-            "a": factories.participant(s, 101, organisation=north).id,
+            "a": factories.participant(s, 101, organisation=north, language="cy").id,
             "b": factories.participant(s, 102, organisation=north2).id,
             "c": factories.participant(s, 103, organisation=south).id,
             "paused": factories.participant(
@@ -97,15 +97,22 @@ def test_round_opens_reminds_non_finishers_and_closes_on_time(
         assert sorted(i.participant_id for i in invitations) == sorted([ids["a"], ids["b"]])
         # Each invitation copies what a digest counts, as it is now: the (empty) profile, how
         # the person answers, their area (none of their own: their organisation's), and their
-        # organisation's sector and type (none: "").
+        # organisation's sector and type (none: ""), and their language (none chosen: "").
         by_person = {i.participant_id: i.segment for i in invitations if i.organisation_id}
         assert by_person == {
-            ids["a"]: {"answers_as": "organisation", "area": "north", "sector": "food", "kind": ""},
+            ids["a"]: {
+                "answers_as": "organisation",
+                "area": "north",
+                "sector": "food",
+                "kind": "",
+                "language": "cy",
+            },
             ids["b"]: {
                 "answers_as": "organisation",
                 "area": "north",
                 "sector": "youth",
                 "kind": "",
+                "language": "",
             },
         }
         deliveries = s.scalars(select(Delivery).where(Delivery.round_id == round_id)).all()

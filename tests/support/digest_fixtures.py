@@ -72,6 +72,7 @@ def respondent(
     display_name: str | None = None,
     complete: bool = True,
     answers_as: str = "organisation",
+    language: str | None = None,
 ) -> Invitation:
     person = factories.participant(
         session,
@@ -80,6 +81,7 @@ def respondent(
         profile={"answers_as": answers_as, **(profile or {})},
         display_name=display_name,
         answers_as=answers_as,
+        language=language,
     )
     invitation = factories.invitation(session, round_, person)
     if answers:

@@ -44,6 +44,7 @@ def participant(
     status: ParticipantStatus = ParticipantStatus.ACTIVE,
     display_name: str | None = None,
     answers_as: str | None = "organisation",
+    language: str | None = None,
 ) -> Participant:
     person = Participant(
         telegram_user_id=telegram_user_id,
@@ -56,6 +57,7 @@ def participant(
         status=status,
         display_name=display_name,
         answers_as=answers_as,
+        language=language,
     )
     session.add(person)
     session.flush()
@@ -102,7 +104,9 @@ def invitation(
         participant=person,
         status=status,
         organisation_id=person.organisation_id,
-        segment=dict(person.profile),
+        # The language as profile.segment_of copies it (only when given, so older tests'
+        # segments stay as they were).
+        segment={**person.profile, **({"language": person.language} if person.language else {})},
     )
     session.add(invite)
     session.flush()
