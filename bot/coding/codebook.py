@@ -13,6 +13,12 @@ A codebook (TOML) lists, per code, two kinds of cue (their mini-language is in c
   an absence word sits right before it ("no reserves"), or when it is the answer to a negated
   contrast ("funding isn't the problem, volunteers are").
 
+Cues are language-tagged: a codebook's top-level ``language`` (default "en") is the language its
+cues, topics and lexicons are written in, and the coder codes only texts in that language
+(``Codebook.reads``). A text in another language is left for a coordinator to code (see
+bot.coding.stored.UNCODED). A deployment with cues in a second language points the bot at a
+codebook in that language.
+
 Loading never fits the text model: a missing or stale artefact leaves the codebook with its
 rules only (and a warning); `python -m bot.coding.training fit` writes a fresh one.
 """
@@ -123,6 +129,7 @@ class Codebook:
     training: Path | None = None
     model_file: Path | None = field(default=None, compare=False)  # the fitted model's artefact
     threshold: float = 0.5  # [model] threshold: what the model is (or will be) fitted with
+    language: str = "en"  # what every cue, topic and lexicon entry is written in
     deps: tuple[Path, ...] = field(default=(), repr=False, compare=False)  # files it was read from
     index: CueIndex = field(init=False, repr=False, compare=False)
     negators: frozenset[str] = field(init=False, repr=False, compare=False)
@@ -180,6 +187,21 @@ class Codebook:
 
     def family_of(self, code: str) -> Family:
         return self[code].family
+
+    def reads(self, language: str | None) -> bool:
+        """Does the coder have cues for a text in this language? A person who never chose a
+        language was spoken to in the bot's default, English, and is read as "en"."""
+        return primary_language(language or "en") == primary_language(self.language)
+
+
+def primary_language(code: str) -> str:
+    """'cy', 'en-GB' and 'en_GB' -> 'cy', 'en', 'en': cues are written per language, not per
+    region."""
+    return code.replace("_", "-").split("-", 1)[0].lower()
+
+
+_LANGUAGE = re.compile(r"[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
+_LANGUAGE_KEY = r"^\s*language\s*="
 
 
 def _line_of(raw: str, needle_re: str, occurrence: int = 1) -> int | None:
@@ -264,7 +286,16 @@ def _load(p: Path, raw_bytes: bytes) -> Codebook:
         raise CodebookError(f"{name}: field 'code': expected at least one [[code]] table")
     seen: dict[str, int] = {}
     codes = tuple(_read_code(entry, idx, raw, name, seen) for idx, entry in enumerate(entries))
-    codebook = Codebook(codes=codes, source=p, lexicon=_read_lexicon(data, raw, name))
+    language = data.get("language", "en")
+    if not isinstance(language, str) or not _LANGUAGE.fullmatch(language):
+        where = _where(name, _line_of(raw, _LANGUAGE_KEY))
+        raise CodebookError(
+            f"{where}: field 'language': expected a language code such as 'en' or 'cy', "
+            f"got {language!r}"
+        )
+    codebook = Codebook(
+        codes=codes, source=p, lexicon=_read_lexicon(data, raw, name), language=language
+    )
     return _with_artefact(codebook, data, raw, p)
 
 

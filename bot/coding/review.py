@@ -13,7 +13,7 @@ from sqlalchemy import Select, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from bot.coding.codebook import Codebook
-from bot.coding.stored import NO_CODE, code_uncoded_answers
+from bot.coding.stored import MARKERS, UNCODED, code_uncoded_answers
 from bot.kernel import dialogs
 from bot.kernel.audit import record
 from bot.kernel.dialogs import DialogError
@@ -61,14 +61,17 @@ class ReviewView:
     evidence: list[tuple[str, str]]  # (code, words)
     doubtful: bool
     remaining: int
+    # Written in a language the codebook has no cues for: the coder did not read it.
+    uncoded: bool = False
 
 
 def _queue(skipped: list[int]) -> Select[tuple[int]]:
-    """Written answers no one has reviewed that the coder was unsure of or found no code in."""
+    """Written answers no one has reviewed that the coder was unsure of, found no code in, or
+    could not read (a language it has no cues for)."""
     flagged = exists().where(
         AnswerCode.answer_id == Answer.id,
         AnswerCode.source == CodeSource.AUTO,
-        (AnswerCode.doubtful.is_(True)) | (AnswerCode.code == NO_CODE),
+        (AnswerCode.doubtful.is_(True)) | (AnswerCode.code.in_(MARKERS)),
     )
     queue = (
         select(Answer.id)
@@ -94,16 +97,17 @@ def _view(session: Session, answer_id: int, selected: list[str], remaining: int)
             )
         )
     )
-    suggested = sorted(c.code for c in auto if c.code != NO_CODE)
+    suggested = sorted(c.code for c in auto if c.code not in MARKERS)
     return ReviewView(
         answer_id=answer_id,
         question=answer.question.text,
         text=answer.text or "",
         suggested=suggested,
         selected=selected,
-        evidence=[(c.code, c.evidence) for c in auto if c.evidence and c.code != NO_CODE],
+        evidence=[(c.code, c.evidence) for c in auto if c.evidence and c.code not in MARKERS],
         doubtful=any(c.doubtful for c in auto),
         remaining=remaining,
+        uncoded=any(c.code == UNCODED for c in auto),
     )
 
 

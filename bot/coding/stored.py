@@ -3,6 +3,11 @@ catch-up coding of answers stored without them, and which stored codes count.
 
 An answer's codes are its OPTION and AUTO rows, unless a human reviewed it: then only its HUMAN
 rows count (``counts_for_answer``).
+
+A free text is coded only when the codebook has cues in its language (``Codebook.reads``): the
+answering person's language, as copied into their invitation when they were asked (else their
+language now), never guessed from the text. Any other text gets an UNCODED marker and waits in
+/review for a coordinator; the digest says how many wait (``awaiting_coding``).
 """
 
 from __future__ import annotations
@@ -10,19 +15,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, insert, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from bot.coding.codebook import Codebook, load_codebook
+from bot.coding.codebook import Codebook, load_codebook, primary_language
 from bot.coding.coder import code_texts
 from bot.coding.rules import Coding
 from bot.kernel.config import Settings
 from bot.kernel.context import Loaded
-from storage.models import Answer, AnswerCode, AnswerReview, CodeSource, Invitation, Question
+from storage.models import (
+    Answer,
+    AnswerCode,
+    AnswerReview,
+    CodeSource,
+    Invitation,
+    Participant,
+    Question,
+)
 
 # An AUTO row with this code marks "the coder read this answer and found nothing", so a later
 # digest does not code it again. It is never counted or shown.
 NO_CODE = "-"
+# An AUTO row with this code marks "written in a language the codebook has no cues for": the
+# coder did not read it; it waits in /review for a coordinator. Never counted or shown either.
+UNCODED = "?"
+MARKERS = (NO_CODE, UNCODED)
 CODING_PAGE = 2000
 
 
@@ -46,6 +63,69 @@ def auto_codes(coding: Coding) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def answer_language() -> ColumnElement[str | None]:
+    """The language an answer was given in (a query joining Invitation and, outer, Participant):
+    the one copied into the invitation when the person was asked (bot.participation.profile
+    .segment_of), else the person's language now (invitations made before it was copied);
+    None: not given."""
+    copied = func.nullif(Invitation.segment["language"].as_string(), "")
+    return func.coalesce(copied, Participant.language)
+
+
+def _not_read(codebook: Codebook) -> ColumnElement[bool]:
+    """The answer's language is one the codebook has no cues for (see Codebook.reads)."""
+    language = answer_language()
+    own = primary_language(codebook.language)
+    return and_(
+        language.is_not(None),
+        language != "",
+        func.lower(language) != own,
+        ~func.lower(language).like(f"{own}-%"),
+        ~func.lower(language).like(f"{own}\\_%", escape="\\"),
+    )
+
+
+def set_aside_unread(session: Session, round_ids: Sequence[int], codebook: Codebook) -> int:
+    """Replace the coder's rows on unreviewed texts in a language the codebook has no cues for
+    with the UNCODED marker (texts given in the chat are coded as they are stored, whatever
+    their language). Returns how many were set aside."""
+    has_marker = exists().where(
+        AnswerCode.answer_id == Answer.id,
+        AnswerCode.source == CodeSource.AUTO,
+        AnswerCode.code == UNCODED,
+    )
+    ids = list(
+        session.scalars(
+            select(Answer.id)
+            .join(Invitation, Invitation.id == Answer.invitation_id)
+            .outerjoin(Participant, Participant.id == Invitation.participant_id)
+            .join(Question, Question.id == Answer.question_id)
+            .where(
+                Invitation.round_id.in_(list(round_ids)),
+                Question.type == "text",
+                exists().where(
+                    AnswerCode.answer_id == Answer.id, AnswerCode.source == CodeSource.AUTO
+                ),
+                ~has_marker,
+                ~exists().where(AnswerReview.answer_id == Answer.id),
+                _not_read(codebook),
+            )
+        )
+    )
+    if not ids:
+        return 0
+    session.execute(
+        delete(AnswerCode).where(
+            AnswerCode.answer_id.in_(ids), AnswerCode.source == CodeSource.AUTO
+        )
+    )
+    session.execute(
+        insert(AnswerCode),
+        [{"answer_id": i, "code": UNCODED, "source": CodeSource.AUTO} for i in ids],
+    )
+    return len(ids)
+
+
 def code_uncoded_answers(
     session: Session, round_ids: Sequence[int], codebook: Codebook, *, commit_pages: bool = False
 ) -> int:
@@ -60,7 +140,12 @@ def code_uncoded_answers(
     bot takes writes (it is marked processed): coding 24,000 texts in one transaction held
     the lock for seconds and /help waited 3.2 s. A page is coded before its rows are written,
     so the lock is held only while one page's rows go in. Each page is whole: a run cut short
-    leaves the rest uncoded, for the next run."""
+    leaves the rest uncoded, for the next run.
+
+    A text in a language the codebook has no cues for gets the UNCODED marker instead (and is
+    not counted as coded); one the chat coded as it was stored is set aside so (see
+    set_aside_unread)."""
+    set_aside_unread(session, round_ids, codebook)
     coded = 0
     last = 0
     has_auto = exists().where(
@@ -69,8 +154,9 @@ def code_uncoded_answers(
     reviewed = exists().where(AnswerReview.answer_id == Answer.id)
     while True:
         page = session.execute(
-            select(Answer.id, Answer.text)
+            select(Answer.id, Answer.text, answer_language())
             .join(Invitation, Invitation.id == Answer.invitation_id)
+            .outerjoin(Participant, Participant.id == Invitation.participant_id)
             .join(Question, Question.id == Answer.question_id)
             .where(
                 Invitation.round_id.in_(round_ids),
@@ -86,9 +172,14 @@ def code_uncoded_answers(
         ).all()
         if not page:
             return coded
-        rows: list[dict[str, Any]] = []
-        codings = code_texts([text or "" for _, text in page], codebook)
-        for (answer_id, _), coding in zip(page, codings, strict=True):
+        readable = [(i, text) for i, text, language in page if codebook.reads(language)]
+        rows: list[dict[str, Any]] = [
+            {"answer_id": i, "code": UNCODED, "source": CodeSource.AUTO}
+            for i, _, language in page
+            if not codebook.reads(language)
+        ]
+        codings = code_texts([text or "" for _, text in readable], codebook)
+        for (answer_id, _), coding in zip(readable, codings, strict=True):
             rows.extend(
                 {"answer_id": answer_id, "code": code, "source": CodeSource.AUTO, **fields}
                 for code, fields in auto_codes(coding)
@@ -96,7 +187,7 @@ def code_uncoded_answers(
         session.execute(insert(AnswerCode), rows)
         if commit_pages:
             session.commit()
-        coded += len(page)
+        coded += len(readable)
         last = page[-1][0]
 
 
@@ -141,8 +232,27 @@ def effective_codes(round_ids: Sequence[int]) -> Any:
         .join(Invitation, Invitation.id == Answer.invitation_id)
         .where(
             Invitation.round_id.in_(round_ids),
-            AnswerCode.code != NO_CODE,
+            AnswerCode.code.not_in(MARKERS),
             counts_for_answer(),
         )
         .subquery("effective")
+    )
+
+
+def awaiting_coding(session: Session, round_ids: Sequence[int]) -> int:
+    """Free-text answers of these rounds that wait for a coordinator to code them: written in
+    a language the codebook has no cues for (UNCODED), and not yet reviewed."""
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(AnswerCode.answer_id)))
+            .join(Answer, Answer.id == AnswerCode.answer_id)
+            .join(Invitation, Invitation.id == Answer.invitation_id)
+            .where(
+                Invitation.round_id.in_(list(round_ids)),
+                AnswerCode.source == CodeSource.AUTO,
+                AnswerCode.code == UNCODED,
+                ~exists().where(AnswerReview.answer_id == Answer.id),
+            )
+        )
+        or 0
     )

@@ -133,6 +133,6 @@ def _quotes(figures: RoundFigures, released: RoundRelease) -> list[Quote]:
     rows = released.barriers.rows + released.barriers.successes
     by_code = {r.code: r for r in rows}
     return [
-        Quote(c.code, by_code[c.code].label, by_code[c.code].family, c.text)
+        Quote(c.code, by_code[c.code].label, by_code[c.code].family, c.text, c.language)
         for c in pick_quotes(figures.quotes, [r.code for r in rows])
     ]

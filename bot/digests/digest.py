@@ -109,6 +109,9 @@ class Barriers:
     successes: list[BarrierRow]
     hidden_codes: int  # how many codes named by someone are held back
     compared_with: str | None  # "round 3" / "the previous quarter"
+    # Free-text answers in a language the coder has no cues for, waiting for a coordinator to
+    # code them (/review): 0 for none; None for some, but fewer than k (held back).
+    awaiting_coding: int | None = 0
 
 
 @dataclass
@@ -117,6 +120,7 @@ class Quote:
     label: str
     family: str
     text: str
+    language: str | None = None  # the language it was written in (None: not given)
 
 
 @dataclass

@@ -55,6 +55,7 @@ DIMENSION_LABELS = {
     "answers_as": "Answering as",
     "kind": "Organisation type",
     "channel": "Channel",
+    "language": "Language",
 }
 # Dimensions of how people were asked, not of who they are: nobody is "not reached" by one.
 NOT_REACH = frozenset({"channel"})
@@ -77,6 +78,13 @@ def hidden_in_partition(counts: Mapping[str, int], k: int) -> set[str]:
             break  # the total itself is under k: the caller holds it back
         hidden.add(rest[0][1])
     return hidden
+
+
+def awaiting_shown(count: int, k: int) -> int | None:
+    """Answers waiting to be coded, as shown: a count of answers, not people, but each is one
+    person's (a set rarely asks more than one free text), so it gets a count of people's rule:
+    0 or k and more; otherwise None ("fewer than k")."""
+    return count if safe(count, k) else None
 
 
 def binary_shown(count: int, base: int, k: int) -> bool:
@@ -499,6 +507,7 @@ def _barriers(
         successes=[r for r in rows if r.family == "success"],
         hidden_codes=hidden,
         compared_with=previous_label if compare else None,
+        awaiting_coding=awaiting_shown(f.awaiting_coding, k),
     )
 
 

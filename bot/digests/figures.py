@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bot.digests.segments import CHAT_LABEL, DIMENSIONS
+from bot.digests.digest import NOT_GIVEN
+from bot.digests.segments import DIMENSIONS, OLD_RELEASE_LABELS
 
 
 @dataclass
@@ -51,6 +52,7 @@ class QuoteCandidate:
     code: str
     text: str  # already scrubbed
     invitation_id: int  # so an erasure can take it out; never shown
+    language: str | None = None  # the answering person's language (None: not given)
 
 
 @dataclass
@@ -67,6 +69,8 @@ class RoundFigures:
     quotes: list[QuoteCandidate] = field(default_factory=list)
     # [organisation, [label per dimension, in DIMENSIONS' order], n, r, c] per combination
     atoms: list[list[Any]] = field(default_factory=list)
+    # Free-text answers waiting for a coordinator to code them (bot.coding.stored.UNCODED)
+    awaiting_coding: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -90,13 +94,14 @@ class RoundFigures:
             ],
             codes=data["codes"],
             quotes=[QuoteCandidate(**q) for q in data.get("quotes", [])],
-            atoms=[_with_channel(atom) for atom in data.get("atoms", [])],
+            atoms=[_with_later_dimensions(atom) for atom in data.get("atoms", [])],
+            awaiting_coding=int(data.get("awaiting_coding", 0)),
         )
 
 
-def _with_channel(atom: list[Any]) -> list[Any]:
-    """An atom of a release published before the channel dimension (five labels, not six):
-    everyone in it answered in the chat."""
+def _with_later_dimensions(atom: list[Any]) -> list[Any]:
+    """An atom of a release published before the channel or the language dimension (fewer
+    labels than DIMENSIONS): everyone in it answered in the chat, their language not given."""
     org, labels, *cells = atom
-    missing = len(DIMENSIONS) - len(labels)
-    return [org, [*labels, *[CHAT_LABEL] * missing], *cells] if missing > 0 else atom
+    later = [key for key, _ in DIMENSIONS[len(labels) :]]
+    return [org, [*labels, *[OLD_RELEASE_LABELS.get(k, NOT_GIVEN) for k in later]], *cells]

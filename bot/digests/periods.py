@@ -25,6 +25,7 @@ from bot.digests.disclosure import (
     MERGED_LABEL,
     NOT_REACH,
     RoundRelease,
+    awaiting_shown,
     code_rows,
     participation_of,
     rate,
@@ -83,12 +84,17 @@ def release_period(
             "A figure is shown for the period only where each of its rounds showed its own "
             f"part, so nothing under {k} can be worked out by comparing them."
         )
+    # The period's sum only when every round showed its own: else it less the others shown
+    # would give away the one held back.
+    awaiting = sum(r.figures.awaiting_coding for r in kept)
+    each_shown = all(awaiting_shown(r.figures.awaiting_coding, k) is not None for r in kept)
     barriers = Barriers(
         base=figures.responded if kept else None,
         rows=[r for r in rows if r.family != "success"],
         successes=[r for r in rows if r.family == "success"],
         hidden_codes=hidden,
         compared_with=previous_label if compare else None,
+        awaiting_coding=awaiting if each_shown or awaiting == 0 else None,
     )
     organisation = None
     if own_organisation is not None:

@@ -14,7 +14,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from bot.coding.codebook import Codebook
-from bot.coding.stored import code_uncoded_answers
+from bot.coding.stored import awaiting_coding, code_uncoded_answers
 from bot.digests.barriers import code_counts_by_organisation
 from bot.digests.digest import DigestError
 from bot.digests.figures import OrganisationFigures, QuoteCandidate, RoundFigures
@@ -45,6 +45,7 @@ def count_round(session: Session, round_id: int, codebook: Codebook) -> RoundFig
         codes={c: codes[c] for c in named},
         quotes=quote_candidates(session, round_id, named),
         atoms=atoms,
+        awaiting_coding=awaiting_coding(session, [round_id]),
     )
 
 

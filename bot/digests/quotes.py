@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.coding.stored import NO_CODE, counts_for_answer
+from bot.coding.stored import MARKERS, answer_language, counts_for_answer
 from bot.digests.figures import QuoteCandidate
 from bot.digests.privacy import Scrubber
 from storage.models import (
@@ -57,7 +57,7 @@ def quote_candidates(session: Session, round_id: int, wanted: list[str]) -> list
             Invitation.round_id == round_id,
             Question.type == "text",
             Answer.text.is_not(None),
-            AnswerCode.code != NO_CODE,
+            AnswerCode.code.not_in(MARKERS),
             counts_for_answer([CodeSource.AUTO]),
         )
         .subquery("coded")
@@ -78,9 +78,12 @@ def quote_candidates(session: Session, round_id: int, wanted: list[str]) -> list
     )
     scrubber = Scrubber(known_names(session))
     candidates: list[QuoteCandidate] = []
-    for code, text, invitation_id in session.execute(
-        select(ranked.c.code, Answer.text, Answer.invitation_id)
+    # Quotes stay in the language they were written in, marked with it where shown.
+    for code, text, invitation_id, language in session.execute(
+        select(ranked.c.code, Answer.text, Answer.invitation_id, answer_language())
         .join(Answer, Answer.id == ranked.c.answer_id)
+        .join(Invitation, Invitation.id == Answer.invitation_id)
+        .outerjoin(Participant, Participant.id == Invitation.participant_id)
         .where(ranked.c.rank <= QUOTES_PER_CODE)
         .order_by(ranked.c.code, ranked.c.rank)
     ):
@@ -90,7 +93,7 @@ def quote_candidates(session: Session, round_id: int, wanted: list[str]) -> list
         if len(clean) > QUOTE_MAX:
             clean = clean[: QUOTE_MAX - 1].rsplit(" ", 1)[0] + "…"
         if len(clean) >= 20:
-            candidates.append(QuoteCandidate(code, clean, int(invitation_id)))
+            candidates.append(QuoteCandidate(code, clean, int(invitation_id), language or None))
     return candidates
 
 

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from bot.coding.codebook import Codebook
+from bot.coding.codebook import Codebook, primary_language
 from bot.digests.answers_csv import write_csv
 from bot.digests.digest import Digest, Scope
 from bot.digests.disclosure import MERGED_LABEL
+from bot.digests.segments import language_label
 from bot.kernel.config import Settings
 from bot.kernel.render import TELEGRAM_LIMIT, Renderer
 
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
 FAMILY_COLOURS = {"external": "#1f5f8b", "internal": "#d9822b", "success": "#3a8a4f"}
 FORMATS = ("tg", "html", "md", "csv")
+# What digests are written in (templates/digest/): a quote in another language is marked.
+DIGEST_LANGUAGE = "en"
 CHART_TITLES = {
     "barriers": "Barriers named: external against internal",
     "response": "Who we heard from: response rate by segment",
@@ -84,10 +87,13 @@ def _context(digest: Digest) -> dict[str, Any]:
     }
 
 
-def _quotes_by_code(digest: Digest) -> list[tuple[str, str, list[str]]]:
-    grouped: dict[str, tuple[str, str, list[str]]] = {}
+def _quotes_by_code(digest: Digest) -> list[tuple[str, str, list[tuple[str, str | None]]]]:
+    """(code label, family, [(quote, its language's name when not the digest's)]) per code."""
+    grouped: dict[str, tuple[str, str, list[tuple[str, str | None]]]] = {}
     for q in digest.quotes:
-        grouped.setdefault(q.code, (q.label, q.family, []))[2].append(q.text)
+        other = q.language and primary_language(q.language) != DIGEST_LANGUAGE
+        marker = language_label(q.language) if q.language and other else None
+        grouped.setdefault(q.code, (q.label, q.family, []))[2].append((q.text, marker))
     return [(label, family, texts) for label, family, texts in grouped.values()]
 
 

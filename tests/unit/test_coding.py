@@ -747,3 +747,32 @@ def test_batched_coding_equals_single_calls(cb: Codebook) -> None:
     finally:
         coder.BATCH = old
     assert batched == [code_text(t, cb) for t in texts]
+
+
+# --------------------------------------------------------------------------- cue languages
+
+
+def test_the_shipped_cues_are_english(cb: Codebook) -> None:
+    """Issue 15: cues are language-tagged; the shipped ones are English, and read English text
+    (or a person who never chose a language: the bot spoke English to them), not Welsh."""
+    assert cb.language == "en"
+    assert cb.reads("en") and cb.reads("en-GB") and cb.reads("en_GB") and cb.reads(None)
+    assert not cb.reads("cy") and not cb.reads("pl")
+
+
+def test_a_welsh_codebook_reads_welsh_only(tmp_path: Path) -> None:
+    welsh = 'language = "cy"\n' + CUSTOM.replace('"no bus|buses"', '"dim bws|bysiau"')
+    cb = load_codebook(_write(tmp_path, welsh))
+    assert cb.language == "cy"
+    assert cb.reads("cy") and cb.reads("CY-gb") and not cb.reads("en") and not cb.reads(None)
+    assert code_text("Does dim bws ar ôl chwech", cb).codes == ("ext.transport",)
+
+
+@pytest.mark.parametrize("language", ["", "Welsh", "c", "cy gb", "1", '["cy"]'])
+def test_error_bad_language(tmp_path: Path, language: str) -> None:
+    value = language if language.startswith("[") else f'"{language}"'
+    path = _write(tmp_path, f"language = {value}\n" + CUSTOM)
+    with pytest.raises(CodebookError) as err:
+        load_codebook(path)
+    msg = str(err.value)
+    assert str(path) in msg and "line 1" in msg and "'language'" in msg
