@@ -59,6 +59,10 @@ DIMENSION_LABELS = {
 }
 # Dimensions of how people were asked, not of who they are: nobody is "not reached" by one.
 NOT_REACH = frozenset({"channel"})
+# Dimensions shown only with two labels or more: "everyone in English" is no breakdown (the one
+# row is the total). Kept in the figures all the same, so a quarter counts each round's people
+# under their language.
+SHOWN_FROM_TWO = frozenset({"language"})
 
 T = TypeVar("T")
 
@@ -290,6 +294,9 @@ def _participation(
     hidden_r: set[tuple[str, str]] = set()
     hidden_c: set[tuple[str, str]] = set()
     for key, raw in f.segments.items():
+        if key in SHOWN_FROM_TWO and len(raw) < 2:
+            rows_of[key] = {label: label for label in raw}  # the one row: the total, shown
+            continue
         merged = merge_small(list(raw.items()), lambda kv: kv[1][0], k)
         cells: list[tuple[str, list[int], bool]] = [(lab, c, False) for lab, c in merged.kept]
         if merged.merged:

@@ -24,6 +24,7 @@ from bot.digests.disclosure import (
     DIMENSION_LABELS,
     MERGED_LABEL,
     NOT_REACH,
+    SHOWN_FROM_TWO,
     RoundRelease,
     awaiting_shown,
     code_rows,
@@ -132,7 +133,8 @@ def _segments(r: RoundRelease, key: str) -> dict[str, list[int]]:
 def _row(r: RoundRelease, key: str, label: str) -> SegmentRow | None:
     """The round's own row for a segment label, when it was shown on its own (not merged);
     for a round without the dimension, its totals (everyone "not given")."""
-    if key not in r.figures.segments:
+    if key not in r.figures.segments or len(r.figures.segments[key]) == 1:
+        # Everyone under one label (or none for a round without the dimension): the totals.
         p = r.participation
         return SegmentRow(label, p.invited, p.responded, p.completed, None)
     if r.rows_of.get(key, {}).get(label) != label:
@@ -200,6 +202,8 @@ def _period_participation(
             )
         rows.sort(key=lambda s: (s.merged, s.label == NOT_GIVEN, -(s.rate or 0), s.label))
         note = "Some segments were merged." if rest_labels else None
+        if key in SHOWN_FROM_TWO and len(totals) < 2:
+            continue
         dimensions.append(Dimension(key, DIMENSION_LABELS.get(key, key), rows, note))
     totals = (figures.invited, figures.responded if kept else None, completed)
     participation = participation_of(

@@ -121,13 +121,14 @@ def _add(target: list[int], cell: tuple[int, int, int]) -> None:
 def _given(segments: Cells) -> Cells:
     """Dimensions somebody has a value for, each in label order with "not given" first (ties
     in merging small segments are broken by this order). The channel only when some answers
-    came by another than the chat: "all in the chat" is no breakdown; the language only when
-    the round's invitations have more than one ("all in English" is none either)."""
+    came by another than the chat: "all in the chat" is no breakdown. (A round all in one
+    language keeps it, so a quarter can count its people under it; disclosure shows no
+    breakdown of one language: see disclosure.SHOWN_FROM_TWO.)"""
     unknown = {key: NOT_GIVEN for key, _ in DIMENSIONS} | {"channel": CHAT_LABEL}
     return {
         key: dict(sorted(labels.items(), key=lambda kv: (kv[0] != unknown[key], kv[0])))
         for key, labels in segments.items()
-        if any(label != unknown[key] for label in labels) and (key != "language" or len(labels) > 1)
+        if any(label != unknown[key] for label in labels)
     }
 
 

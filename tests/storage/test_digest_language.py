@@ -84,7 +84,8 @@ def test_a_release_published_before_languages_reads_as_not_given(
         release = session.get(Release, old.id)
         assert release is not None
         figures = dict(release.figures)
-        assert "language" not in figures["segments"]
+        assert figures["segments"]["language"] == {"English": [6, 6, 6]}
+        figures["segments"] = {k: v for k, v in figures["segments"].items() if k != "language"}
         figures["atoms"] = [[org, labels[:6], *cells] for org, labels, *cells in figures["atoms"]]
         release.figures = figures
     with session_scope(db.sessions) as session:
@@ -95,3 +96,20 @@ def test_a_release_published_before_languages_reads_as_not_given(
     assert language is not None
     assert rows(language) == {("English", 6, 6), ("Cymraeg", 5, 5), (NOT_GIVEN, 6, 6)}
     assert quarter.participation.responded == 17
+
+
+def test_a_quarter_counts_a_round_of_one_language_under_it(db: Database, k5: Settings) -> None:
+    """A round all in English shows no breakdown of its own, but keeps its language, so a
+    quarter with a round in two languages counts its people as English, not "not given"."""
+    with session_scope(db.sessions) as session:
+        english = a_round(session, ["en"] * 6, first_user=100, days_ago=3)
+        mixed = a_round(session, ["en"] * 5 + ["cy"] * 6, first_user=200)
+        assert by_language(digest(session, k5, round_scope(session, english.id))) is None
+        quarter = digest(session, k5, Scope((english.id, mixed.id), "the quarter", period=True))
+        only_english = digest(
+            session, k5, Scope((english.id,), "a quarter of one round", period=True)
+        )
+    language = by_language(quarter)
+    assert language is not None
+    assert rows(language) == {("English", 11, 11), ("Cymraeg", 6, 6)}
+    assert by_language(only_english) is None
