@@ -10,8 +10,8 @@ from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
 from bot.digests.fanout import rerender_pending_digests
-from bot.kernel import i18n
 from bot.digests.published import erase_quotes, quotes_of
+from bot.kernel import i18n
 from bot.kernel.audit import record
 from bot.kernel.context import AppContext
 from bot.kernel.dialogs import button
