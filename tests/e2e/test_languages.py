@@ -168,7 +168,7 @@ async def test_language_switches_mid_round(harness: BotHarness, tmp_path: Path) 
     assert "Was it easy?" in card.text
     choice = await harness.say(EN, "/language")
     set_ = await harness.press(EN, choice, "Cymraeg")
-    assert "O hyn ymlaen bydda i'n ysgrifennu atoch chi yn Cymraeg" in set_.text
+    assert "Iawn: Cymraeg. O hyn ymlaen bydda i'n ysgrifennu atoch chi" in set_.text
     card = await harness.say(EN, "/resume")
     assert "Oedd hi'n hawdd?" in card.text and buttons(card) == ["Ie", "Na"]
     with session_scope(harness.ctx.sessions) as session:
@@ -213,7 +213,7 @@ async def test_menus_for_each_language_and_forged_language_presses(
         assert "that button doesn't work" in refused.text
     # Pressed twice (a stale copy): the same choice again, nothing else said.
     done = await harness.press(EN, choice, "Cymraeg")
-    assert "O hyn ymlaen" in done.text
+    assert "Iawn: Cymraeg" in done.text
     sent = len(harness.standin.messages(EN))
     harness.standin.press_button(EN, choice.message_id, "l:cy")
     await harness.settle()
