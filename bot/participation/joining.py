@@ -89,8 +89,13 @@ def language_press(session: Session, ctx: AppContext, user_id: int, press: Langu
         if participant is not None and participant.consent_at is not None:
             return Reply(toast=ctx.renderer.render(T + "already_saved.html"))
         i18n.use(press.language)
-        check = check_invite(session, press.code, now=ctx.clock.now()) if press.code else None
-        label = invite_label(check.invite) if check and check.invite else None
+        label = None
+        if press.code:
+            # With the brake on guessing, as at /start: the notice names the invite's owner.
+            check = check_code(session, press.code, person=user_id, now=ctx.clock.now())
+            if not check.ok or check.invite is None:
+                return _invalid(ctx, check.problem)
+            label = invite_label(check.invite)
         return Reply(toast="", edit=privacy_notice(ctx, press.code, label, press.language))
     if participant is None:
         return Reply(toast="", edit=OutgoingMessage(ctx.renderer.render(T + "not_joined.html")))

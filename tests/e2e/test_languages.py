@@ -226,3 +226,6 @@ async def test_menus_for_each_language_and_forged_language_presses(
     # Someone who has not joined cannot store a language (nothing is kept before consent).
     stranger = await harness.say(4999, "/language")
     assert "You haven't joined yet" in stranger.text
+    # A made-up code in the choice before the notice meets the same brake as at /start.
+    refused = await harness.press_data(4999, stranger, "l:cy:j:nosuchcode")
+    assert "dydw i ddim yn adnabod y ddolen wahodd" in refused.text
