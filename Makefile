@@ -6,13 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint format bench clean xlsforms
+.PHONY: help install demo test lint format bench clean xlsforms messages
 
 help:
 	@echo "make demo    run a whole consultation round on the embedded defaults (no Telegram needed)"
 	@echo "make test    run the test suite, one worker per core (SQLite; PostgreSQL too when CONSULTBOT_TEST_POSTGRES_URL is set)"
 	@echo "make lint    ruff, and import-linter for the layers (pyproject.toml)"
 	@echo "make bench   run the benchmarks under bench/ (prints figures)"
+	@echo "make messages  extract the translatable messages and update translations/*/messages.po"
 	@echo "make xlsforms  write the spreadsheet (XLSForm) copies of the shipped consultation sets"
 
 $(STAMP): pyproject.toml
@@ -48,3 +49,10 @@ xlsforms: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
+
+# Extract every message (templates and Python, babel.cfg) into translations/messages.pot and
+# merge it into each language's catalog; then translate what is new (the README's "Languages").
+# No compile step: bot/kernel/i18n.py compiles the .po files in memory at start.
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -o translations/messages.pot --no-location --omit-header -w 100 .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations -w 100 --no-fuzzy-matching

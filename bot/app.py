@@ -18,6 +18,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.kernel import i18n
 from bot.kernel.config import Settings
 from bot.kernel.context import CONTEXT_KEY, AppContext
 from bot.kernel.logs import setup_logging
@@ -79,9 +80,10 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
     ctx: AppContext = application.bot_data[CONTEXT_KEY]
     await menus.set_command_menu(application.bot, ctx.renderer, None, None)
     with session_scope(ctx.sessions) as session:
-        people = [(p.chat_id, p.role) for p in list_privileged(session) if p.chat_id]
-    for chat_id, role in people:
-        await menus.set_command_menu(application.bot, ctx.renderer, chat_id, role)
+        people = [(p.chat_id, p.role, p.language) for p in list_privileged(session) if p.chat_id]
+    for chat_id, role, language in people:
+        with i18n.speaking(language):
+            await menus.set_command_menu(application.bot, ctx.renderer, chat_id, role)
     log.info("command menus set (%d privileged chats)", len(people))
     runtime.settle_heap()
 

@@ -58,6 +58,7 @@ register_command("pause")
 register_command("stop")
 register_command("mydata")
 register_command("forget")
+register_command("language")
 register_command("invite", Role.COORDINATOR)
 
 
@@ -103,6 +104,21 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if participant is not None:  # coming back: offered what opened while away
             _invite_latecomer(session, ctx, participant)
         return joining.start(session, ctx, user.id, chat.id, code)
+
+    await replies.deliver(update, context, await _decided(ctx, user.id, decide))
+
+
+async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/language: anyone with a row (participants, leads, coordinators) chooses theirs."""
+    ctx = app_context(context)
+    user = update.effective_user
+    if user is None:
+        return
+
+    def decide(session: Session) -> Reply:
+        if find_participant(session, user.id) is None:
+            return Reply().say(ctx.renderer.render(T + "not_joined.html"))
+        return Reply().say(joining.choose_language(ctx))
 
     await replies.deliver(update, context, await _decided(ctx, user.id, decide))
 
@@ -414,6 +430,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     for name, service in commands.items():
         application.add_handler(CommandHandler(name, _participant_service(service)))
     application.add_handler(CommandHandler("invite", invite_command))
+    application.add_handler(CommandHandler("language", language_command))
     application.add_handler(CallbackQueryHandler(lead_invite_button, pattern=r"^iv:"))
     application.add_handler(CallbackQueryHandler(on_press, pattern=OWN_PRESSES))
     # on_press checks for duplicates in its own transaction: one commit per button, not two.

@@ -1103,6 +1103,11 @@ class BotApiServer:
             user["language_code"] = language_code
         return user
 
+    def set_language(self, user_id: int, language_code: str) -> None:
+        """The language of the user's Telegram app: sent as `language_code` with their updates
+        from now on."""
+        self._user(user_id, None, None, language_code=language_code)
+
     def register_chat(
         self,
         chat_id: int,

@@ -20,6 +20,21 @@ MAX_VERSION = 2**31 - 1  # a database integer
 SECONDS_PER_QUESTION = 40
 YES_NO = frozenset({"yes", "no"})
 
+# The question types an ODK or Kobo form uses to record the device and the session: never a
+# question to a person, and columns an export carries beside the answers.
+DEVICE_METADATA = (
+    "start",
+    "end",
+    "today",
+    "deviceid",
+    "subscriberid",
+    "simserial",
+    "phonenumber",
+    "username",
+    "email",
+    "audit",
+)
+
 _SURVEY = {
     "type", "name", "label", "hint", "required", "relevant", "constraint",
     "constraint_message", "parameters", "min_label", "max_label", "codes", "codes_at_most",
@@ -71,20 +86,7 @@ REFUSED_TYPES = {
     "rank": "ranking is not supported",
     "hidden": "hidden values are not supported",
     **dict.fromkeys(
-        [
-            "start",
-            "end",
-            "today",
-            "deviceid",
-            "subscriberid",
-            "simserial",
-            "phonenumber",
-            "username",
-            "email",
-            "audit",
-            "xml-external",
-            "csv-external",
-        ],
+        [*DEVICE_METADATA, "xml-external", "csv-external"],
         "device metadata is not collected in a chat",
     ),
 }

@@ -78,8 +78,26 @@ class PartnershipSettings(_Section):
     name: str = "Our local partnership"
     timezone: str = "Europe/London"
     locale: str = "en_GB"
+    # The languages people may choose (a catalog under translations/ each, but for English);
+    # the first is the default, said to anyone who has not chosen.
+    languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
     admins: list[int] = Field(default_factory=list)
     allow_individuals: bool = False  # may people join without an invite code?
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: list[str]) -> list[str]:
+        from bot.kernel.i18n import catalogs
+
+        known = {"en", *catalogs()}
+        unknown = [x for x in value if x not in known]
+        if unknown:
+            raise ValueError(
+                f"no catalog for {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("a language is listed twice")
+        return value
 
     @field_validator("timezone")
     @classmethod

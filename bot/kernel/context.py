@@ -62,4 +62,5 @@ class AppContext:
             self.settings.paths.templates,
             zone=self.settings.zone,
             locale=self.settings.partnership.locale,
+            languages=tuple(self.settings.partnership.languages),
         )

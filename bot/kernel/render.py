@@ -1,8 +1,9 @@
 """Every text the bot sends or writes comes from a Jinja2 template under templates/.
 
 Telegram HTML (.html) and HTML files are autoescaped, so an answer like "<b>hi</b>" or
-"Tom & Jerry" arrives exactly as typed. Plural forms and dates go through Babel, so a language
-can be added later with a translation catalogue and no code change.
+"Tom & Jerry" arrives exactly as typed. Words go through gettext ({% trans %} in templates)
+and dates and numbers through Babel, all in the language of the update being decided
+(bot.kernel.i18n): one environment and one set of compiled templates serves every language.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
-from babel.support import NullTranslations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+
+from bot.kernel import i18n
 
 TELEGRAM_LIMIT = 4096  # characters a Telegram message may show (after its HTML is parsed)
 _TAG = re.compile(r"<[^>]*>")
@@ -31,9 +33,18 @@ def shown_length(text: str) -> int:
 
 
 class Renderer:
-    def __init__(self, templates: Path, *, zone: ZoneInfo, locale: str = "en_GB") -> None:
+    def __init__(
+        self,
+        templates: Path,
+        *,
+        zone: ZoneInfo,
+        locale: str = "en_GB",
+        languages: tuple[str, ...] = ("en",),
+    ) -> None:
         self.zone = zone
-        self.locale = locale
+        self.default_locale = locale
+        self.languages = languages
+        i18n.set_default(languages[0])
         self.env = Environment(
             loader=FileSystemLoader(str(templates)),
             autoescape=select_autoescape(["html", "htm", "xml"], default_for_string=False),
@@ -46,7 +57,10 @@ class Renderer:
             # Checking each file's modification time cost a stat() per rendered message.
             auto_reload=False,
         )
-        self.env.install_gettext_translations(NullTranslations(), newstyle=True)  # type: ignore[attr-defined]
+        # Callables, not one catalog: they read the update's language at each call.
+        self.env.install_gettext_callables(  # type: ignore[attr-defined]
+            i18n.gettext, i18n.ngettext, newstyle=True
+        )
         self._templates: dict[str, Template] = {}
         # A round's closing time is formatted once per person who finishes it; Babel takes
         # longer over that than the rest of the summary.
@@ -58,11 +72,25 @@ class Renderer:
             percent=lambda x: format_percent(x, locale=self.locale),
         )
 
-    def format_when(self, moment: datetime, fmt: str = "EEE d MMM, HH:mm") -> str:
-        return self._when(moment, fmt)
+    @property
+    def language(self) -> str:
+        """The language being spoken now (the deployment's first when none is set)."""
+        return i18n.current()
 
-    def _format_when(self, moment: datetime, fmt: str) -> str:
-        return format_datetime(moment, fmt, tzinfo=self.zone, locale=self.locale)
+    @property
+    def locale(self) -> str:
+        """Babel's locale for dates and numbers: the configured one for the default language
+        (en_GB rather than en's American forms), else the language itself."""
+        language = i18n.current()
+        if language == self.languages[0]:
+            return self.default_locale
+        return language
+
+    def format_when(self, moment: datetime, fmt: str = "EEE d MMM, HH:mm") -> str:
+        return self._when(moment, fmt, self.locale)
+
+    def _format_when(self, moment: datetime, fmt: str, locale: str) -> str:
+        return format_datetime(moment, fmt, tzinfo=self.zone, locale=locale)
 
     def format_day(self, day: date | datetime, fmt: str = "EEEE d MMMM") -> str:
         if isinstance(day, datetime):

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.feedback.actions import recent_feedback
+from bot.kernel import i18n
 from bot.kernel.dialogs import button
 from bot.kernel.render import TELEGRAM_LIMIT, Renderer, shown_length
 from bot.kernel.reply import BUTTONS_OFF, Button, OutgoingMessage, Reply, rows
@@ -22,7 +23,7 @@ from bot.participation.decide import (
     Text,
     labels,
 )
-from bot.participation.state import AnswerData, InvitationData, QuestionData
+from bot.participation.state import AnswerData, InvitationData, QuestionData, texts_in
 from storage.models import Invitation, InvitationStatus, Question
 
 T = "messages/participant/"
@@ -31,14 +32,24 @@ T = "messages/participant/"
 def invitation_message(
     session: Session, renderer: Renderer, invitation: Invitation, *, partnership: str
 ) -> OutgoingMessage:
-    """The intro that opens a round for one person, with Start now / Later / Not this time."""
+    """The intro that opens a round for one person, with Start now / Later / Not this time,
+    in their language (rendered for them: it may wait in the outbox)."""
+    with i18n.speaking(invitation.participant.language or i18n.chosen()):
+        return _invitation_message(session, renderer, invitation, partnership=partnership)
+
+
+def _invitation_message(
+    session: Session, renderer: Renderer, invitation: Invitation, *, partnership: str
+) -> OutgoingMessage:
     round_ = invitation.round
     consultation = round_.consultation
+    texts, untranslated = texts_in(consultation.spec, i18n.current())
     text = renderer.render(
         T + "invitation.html",
-        title=consultation.title,
+        title=texts.get("title", consultation.title),
+        untranslated=untranslated,
         partnership=partnership,
-        intro=consultation.intro,
+        intro=texts.get("intro", consultation.intro),
         minutes=consultation.estimated_minutes,
         questions=len(consultation.questions),
         up_to=_branches(consultation.questions),
@@ -74,11 +85,20 @@ def _since_last_time(session: Session, invitation: Invitation, limit: int = 3) -
 def reminder_message(
     session: Session, renderer: Renderer, invitation: Invitation, *, partnership: str
 ) -> OutgoingMessage:
-    """A gentle nudge before a round closes, with Continue / Not this time."""
+    """A gentle nudge before a round closes, with Continue / Not this time, in their
+    language."""
+    with i18n.speaking(invitation.participant.language or i18n.chosen()):
+        return _reminder_message(session, renderer, invitation, partnership=partnership)
+
+
+def _reminder_message(
+    session: Session, renderer: Renderer, invitation: Invitation, *, partnership: str
+) -> OutgoingMessage:
     round_ = invitation.round
+    texts, _untranslated = texts_in(round_.consultation.spec, i18n.current())
     text = renderer.render(
         T + "reminder.html",
-        title=round_.consultation.title,
+        title=texts.get("title", round_.consultation.title),
         partnership=partnership,
         answered=len(invitation.answers),
         total=len(round_.consultation.questions),
@@ -107,7 +127,7 @@ def describe(question: Any, answer: AnswerData | None) -> str:
     if answer is None:
         return ""
     if answer.skipped:
-        return "(skipped)"
+        return i18n.gettext("(skipped)")
     if question.type == "text":
         return answer.text or ""
     if question.type == "scale":

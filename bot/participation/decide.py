@@ -18,11 +18,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from bot.kernel import i18n
 from bot.participation.presses import Press, scale_number
 from bot.participation.state import WAITING, AnswerData, InvitationData, PersonState, QuestionData
 from storage.models import InvitationStatus
 
-YESNO = (("yes", "Yes"), ("no", "No"))
+
+def N_(message: str) -> str:
+    """Marks a message for extraction (make messages); it is translated where it is said."""
+    return message
+
+
+YESNO = (("yes", N_("Yes")), ("no", N_("No")))
 
 
 # --- what the person did, besides pressing ------------------------------------------------
@@ -319,7 +326,7 @@ def _button_value(question: QuestionData, value: str) -> tuple[list[str], float 
 def labels(question: Any) -> dict[str, str]:
     """Option id -> label; `question` is a Question row or QuestionData."""
     if question.type == "yesno" and not question.options:
-        return dict(YESNO)
+        return {key: i18n.gettext(label) for key, label in YESNO}
     return {str(o["id"]): str(o["label"]) for o in question.options}
 
 

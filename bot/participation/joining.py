@@ -12,6 +12,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from bot.kernel import i18n
 from bot.kernel.audit import record
 from bot.kernel.context import AppContext
 from bot.kernel.dialogs import button
@@ -27,7 +28,7 @@ from bot.participation.invites import (
     claim_use,
     invite_label,
 )
-from bot.participation.presses import ConsentPress, ProfilePress, SwitchPress
+from bot.participation.presses import ConsentPress, LanguagePress, ProfilePress, SwitchPress
 from bot.participation.profile import counted, load_profile_questions, next_question, set_answer
 from storage.models import Invite, Participant, ParticipantStatus, Role
 
@@ -35,7 +36,12 @@ log = logging.getLogger(__name__)
 T = "messages/participant/"
 
 
-def privacy_notice(ctx: AppContext, code: str, label: str | None) -> OutgoingMessage:
+def privacy_notice(
+    ctx: AppContext, code: str, label: str | None, language: str | None = None
+) -> OutgoingMessage:
+    """The notice, with Agree / No thanks; `language`: chosen just before it, carried in the
+    Agree button (nothing is stored before consent)."""
+    agree = f"c:ok:{code}:{language}" if language else f"c:ok:{code}"
     text = ctx.renderer.render(
         T + "privacy_notice.html",
         partnership=ctx.settings.partnership.name,
@@ -46,11 +52,58 @@ def privacy_notice(ctx: AppContext, code: str, label: str | None) -> OutgoingMes
         text=text,
         buttons=rows(
             [
-                button(ctx.renderer, "agree", f"c:ok:{code}"),
+                button(ctx.renderer, "agree", agree),
                 button(ctx.renderer, "no_thanks", "c:no"),
             ]
         ),
     )
+
+
+def choose_language(ctx: AppContext, *, joining: str | None = None) -> OutgoingMessage:
+    """A button per deployment language, the one being spoken (Telegram's language_code's,
+    if the deployment has it) first; `joining`: the invite code, before the notice."""
+    languages = i18n.offered(i18n.current(), ctx.settings.partnership.languages)
+    after = "" if joining is None else f":j:{joining}"
+    buttons = [Button(i18n.name_of(x), f"l:{x}{after}") for x in languages]
+    said = []
+    for language in languages:  # whoever reads it may not read the first
+        with i18n.speaking(language):
+            said.append(ctx.renderer.render(T + "choose_language.html"))
+    text = "\n".join(dict.fromkeys(said))
+    return OutgoingMessage(text=text, buttons=rows(buttons))
+
+
+def _before_notice(ctx: AppContext, code: str, label: str | None) -> OutgoingMessage:
+    """Where joining starts: the choice of language when there is one, else the notice."""
+    if len(ctx.settings.partnership.languages) > 1:
+        return choose_language(ctx, joining=code)
+    return privacy_notice(ctx, code, label)
+
+
+def language_press(session: Session, ctx: AppContext, user_id: int, press: LanguagePress) -> Reply:
+    """A language chosen: before the notice (shown next, in it) or by /language (stored)."""
+    if press.language not in ctx.settings.partnership.languages:
+        return _bad(ctx.renderer, press, user_id)
+    participant = find_participant(session, user_id)
+    if press.joining:
+        if participant is not None and participant.consent_at is not None:
+            return Reply(toast=ctx.renderer.render(T + "already_saved.html"))
+        i18n.use(press.language)
+        label = None
+        if press.code:
+            # With the brake on guessing, as at /start: the notice names the invite's owner.
+            check = check_code(session, press.code, person=user_id, now=ctx.clock.now())
+            if not check.ok or check.invite is None:
+                return _invalid(ctx, check.problem)
+            label = invite_label(check.invite)
+        return Reply(toast="", edit=privacy_notice(ctx, press.code, label, press.language))
+    if participant is None:
+        return Reply(toast="", edit=OutgoingMessage(ctx.renderer.render(T + "not_joined.html")))
+    participant.language = press.language
+    i18n.use(press.language)
+    text = ctx.renderer.render(T + "language_set.html", name=i18n.name_of(press.language))
+    # The command menu follows: it is set again, in their language, after this.
+    return Reply(toast="", edit=OutgoingMessage(text), menu_role=participant.role.value)
 
 
 def start(session: Session, ctx: AppContext, user_id: int, chat_id: int, code: str | None) -> Reply:
@@ -97,7 +150,7 @@ def start(session: Session, ctx: AppContext, user_id: int, chat_id: int, code: s
                     ),
                 )
             )
-        return Reply().say(privacy_notice(ctx, code, label))
+        return Reply().say(_before_notice(ctx, code, label))
     role = role_of(session, ctx.settings, user_id)
     if not joined and role == Role.COORDINATOR:
         # Staff named by an admin (or in the config) run the partnership's side; they need no
@@ -113,7 +166,7 @@ def start(session: Session, ctx: AppContext, user_id: int, chat_id: int, code: s
     if not joined and participant is not None and participant.role == Role.LEAD:
         # An admin already made them a lead: the notice is all that stands between them and
         # taking part, no invite needed.
-        return Reply().say(privacy_notice(ctx, "", None))
+        return Reply().say(_before_notice(ctx, "", None))
     if joined:
         assert participant is not None
         out = Reply(menu_role=participant.role.value).say(
@@ -121,7 +174,7 @@ def start(session: Session, ctx: AppContext, user_id: int, chat_id: int, code: s
         )
         return _then_resume(session, ctx, participant, out)
     if ctx.settings.partnership.allow_individuals:
-        return Reply().say(privacy_notice(ctx, "", None))
+        return Reply().say(_before_notice(ctx, "", None))
     return Reply().say(
         renderer.render("messages/welcome.html", partnership=partnership, allow_individuals=False)
     )
@@ -144,15 +197,22 @@ def handle_press(
     user_id: int,
     chat_id: int,
     name: str | None,
-    press: ConsentPress | SwitchPress | ProfilePress,
+    press: ConsentPress | SwitchPress | ProfilePress | LanguagePress,
 ) -> Reply:
+    if isinstance(press, LanguagePress):
+        return language_press(session, ctx, user_id, press)
     if isinstance(press, ConsentPress | SwitchPress) and not press.yes:
         # Nothing was written before the notice, so there is nothing to delete.
         kept = "consent_declined.html" if isinstance(press, ConsentPress) else "switch_kept.html"
         return Reply(toast="", edit=OutgoingMessage(ctx.renderer.render(T + kept)))
     participant = find_participant(session, user_id)
     if isinstance(press, ConsentPress):
-        return _consent(session, ctx, participant, user_id, chat_id, name, press.code)
+        language = press.language
+        if language is not None and language not in ctx.settings.partnership.languages:
+            return _bad(ctx.renderer, press, user_id)
+        if language is not None:
+            i18n.use(language)
+        return _consent(session, ctx, participant, user_id, chat_id, name, press.code, language)
     if participant is None or participant.consent_at is None:
         return _bad(ctx.renderer, press, user_id)
     if isinstance(press, SwitchPress):
@@ -191,6 +251,7 @@ def _consent(
     chat_id: int,
     name: str | None,
     code: str,
+    language: str | None = None,
 ) -> Reply:
     now = ctx.clock.now()
     invite = None
@@ -202,7 +263,7 @@ def _consent(
     elif not ctx.settings.partnership.allow_individuals and not (
         participant is not None and participant.role != Role.MEMBER
     ):
-        return _bad(ctx.renderer, ConsentPress(True, code), user_id)
+        return _bad(ctx.renderer, ConsentPress(True, code, language), user_id)
     if participant is not None and participant.consent_at is not None:
         return Reply(toast=ctx.renderer.render(T + "already_saved.html"))
     if invite is not None and not claim_use(session, invite, now=now):
@@ -215,6 +276,8 @@ def _consent(
     participant.status = ParticipantStatus.ACTIVE
     participant.consent_at = now
     participant.consent_notice_version = ctx.settings.privacy.notice_version
+    if language is not None:
+        participant.language = language
     _attach(participant, invite)
     session.flush()
     record(

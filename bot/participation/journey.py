@@ -13,6 +13,7 @@ import logging
 from sqlalchemy import Connection, bindparam, update
 
 from bot.coding.stored import codebook_for
+from bot.kernel import i18n
 from bot.kernel.context import AppContext
 from bot.kernel.reply import OutgoingMessage, Reply
 from bot.participation.cards import invitation_message, render
@@ -65,9 +66,13 @@ def _run(
 ) -> Reply | None:
     limit = ctx.settings.privacy.max_text_length
     questions = ctx.loaded.get(QuestionsCache)  # one per process
-    state = read_state(connection, user_id, questions, target=target, text_limit=limit)
+    state = read_state(
+        connection, user_id, questions, target=target, text_limit=limit, language=i18n.current()
+    )
     if joined_only and not state.joined:
         return None
+    if state.language is not None:
+        i18n.use(state.language)  # read with the rest: no statement of its own
     decision = decide(state, event, ctx.clock.now())
     if decision.refused:
         log.warning("refused %r from %s: %s", event, user_id, decision.refused)

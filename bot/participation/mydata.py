@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.digests.fanout import rerender_pending_digests
 from bot.digests.published import erase_quotes, quotes_of
+from bot.kernel import i18n
 from bot.kernel.audit import record
 from bot.kernel.context import AppContext
 from bot.kernel.dialogs import button
@@ -409,7 +410,10 @@ def mydata(session: Session, ctx: AppContext, participant: Participant) -> Reply
     data = export(session, participant)
     content = json.dumps(data, ensure_ascii=False, indent=2).encode()
     answers = sum(len(c["answers"]) for c in data["consultations"])
-    text = ctx.renderer.render(T + "mydata.html", data=data, answers=answers)
+    language = participant.language or ctx.settings.partnership.languages[0]
+    text = ctx.renderer.render(
+        T + "mydata.html", data=data, answers=answers, language_name=i18n.name_of(language)
+    )
     return Reply(documents=[Document("my-consultbot-data.json", content)]).say(text)
 
 

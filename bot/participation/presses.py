@@ -13,6 +13,8 @@ to None; the caller answers it with a short, kind reply and logs it.
   j:yes:<code>  j:no                         someone already joined opened another invite link
   pf:<q>:<o>   pf:<q>:<o>:j                  a profile answer (":j" while joining)
   f:yes  f:no                                /forget's confirmation
+  l:<lang>   l:<lang>:j:<code>               /language, and the choice before the notice
+  c:ok:<code>:<lang>                         the notice, in the language chosen before it
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 # The first part of the callback data of every button above: handlers route on it.
-PREFIXES = ("p", "a", "t", "d", "s", "e", "c", "j", "pf", "f")
+PREFIXES = ("p", "a", "t", "d", "s", "e", "c", "j", "pf", "f", "l")
 MAX_DATA_BYTES = 64  # Telegram's limit; anything longer was not made by this bot
 
 _NUMBER = re.compile(r"[0-9]{1,9}")
@@ -30,6 +32,7 @@ _SCALE_VALUE = re.compile(r"-?[0-9]{1,9}")
 _YESNO_OR_NUMBER = re.compile(r"yes|no|-?[0-9]{1,9}")
 # An invite code as invites.create_invite makes it (token_urlsafe), empty for an individual.
 _CODE = re.compile(r"[A-Za-z0-9_-]*")
+_LANGUAGE = re.compile(r"[a-z]{2,3}")  # whether the deployment offers it is the service's check
 
 JourneyKind = Literal["go", "later", "no", "a", "t", "d", "s", "e"]
 
@@ -49,6 +52,14 @@ class Press:
 class ConsentPress:
     yes: bool  # agreed to the privacy notice
     code: str = ""  # the invite's
+    language: str | None = None  # chosen before the notice (None: only one is offered)
+
+
+@dataclass(frozen=True)
+class LanguagePress:
+    language: str
+    joining: bool = False  # chosen before the privacy notice: nothing is stored yet
+    code: str = ""  # while joining: the invite's
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,7 @@ class ForgetPress:
     yes: bool  # erase everything
 
 
-AnyPress = Press | ConsentPress | SwitchPress | ProfilePress | ForgetPress
+AnyPress = Press | ConsentPress | SwitchPress | ProfilePress | ForgetPress | LanguagePress
 
 
 def _number(text: str) -> int | None:
@@ -107,6 +118,16 @@ def _parse_other(head: str, rest: list[str]) -> AnyPress | None:
         if not _CODE.fullmatch(rest[1]) or (head == "j" and not rest[1]):
             return None
         return ConsentPress(True, rest[1]) if head == "c" else SwitchPress(True, rest[1])
+    if head == "c" and len(rest) == 3 and rest[0] == "ok":
+        if not (_CODE.fullmatch(rest[1]) and _LANGUAGE.fullmatch(rest[2])):
+            return None
+        return ConsentPress(True, rest[1], rest[2])
+    if head == "l" and rest and _LANGUAGE.fullmatch(rest[0]):
+        if len(rest) == 1:
+            return LanguagePress(rest[0])
+        if len(rest) == 3 and rest[1] == "j" and _CODE.fullmatch(rest[2]):
+            return LanguagePress(rest[0], joining=True, code=rest[2])
+        return None
     if head == "pf" and len(rest) in (2, 3) and rest[2:] in ([], ["j"]):
         if not (_NUMBER.fullmatch(rest[0]) and _NUMBER.fullmatch(rest[1])):
             return None

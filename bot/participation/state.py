@@ -180,6 +180,7 @@ class PersonState:
     # In open rounds (and the pressed one, whatever its round), oldest first.
     invitations: tuple[InvitationData, ...] = ()
     text_limit: int = 0  # the most characters a typed answer may have
+    language: str | None = None  # the one they chose (None: not chosen, or not joined)
 
     def invitation(self, invitation_id: int) -> InvitationData | None:
         return next((i for i in self.invitations if i.id == invitation_id), None)
@@ -216,6 +217,7 @@ _PERSON = Prepared(
         *(_R.status, _R.closes_at, _C.title, _C.id, _C.content_hash),
         *(_A[c] for c in ("question_id", "id", "skipped", "text", "number")),
         _CH.option_key,
+        _P.language,  # last, so the places above stay put
     )
     .select_from(Participant.__table__)
     .outerjoin(
@@ -256,17 +258,52 @@ _SPEC = select(_C.spec).where(_C.id == bindparam("consultation"))
 
 @dataclass(frozen=True)
 class Asking:
-    """What a consultation asks, as one person's journey reads it."""
+    """What a consultation asks, as one person's journey reads it, in their language."""
 
     questions: tuple[QuestionData, ...]
     closing: str | None  # said once after the summary, when they finish
+    title: str | None = None  # translated (None: the set's own)
+    untranslated: bool = False  # not in their language: the set's own is said instead
 
 
-# A consultation's questions (conditions parsed) by (consultation id, content hash): a
+def texts_in(spec: Mapping[str, Any] | None, language: str) -> tuple[dict[str, str], bool]:
+    """A set's texts in `language` by key (bot.consultations.sets' `translatable`), and
+    whether it lacks that language: then ({}, True), and its own language is said."""
+    spec = spec or {}
+    if language == spec.get("language", "en"):
+        return {}, False
+    texts = (spec.get("translations") or {}).get(language)
+    return (dict(texts), False) if texts else ({}, True)
+
+
+def translated(question: QuestionData, texts: Mapping[str, str]) -> QuestionData:
+    """`question` in the language of `texts`; options keep their ids, so answers pool."""
+    if not texts:
+        return question
+    key = question.key
+    options = [
+        {**o, "label": texts.get(f"{key}.o.{o['id']}", o["label"])} for o in question.options
+    ]
+    scale = question.scale
+    if scale is not None:
+        scale = {
+            **scale,
+            **{k: texts[f"{key}.{k}"] for k in ("min_label", "max_label") if f"{key}.{k}" in texts},
+        }
+    return replace(
+        question,
+        text=texts.get(f"{key}.text", question.text),
+        help=texts.get(f"{key}.help", question.help),
+        options=options,
+        scale=scale,
+    )
+
+
+# A consultation's questions (conditions parsed) by (consultation id, content hash, language): a
 # consultation row never changes (a changed file is imported as a new row), so its questions
 # are read once per process: bench/press_cost.py 327 -> 182 us CPU per press with this cache
 # (no statement for them, and their JSON columns decoded once, not on every press).
-QuestionsCache = dict[tuple[int, str], Asking]
+QuestionsCache = dict[tuple[int, str, str], Asking]
 
 
 def read_state(
@@ -276,14 +313,18 @@ def read_state(
     *,
     target: int | None = None,
     text_limit: int = 0,
+    language: str = "en",
 ) -> PersonState:
     """The person with Telegram id `user_id`, their invitations in open rounds and `target`
     (if it is theirs), with the questions and answers of `target`, of the one in progress and
-    of those finished."""
+    of those finished. The consultations' texts are in their stored language, else in
+    `language` (Telegram's, or the deployment's default)."""
     rows = _PERSON.all(connection, {"user": user_id, "target": target})
     if not rows:
         return PersonState(joined=False, stopped=False)
     consent_at, status = rows[0][1:3]
+    chosen = rows[0][18]
+    speaks = chosen or language
     invitations: dict[int, InvitationData] = {}
     answers: dict[int, dict[int, AnswerData]] = {}
     for row in rows:
@@ -292,16 +333,18 @@ def read_state(
             break  # none in an open round, none pressed
         if invitation_id not in invitations:
             round_open = row[7] == RoundStatus.OPEN
-            asking = _asking(connection, questions, *row[10:12]) if round_open else _NOTHING
+            asking = _asking(connection, questions, *row[10:12], speaks) if round_open else _NOTHING
             invitations[invitation_id] = InvitationData(
                 *row[3:7],
                 round_open,
-                *row[8:11],
+                row[8],
+                asking.title or row[9],
+                row[10],
                 questions=asking.questions,
                 answers=answers.setdefault(invitation_id, {}),
                 closing=asking.closing,
             )
-        question_id, answer_id, skipped, text, number, key = row[12:]
+        question_id, answer_id, skipped, text, number, key = row[12:18]
         if answer_id is not None:
             so_far = answers[invitation_id]
             known = so_far.get(question_id)
@@ -312,6 +355,7 @@ def read_state(
         stopped=status == ParticipantStatus.STOPPED,
         invitations=tuple(invitations.values()),
         text_limit=text_limit,
+        language=chosen,
     )
 
 
@@ -319,13 +363,23 @@ _NOTHING = Asking((), None)
 
 
 def _asking(
-    connection: Connection, cache: QuestionsCache, consultation_id: int, content_hash: str
+    connection: Connection,
+    cache: QuestionsCache,
+    consultation_id: int,
+    content_hash: str,
+    language: str,
 ) -> Asking:
-    key = (consultation_id, content_hash)
+    key = (consultation_id, content_hash, language)
     found = cache.get(key)
     if found is None:
         at = {"consultation": consultation_id}
         questions = tuple(QuestionData(*row) for row in connection.execute(_QUESTIONS, at))
-        spec = connection.execute(_SPEC, at).scalar_one()
-        found = cache[key] = Asking(questions, (spec or {}).get("closing"))
+        spec = connection.execute(_SPEC, at).scalar_one() or {}
+        texts, untranslated = texts_in(spec, language)
+        found = cache[key] = Asking(
+            tuple(translated(q, texts) for q in questions),
+            texts.get("closing", spec.get("closing")),
+            texts.get("title"),
+            untranslated,
+        )
     return found

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.consultations.conditions import Condition, Value, parse
+from bot.consultations.xlsform_terms import DEVICE_METADATA
 from bot.participation.decide import labels
 from bot.participation.sheets import Sheet
 from storage.models import Question
@@ -37,16 +38,7 @@ from storage.models import Question
 # Columns never read (besides any starting with "_"), as Kobo and ODK name them.
 METADATA = frozenset(
     {
-        "start",
-        "end",
-        "today",
-        "deviceid",
-        "subscriberid",
-        "simserial",
-        "phonenumber",
-        "username",
-        "email",
-        "audit",
+        *DEVICE_METADATA,
         "instanceID",
         "instanceName",
         "deprecatedID",

@@ -10,6 +10,7 @@ from typing import Any
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat
 from telegram.error import TelegramError
 
+from bot.kernel import i18n
 from bot.kernel.render import Renderer
 from storage.models import Role
 
@@ -52,12 +53,24 @@ def commands_for(renderer: Renderer, role: Role | None) -> list[tuple[str, str]]
 async def set_command_menu(
     bot: Any, renderer: Renderer, chat_id: int | None, role: Role | None
 ) -> None:
-    """Show each person the commands their role can use (Telegram scopes menus per chat)."""
-    commands = [BotCommand(name, words) for name, words in commands_for(renderer, role)]
-    scope = (
-        BotCommandScopeChat(chat_id) if chat_id is not None else BotCommandScopeAllPrivateChats()
-    )
+    """Show each person the commands their role can use (Telegram scopes menus per chat).
+
+    A chat's menu is in the language being spoken (the person's); the menu for everyone else
+    is set once per deployment language, by Telegram's language_code (the default language's
+    without one, for every other client language)."""
+    if chat_id is not None:
+        await _set(bot, commands_for(renderer, role), BotCommandScopeChat(chat_id), None)
+        return
+    for language in renderer.languages:
+        with i18n.speaking(language):
+            commands = commands_for(renderer, role)
+        code = None if language == renderer.languages[0] else language
+        await _set(bot, commands, BotCommandScopeAllPrivateChats(), code)
+
+
+async def _set(bot: Any, commands: list[tuple[str, str]], scope: Any, code: str | None) -> None:
+    menu = [BotCommand(name, words) for name, words in commands]
     try:
-        await bot.set_my_commands(commands, scope=scope)
+        await bot.set_my_commands(menu, scope=scope, language_code=code)
     except TelegramError as exc:  # a menu is a nicety; never fail an update over it
-        log.warning("could not set the command menu for chat %s: %s", chat_id, exc)
+        log.warning("could not set the command menu (%s, %s): %s", scope.type, code, exc)

@@ -6,6 +6,7 @@ are decided one at a time, in one process and across processes and hosts."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.kernel import i18n
 from bot.kernel.context import AppContext
 from bot.telegram.context import app_context
 from storage.db import session_in, transaction
@@ -41,7 +43,9 @@ _MARK_PROCESSED = Prepared(
 
 
 _STATUS = Prepared(
-    select(PARTICIPANTS.c.status).where(PARTICIPANTS.c.telegram_user_id == bindparam("user"))
+    select(PARTICIPANTS.c.status, PARTICIPANTS.c.language).where(
+        PARTICIPANTS.c.telegram_user_id == bindparam("user")
+    )
 )
 
 
@@ -111,20 +115,25 @@ async def in_transaction(
     postgres = ctx.engine.dialect.name == "postgresql"
     key = {"key": person_lock_key(person)} if person is not None and postgres else None
 
-    def run() -> R:
+    def run() -> tuple[R, str | None]:
         with work_transaction(ctx) as connection:
             if key is not None:
                 _PERSON_LOCK.all(connection, key)  # waits for their other transactions
-            return work(connection)
+            # The language the work read or chose, for what the update says after it: a
+            # worker thread's context variables do not come back on their own.
+            return work(connection), i18n.chosen()
 
     if person is None:
-        return await _run(ctx, run, heavy, executor)
-    async with _one_at_a_time(person):
-        try:
-            return await _run(ctx, run, heavy, executor)
-        except IntegrityError:
-            log.info("person %s: another process stored it first; deciding again", person)
-            return await _run(ctx, run, heavy, executor)
+        result, language = await _run(ctx, run, heavy, executor)
+    else:
+        async with _one_at_a_time(person):
+            try:
+                result, language = await _run(ctx, run, heavy, executor)
+            except IntegrityError:
+                log.info("person %s: another process stored it first; deciding again", person)
+                result, language = await _run(ctx, run, heavy, executor)
+    i18n.use(language)
+    return result
 
 
 async def _run(ctx: AppContext, run: Callable[[], R], heavy: bool, executor: Executor | None) -> R:
@@ -132,7 +141,9 @@ async def _run(ctx: AppContext, run: Callable[[], R], heavy: bool, executor: Exe
     if _on_sqlite(ctx) and not heavy:
         return run()
     if executor is not None:
-        return await asyncio.get_running_loop().run_in_executor(executor, run)
+        # run_in_executor, unlike to_thread, does not carry the update's language across.
+        in_context = contextvars.copy_context().run
+        return await asyncio.get_running_loop().run_in_executor(executor, in_context, run)
     return await asyncio.to_thread(run)
 
 
@@ -220,23 +231,40 @@ def claim_update(connection: Connection, update: Update, now: datetime) -> None:
 
 
 def sender_status(connection: Connection, update: Update) -> ParticipantStatus | None:
-    """The sender's ParticipantStatus (None for someone who never joined)."""
+    """The sender's ParticipantStatus (None for someone who never joined); what follows in
+    this update is said in their language, read with it."""
     user = update.effective_user
-    return None if user is None else _STATUS.scalar(connection, {"user": user.id})
+    if user is None:
+        return None
+    rows = _STATUS.all(connection, {"user": user.id})
+    row = rows[0] if rows else None
+    if row is not None and row[1] is not None:
+        i18n.use(row[1])
+    return None if row is None else row[0]  # type: ignore[no-any-return]
+
+
+def speak_their_language(ctx: AppContext, update: Update) -> None:
+    """Until their stored language is read: the deployment language matching Telegram's
+    language_code, else the default. Set at every update, as updates may share a task."""
+    user = update.effective_user
+    code = user.language_code if user is not None else None
+    i18n.use(i18n.best_match(code, ctx.settings.partnership.languages))
 
 
 async def drop_duplicate_updates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Telegram may deliver an update twice; the second copy must change nothing."""
+    ctx = app_context(context)
+    speak_their_language(ctx, update)
     if any(claims(update) for claims in _CLAIMED_BY_HANDLER):
         context.participant_status = CLAIMED_BY_HANDLER  # type: ignore[attr-defined]
         return
-    ctx = app_context(context)
 
     def claim(connection: Connection) -> ParticipantStatus | None:
         # A plain INSERT, not an ORM add and flush: this runs for every update, and the unit
         # of work costs several times the statement itself.
         claim_update(connection, update, ctx.clock.now())
-        # The stopped guard's question, asked in this transaction rather than its own.
+        # The stopped guard's question, asked in this transaction rather than its own (and
+        # their language, read with it).
         return sender_status(connection, update)
 
     first_here = first_seen_here(context, update)

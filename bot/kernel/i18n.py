@@ -1,0 +1,113 @@
+"""The language each message is said in: gettext catalogs, compiled in memory, and the
+language of the update being decided.
+
+Catalogs are translations/<lang>/LC_MESSAGES/messages.po, read and compiled with Babel when
+first needed, so a fresh clone needs no compile step (`make messages` extracts and updates
+them). The language travels in a context variable: set once per update from the person's
+stored language (or Telegram's language_code before they have one), and around each message
+rendered for someone else (an invitation, a reminder), so every template and `_()` in Python
+reads the same one without passing it down every call.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from io import BytesIO
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+TRANSLATIONS = Path(__file__).resolve().parents[2] / "translations"
+DOMAIN = "messages"
+
+# None: the deployment's default language (the templates' own English when it has no catalog).
+_LANGUAGE: ContextVar[str | None] = ContextVar("consultbot_language", default=None)
+_NULL = NullTranslations()
+# The deployment's default language (bot.kernel.render.Renderer sets it from the settings):
+# one deployment per process.
+_DEFAULT: list[str] = ["en"]
+
+# What a language is called in itself, for the buttons that choose one.
+NAMES = {"en": "English", "cy": "Cymraeg"}
+
+
+def name_of(language: str) -> str:
+    return NAMES.get(language, language)
+
+
+@functools.cache
+def catalogs(directory: Path = TRANSLATIONS) -> dict[str, NullTranslations]:
+    """Every catalog under `directory`, by language, compiled once per process."""
+    found: dict[str, NullTranslations] = {}
+    for po in sorted(directory.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        language = po.parent.parent.name
+        with po.open("rb") as file:
+            catalog = read_po(file, locale=language, domain=DOMAIN)
+        compiled = BytesIO()
+        write_mo(compiled, catalog)
+        compiled.seek(0)
+        found[language] = Translations(compiled, domain=DOMAIN)
+    return found
+
+
+def set_default(language: str) -> None:
+    _DEFAULT[0] = language
+
+
+def current() -> str:
+    """The language of what is being said now."""
+    return _LANGUAGE.get() or _DEFAULT[0]
+
+
+def chosen() -> str | None:
+    """The language set for this update, if one was (None: the default)."""
+    return _LANGUAGE.get()
+
+
+def use(language: str | None) -> None:
+    """Speak `language` for the rest of this update (context variables are per task)."""
+    _LANGUAGE.set(language)
+
+
+@contextmanager
+def speaking(language: str | None) -> Iterator[None]:
+    """Speak `language` for what is rendered inside (a message for someone else)."""
+    token = _LANGUAGE.set(language)
+    try:
+        yield
+    finally:
+        _LANGUAGE.reset(token)
+
+
+def _translations() -> NullTranslations:
+    return catalogs().get(_LANGUAGE.get() or _DEFAULT[0], _NULL)
+
+
+def gettext(message: str) -> str:
+    return _translations().gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return _translations().ngettext(singular, plural, n)
+
+
+_ = gettext
+
+
+def best_match(code: str | None, languages: Sequence[str]) -> str | None:
+    """The deployment language matching Telegram's `language_code` ("cy", "en-GB"), if any."""
+    if not code:
+        return None
+    base = code.replace("_", "-").split("-")[0].lower()
+    return base if base in languages else None
+
+
+def offered(code: str | None, languages: Sequence[str]) -> list[str]:
+    """The deployment's languages with the one matching `code` first."""
+    match = best_match(code, languages)
+    return [match, *(x for x in languages if x != match)] if match else list(languages)
