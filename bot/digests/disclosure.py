@@ -239,8 +239,9 @@ def release_round(
     questions: list[QuestionSummary] = []
     earlier: dict[str, tuple[QuestionFigures, QuestionSummary]] = {}
     for q in figures.questions:
-        summary = _question(q, k, releasable and asked_shown(q, earlier, k))
-        summary.branch_withheld = releasable and not asked_shown(q, earlier, k)
+        base_shown = asked_shown(q, earlier, k)
+        summary = _question(q, k, releasable and base_shown)
+        summary.branch_withheld = releasable and not base_shown
         questions.append(summary)
         earlier[q.key] = (q, summary)
     if any(q.suppressed or q.merged_hidden or q.merged for q in questions) and releasable:

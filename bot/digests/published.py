@@ -41,7 +41,7 @@ def count_round(session: Session, round_id: int, codebook: Codebook) -> RoundFig
             )
             for org, cells in organisations.items()
         },
-        questions=question_counts(session, round_id),
+        questions=question_counts(session, round_id, totals[1]),
         codes={c: codes[c] for c in named},
         quotes=quote_candidates(session, round_id, named),
         atoms=atoms,

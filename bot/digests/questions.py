@@ -20,8 +20,10 @@ from bot.digests.segments import flag
 from storage.models import Answer, AnswerChoice, Consultation, Invitation, Question
 
 
-def question_counts(session: Session, round_id: int) -> list[QuestionFigures]:
-    """One entry per question asked in the round, in the order asked."""
+def question_counts(session: Session, round_id: int, responded: int) -> list[QuestionFigures]:
+    """One entry per question asked in the round, in the order asked; `responded` is the
+    round's respondents as bot.digests.segments counted them (the base of a question asked
+    of everyone)."""
     stats = {
         qid: (int(total), int(answered or 0))
         for qid, total, answered in session.execute(
@@ -58,7 +60,7 @@ def question_counts(session: Session, round_id: int) -> list[QuestionFigures]:
         .where(Question.id.in_(list(stats)))
         .order_by(Question.consultation_id, Question.position)
     ).all()
-    asked = _asked(session, round_id, [question for question, _, _ in rows])
+    asked = _asked(session, round_id, [question for question, _, _ in rows], responded)
     summaries: list[QuestionFigures] = []
     for question, title, slug in rows:
         total, answered = stats[question.id]
@@ -84,20 +86,22 @@ def question_counts(session: Session, round_id: int) -> list[QuestionFigures]:
     return summaries
 
 
-def _asked(session: Session, round_id: int, questions: list[Question]) -> dict[int, int]:
-    """Question id -> respondents it applied to."""
-    answering = (
-        select(Answer.invitation_id)
-        .distinct()
-        .join(Invitation, Invitation.id == Answer.invitation_id)
-        .where(Invitation.round_id == round_id)
-    )
+def _asked(
+    session: Session, round_id: int, questions: list[Question], responded: int
+) -> dict[int, int]:
+    """Question id -> respondents it applied to (`responded`: everyone who took part)."""
+    out = {q.id: responded for q in questions}
     conditional = [q for q in questions if q.relevant]
     if not conditional:
-        everyone = session.scalar(select(func.count()).select_from(answering.subquery()))
-        return {q.id: int(everyone or 0) for q in questions}
-    respondents = set(session.scalars(answering))
-    out = {q.id: len(respondents) for q in questions}
+        return out
+    respondents = set(
+        session.scalars(
+            select(Answer.invitation_id)
+            .distinct()
+            .join(Invitation, Invitation.id == Answer.invitation_id)
+            .where(Invitation.round_id == round_id)
+        )
+    )
     # Every question's questions are in the same consultation (a round asks one set).
     by_key = {q.key: q for q in questions}
     read = {name for q in conditional for name in parse(q.relevant or "").names()}
