@@ -25,22 +25,22 @@ from bot.telegram.context import app_context
 from bot.telegram.menus import ROLE_RANK
 from bot.telegram.replies import deliver
 from bot.telegram.transactions import in_session
-from handlers.common import answer, current_role, dialog_text, require_role, say, typed
+from handlers.common import (
+    acting_dialog,
+    answer,
+    current_role,
+    dialog_text,
+    require_role,
+    say,
+    typed,
+)
 from storage.models import Role
 
 DIALOG_GROUP = -2  # after the other dialogs (-4, -3): one handler per group takes a line
 
 
 def _dialog(update: Update, context: ContextTypes.DEFAULT_TYPE) -> drafts.Dialog:
-    ctx = app_context(context)
-    assert update.effective_chat is not None and update.effective_user is not None
-    return drafts.Dialog(
-        chat_id=update.effective_chat.id,
-        now=ctx.clock.now(),
-        settings=ctx.settings,
-        renderer=ctx.renderer,
-        actor=update.effective_user.id,
-    )
+    return acting_dialog(drafts.Dialog, update, context)
 
 
 async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

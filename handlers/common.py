@@ -13,7 +13,7 @@ from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.kernel.context import AppContext
-from bot.kernel.dialogs import DialogError
+from bot.kernel.dialogs import Dialog, DialogError
 from bot.kernel.people import role_of
 from bot.kernel.reply import Reply
 from bot.rounds.services import RoundError
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
+D = TypeVar("D", bound=Dialog)
 
 
 async def current_role(ctx: AppContext, user_id: int) -> Role | None:
@@ -87,6 +88,20 @@ def require_role(role: Role) -> Callable[[H], H]:
         return guarded  # type: ignore[return-value]
 
     return decorate
+
+
+def acting_dialog(kind: type[D], update: Update, context: ContextTypes.DEFAULT_TYPE) -> D:
+    """A guided dialog of `kind` in this chat, now, acted on by the person who sent the
+    update (dialogs whose steps record who did them: /schedule, a sent draft)."""
+    ctx = app_context(context)
+    assert update.effective_chat is not None and update.effective_user is not None
+    return kind(  # type: ignore[call-arg]
+        chat_id=update.effective_chat.id,
+        now=ctx.clock.now(),
+        settings=ctx.settings,
+        renderer=ctx.renderer,
+        actor=update.effective_user.id,
+    )
 
 
 def dialog_text(waiting: Callable[[Session, int], bool], handle: Handler) -> Handler:

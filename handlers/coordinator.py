@@ -26,7 +26,7 @@ from bot.telegram.jobs import tick_now, wake_sender
 from bot.telegram.menus import register_command
 from bot.telegram.replies import deliver
 from bot.telegram.transactions import in_session
-from handlers.common import answer, dialog_text, require_role, say, typed
+from handlers.common import acting_dialog, answer, dialog_text, require_role, say, typed
 from storage.models import Role
 
 log = logging.getLogger(__name__)
@@ -48,15 +48,7 @@ def round_argument(context: ContextTypes.DEFAULT_TYPE) -> int | None:
 
 
 def _dialog(update: Update, context: ContextTypes.DEFAULT_TYPE) -> schedule_dialog.Dialog:
-    ctx = app_context(context)
-    assert update.effective_chat is not None and update.effective_user is not None
-    return schedule_dialog.Dialog(
-        chat_id=update.effective_chat.id,
-        now=ctx.clock.now(),
-        settings=ctx.settings,
-        renderer=ctx.renderer,
-        actor=update.effective_user.id,
-    )
+    return acting_dialog(schedule_dialog.Dialog, update, context)
 
 
 # ------------------------------------------------------------------ /schedule dialog
