@@ -7,8 +7,6 @@ read), so nothing here answers a member who sends a spreadsheet by mistake.
 
 from __future__ import annotations
 
-from typing import Any
-
 from telegram import Update
 from telegram.ext import (
     Application,
@@ -94,18 +92,16 @@ async def _preview_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     )
 
 
-class _Typed(filters.MessageFilter):
-    def filter(self, message: Any) -> bool:
-        return bool(message.text) and not message.text.startswith("/")
-
-
 def register(application: Application) -> None:  # type: ignore[type-arg]
     private = filters.ChatType.PRIVATE
     application.add_handler(
         MessageHandler(private & filters.Document.ALL, on_document), group=DIALOG_GROUP
     )
     application.add_handler(
-        MessageHandler(private & _Typed(), dialog_text(preview.waiting_for_text, _preview_text)),
+        MessageHandler(
+            private & filters.TEXT & ~filters.COMMAND,
+            dialog_text(preview.waiting_for_text, _preview_text),
+        ),
         group=DIALOG_GROUP,
     )
     application.add_handler(CallbackQueryHandler(draft_button, pattern=rf"^{drafts.PREFIX}:"))
