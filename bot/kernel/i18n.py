@@ -99,6 +99,12 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 _ = gettext
 
 
+def N_(message: str) -> str:  # pybabel extracts N_() by default
+    """Mark a string for the catalogs where it is defined (a module-level label) without
+    translating it there: it is translated with _() where it is said, in that person's language."""
+    return message
+
+
 def best_match(code: str | None, languages: Sequence[str]) -> str | None:
     """The deployment language matching Telegram's `language_code` ("cy", "en-GB"), if any."""
     if not code:
