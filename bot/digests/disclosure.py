@@ -171,6 +171,21 @@ class Atoms:
                     cells[(key, row)] = self.cell(key, row)
         return cells
 
+    def released(self, hidden: set[tuple[str, str]], index: int, k: int) -> None:
+        """Show again (taking out of `hidden`) the held-back rows of k or more that the rows
+        shown and the total already determine: showing them tells a reader nothing new (the
+        audit holds back the smallest row a small group's sum used, which can leave one the
+        others add up to, such as the last of two languages)."""
+        shown = [np.ones(len(self.labels)), *self.shown_cells(hidden).values()]
+        basis = _row_basis(np.vstack(shown))
+        for name in sorted(hidden):
+            cell = self.cell(*name)
+            if (
+                cell @ self.values[:, index] >= k
+                and np.abs(cell - (cell @ basis.T) @ basis).max() < 1e-9
+            ):
+                hidden.discard(name)
+
     def audit(self, hidden: set[tuple[str, str]], index: int, k: int) -> None:
         """Hold back more rows (adding them to `hidden`) until no sensitive group can be
         worked out from the rows shown and the total."""
@@ -314,8 +329,10 @@ def _participation(
     atoms = Atoms(f, rows_of)
     if responded is not None:
         atoms.audit(hidden_r, 1, k)
+        atoms.released(hidden_r, 1, k)
     if completed is not None:
         atoms.audit(hidden_c, 2, k)
+        atoms.released(hidden_c, 2, k)
     dimensions: list[Dimension] = []
     gaps: list[str] = []
     for key, cells, any_merged in tables:
