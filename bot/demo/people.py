@@ -123,6 +123,17 @@ OBSTACLES = [
     "Marek does all the finance and he's stepping down next month, nobody to replace him.",
 ]
 
+# What the Welsh speakers write (the coder has no Welsh cues: these wait in /review, counted in
+# the digest as awaiting coding).
+WELSH_OBSTACLES = [
+    "Does dim digon o wirfoddolwyr gennym ni, ac mae pawb wedi blino'n lân.",
+    "Mae ein grant yn dod i ben ym mis Mawrth a does neb yn gallu dweud a fydd yn parhau.",
+    "Dydyn ni byth yn clywed beth ddigwyddodd i'n syniadau ar ôl y cyfarfod.",
+    "Mae'r cyfarfodydd am ddeg y bore, pan mae ein gwirfoddolwyr i gyd yn y gwaith.",
+    "Mae'r ffurflenni monitro yn hirach na'r cais, ac roedd y grant yn fach iawn.",
+    "Mae papurau'r bartneriaeth yn llawn jargon, a does dim ar gael yn Gymraeg.",
+]
+
 OWN_BARRIER_WEIGHTS = {
     "capacity": 0.6,
     "finance": 0.45,
@@ -167,6 +178,7 @@ class Persona:
     obstacle: str | None  # None: presses Skip
     what_helps: list[str]
     changes_answer: bool = False
+    language: str = "en"  # the language they choose when they join
 
 
 def _pick(rng: random.Random, weights: dict[str, float]) -> list[str]:
@@ -176,7 +188,8 @@ def _pick(rng: random.Random, weights: dict[str, float]) -> list[str]:
 
 def cast(seed: int = 7) -> list[Persona]:
     """Forty people: most answer, some later, some after a reminder, some never, three block
-    the bot, one declines, one changes an answer after finishing."""
+    the bot, one declines, one changes an answer after finishing; one in five (a lead among
+    them) takes part in Welsh."""
     rng = random.Random(seed)
     behaviours = (
         ["complete"] * 22
@@ -193,6 +206,8 @@ def cast(seed: int = 7) -> list[Persona]:
         org = ORGANISATIONS[index % len(ORGANISATIONS)]
         lead = index < len(ORGANISATIONS)  # the first person of each organisation leads it
         worse_off = org["size"] in ("volunteers_only", "small")
+        welsh = index % 5 == 2
+        obstacles = WELSH_OBSTACLES if welsh else OBSTACLES
         people.append(
             Persona(
                 user_id=5_000_001 + index,
@@ -208,9 +223,10 @@ def cast(seed: int = 7) -> list[Persona]:
                 equal_partner=max(1, min(5, round(rng.gauss(2.4 if worse_off else 3.4, 1.0)))),
                 partnership_barriers=_pick(rng, PARTNERSHIP_BARRIER_WEIGHTS),
                 own_barriers=_pick(rng, OWN_BARRIER_WEIGHTS),
-                obstacle=OBSTACLES[index % len(OBSTACLES)] if rng.random() < 0.85 else None,
+                obstacle=obstacles[index % len(obstacles)] if rng.random() < 0.85 else None,
                 what_helps=_pick(rng, HELP_WEIGHTS),
                 changes_answer=index == 4,
+                language="cy" if welsh else "en",
             )
         )
     return people

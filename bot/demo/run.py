@@ -33,6 +33,7 @@ from bot.demo.people import ORGANISATIONS, Persona, cast
 from bot.digests.compile import compile_digest
 from bot.digests.render import chart_barriers, chart_response_rates, write_digest
 from bot.digests.scopes import round_scope
+from bot.kernel import i18n
 from bot.kernel.clock import FakeClock
 from bot.kernel.config import Settings, load_settings
 from bot.kernel.context import AppContext
@@ -69,6 +70,8 @@ class DemoResult:
     seconds: float
     transcript: Path
     top_barriers: list[tuple[str, str, int]] = field(default_factory=list)
+    # Per lead, how many messages they had before the close: the rest is their digest.
+    before_digest: dict[int, int] = field(default_factory=dict)
 
 
 class DemoError(Exception):
@@ -79,21 +82,40 @@ def demo_settings(out: Path) -> Settings:
     return load_settings(
         None,
         database={"url": f"sqlite:///{(out / 'demo.sqlite3').resolve()}"},
-        partnership={"name": "Riverside Partnership", "admins": [COORDINATOR_ID]},
+        partnership={
+            "name": "Riverside Partnership",
+            "admins": [COORDINATOR_ID],
+            "languages": ["en", "cy"],
+        },
         rounds={"tick_seconds": 0.5, "max_rounds_per_period": 2},
         sending={"rate_per_second": 25, "per_chat_interval": 1.0},
     )
 
 
 class Script:
-    """Plays people in the chat through the stand-in's side door."""
+    """Plays people in the chat through the stand-in's side door, each in their own language:
+    the words they look for and the buttons they press come from the catalogs and the sets'
+    translations, as the bot's do."""
 
     def __init__(self, standin: BotApiStandIn, settings: Settings) -> None:
         self.standin = standin
-        profile = tomllib.loads((settings.paths.templates / "profile.toml").read_text())
-        self.profile_labels = {
-            question["key"]: {o["id"]: o["label"] for o in question["options"]}
-            for question in profile["questions"]
+        self.profile = tomllib.loads((settings.paths.templates / "profile.toml").read_text())
+
+    @staticmethod
+    def said(person: Persona, message: str, **values: object) -> str:
+        """`message` as the bot says it to `person` (a catalog msgid, %(name)s values)."""
+        with i18n.speaking(person.language):
+            text = i18n.gettext(message)
+        return text % values if values else text
+
+    def profile_labels(self, person: Persona) -> dict[str, dict[str, str]]:
+        """Each profile question's option labels (by id) in the person's language."""
+        words = self.profile.get("translations", {}).get(person.language, {})
+        return {
+            q["key"]: {
+                o["id"]: words.get(f"{q['key']}.o.{o['id']}", o["label"]) for o in q["options"]
+            }
+            for q in self.profile["questions"]
         }
 
     async def wait(self, chat: int, predicate: Callable[[BotMessage], bool]) -> BotMessage:
@@ -113,16 +135,24 @@ class Script:
 
     async def join(self, person: Persona, code: str) -> None:
         uid = person.user_id
+        # The language of their Telegram app: the bot offers the matching language first.
+        self.standin.set_language(uid, "cy" if person.language == "cy" else "en-GB")
         self.standin.send_text(uid, f"/start {code}", first_name=person.first_name)
-        notice = await self.wait(uid, lambda m: has_button(m, "Agree"))
-        message = await self.press(uid, notice, "Agree", lambda m: "About you" in m.text)
-        while "About you" in message.text:
-            key = next(k for k in self.profile_labels if _asks(message, self.profile_labels[k]))
-            label = self.profile_labels[key][person.profile[key]]
+        language = i18n.name_of(person.language)
+        choice = await self.wait(uid, lambda m: has_button(m, language))
+        agree = self.said(person, "Agree")
+        notice = await self.press(uid, choice, language, lambda m: has_button(m, agree))
+        labels = self.profile_labels(person)
+
+        def profile_key(message: BotMessage) -> str | None:
+            return next((k for k in labels if _asks(message, labels[k])), None)
+
+        message = await self.press(uid, notice, agree, lambda m: profile_key(m) is not None)
+        while (key := profile_key(message)) is not None:
             message = await self.press(
                 uid,
                 message,
-                label,
+                labels[key][person.profile[key]],
                 lambda m, seen=message.message_id: m.message_id > seen and not m.edited,
             )
 
@@ -130,34 +160,50 @@ class Script:
         self, person: Persona, consultation: dict, *, stop_after: int | None = None
     ) -> None:
         uid = person.user_id
-        intro = await self.wait(
-            uid, lambda m: has_button(m, "Start now") or has_button(m, "Continue")
-        )
-        start = "Start now" if has_button(intro, "Start now") else "Continue"
+        start, resume = self.said(person, "Start now"), self.said(person, "Continue")
+        intro = await self.wait(uid, lambda m: has_button(m, start) or has_button(m, resume))
         questions = consultation["questions"]
         total = len(questions)
-        prompt = await self.press(uid, intro, start, _prompt(1, total))
+        prompt = await self.press(
+            uid,
+            intro,
+            start if has_button(intro, start) else resume,
+            self._prompt(person, 1, total),
+        )
         for number, question in enumerate(questions, start=1):
             if stop_after is not None and number > stop_after:
                 return
-            follow = _prompt(number + 1, total) if number < total else _summary
-            prompt = await self._answer(person, question, prompt, follow)
+            follow = (
+                self._prompt(person, number + 1, total) if number < total else self._summary(person)
+            )
+            prompt = await self._answer(person, consultation, question, prompt, follow)
         if person.changes_answer:
             # Thinks again about how equal a partner they feel, and says so.
-            changed = await self.press(uid, prompt, "Change 2", _editing)
+            now = self.said(person, "Your answer now: %(current)s", current="")
+            changed = await self.press(
+                uid,
+                prompt,
+                self.said(person, "Change %(number)s", number=2),
+                lambda m: now in m.text,
+            )
             better = str(min(5, person.equal_partner + 2))
-            await self.press(uid, changed, better, _summary)
+            await self.press(uid, changed, better, self._summary(person))
 
     async def _answer(
         self,
         person: Persona,
+        consultation: dict,
         question: dict,
         prompt: BotMessage,
         follow: Callable[[BotMessage], bool],
     ) -> BotMessage:
         uid = person.user_id
-        labels = {option["id"]: option["label"] for option in question.get("options") or []}
         key = question["id"]
+        words = consultation.get("translations", {}).get(person.language, {})
+        labels = {
+            option["id"]: words.get(f"{key}.o.{option['id']}", option["label"])
+            for option in question.get("options") or []
+        }
         if question["type"] == "single":
             return await self.press(uid, prompt, labels[person.asked_when], follow)
         if question["type"] == "scale":
@@ -178,10 +224,19 @@ class Script:
                         m.message_id == mid and has_button(m, f"✓ {lb}")
                     ),
                 )
-            return await self.press(uid, prompt, "Done", follow)
+            return await self.press(uid, prompt, self.said(person, "Done"), follow)
         if person.obstacle is None:
-            return await self.press(uid, prompt, "Skip", follow)
+            return await self.press(uid, prompt, self.said(person, "Skip"), follow)
         return await self.say(uid, person.obstacle, follow)
+
+    def _prompt(self, person: Persona, number: int, total: int) -> Callable[[BotMessage], bool]:
+        """Question `number` on the round's card (sent, or the card edited on to it)."""
+        place = self.said(person, "%(number)s of %(total)s", number=number, total=total)
+        return lambda m: place in m.text and bool(m.buttons)
+
+    def _summary(self, person: Persona) -> Callable[[BotMessage], bool]:
+        thanks = self.said(person, "Thank you!")
+        return lambda m: thanks in m.text
 
 
 def has_button(message: BotMessage, label: str) -> bool:
@@ -190,19 +245,6 @@ def has_button(message: BotMessage, label: str) -> bool:
 
 def _asks(message: BotMessage, labels: dict[str, str]) -> bool:
     return all(has_button(message, label) for label in labels.values() if label) and bool(labels)
-
-
-def _prompt(number: int, total: int) -> Callable[[BotMessage], bool]:
-    """Question `number` on the round's card (sent, or the card edited on to it)."""
-    return lambda m: f"{number} of {total}" in m.text and bool(m.buttons)
-
-
-def _summary(message: BotMessage) -> bool:
-    return "Thank you!" in message.text
-
-
-def _editing(message: BotMessage) -> bool:
-    return "Your answer now" in message.text
 
 
 async def _until(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
@@ -248,7 +290,7 @@ async def run_demo(out: Path, *, seed: int = 7, echo: Echo = print) -> DemoResul
         finally:
             await bot.stop()
         transcript = out / "transcript.txt"
-        transcript.write_text(_transcript(standin, people), encoding="utf-8")
+        transcript.write_text(_transcript(standin, people, result), encoding="utf-8")
 
     files = _write_files(ctx, result.round_id, out)
     result.files = files
@@ -291,6 +333,7 @@ async def _play(
     echo(f"   {len(by_behaviour.get('after_reminder', []))} of them answered after the reminder.")
 
     clock.advance(timedelta(days=2))
+    before_digest = {p.user_id: len(standin.messages(p.user_id)) for p in people}
     await _close(ctx, round_id, echo)
     with session_scope(ctx.sessions) as session:
         statuses = Counter(
@@ -301,7 +344,14 @@ async def _play(
         )
     counts = dict(statuses)
     counts["reminders"] = reminded
-    return DemoResult(round_id=round_id, counts=counts, files=[], seconds=0.0, transcript=Path())
+    return DemoResult(
+        round_id=round_id,
+        counts=counts,
+        files=[],
+        seconds=0.0,
+        transcript=Path(),
+        before_digest=before_digest,
+    )
 
 
 async def _invite_and_join(
@@ -335,8 +385,10 @@ async def _invite_and_join(
             if person.role == "lead":
                 grant_role(session, person.user_id, Role.LEAD)  # as `consultbot roles grant`
         joined = sum(1 for p in people if find_participant(session, p.user_id) is not None)
-    echo(f"4. {joined} people joined by invite link, agreed to the privacy notice and filled in")
-    echo(f"   their profile; {sum(p.role == 'lead' for p in people)} were made leads.")
+    welsh = sum(p.language == "cy" for p in people)
+    echo(f"4. {joined} people joined by invite link ({welsh} of them chose Cymraeg), agreed to")
+    echo("   the privacy notice in their language and filled in their profile;")
+    echo(f"   {sum(p.role == 'lead' for p in people)} were made leads.")
 
 
 async def _open_round(
@@ -389,12 +441,18 @@ async def _first_days(
     """Step 7: everyone answers (or not) as their behaviour says."""
 
     async def later_then_complete(person: Persona) -> None:
-        intro = await script.wait(person.user_id, lambda m: has_button(m, "Later"))
-        await script.press(person.user_id, intro, "Later", lambda m: "resume" in m.text.lower())
+        later = script.said(person, "Later")
+        intro = await script.wait(person.user_id, lambda m: has_button(m, later))
+        await script.press(person.user_id, intro, later, lambda m: "/resume" in m.text)
 
     async def decline(person: Persona) -> None:
-        intro = await script.wait(person.user_id, lambda m: has_button(m, "Not this time"))
-        await script.press(person.user_id, intro, "Not this time", lambda m: "No problem" in m.text)
+        no = script.said(person, "Not this time")
+        thanks = script.said(
+            person,
+            "No problem, thanks for letting us know. Anything you already answered still counts.",
+        )
+        intro = await script.wait(person.user_id, lambda m: has_button(m, no))
+        await script.press(person.user_id, intro, no, lambda m: thanks in m.text)
 
     await asyncio.gather(
         *(script.answer_round(p, consultation) for p in by_behaviour.get("complete", [])),
@@ -498,6 +556,12 @@ def _write_files(ctx: AppContext, round_id: int, out: Path) -> list[Path]:
                     codebook=codebook_for(ctx.settings, ctx.loaded),
                 )
             )
+        # The coordinator's digest again as a Welsh-speaking reader gets it.
+        with i18n.speaking("cy"):
+            welsh = compile_digest(
+                session, ctx.settings, scope, audience="coordinator", now=ctx.clock.now()
+            )
+            files.append(write_digest(welsh, ctx.renderer, "html", out / "digest.cy.html"))
     for name, chart in (
         ("response-rates.png", chart_response_rates(digest)),
         ("barriers.png", chart_barriers(digest)),
@@ -508,35 +572,46 @@ def _write_files(ctx: AppContext, round_id: int, out: Path) -> list[Path]:
     return files
 
 
-def _transcript(standin: BotApiStandIn, people: list[Persona]) -> str:
-    """One participant's whole conversation and the lead's digest, as they saw them."""
-    person = next(
-        p for p in people if p.behaviour == "complete" and p.obstacle and p.role != "lead"
-    )
-    lead = next(p for p in people if p.role == "lead")
-    lines = [f"=== {person.first_name} ({person.organisation}) ==="]
-    for message in standin.messages(person.user_id):
-        # Every version: the round's question card is one message edited as they answer.
-        for n, version in enumerate(message.versions):
-            if n:
-                lines.append("(the same message, edited)")
-            lines.append(version.text)
-            rows = (version.reply_markup or {}).get("inline_keyboard") or []
-            buttons = [b for row in rows for b in row]
-            if buttons:
-                lines.append("   " + "  ".join(f"[{b.get('text')}]" for b in buttons))
+def _transcript(standin: BotApiStandIn, people: list[Persona], result: DemoResult) -> str:
+    """An English and a Welsh speaker's whole conversations, and the digest as an English and a
+    Welsh-speaking lead got it at the close."""
+    lines: list[str] = []
+    for language in ("en", "cy"):
+        person = next(
+            p
+            for p in people
+            if p.behaviour == "complete"
+            and p.obstacle
+            and p.role != "lead"
+            and p.language == language
+        )
+        lines.append(f"=== {person.first_name} ({person.organisation}, {language}) ===")
+        for message in standin.messages(person.user_id):
+            # Every version: the round's question card is one message edited as they answer.
+            for n, version in enumerate(message.versions):
+                if n:
+                    lines.append("(the same message, edited)")
+                lines.append(version.text)
+                rows = (version.reply_markup or {}).get("inline_keyboard") or []
+                buttons = [b for row in rows for b in row]
+                if buttons:
+                    lines.append("   " + "  ".join(f"[{b.get('text')}]" for b in buttons))
+                lines.append("")
+    for language in ("en", "cy"):
+        lead = next(p for p in people if p.role == "lead" and p.language == language)
+        lines.append(
+            f"=== what the lead {lead.first_name} ({lead.organisation}, {language}) got "
+            "at the close ==="
+        )
+        for message in standin.messages(lead.user_id)[result.before_digest.get(lead.user_id, 0) :]:
+            if message.kind == "text":
+                lines.append(message.text)
+            elif message.kind == "photo":
+                lines.append(f"[chart] {message.text}")
+            else:
+                name = message.file.file_name if message.file else ""
+                lines.append(f"[file: {name}] {message.text}")
             lines.append("")
-    lines.append(f"=== what the lead {lead.first_name} ({lead.organisation}) got at the close ===")
-    received = standin.messages(lead.user_id)
-    first = next((i for i, m in enumerate(received) if "what we heard" in m.text), len(received))
-    for message in received[first:]:
-        if message.kind == "text":
-            lines.append(message.text)
-        elif message.kind == "photo":
-            lines.append(f"[chart] {message.text}")
-        else:
-            lines.append(f"[file: {message.file.file_name if message.file else ''}] {message.text}")
-        lines.append("")
     return "\n".join(lines)
 
 

@@ -28,6 +28,9 @@ async def test_demo_plays_a_whole_round_and_writes_the_digest(tmp_path: Path) ->
         rows = list(csv.reader(handle))
     assert len(rows) > 100
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+    assert "<td>Cymraeg</td>" in html, "the language breakdown: a fifth took part in Welsh"
     transcript = result.transcript.read_text()
     assert "Thank you!" in transcript and "what we heard" in transcript
+    assert "Diolch!" in transcript and "Cytuno" in transcript, "a Welsh speaker's conversation"
+    assert (tmp_path / "out" / "digest.cy.html").exists()
     assert any("digest went to" in line for line in lines)
