@@ -261,7 +261,6 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     if message is not None:
         kind = next((k for k in MEDIA_KINDS if getattr(message, k, None)), "message")
-        kind = {"location": "location pin", "voice": "voice message"}.get(kind, kind)
         await _journey_or_join(update, context, Media(kind))
 
 

@@ -40,7 +40,7 @@ class Typed:
 
 @dataclass(frozen=True)
 class Media:
-    kind: str  # "sticker", "photo", "voice message"...
+    kind: str  # "sticker", "photo", "voice"... (Telegram's names; the template says them)
 
 
 @dataclass(frozen=True)
