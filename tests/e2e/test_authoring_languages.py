@@ -156,3 +156,33 @@ async def test_a_welsh_coordinator_drafts_previews_publishes_and_discards_in_wel
     discarded = await harness.press(COORDINATOR, again, "Gwaredu")
     assert f"Mae'r drafft \"{TITLE}\" wedi'i waredu. Chafodd dim byd ei gadw." in discarded.text
     assert stored(harness) == (1, 0)
+
+
+def without_welsh(content: bytes) -> bytes:
+    """`content` with every '::Welsh (cy)' column removed: a form in English only."""
+    book = load_workbook(io.BytesIO(content))
+    for sheet in book.worksheets:
+        welsh = [c.column for c in sheet[1] if isinstance(c.value, str) and "::" in c.value]
+        for column in sorted(welsh, reverse=True):
+            sheet.delete_cols(column)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+async def test_a_form_without_welsh_is_previewed_in_its_own_language_with_the_note(
+    harness: BotHarness,
+) -> None:
+    await choose_welsh(harness, COORDINATOR)
+    draft = await send(harness, COORDINATOR, without_welsh(FORM), "hearing-back.xlsx")
+    assert f"Drafft: {TITLE}" in draft.text and "Hefyd yn" not in draft.text
+    await harness.press(COORDINATOR, draft, "👁 Rhagolwg")
+    await harness.eventually(lambda: "1 o hyd at 3" in last(harness, COORDINATOR).text)
+    intro, card = harness.standin.messages(COORDINATOR)[-2:]
+    assert "Rhagolwg: dyma beth fydd cyfranogwyr yn ei weld." in intro.text
+    assert "Dydy'r ymgynghoriad hwn ddim ar gael yn eich iaith chi eto" in intro.text
+    assert f"{TITLE}\n" in intro.text and "A quick question from the local partnership" in (
+        intro.text
+    )
+    # The form's own words, the bot's own buttons in Welsh.
+    assert "were you told what happened" in card.text and buttons(card) == ["Ie", "Na"]
