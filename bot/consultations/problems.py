@@ -115,6 +115,12 @@ def _friendly(error: Mapping[str, Any], hints: Mapping[str, str]) -> str:
     if kind == "extra_forbidden":
         return _("unknown field (misspelt? see the format in bot/consultations/sets.py)")
     if kind in ("enum", "literal_error"):
+        # pydantic lists them in English ("'a', 'b' or 'c'"): said again with the "or" translated.
+        expected = re.findall(r"'[^']*'", str(ctx["expected"]))
+        if len(expected) >= 2:
+            return _("must be one of {choices} or {last} (got {value})").format(
+                choices=", ".join(expected[:-1]), last=expected[-1], value=got
+            )
         return _("must be one of {expected} (got {value})").format(
             expected=ctx["expected"], value=got
         )

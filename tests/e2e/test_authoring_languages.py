@@ -55,12 +55,14 @@ def buttons(message: BotMessage) -> list[str]:
     return [b["text"] for b in message.buttons]
 
 
-def with_a_bad_version(content: bytes) -> bytes:
-    """`content` with 'first' for its version: a mistake on the settings sheet too."""
+def with_bad_settings(content: bytes) -> bytes:
+    """`content` with 'first' for its version and 'all' for its audience: mistakes on the
+    settings sheet too."""
     book = load_workbook(io.BytesIO(content))
     settings = book["settings"]
     header = [c.value for c in settings[1]]
     settings.cell(row=2, column=header.index("version") + 1, value="first")
+    settings.cell(row=2, column=header.index("audience") + 1, value="all")
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -72,11 +74,11 @@ async def test_every_problem_comes_in_the_coordinators_language_with_its_cell(
     with session_scope(harness.ctx.sessions) as s:
         factories.participant(s, ENGLISH_COORDINATOR, role=Role.COORDINATOR).language = "en"
     await choose_welsh(harness, COORDINATOR)
-    broken = with_a_bad_version(broken_form())
+    broken = with_bad_settings(broken_form())
 
     reply = await send(harness, COORDINATOR, broken, "hearing-back.xlsx")
     text = reply.text
-    assert "Chafodd hearing-back.xlsx mo'i hychwanegu: 7 problem i'w datrys." in text
+    assert "Chafodd hearing-back.xlsx mo'i hychwanegu: 8 problem i'w datrys." in text
     assert "Chafodd dim byd ei gadw." in text
     for line in (
         "survey: mae'r cyflwyniad ar goll: nodyn cyn y cwestiwn cyntaf",
@@ -87,6 +89,8 @@ async def test_every_problem_comes_in_the_coordinators_language_with_its_cell(
         " (ar nod 19)",
         "survey rhes 7, colofn A (type): geopoint: ni ofynnir am leoliadau mewn sgwrs",
         "settings rhes 2, colofn B (version): rhif cyfan o 1 i 2147483647 (cafwyd 'first')",
+        "settings rhes 2, colofn E (audience): rhaid iddo fod yn un o 'organisations',"
+        " 'service_users' neu 'everyone' (cafwyd 'all')",
     ):
         assert f"• hearing-back.xlsx: {line}\n" in text + "\n", line
     assert "Cywirwch nhw yn y daenlen a'i hanfon eto." in text
@@ -94,12 +98,13 @@ async def test_every_problem_comes_in_the_coordinators_language_with_its_cell(
 
     # The same file from a coordinator who speaks English: the same cells, in English.
     english = await send(harness, ENGLISH_COORDINATOR, broken, "hearing-back.xlsx")
-    assert "hearing-back.xlsx was not added: 7 problems to fix." in english.text
+    assert "hearing-back.xlsx was not added: 8 problems to fix." in english.text
     assert (
         "survey row 3, column F (relevant): compare with a single = (XPath has no ==)"
         " (at character 10)" in english.text
     )
     assert "settings row 2, column B (version): a whole number from 1 to" in english.text
+    assert "'service_users' or 'everyone' (got 'all')" in english.text
 
     pdf = await send(harness, COORDINATOR, b"%PDF-1.4", "minutes.pdf")
     assert "Rwy'n darllen ymgynghoriadau wedi'u hysgrifennu fel taenlenni XLSForm (.xlsx)." in (
