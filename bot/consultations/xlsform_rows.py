@@ -32,6 +32,7 @@ from bot.consultations.xlsform_terms import (
     parse_parameters,
     string_length,
     validation_problems,
+    whole_parameter,
 )
 from bot.kernel.i18n import N_, _
 
@@ -597,8 +598,9 @@ class FormReader:
                 unknown = sorted(set(params) - {"start", "end", "step"})
                 if unknown:
                     raise ValueError(_("unknown {names}").format(names=", ".join(unknown)))
-                low, high = int(params.get("start", "1")), int(params.get("end", "10"))
-                if int(params.get("step", "1")) != 1:
+                low = whole_parameter(params, "start", "1")
+                high = whole_parameter(params, "end", "10")
+                if whole_parameter(params, "step", "1") != 1:
                     raise ValueError(_("a chat's scale goes up in steps of 1"))
             except ValueError as exc:
                 self.fail(

@@ -197,6 +197,16 @@ def parse_parameters(value: str) -> dict[str, str]:
     return out
 
 
+def whole_parameter(params: Mapping[str, str], name: str, default: str) -> int:
+    """A range's start, end or step as a number; ValueError says which one is not."""
+    value = params.get(name, default)
+    try:
+        return int(value)
+    except ValueError:
+        message = _("{name} is not a whole number (got {value})")
+        raise ValueError(message.format(name=name, value=repr(value))) from None
+
+
 def estimated_minutes(questions: int) -> int:
     return max(1, math.ceil(questions * SECONDS_PER_QUESTION / 60))
 
