@@ -1,7 +1,9 @@
 """A draft played in the coordinator's own chat exactly as a participant meets it, with nothing
 stored: the one decision of the participant's journey (bot.participation.decide) runs over a
 person made from the draft, and its effects are kept in the draft's row instead of in
-answers. Same cards, same buttons, same branching, same summary and Change buttons.
+answers. Same cards, same buttons, same branching, same summary and Change buttons, and the
+same language: the draft's texts in the coordinator's, when it has them, as a participant who
+chose that language meets them (otherwise its own, with the participant's note).
 
 The buttons carry ``v:`` before the participant's callback data, so a preview's press never
 reaches a real invitation, and a real card's press never reaches a preview.
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 from bot.authoring.drafts import Dialog, draft_of, preview_buttons
 from bot.consultations.catalogue import question_columns
 from bot.consultations.sets import ConsultationSet
+from bot.kernel import i18n
 from bot.kernel.reply import BUTTONS_OFF, Button, OutgoingMessage, Reply
 from bot.participation import presses
 from bot.participation.cards import render
@@ -32,7 +35,14 @@ from bot.participation.decide import (
     Typed,
     decide,
 )
-from bot.participation.state import AnswerData, InvitationData, PersonState, QuestionData
+from bot.participation.state import (
+    AnswerData,
+    InvitationData,
+    PersonState,
+    QuestionData,
+    texts_in,
+    translated,
+)
 from storage.models import DialogState, InvitationStatus
 
 PREFIX = "v"
@@ -54,7 +64,14 @@ def start(session: Session, d: Dialog) -> Reply:
     state.step, state.data = "preview", {**state.data, "played": played}
     state.updated_at = d.now
     reply = _play(state, spec, d, Resume())
-    reply.messages.insert(0, OutgoingMessage(d.say("preview_intro", spec=spec)))
+    texts, untranslated = _texts(spec)
+    intro = d.say(
+        "preview_intro",
+        title=texts.get("title", spec.title),
+        intro=texts.get("intro", spec.intro),
+        untranslated=untranslated,
+    )
+    reply.messages.insert(0, OutgoingMessage(intro))
     return reply
 
 
@@ -80,31 +97,44 @@ def _event(session: Session, d: Dialog, event: Event) -> Reply:
     return _play(state, spec, d, event)
 
 
+def _texts(spec: ConsultationSet) -> tuple[dict[str, str], bool]:
+    """The draft's texts in the language being spoken (the coordinator's), by key, and whether
+    it lacks that language (then its own is said), as for a participant."""
+    return texts_in({"language": spec.language, "translations": spec.translations}, i18n.current())
+
+
 def _play(state: DialogState, spec: ConsultationSet, d: Dialog, event: Event) -> Reply:
     played = state.data["played"]
-    person = _person(spec, played, d)
+    texts, _untranslated = _texts(spec)
+    person = _person(spec, texts, played, d)
     decision = decide(person, event, d.now)
     played = _apply(played, decision)
     state.data = {**state.data, "played": played}
     state.updated_at = d.now
-    reply = _marked(render(decision, d.renderer, lambda _: OutgoingMessage(spec.intro)))
+    intro = OutgoingMessage(texts.get("intro", spec.intro))
+    reply = _marked(render(decision, d.renderer, lambda _invitation: intro))
     if _finished(decision):
         reply.say(OutgoingMessage(d.say("preview_done", spec=spec), preview_buttons(d)))
     return reply
 
 
-def _questions(spec: ConsultationSet) -> tuple[QuestionData, ...]:
+def _questions(spec: ConsultationSet, texts: dict[str, str]) -> tuple[QuestionData, ...]:
     names = {f.name for f in fields(QuestionData)}
     return tuple(
-        QuestionData(
-            id=position + 1,
-            **{k: v for k, v in question_columns(position, q).items() if k in names},
+        translated(
+            QuestionData(
+                id=position + 1,
+                **{k: v for k, v in question_columns(position, q).items() if k in names},
+            ),
+            texts,
         )
         for position, q in enumerate(spec.questions)
     )
 
 
-def _person(spec: ConsultationSet, played: dict[str, Any], d: Dialog) -> PersonState:
+def _person(
+    spec: ConsultationSet, texts: dict[str, str], played: dict[str, Any], d: Dialog
+) -> PersonState:
     answers = {
         int(question_id): AnswerData(
             int(question_id),
@@ -122,11 +152,11 @@ def _person(spec: ConsultationSet, played: dict[str, Any], d: Dialog) -> PersonS
         prompt_message_id=None,
         round_open=True,
         closes_at=d.now + timedelta(days=7),
-        title=spec.title,
+        title=texts.get("title", spec.title),
         consultation_id=0,
-        questions=_questions(spec),
+        questions=_questions(spec, texts),
         answers=answers,
-        closing=spec.closing,
+        closing=texts.get("closing", spec.closing),
     )
     return PersonState(
         joined=True,

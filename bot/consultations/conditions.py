@@ -28,6 +28,8 @@ from typing import Protocol
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from bot.kernel.i18n import _
+
 GRAMMAR = r"""
     ?start: or_
     ?or_: and_
@@ -57,12 +59,15 @@ Value = str | float | frozenset[str] | None  # an answer: option key, number, ti
 
 class ConditionError(ValueError):
     """A condition that cannot be read or does not fit the questions; ``column`` is 1-based
-    within the condition's text, when the problem has one place."""
+    within the condition's text, when the problem has one place. Said in the language being
+    spoken when it is raised (a file is checked as it is loaded, for whoever sent it)."""
 
     def __init__(self, message: str, column: int | None = None) -> None:
         self.message = message
         self.column = column
-        super().__init__(message if column is None else f"{message} (at character {column})")
+        if column is not None:
+            message = _("{problem} (at character {column})").format(problem=message, column=column)
+        super().__init__(message)
 
 
 # -- the tree -------------------------------------------------------------------------------
@@ -258,19 +263,27 @@ def _check(node: Node, earlier: Mapping[str, tuple[str, frozenset[str]]]) -> Non
     for ref in _refs(node):
         if ref.name not in earlier:
             raise ConditionError(
-                f"${{{ref.name}}} is not a question asked before this one", ref.column
+                _("{question} is not a question asked before this one").format(
+                    question=_ref(ref.name)
+                ),
+                ref.column,
             )
     if isinstance(node, Selected):
         kind, options = earlier[node.ref.name]
         if kind not in ("single", "multi", "yesno"):
             raise ConditionError(
-                f"selected() reads a question with options; ${{{node.ref.name}}} is {kind}",
+                _("selected() reads a question with options; {question} is {type}").format(
+                    question=_ref(node.ref.name), type=kind
+                ),
                 node.ref.column,
             )
         if node.option not in options:
             raise ConditionError(
-                f"${{{node.ref.name}}} has no option {node.option!r} "
-                f"(its options: {', '.join(sorted(options))})",
+                _("{question} has no option {option} (its options: {options})").format(
+                    question=_ref(node.ref.name),
+                    option=repr(node.option),
+                    options=", ".join(sorted(options)),
+                ),
                 node.ref.column,
             )
         return
@@ -284,53 +297,74 @@ def _check_compare(node: Compare, earlier: Mapping[str, tuple[str, frozenset[str
     literals = [s for s in sides if isinstance(s, Literal)]
     counted = [s for s in sides if isinstance(s, CountSelected)]
     if not refs and not counted:
-        raise ConditionError("a comparison needs a question on one side, like ${q} = 'x'")
+        raise ConditionError(_("a comparison needs a question on one side, like ${q} = 'x'"))
     if len(refs) + len(counted) == 2:
-        raise ConditionError("compare a question with a value, not with another question")
+        raise ConditionError(_("compare a question with a value, not with another question"))
     literal = literals[0].value
     if counted:
         name = counted[0].ref.name
-        kind, _ = earlier[name]
+        kind = earlier[name][0]
         if kind != "multi":
             raise ConditionError(
-                f"count-selected() reads a multi question; ${{{name}}} is {kind}",
+                _("count-selected() reads a multi question; {question} is {type}").format(
+                    question=_ref(name), type=kind
+                ),
                 counted[0].ref.column,
             )
         if not isinstance(literal, float):
             raise ConditionError(
-                "count-selected() is compared with a number", counted[0].ref.column
+                _("count-selected() is compared with a number"), counted[0].ref.column
             )
         return
     ref = refs[0]
     kind, options = earlier[ref.name]
     if literal == "":
         if node.op not in ("=", "!="):
-            raise ConditionError("'' (not answered) is compared with = or !=", ref.column)
+            raise ConditionError(_("'' (not answered) is compared with = or !="), ref.column)
         return
+    question = _ref(ref.name)
     if kind == "multi":
         raise ConditionError(
-            f"${{{ref.name}}} is a multi question: use selected(${{{ref.name}}}, 'x')", ref.column
+            _("{question} is a multi question: use selected({question}, 'x')").format(
+                question=question
+            ),
+            ref.column,
         )
     if kind == "scale":
         if not isinstance(literal, float):
             raise ConditionError(
-                f"${{{ref.name}}} is a scale: compare it with a number, like ${{{ref.name}}} >= 3",
+                _("{question} is a scale: compare it with a number, like {question} >= 3").format(
+                    question=question
+                ),
                 ref.column,
             )
         return
     if kind == "text":
         raise ConditionError(
-            f"${{{ref.name}}} is a text question: only = '' or != '' can be asked of it",
+            _("{question} is a text question: only = '' or != '' can be asked of it").format(
+                question=question
+            ),
             ref.column,
         )
     if node.op not in ("=", "!="):
-        raise ConditionError(f"${{{ref.name}}} has options: use = or !=, not {node.op}", ref.column)
-    if str(literal) not in options:
-        known = ", ".join(sorted(options))
         raise ConditionError(
-            f"${{{ref.name}}} has no option {literal!r} (its options: {known})",
+            _("{question} has options: use = or !=, not {operator}").format(
+                question=question, operator=node.op
+            ),
             ref.column,
         )
+    if str(literal) not in options:
+        raise ConditionError(
+            _("{question} has no option {option} (its options: {options})").format(
+                question=question, option=repr(literal), options=", ".join(sorted(options))
+            ),
+            ref.column,
+        )
+
+
+def _ref(name: str) -> str:
+    """A question as a condition names it: ${name}."""
+    return "${" + name + "}"
 
 
 # -- the public face ------------------------------------------------------------------------
@@ -364,10 +398,10 @@ def parse(text: str) -> Condition:
         raise ConditionError(_unexpected(text, exc), exc.column) from None
     except UnexpectedToken as exc:
         if exc.token.type == "$END":
-            raise ConditionError("the condition stops too early", len(text) + 1) from None
+            raise ConditionError(_("the condition stops too early"), len(text) + 1) from None
         raise ConditionError(_unexpected(text, exc), exc.column) from None
     except UnexpectedEOF:
-        raise ConditionError("the condition stops too early", len(text) + 1) from None
+        raise ConditionError(_("the condition stops too early"), len(text) + 1) from None
     except UnexpectedInput as exc:
         raise ConditionError(_unexpected(text, exc), exc.column) from None
     return Condition(text, _Tree().transform(tree))
@@ -377,10 +411,12 @@ def _unexpected(text: str, exc: UnexpectedInput) -> str:
     column = exc.column if isinstance(exc.column, int) and exc.column > 0 else 1
     rest = text[column - 1 :]
     if text.count("${") > text.count("}"):
-        return "a ${ has no closing }"
+        return _("a ${ has no closing }")
     if rest.startswith("=") and text[column - 2 : column - 1] == "=":
-        return "compare with a single = (XPath has no ==)"
+        return _("compare with a single = (XPath has no ==)")
     if rest[:1] in "'\"" and rest.count(rest[0]) < 2:
-        return "a quoted value has no closing quote"
+        return _("a quoted value has no closing quote")
     found = rest.split()[0] if rest.split() else rest
-    return f"cannot read {found[:20]!r} here (see the conditions consultbot understands)"
+    return _("cannot read {text} here (see the conditions consultbot understands)").format(
+        text=repr(found[:20])
+    )

@@ -9,6 +9,7 @@ from bot.consultations.conditions import parse
 from bot.consultations.problems import ConsultationError, Problem
 from bot.consultations.sets import ConsultationSet, QuestionType, load_consultation
 from bot.consultations.xlsform import read_xlsform
+from bot.kernel.i18n import _, ngettext
 
 SUFFIXES = (".toml", ".xlsx")
 
@@ -20,7 +21,7 @@ def load_file(path: Path, known_codes: set[str] | None = None) -> ConsultationSe
         return load_consultation(path, known_codes)
     if suffix == ".xlsx":
         return read_xlsform(path, str(path), known_codes)
-    message = "not a consultation file: write it as .toml or as an XLSForm .xlsx"
+    message = _("not a consultation file: write it as .toml or as an XLSForm .xlsx")
     raise ConsultationError([Problem(str(path), None, None, message)])
 
 
@@ -44,7 +45,9 @@ def load_files(
             problems.extend(exc.problems)
             continue
         if spec.id in first:
-            message = f"duplicate consultation id {spec.id!r} (also in {first[spec.id]})"
+            message = _("duplicate consultation id {id} (also in {file})").format(
+                id=repr(spec.id), file=first[spec.id]
+            )
             problems.append(Problem(str(path), None, None, message))
             continue
         first[spec.id] = path
@@ -56,11 +59,26 @@ def load_files(
 
 def describe_flow(spec: ConsultationSet) -> list[str]:
     """The questions in order, each with when it is asked and which later questions its
-    answer decides: what a coordinator checks before importing."""
+    answer decides: what a coordinator checks before importing. In the language being spoken
+    (the CLI's is the deployment's default); types, ids and conditions are the file's own."""
     languages = ", ".join([spec.language, *sorted(spec.translations)])
+    count = len(spec.questions)
     lines = [
-        f"{spec.id} v{spec.version}: {spec.title} ({spec.audience_hint.value}, about "
-        f"{spec.estimated_minutes} min, {len(spec.questions)} questions; {languages})"
+        ngettext(
+            "{id} v{version}: {title} ({audience}, about {minutes} min, {count} question; "
+            "{languages})",
+            "{id} v{version}: {title} ({audience}, about {minutes} min, {count} questions; "
+            "{languages})",
+            count,
+        ).format(
+            id=spec.id,
+            version=spec.version,
+            title=spec.title,
+            audience=spec.audience_hint.value,
+            minutes=spec.estimated_minutes,
+            count=count,
+            languages=languages,
+        )
     ]
     reads = {q.id: parse(q.relevant).names() for q in spec.questions if q.relevant is not None}
     for n, q in enumerate(spec.questions, start=1):
@@ -68,19 +86,31 @@ def describe_flow(spec: ConsultationSet) -> list[str]:
         if q.type is QuestionType.SCALE and q.scale is not None:
             kind += f" {q.scale.min}-{q.scale.max}"
         if not q.required:
-            kind += ", optional"
-        when = f"asked when {q.relevant}" if q.relevant else "always asked"
+            kind = _("{type}, optional").format(type=kind)
+        if q.relevant:
+            when = _("asked when {condition}").format(condition=q.relevant)
+        else:
+            when = _("always asked")
         lines.append(f"  {n}. {q.id} ({kind})  {when}")
         for o in q.options or ():
             codes = f"  [{' '.join(o.codes)}]" if o.codes else ""
-            alone = "  (clears the others)" if o.exclusive else ""
+            alone = "  " + _("(clears the others)") if o.exclusive else ""
             lines.append(f"       - {o.id}: {o.label}{codes}{alone}")
         if q.codes:
-            on = f"answer {q.codes_when}" if q.codes_when else f"answers <= {q.codes_at_most}"
-            lines.append(f"       codes {' '.join(q.codes)} on {on}")
+            codes = " ".join(q.codes)
+            if q.codes_when:
+                on = _("codes {codes} on answer {answer}").format(codes=codes, answer=q.codes_when)
+            else:
+                on = _("codes {codes} on answers <= {highest}").format(
+                    codes=codes, highest=q.codes_at_most
+                )
+            lines.append(f"       {on}")
         for m, later in enumerate(spec.questions[n:], start=n + 1):
             if q.id in reads.get(later.id, ()):
-                lines.append(f"       branches: {m}. {later.id} is asked when {later.relevant}")
+                branch = _("branches: {number}. {question} is asked when {condition}").format(
+                    number=m, question=later.id, condition=later.relevant
+                )
+                lines.append(f"       {branch}")
     if spec.closing:
-        lines.append("  then the closing text")
+        lines.append("  " + _("then the closing text"))
     return lines

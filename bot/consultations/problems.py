@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot.kernel.i18n import _
+
 KeyPath = tuple[str | int, ...]
 
 
@@ -35,20 +37,31 @@ class Problem:
     column: str | None = None
 
     def __str__(self) -> str:
+        """In the language being spoken: a coordinator reads it in chat in theirs, the CLI in
+        the deployment's default. Sheet and column names are the file's own words."""
         if self.sheet is not None:
-            where = f"{self.file}: {self.sheet}"
-            if self.line is not None:
-                where += f" row {self.line}"
-            if self.column is not None:
-                sep = ", " if self.line is not None else " "
-                where += f"{sep}column {self.column}" + (f" ({self.field})" if self.field else "")
-            elif self.field:
-                where += f", {self.field}" if self.line is not None else f" {self.field}"
-            return f"{where}: {self.message}"
+            return f"{self.file}: {self._cell()}: {self.message}"
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         return (
             f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
         )
+
+    def _cell(self) -> str:
+        """Where in a spreadsheet: "survey row 7, column F (relevant)" and its shorter forms."""
+        values = {"sheet": self.sheet, "row": self.line, "column": self.column, "field": self.field}
+        if self.column is not None:
+            if self.line is not None:
+                if self.field:
+                    return _("{sheet} row {row}, column {column} ({field})").format(**values)
+                return _("{sheet} row {row}, column {column}").format(**values)
+            if self.field:
+                return _("{sheet} column {column} ({field})").format(**values)
+            return _("{sheet} column {column}").format(**values)
+        if self.line is not None:
+            if self.field:
+                return _("{sheet} row {row}, {field}").format(**values)
+            return _("{sheet} row {row}").format(**values)
+        return f"{self.sheet} {self.field}" if self.field else str(self.sheet)
 
 
 class ConsultationError(ValueError):
@@ -79,39 +92,57 @@ def _format_path(path: KeyPath) -> str:
 
 
 def _friendly(error: Mapping[str, Any], hints: Mapping[str, str]) -> str:
-    """pydantic's wording, reworded for someone editing a TOML file."""
+    """pydantic's wording, reworded for someone editing a TOML file (or a spreadsheet), in the
+    language being spoken; ``hints`` are N_()-marked and translated here."""
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    got = repr(value)
     if kind == "string_too_long":
-        return f"at most {ctx['max_length']} characters (got {len(value)})"
+        return _("at most {limit} characters (got {length})").format(
+            limit=ctx["max_length"], length=len(value)
+        )
     if kind == "string_too_short":
-        return "must not be empty"
+        return _("must not be empty")
     if kind == "too_short":
-        return f"at least {ctx['min_length']} items (got {ctx['actual_length']})"
+        return _("at least {limit} items (got {length})").format(
+            limit=ctx["min_length"], length=ctx["actual_length"]
+        )
     if kind == "too_long":
-        return f"at most {ctx['max_length']} items (got {ctx['actual_length']})"
+        return _("at most {limit} items (got {length})").format(
+            limit=ctx["max_length"], length=ctx["actual_length"]
+        )
     if kind == "missing":
-        return "required field is missing"
+        return _("required field is missing")
     if kind == "extra_forbidden":
-        return "unknown field (misspelt? see the format in bot/consultations/sets.py)"
+        return _("unknown field (misspelt? see the format in bot/consultations/sets.py)")
     if kind in ("enum", "literal_error"):
-        return f"must be one of {ctx['expected']} (got {value!r})"
+        # pydantic lists them in English ("'a', 'b' or 'c'"): said again with the "or" translated.
+        expected = re.findall(r"'[^']*'", str(ctx["expected"]))
+        if len(expected) >= 2:
+            return _("must be one of {choices} or {last} (got {value})").format(
+                choices=", ".join(expected[:-1]), last=expected[-1], value=got
+            )
+        return _("must be one of {expected} (got {value})").format(
+            expected=ctx["expected"], value=got
+        )
     if kind == "string_pattern_mismatch":
-        hint = hints.get(ctx.get("pattern", ""), f"must match {ctx.get('pattern')}")
-        return f"{hint} (got {value!r})"
+        pattern = ctx.get("pattern", "")
+        if pattern in hints:
+            return _("{hint} (got {value})").format(hint=_(hints[pattern]), value=got)
+        return _("must match {pattern} (got {value})").format(pattern=pattern, value=got)
     if kind in ("int_type", "int_parsing", "int_from_float"):
-        return f"must be a whole number without quotes (got {value!r})"
+        return _("must be a whole number without quotes (got {value})").format(value=got)
     if kind == "bool_type":
-        return f"must be true or false without quotes (got {value!r})"
+        return _("must be true or false without quotes (got {value})").format(value=got)
     if kind == "string_type":
-        return f"must be text in quotes (got {value!r})"
+        return _("must be text in quotes (got {value})").format(value=got)
     if kind == "list_type":
-        return "must be a list: [ ... ]"
+        return _("must be a list: [ ... ]")
     if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return "must be a table: { ... } or a [section]"
+        return _("must be a table: { ... } or a [section]")
     if kind == "greater_than_equal":
-        return f"must be at least {ctx['ge']} (got {value!r})"
+        return _("must be at least {limit} (got {value})").format(limit=ctx["ge"], value=got)
     if kind == "less_than_equal":
-        return f"must be at most {ctx['le']} (got {value!r})"
+        return _("must be at most {limit} (got {value})").format(limit=ctx["le"], value=got)
     return str(error["msg"])
 
 

@@ -116,6 +116,7 @@ from pydantic_core import PydanticCustomError
 
 from bot.consultations.conditions import ConditionError, parse
 from bot.consultations.problems import ConsultationError, Problem, SourceMap, problems_from
+from bot.kernel.i18n import N_, _
 
 DEFAULT_TEXT_MAX_LENGTH = 800
 MAX_TEXT_MAX_LENGTH = 2000
@@ -127,11 +128,12 @@ _SET_ID = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 _ITEM_ID = r"^[a-z0-9_]+$"
 _CODE = r"^[a-z]+\.[a-z][a-z_]*$"
 _LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
+# Marked here, translated with _() where a problem says them.
 _PATTERN_HINTS = {
-    _SET_ID: "use lowercase letters, digits and single '-' between words",
-    _ITEM_ID: "use lowercase letters, digits and '_'",
-    _CODE: "a code looks like 'ext.funding' or 'int.capacity'",
-    _LANGUAGE: "a language code looks like 'en', 'cy' or 'pt-BR'",
+    _SET_ID: N_("use lowercase letters, digits and single '-' between words"),
+    _ITEM_ID: N_("use lowercase letters, digits and '_'"),
+    _CODE: N_("a code looks like 'ext.funding' or 'int.capacity'"),
+    _LANGUAGE: N_("a language code looks like 'en', 'cy' or 'pt-BR'"),
 }
 
 SetId = Annotated[str, StringConstraints(strict=True, pattern=_SET_ID, max_length=64)]
@@ -160,6 +162,8 @@ def _problem(at: str, message: str) -> PydanticCustomError:
 
     pydantic puts a model validator's error at the model itself; ``at`` (dotted, digits for
     indexes) carries the rest of the path so the loader can point at the right line.
+    ``message`` is already in the language being spoken (a file is checked as it is loaded,
+    for whoever sent it).
     """
     return PydanticCustomError("consultation", "{message}", {"message": message, "at": at})
 
@@ -169,10 +173,12 @@ def _check_codes(codes: list[str], info: ValidationInfo) -> list[str]:
     seen: set[str] = set()
     for k, code in enumerate(codes):
         if code in seen:
-            raise _problem(str(k), f"code {code!r} is listed twice")
+            raise _problem(str(k), _("code {code} is listed twice").format(code=repr(code)))
         seen.add(code)
         if known is not None and code not in known:
-            raise _problem(str(k), f"unknown code {code!r} (not in the codebook)")
+            raise _problem(
+                str(k), _("unknown code {code} (not in the codebook)").format(code=repr(code))
+            )
     return codes
 
 
@@ -216,7 +222,12 @@ class ScaleSpec(_Model):
     @model_validator(mode="after")
     def _range(self) -> ScaleSpec:
         if self.min >= self.max:
-            raise _problem("max", f"must be greater than min (min {self.min}, max {self.max})")
+            raise _problem(
+                "max",
+                _("must be greater than min (min {min}, max {max})").format(
+                    min=self.min, max=self.max
+                ),
+            )
         return self
 
     def values(self) -> list[int]:
@@ -266,57 +277,73 @@ class Question(_Model):
         t = self.type
         if t in _CHOICE_TYPES:
             if self.options is None:
-                raise _problem("options", f"a {t} question needs 2–8 options")
+                raise _problem("options", _("a {type} question needs 2–8 options").format(type=t))
             seen: dict[str, int] = {}
             for j, option in enumerate(self.options):
                 if option.id in seen:
                     raise _problem(
                         f"options.{j}.id",
-                        f"duplicate option id {option.id!r} (also options[{seen[option.id]}])",
+                        _("duplicate option id {id} (also options[{index}])").format(
+                            id=repr(option.id), index=seen[option.id]
+                        ),
                     )
                 seen[option.id] = j
                 if option.exclusive and t is not QuestionType.MULTI:
-                    raise _problem(f"options.{j}.exclusive", "only multi questions use exclusive")
+                    raise _problem(
+                        f"options.{j}.exclusive", _("only multi questions use exclusive")
+                    )
             if self.codes:
-                raise _problem("codes", f"a {t} question carries codes on its options, not here")
+                raise _problem(
+                    "codes",
+                    _("a {type} question carries codes on its options, not here").format(type=t),
+                )
         elif self.options is not None:
-            raise _problem("options", f"only single and multi questions have options, not {t}")
+            raise _problem(
+                "options",
+                _("only single and multi questions have options, not {type}").format(type=t),
+            )
 
         if t is QuestionType.SCALE:
             if self.scale is None:
-                raise _problem("scale", "a scale question needs scale = { min, max, ... }")
+                raise _problem("scale", _("a scale question needs scale = { min, max, ... }"))
         elif self.scale is not None:
-            raise _problem("scale", f"only scale questions have a scale, not {t}")
+            raise _problem(
+                "scale", _("only scale questions have a scale, not {type}").format(type=t)
+            )
 
         if t is not QuestionType.TEXT:
             if self.max_length is not None:
-                raise _problem("max_length", f"only text questions have max_length, not {t}")
+                raise _problem(
+                    "max_length",
+                    _("only text questions have max_length, not {type}").format(type=t),
+                )
             if not self.required:
                 # Buttons always give an answer cheaply; a Skip button is for writing.
-                raise _problem("required", "only text questions may be optional")
+                raise _problem("required", _("only text questions may be optional"))
 
         if t is QuestionType.TEXT and self.codes:
             raise _problem(
-                "codes", "text answers are coded one by one by the barrier coder, not here"
+                "codes", _("text answers are coded one by one by the barrier coder, not here")
             )
         if self.constraint_message is not None and t is not QuestionType.TEXT:
-            raise _problem("constraint_message", "only text questions have a length to check")
+            raise _problem("constraint_message", _("only text questions have a length to check"))
         if self.codes_when is not None and t is not QuestionType.YESNO:
-            raise _problem("codes_when", "only yesno questions use codes_when")
+            raise _problem("codes_when", _("only yesno questions use codes_when"))
         if self.codes_at_most is not None:
             if t is not QuestionType.SCALE:
-                raise _problem("codes_at_most", "only scale questions use codes_at_most")
+                raise _problem("codes_at_most", _("only scale questions use codes_at_most"))
             if not self.codes:
-                raise _problem("codes_at_most", "has no effect without codes")
+                raise _problem("codes_at_most", _("has no effect without codes"))
             assert self.scale is not None
             if not self.scale.min <= self.codes_at_most < self.scale.max:
                 raise _problem(
                     "codes_at_most",
-                    f"must be from {self.scale.min} to {self.scale.max - 1} "
-                    f"(got {self.codes_at_most})",
+                    _("must be from {low} to {high} (got {value})").format(
+                        low=self.scale.min, high=self.scale.max - 1, value=self.codes_at_most
+                    ),
                 )
         elif t is QuestionType.SCALE and self.codes:
-            raise _problem("codes", "a scale question with codes needs codes_at_most")
+            raise _problem("codes", _("a scale question with codes needs codes_at_most"))
         return self
 
     # -- helpers for handlers and the importer ---------------------------------------------
@@ -345,7 +372,9 @@ class ConsultationSet(_Model):
             if question.id in seen:
                 raise _problem(
                     f"questions.{i}.id",
-                    f"duplicate question id {question.id!r} (also questions[{seen[question.id]}])",
+                    _("duplicate question id {id} (also questions[{index}])").format(
+                        id=repr(question.id), index=seen[question.id]
+                    ),
                 )
             seen[question.id] = i
             if question.relevant:
@@ -360,14 +389,19 @@ class ConsultationSet(_Model):
                 limit = limits.get(key)
                 if limit is None:
                     raise _problem(
-                        f"translations.{language}", f"{key!r} is no text of this consultation"
+                        f"translations.{language}",
+                        _("{key} is no text of this consultation").format(key=repr(key)),
                     )
                 if not text.strip():
-                    raise _problem(f"translations.{language}", f"{key!r} is empty")
+                    raise _problem(
+                        f"translations.{language}", _("{key} is empty").format(key=repr(key))
+                    )
                 if len(text) > limit:
                     raise _problem(
                         f"translations.{language}",
-                        f"{key!r}: at most {limit} characters (got {len(text)})",
+                        _("{key}: at most {limit} characters (got {length})").format(
+                            key=repr(key), limit=limit, length=len(text)
+                        ),
                     )
         return self
 
@@ -443,15 +477,18 @@ def load_consultation(path: Path, known_codes: set[str] | None = None) -> Consul
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConsultationError([Problem(file, None, None, f"not UTF-8 text ({exc})")]) from exc
+        message = _("not UTF-8 text ({error})").format(error=exc)
+        raise ConsultationError([Problem(file, None, None, message)]) from exc
     except OSError as exc:
-        raise ConsultationError([Problem(file, None, None, f"cannot read: {exc}")]) from exc
+        message = _("cannot read: {error}").format(error=exc)
+        raise ConsultationError([Problem(file, None, None, message)]) from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = _TOML_POSITION.search(str(exc))
         line = int(m.group(1)) if m else None
-        raise ConsultationError([Problem(file, line, None, f"TOML syntax: {exc}")]) from exc
+        message = _("TOML syntax: {error}").format(error=exc)
+        raise ConsultationError([Problem(file, line, None, message)]) from exc
     context = {"known_codes": frozenset(known_codes)} if known_codes is not None else None
     try:
         return ConsultationSet.model_validate(data, context=context)
@@ -474,14 +511,16 @@ def load_directory(path: Path, known_codes: set[str] | None = None) -> list[Cons
             problems.extend(exc.problems)
             continue
         if consultation.id in loaded:
-            _, first = loaded[consultation.id]
+            first = loaded[consultation.id][1]
             line = SourceMap(file.read_text(encoding="utf-8")).locate(("id",))
             problems.append(
                 Problem(
                     str(file),
                     line,
                     "id",
-                    f"duplicate consultation id {consultation.id!r} (also in {first})",
+                    _("duplicate consultation id {id} (also in {file})").format(
+                        id=repr(consultation.id), file=first
+                    ),
                 )
             )
             continue

@@ -4,7 +4,8 @@ bot/consultations/xlsform_write.py.
 pyxform reads the workbook (``get_xlsform``: the sheets as rows, blank rows kept so row numbers
 hold) and, once consultbot's own checks pass, confirms it is valid XLSForm (``workbook_to_json``).
 pyxform stops at its first error, so the checks below go row by row first and report every
-problem at once, each as ``file: sheet row N, column X (header): message`` (the header is row 1).
+problem at once, each as ``file: sheet row N, column X (header): message`` (the header is row 1),
+in the language being spoken: a coordinator who sends the file in chat reads them in theirs.
 Nothing is built unless the whole file is valid.
 
 How XLSForm maps onto a consultation
@@ -67,6 +68,7 @@ from bot.consultations.problems import ConsultationError, Problem
 from bot.consultations.sets import ConsultationSet
 from bot.consultations.xlsform_rows import FormReader
 from bot.consultations.xlsform_terms import SHEETS, Sheet
+from bot.kernel.i18n import _
 
 _PYXFORM_ROW = re.compile(r"\[row : (\d+)\]\s*")
 
@@ -80,12 +82,13 @@ def read_xlsform(
     try:
         data = source.read_bytes() if isinstance(source, Path) else source
     except OSError as exc:
-        raise ConsultationError([Problem(name, None, None, f"cannot read: {exc}")]) from exc
+        message = _("cannot read: {error}").format(error=exc)
+        raise ConsultationError([Problem(name, None, None, message)]) from exc
     try:
         book = get_xlsform(data, file_type=".xlsx")
         letters = _header_letters(data)
     except (PyXFormError, OSError, ValueError, KeyError) as exc:
-        message = f"not an .xlsx XLSForm workbook ({exc})"
+        message = _("not an .xlsx XLSForm workbook ({error})").format(error=exc)
         raise ConsultationError([Problem(name, None, None, message)]) from None
     # pyxform reads these sheets too, but nothing in a chat can use them.
     unused = [

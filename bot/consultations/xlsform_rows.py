@@ -32,14 +32,33 @@ from bot.consultations.xlsform_terms import (
     parse_parameters,
     string_length,
     validation_problems,
+    whole_parameter,
 )
+from bot.kernel.i18n import N_, _
+
+# A note is the intro or the closing text by where it stands; each says which, as a whole
+# sentence for the catalogs (N_ here, _() where it is said).
+_NOTE_HAS_NO = {
+    "intro": N_("a note (the intro) has no {column}"),
+    "closing": N_("a note (the closing) has no {column}"),
+}
+_OTHERS_TRANSLATED = {
+    "intro": N_("the other intro notes are translated"),
+    "closing": N_("the other closing notes are translated"),
+}
+_TOO_LONG = {
+    "intro": N_("the intro is at most 1000 characters (got {length})"),
+    "closing": N_("the closing is at most 1000 characters (got {length})"),
+}
 
 # -- the reader -----------------------------------------------------------------------------
 
 
 class FormReader:
     """One pass over a workbook's rows: ``read()`` gives the set, or None, and ``problems``
-    every problem found on the way."""
+    every problem found on the way, each said in the language being spoken (a coordinator's in
+    chat, the deployment's default in the CLI). XLSForm's own words (sheet, column and type
+    names) stay as they are inside a translated sentence: they are the file's."""
 
     def __init__(
         self,
@@ -65,7 +84,7 @@ class FormReader:
     def read(self) -> ConsultationSet | None:
         for sheet in self.unused_sheets:
             self.problems.append(
-                Problem(self.file, None, None, "consultbot does not use this sheet", sheet)
+                Problem(self.file, None, None, _("consultbot does not use this sheet"), sheet)
             )
         settings_row = self._settings_row()
         self._language(settings_row)
@@ -112,7 +131,10 @@ class FormReader:
         parsed = parse_language(value)
         if parsed is None or not is_language_code(parsed[1]):
             self.fail(
-                cell, f"write the language with its code, like 'English (en)' (got {value!r})"
+                cell,
+                _("write the language with its code, like 'English (en)' (got {value})").format(
+                    value=repr(value)
+                ),
             )
             return
         self.default_language, self.language = value, parsed[1]
@@ -127,31 +149,42 @@ class FormReader:
                 self._refused_column(sheet, header, base)
                 continue
             if base not in known:
-                self.fail(cell, "consultbot does not know this column (see the README's list)")
+                self.fail(cell, _("consultbot does not know this column (see the README's list)"))
                 continue
             code = None
             if sep:
                 parsed = parse_language(language)
                 if base not in translated:
-                    self.fail(cell, f"{base} is not translated")
+                    self.fail(cell, _("{column} is not translated").format(column=base))
                     continue
                 if parsed is None:
-                    self.fail(cell, "give the language code in brackets, like 'label::Welsh (cy)'")
+                    self.fail(
+                        cell, _("give the language code in brackets, like 'label::Welsh (cy)'")
+                    )
                     continue
                 if not is_language_code(parsed[1]):
-                    self.fail(cell, f"{parsed[1]!r}: {_PATTERN_HINTS[_LANGUAGE]}")
+                    self.fail(cell, f"{parsed[1]!r}: {_(_PATTERN_HINTS[_LANGUAGE])}")
                     continue
                 code = None if parsed[1] == self.language else parsed[1]
             if code is None:
                 if base in sheet.main:
-                    self.fail(cell, f"a second column for {base} (also {sheet.main[base]})")
+                    self.fail(
+                        cell,
+                        _("a second column for {column} (also {header})").format(
+                            column=base, header=sheet.main[base]
+                        ),
+                    )
                     continue
                 sheet.main[base] = header
             else:
                 sheet.translated[(base, code)] = header
 
     def _refused_column(self, sheet: Sheet, header: str, base: str) -> None:
-        reason = REFUSED_COLUMNS.get(base, "consultbot does not use this column")
+        reason = (
+            _(REFUSED_COLUMNS[base])
+            if base in REFUSED_COLUMNS
+            else _("consultbot does not use this column")
+        )
         for row, values in sheet.numbered():
             if values.get(header, "").strip():
                 self.fail(Cell(sheet.name, row, header, sheet.letters.get(header)), reason)
@@ -164,7 +197,9 @@ class FormReader:
             if text is None:
                 continue
             if len(text) > limit:
-                message = f"at most {limit} characters (got {len(text)})"
+                message = _("at most {limit} characters (got {length})").format(
+                    limit=limit, length=len(text)
+                )
                 self.fail(sheet.cell(row, base, code), message)
                 continue
             self.translations.setdefault(code, {})[key] = text
@@ -182,7 +217,10 @@ class FormReader:
             self.where[(key,)] = s.cell(row, base)
             value = s.get(values, base)
             if value is None:
-                self.fail(s.cell(row, base), f"{base} is required on the settings sheet")
+                self.fail(
+                    s.cell(row, base),
+                    _("{column} is required on the settings sheet").format(column=base),
+                )
             else:
                 data[key] = value
         self._translate(s, row, values, "form_title", "title", 80)
@@ -196,7 +234,10 @@ class FormReader:
                 continue
             if not value.isdigit() or not 1 <= int(value) <= MAX_VERSION:
                 self.fail(
-                    s.cell(row, base), f"a whole number from 1 to {MAX_VERSION} (got {value!r})"
+                    s.cell(row, base),
+                    _("a whole number from 1 to {highest} (got {value})").format(
+                        highest=MAX_VERSION, value=repr(value)
+                    ),
                 )
             else:
                 data[base] = int(value)
@@ -211,14 +252,16 @@ class FormReader:
         for row, values in c.numbered():
             list_name, name = c.get(values, "list_name"), c.get(values, "name")
             if list_name is None:
-                self.fail(c.cell(row, "list_name"), "a choice needs the name of its list")
+                self.fail(c.cell(row, "list_name"), _("a choice needs the name of its list"))
                 continue
             if name is None:
-                self.fail(c.cell(row, "name"), "a choice needs a name")
+                self.fail(c.cell(row, "name"), _("a choice needs a name"))
                 continue
             if (list_name, name) in seen:
                 first = seen[(list_name, name)]
-                message = f"duplicate name {name!r} in list {list_name!r} (also row {first})"
+                message = _("duplicate name {name} in list {list} (also row {row})").format(
+                    name=repr(name), list=repr(list_name), row=first
+                )
                 self.fail(c.cell(row, "name"), message)
                 continue
             seen[(list_name, name)] = row
@@ -235,7 +278,7 @@ class FormReader:
     def _survey(self, lists: dict[str, list[tuple[int, dict[str, str]]]]) -> dict[str, Any]:
         s = self.survey
         if "label" not in s.main:
-            self.fail(Cell("survey", 1, None, None), "no label column for the main language")
+            self.fail(Cell("survey", 1, None, None), _("no label column for the main language"))
         rows: list[tuple[int, dict[str, str], str]] = []  # row, values, kind
         names: dict[str, int] = {}
         for row, values in s.numbered():
@@ -244,19 +287,22 @@ class FormReader:
             if name is not None:
                 if name in names:
                     self.fail(
-                        s.cell(row, "name"), f"duplicate name {name!r} (also row {names[name]})"
+                        s.cell(row, "name"),
+                        _("duplicate name {name} (also row {row})").format(
+                            name=repr(name), row=names[name]
+                        ),
                     )
                     continue
                 names[name] = row
             elif kind != "note":
-                self.fail(s.cell(row, "name"), "a question needs a name")
+                self.fail(s.cell(row, "name"), _("a question needs a name"))
                 continue
             if kind is not None:
                 rows.append((row, values, kind))
             elif name is not None:
                 self.broken.add(name)
             self._appearance(row, values)
-        asked = [k for k, (_, _, kind) in enumerate(rows) if kind != "note"]
+        asked = [k for k, row_kind in enumerate(rows) if row_kind[2] != "note"]
         first, last = (asked[0], asked[-1]) if asked else (len(rows), len(rows))
         data: dict[str, Any] = {"questions": []}
         earlier: dict[str, tuple[str, frozenset[str]]] = {}
@@ -272,7 +318,7 @@ class FormReader:
         if "intro" not in data:
             self.where[("intro",)] = Cell("survey", None, None, None)
             self.fail(
-                self.where[("intro",)], "the intro is missing: a note before the first question"
+                self.where[("intro",)], _("the intro is missing: a note before the first question")
             )
         return data
 
@@ -282,39 +328,48 @@ class FormReader:
         type_ = s.get(values, "type")
         cell = s.cell(row, "type")
         if type_ is None:
-            self.fail(cell, "a row needs a type")
+            self.fail(cell, _("a row needs a type"))
             return None
         lowered = type_.lower()
         m = SELECT.match(lowered)
         if m:
             if m.group(3):
                 self.fail(
-                    cell, "or_other adds a typed answer to buttons: ask a text question after it"
+                    cell, _("or_other adds a typed answer to buttons: ask a text question after it")
                 )
                 return None
             if not m.group(2):
-                self.fail(cell, f"{type_} needs the name of a list, like 'select_one yes_no'")
+                self.fail(
+                    cell,
+                    _("{type} needs the name of a list, like 'select_one yes_no'").format(
+                        type=type_
+                    ),
+                )
                 return None
             return f"select_{m.group(1)}"
         if lowered.startswith("select_") and "from_file" in lowered:
-            self.fail(cell, "choices from a file are not supported: list them on the choices sheet")
+            self.fail(
+                cell, _("choices from a file are not supported: list them on the choices sheet")
+            )
             return None
         if lowered in ("note", "text", "integer", "range"):
             return lowered
         if lowered in REFUSED_TYPES:
-            self.fail(cell, f"{type_}: {REFUSED_TYPES[lowered]}")
+            self.fail(cell, f"{type_}: {_(REFUSED_TYPES[lowered])}")
             return None
         self.fail(
             cell,
-            f"unknown type {type_!r} (consultbot asks select_one, select_multiple, range, "
-            "integer, text and note)",
+            _(
+                "unknown type {type} (consultbot asks select_one, select_multiple, range, "
+                "integer, text and note)"
+            ).format(type=repr(type_)),
         )
         return None
 
     def _appearance(self, row: int, values: dict[str, str]) -> None:
         appearance = self.survey.get(values, "appearance")
         if appearance and set(appearance.lower().split()) & SCREENS:
-            self.fail(self.survey.cell(row, "appearance"), GROUPS)
+            self.fail(self.survey.cell(row, "appearance"), _(GROUPS))
 
     def _note(
         self, row: int, values: dict[str, str], part: str | None, data: dict[str, Any]
@@ -323,31 +378,33 @@ class FormReader:
         if part is None:
             self.fail(
                 s.cell(row, "type"),
-                "a note between questions cannot be shown: notes before the first question "
-                "are the intro, after the last one the closing text",
+                _(
+                    "a note between questions cannot be shown: notes before the first question "
+                    "are the intro, after the last one the closing text"
+                ),
             )
             return
         for base in ("hint", "required", "relevant", "constraint", "codes", "parameters"):
             if s.get(values, base) is not None:
-                self.fail(s.cell(row, base), f"a note (the {part}) has no {base}")
+                self.fail(s.cell(row, base), _(_NOTE_HAS_NO[part]).format(column=base))
         text = s.get(values, "label")
         if text is None:
-            self.fail(s.cell(row, "label"), "a note needs its text in the label")
+            self.fail(s.cell(row, "label"), _("a note needs its text in the label"))
             return
         self.where.setdefault((part,), s.cell(row, "label"))
         data[part] = f"{data[part]}\n\n{text}" if part in data else text
-        for (base, code), _ in s.translated.items():
+        for base, code in s.translated:
             if base != "label":
                 continue
             translated = s.get(values, base, code)
             texts = self.translations.setdefault(code, {})
             if translated is None:
                 if part in texts:
-                    self.fail(s.cell(row, base, code), f"the other {part} notes are translated")
+                    self.fail(s.cell(row, base, code), _(_OTHERS_TRANSLATED[part]))
                 continue
             texts[part] = f"{texts[part]}\n\n{translated}" if part in texts else translated
             if len(texts[part]) > 1000:
-                message = f"the {part} is at most 1000 characters (got {len(texts[part])})"
+                message = _(_TOO_LONG[part]).format(length=len(texts[part]))
                 self.fail(s.cell(row, base, code), message)
 
     def _question(
@@ -399,7 +456,10 @@ class FormReader:
         if kind not in ("range", "integer"):
             for base in ("min_label", "max_label", "codes_at_most"):
                 if s.get(values, base) is not None:
-                    self.fail(s.cell(row, base), f"only a scale (range or integer) has {base}")
+                    self.fail(
+                        s.cell(row, base),
+                        _("only a scale (range or integer) has {column}").format(column=base),
+                    )
                     ok = False
         relevant = s.get(values, "relevant")
         if relevant is not None:
@@ -428,13 +488,19 @@ class FormReader:
         list_name = (s.get(values, "type") or "").split()[-1]
         for base in ("constraint", "parameters"):
             if s.get(values, base) is not None:
-                self.fail(s.cell(row, base), f"consultbot reads no {base} on a choice question")
+                self.fail(
+                    s.cell(row, base),
+                    _("consultbot reads no {column} on a choice question").format(column=base),
+                )
                 return False
         choices = lists.get(list_name)
         if not choices:
-            self.fail(s.cell(row, "type"), f"no list {list_name!r} on the choices sheet")
+            self.fail(
+                s.cell(row, "type"),
+                _("no list {list} on the choices sheet").format(list=repr(list_name)),
+            )
             return False
-        names = [c.get(v, "name") for _, v in choices]
+        names = [c.get(v, "name") for _row, v in choices]
         if kind == "select_one" and set(names) == YES_NO and len(names) == 2:
             return self._yes_no(row, values, choices, q, at)
         q["type"] = "single" if kind == "select_one" else "multi"
@@ -475,15 +541,17 @@ class FormReader:
         s, c = self.survey, self.choices
         q["type"] = "yesno"
         if s.get(values, "codes") is not None:
-            self.fail(s.cell(row, "codes"), "a yes/no question's codes go on its yes or no choice")
+            self.fail(
+                s.cell(row, "codes"), _("a yes/no question's codes go on its yes or no choice")
+            )
             return False
         coded = [(crow, v) for crow, v in choices if parse_codes(c.get(v, "codes"))]
         for crow, v in choices:
             if parse_bool(c.get(v, "exclusive")):
-                self.fail(c.cell(crow, "exclusive"), "only select_multiple uses exclusive")
+                self.fail(c.cell(crow, "exclusive"), _("only select_multiple uses exclusive"))
                 return False
         if len(coded) > 1:
-            self.fail(c.cell(coded[1][0], "codes"), "codes go on one of yes and no, not both")
+            self.fail(c.cell(coded[1][0], "codes"), _("codes go on one of yes and no, not both"))
             return False
         if coded:
             crow, v = coded[0]
@@ -507,33 +575,38 @@ class FormReader:
         if kind == "integer":
             bounds = integer_bounds(constraint) if constraint else None
             if parameters is not None:
-                self.fail(s.cell(row, "parameters"), "an integer takes no parameters; use range")
+                self.fail(s.cell(row, "parameters"), _("an integer takes no parameters; use range"))
                 return False
             if bounds is None:
                 cell = s.cell(row, "constraint" if constraint else "type")
                 self.fail(
                     cell,
-                    "an integer is asked with buttons, so bound it with a constraint "
-                    "like '. >= 1 and . <= 5' (from 0 to 10)",
+                    _(
+                        "an integer is asked with buttons, so bound it with a constraint "
+                        "like '. >= 1 and . <= 5' (from 0 to 10)"
+                    ),
                 )
                 return False
             low, high = bounds
             bounds_cell = s.cell(row, "constraint")
         else:
             if constraint is not None:
-                self.fail(s.cell(row, "constraint"), "a range's bounds are its parameters")
+                self.fail(s.cell(row, "constraint"), _("a range's bounds are its parameters"))
                 return False
             try:
                 params = parse_parameters(parameters or "")
-                if set(params) - {"start", "end", "step"}:
-                    raise ValueError(
-                        f"unknown {', '.join(sorted(set(params) - {'start', 'end', 'step'}))}"
-                    )
-                low, high = int(params.get("start", "1")), int(params.get("end", "10"))
-                if int(params.get("step", "1")) != 1:
-                    raise ValueError("a chat's scale goes up in steps of 1")
+                unknown = sorted(set(params) - {"start", "end", "step"})
+                if unknown:
+                    raise ValueError(_("unknown {names}").format(names=", ".join(unknown)))
+                low = whole_parameter(params, "start", "1")
+                high = whole_parameter(params, "end", "10")
+                if whole_parameter(params, "step", "1") != 1:
+                    raise ValueError(_("a chat's scale goes up in steps of 1"))
             except ValueError as exc:
-                self.fail(s.cell(row, "parameters"), f"{exc} (write start=1 end=5)")
+                self.fail(
+                    s.cell(row, "parameters"),
+                    _("{problem} (write start=1 end=5)").format(problem=exc),
+                )
                 return False
             bounds_cell = s.cell(row, "parameters")
         scale: dict[str, Any] = {"min": low, "max": high}
@@ -550,7 +623,10 @@ class FormReader:
         at_most = s.get(values, "codes_at_most")
         if at_most is not None:
             if not at_most.lstrip("-").isdigit():
-                self.fail(s.cell(row, "codes_at_most"), f"a whole number (got {at_most!r})")
+                self.fail(
+                    s.cell(row, "codes_at_most"),
+                    _("a whole number (got {value})").format(value=repr(at_most)),
+                )
                 return False
             q["codes_at_most"] = int(at_most)
         return True
@@ -563,9 +639,9 @@ class FormReader:
         for base in ("parameters", "codes"):
             if s.get(values, base) is not None:
                 message = (
-                    "text answers are coded one by one by the barrier coder"
+                    _("text answers are coded one by one by the barrier coder")
                     if base == "codes"
-                    else "a text question takes no parameters"
+                    else _("a text question takes no parameters")
                 )
                 self.fail(s.cell(row, base), message)
                 return False
@@ -575,7 +651,10 @@ class FormReader:
             if longest is None:
                 self.fail(
                     s.cell(row, "constraint"),
-                    "a text question's constraint is its longest answer: string-length(.) <= 800",
+                    _(
+                        "a text question's constraint is its longest answer: "
+                        "string-length(.) <= 800"
+                    ),
                 )
                 return False
             q["max_length"] = longest

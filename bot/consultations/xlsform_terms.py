@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from bot.consultations.conditions import ConditionError, parse
 from bot.consultations.problems import Problem, _friendly
 from bot.consultations.sets import _LANGUAGE, _PATTERN_HINTS
+from bot.kernel.i18n import N_, _
 
 SHEETS = ("survey", "choices", "settings")
 MAX_VERSION = 2**31 - 1  # a database integer
@@ -51,43 +52,45 @@ TRANSLATED = {
     "choices": {"label"},
     "settings": {"form_title"},
 }
-_MEDIA = "media (pictures and sound) cannot be shown on a chat's buttons"
+# Why a column or a type is refused: marked here (N_), translated with _() where a problem
+# says it, in the language of whoever sent the file.
+_MEDIA = N_("media (pictures and sound) cannot be shown on a chat's buttons")
 REFUSED_COLUMNS = {
     "image": _MEDIA, "big-image": _MEDIA, "audio": _MEDIA, "video": _MEDIA, "media": _MEDIA,
-    "default": "a default answer would answer for the person",
-    "choice_filter": "options filtered by earlier answers are not supported; use relevant",
-    "calculation": "calculations are not supported",
-    "read_only": "every question in a chat is answered by the person",
-    "trigger": "recalculation triggers are not supported",
-    "repeat_count": "repeats are not supported",
-    "required_message": "a chat's buttons always give an answer; say it in the hint instead",
-    "guidance_hint": "guidance hints are for printed forms; use hint",
+    "default": N_("a default answer would answer for the person"),
+    "choice_filter": N_("options filtered by earlier answers are not supported; use relevant"),
+    "calculation": N_("calculations are not supported"),
+    "read_only": N_("every question in a chat is answered by the person"),
+    "trigger": N_("recalculation triggers are not supported"),
+    "repeat_count": N_("repeats are not supported"),
+    "required_message": N_("a chat's buttons always give an answer; say it in the hint instead"),
+    "guidance_hint": N_("guidance hints are for printed forms; use hint"),
 }  # fmt: skip
 SCREENS = {"field-list", "table-list", "label", "list-nolabel", "list"}
-GROUPS = "groups show several questions on one screen; a chat asks one question at a time"
+GROUPS = N_("groups show several questions on one screen; a chat asks one question at a time")
 REFUSED_TYPES = {
     **dict.fromkeys(["begin_group", "begin group", "end_group", "end group"], GROUPS),
     **dict.fromkeys(
         ["begin_repeat", "begin repeat", "end_repeat", "end repeat"],
-        "repeats (the same questions again and again) are not supported",
+        N_("repeats (the same questions again and again) are not supported"),
     ),
     **dict.fromkeys(["image", "audio", "video", "file", "background-audio"], _MEDIA),
     **dict.fromkeys(
         ["geopoint", "geotrace", "geoshape", "start-geopoint", "background-geopoint"],
-        "locations are not asked in a chat",
+        N_("locations are not asked in a chat"),
     ),
-    "calculate": "calculations are not supported",
+    "calculate": N_("calculations are not supported"),
     **dict.fromkeys(
-        ["date", "time", "datetime"], "dates and times are not supported; ask a text question"
+        ["date", "time", "datetime"], N_("dates and times are not supported; ask a text question")
     ),
-    "barcode": "barcodes cannot be scanned in a chat",
-    "acknowledge": "an acknowledgement is a note in a chat: make it part of the intro",
-    "decimal": "decimals cannot be buttons; use integer with bounds or range",
-    "rank": "ranking is not supported",
-    "hidden": "hidden values are not supported",
+    "barcode": N_("barcodes cannot be scanned in a chat"),
+    "acknowledge": N_("an acknowledgement is a note in a chat: make it part of the intro"),
+    "decimal": N_("decimals cannot be buttons; use integer with bounds or range"),
+    "rank": N_("ranking is not supported"),
+    "hidden": N_("hidden values are not supported"),
     **dict.fromkeys(
         [*DEVICE_METADATA, "xml-external", "csv-external"],
-        "device metadata is not collected in a chat",
+        N_("device metadata is not collected in a chat"),
     ),
 }
 SELECT = re.compile(r"^select[_ ](one|multiple)(?:\s+(\S+))?(\s+or[_ ]other)?$")
@@ -153,7 +156,7 @@ def parse_bool(value: str | None) -> bool | None:
         return True
     if v in _FALSE:
         return False
-    raise ValueError("write yes or no")
+    raise ValueError(_("write yes or no"))
 
 
 def parse_codes(value: str | None) -> list[str]:
@@ -189,9 +192,19 @@ def parse_parameters(value: str) -> dict[str, str]:
         if part:
             key, sep, v = part.partition("=")
             if not sep:
-                raise ValueError(f"{part!r} is not name=value")
+                raise ValueError(_("{part} is not name=value").format(part=repr(part)))
             out[key.strip().lower()] = v.strip()
     return out
+
+
+def whole_parameter(params: Mapping[str, str], name: str, default: str) -> int:
+    """A range's start, end or step as a number; ValueError says which one is not."""
+    value = params.get(name, default)
+    try:
+        return int(value)
+    except ValueError:
+        message = _("{name} is not a whole number (got {value})")
+        raise ValueError(message.format(name=name, value=repr(value))) from None
 
 
 def estimated_minutes(questions: int) -> int:
@@ -230,6 +243,6 @@ def validation_problems(
             (where[path[:n]] for n in range(len(path), 0, -1) if path[:n] in where), fallback
         )
         if item["type"] == "missing":
-            message = "required, but empty" if cell.letter else "required: add this column"
+            message = _("required, but empty") if cell.letter else _("required: add this column")
         out.append(cell.problem(file, message))
     return out

@@ -25,6 +25,7 @@ from bot.consultations.sets import (
 )
 from bot.consultations.xlsform import read_xlsform
 from bot.consultations.xlsform_write import write_shipped, write_xlsform
+from bot.kernel import i18n
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "consultations"
 KNOWN = {"ext.engagement", "ext.funding", "ext.information", "int.finance", "int.capacity"}
@@ -538,3 +539,33 @@ def test_text_that_looks_like_a_formula_is_written_as_text() -> None:
         }
     )
     assert round_trip(spec) == spec
+
+
+def test_problems_are_said_in_the_language_being_spoken() -> None:
+    """A coordinator who chose Welsh reads every problem in Welsh, XLSForm's words kept; the
+    same file read with no language set (the CLI) is in the deployment's English."""
+    md = """
+| survey |
+| | type | name | label | parameters | relevant |
+| | note | intro | Hello | | |
+| | range | r | R | start=one end=5 | |
+| | text | t | | | ${r} = 'x' |
+| | geopoint | where | Where? | | |
+| settings |
+| | form_id | form_title | audience |
+| | s | S | all |
+"""
+    with i18n.speaking("cy"):
+        welsh = problems(md)
+    assert welsh == [
+        "form.xlsx: survey rhes 3, colofn D (parameters): nid yw start yn rhif cyfan"
+        " (cafwyd 'one') (ysgrifennwch start=1 end=5)",
+        "form.xlsx: survey rhes 4, colofn C (label): gofynnol, ond yn wag",
+        "form.xlsx: survey rhes 5, colofn A (type): geopoint: ni ofynnir am leoliadau mewn sgwrs",
+        "form.xlsx: settings rhes 2, colofn C (audience): rhaid iddo fod yn un o 'organisations',"
+        " 'service_users' neu 'everyone' (cafwyd 'all')",
+    ]
+    assert problems(md)[0] == (
+        "form.xlsx: survey row 3, column D (parameters): start is not a whole number"
+        " (got 'one') (write start=1 end=5)"
+    )
