@@ -9,8 +9,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import Connection, bindparam, delete, func, insert, update
 
 from bot.coding.codebook import Codebook
-from bot.coding.coder import code_text
-from bot.coding.stored import auto_codes
+from bot.coding.stored import coded_as_stored
 from bot.participation.decide import DropAnswer, Effect, SaveAnswer, SetEditing, SetStatus
 from storage.models import (
     Answer,
@@ -115,12 +114,17 @@ _SET_EDITING = (
 
 
 def write(
-    connection: Connection, effects: Iterable[Effect], codebook: Callable[[], Codebook]
+    connection: Connection,
+    effects: Iterable[Effect],
+    codebook: Callable[[], Codebook],
+    *,
+    language: str | None,
 ) -> None:
-    """Apply `effects` in order; `codebook` is asked for only when a free text is stored."""
+    """Apply `effects` in order; `codebook` is asked for only when a free text is stored, and
+    codes it in `language`, the one the person is spoken to (None: the bot's default)."""
     for effect in effects:
         if isinstance(effect, SaveAnswer):
-            _save(connection, effect, codebook)
+            _save(connection, effect, codebook, language)
         elif isinstance(effect, DropAnswer):
             for statement in _DROP:
                 connection.execute(statement, {"answer": effect.answer_id})
@@ -133,10 +137,16 @@ def write(
             connection.execute(_SET_EDITING, at)
 
 
-def _save(connection: Connection, save: SaveAnswer, codebook: Callable[[], Codebook]) -> None:
+def _save(
+    connection: Connection,
+    save: SaveAnswer,
+    codebook: Callable[[], Codebook],
+    language: str | None,
+) -> None:
     """Write (or overwrite) one answer right away, so a half-finished consultation still
     counts. Options' codes follow the answer; the coder's are replaced when a free text is
-    (re)coded; coordinators' (HUMAN) codes stay."""
+    (re)coded, in the writer's `language` (a text in one the codebook has no cues for is
+    marked UNCODED, for a coordinator); coordinators' (HUMAN) codes stay."""
     values = {"at": save.at, "number": save.number, "text": save.text, "skipped": save.skipped}
     answer_id = save.answer_id
     if answer_id is None:
@@ -156,7 +166,7 @@ def _save(connection: Connection, save: SaveAnswer, codebook: Callable[[], Codeb
     ]
     if save.recode and save.text and not save.skipped:
         # Coded as it is stored (a few ms), so a digest never has to code a backlog.
-        coded = auto_codes(code_text(save.text, codebook()))
+        coded = coded_as_stored(save.text, language, codebook())
         codes += [{"code": code, "source": CodeSource.AUTO, **fields} for code, fields in coded]
     if codes:
         _CODES.run(connection, [{"answer_id": answer_id, "coded_at": save.at, **c} for c in codes])
