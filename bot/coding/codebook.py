@@ -553,7 +553,7 @@ def _read_lexicon(
         raise CodebookError(f"{name}: field 'lexicon': expected a table")
     for key, val in lex_raw.items():
         if isinstance(val, dict):
-            at = _line_of(raw, rf"^\s*\[\s*lexicon\s*\.\s*{re.escape(key)}\s*\]")
+            at = _line_of(raw, rf"^[ \t]*\[\s*lexicon\s*\.\s*{re.escape(key)}\s*\]")
             where = _where(name, at)
             _further_language(key, own, where, f"'lexicon.{key}'")
             missing = [k for k in DEFAULT_LEXICON if k not in val]
