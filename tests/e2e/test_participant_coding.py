@@ -1,18 +1,22 @@
 """Free text is coded the moment it is stored through the chat, so a digest codes nothing:
-AUTO codes on the first answer, recoded on a change, and a coordinator's HUMAN codes kept."""
+AUTO codes on the first answer, recoded on a change, and a coordinator's HUMAN codes kept; in
+the writer's language, so Welsh text (no Welsh cues are shipped) is stored uncoded."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot.coding.coder import code_text
-from bot.coding.stored import NO_CODE, codebook_for
+from bot.coding.stored import NO_CODE, UNCODED, codebook_for
 from bot.consultations.catalogue import import_consultation
 from bot.consultations.sets import load_consultation
+from bot.kernel.config import Settings, load_settings
 from storage.db import session_scope
 from storage.models import Answer, AnswerCode, CodeSource
+from tests.conftest import Database
 from tests.support import factories
 from tests.support.harness import BotHarness
 
@@ -109,3 +113,49 @@ async def test_text_is_coded_when_stored_and_recoded_on_change(
     )
     assert _coder(harness, third) == [NO_CODE]
     assert _codes(harness) == {CodeSource.AUTO: [NO_CODE], CodeSource.HUMAN: ["int.capacity"]}
+
+
+@pytest.fixture
+def settings(db: Database) -> Settings:
+    return load_settings(
+        None,
+        database={"url": db.url},
+        partnership={"name": "Riverside Partnership", "admins": [900], "languages": ["en", "cy"]},
+    )
+
+
+async def test_welsh_text_is_stored_uncoded_and_english_after_a_switch_is_coded(
+    harness: BotHarness, tmp_path: Path
+) -> None:
+    """The shipped codebook has no Welsh cues: a Welsh speaker's text is stored uncoded for a
+    coordinator, never coded with the English cues its loan words would match; after they
+    switch to English, their changed answer is coded in English."""
+    path = tmp_path / "coded.toml"
+    path.write_text(TWO_QUESTIONS)
+    with session_scope(harness.ctx.sessions) as session:
+        consultation, _ = import_consultation(session, load_consultation(path))
+        person = factories.participant(session, ME)
+        person.language = "cy"
+        factories.invitation(session, factories.open_round(session, consultation), person)
+
+    intro = await harness.say(ME, "/resume")
+    harness.standin.press(ME, intro, "Dechrau nawr")
+    q1 = await harness.standin.wait_for_message(ME, predicate=lambda m: "1 o 2" in m.text)
+    harness.standin.press(ME, q1, "Early")
+    await harness.standin.wait_for_message(ME, predicate=lambda m: "2 o 2" in m.text)
+    welsh = "Mae'r funding yn short term a does dim digon o volunteers"
+    await harness.say(ME, welsh)
+    summary = await harness.standin.wait_for_message(ME, predicate=lambda m: "Diolch!" in m.text)
+    assert "ext.funding" in _coder(harness, welsh), "English cues would code it"
+    assert _codes(harness) == {CodeSource.AUTO: [UNCODED]}
+
+    choice = await harness.say(ME, "/language")
+    await harness.press(ME, choice, "English")
+    change = await harness.press(ME, summary, "Newid 2")
+    english = "Funding is always short term and confirmed late, so we cannot plan."
+    await harness.say(ME, english)
+    await harness.standin.wait_for_message(
+        ME, predicate=lambda m: "Thank you" in m.text and m.message_id != change.message_id
+    )
+    assert "ext.funding" in _coder(harness, english)
+    assert _codes(harness) == {CodeSource.AUTO: _coder(harness, english)}
