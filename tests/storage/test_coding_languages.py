@@ -362,6 +362,17 @@ def test_labels_follow_the_language_spoken(ctx: AppContext, k3: Settings) -> Non
     assert any("Mynediad at ffrydiau cyllido" in b for b in buttons), buttons
     assert not any("Access to funding streams" in b for b in buttons), buttons
 
+    # A digest compiled for a Welsh reader names the barriers in Welsh.
+    with session_scope(ctx.sessions) as session:
+        round_ = session.scalars(select(Round)).one()
+        close(round_, utcnow())
+        session.flush()
+        with i18n.speaking("cy"):
+            d = digest(session, k3, round_.id)
+    labels = {r.code: r.label for r in d.barriers.rows}
+    assert labels["ext.funding"] == "Mynediad at ffrydiau cyllido"
+    assert set(labels.values()) <= set(welsh.values())
+
 
 def test_a_welsh_answer_is_stored_uncoded_not_coded_with_english_cues(
     ctx: AppContext, k3: Settings
