@@ -276,6 +276,9 @@ def test_a_codebook_with_welsh_cues_codes_each_language_with_its_own(
         assert auto_codes(session, ids[ENGLISH_MODEL]) == {"ext.funding", "int.finance"}
         # Polish has no cues: it waits in /review, as uncoded.
         assert auto_codes(session, ids[POLISH]) == {UNCODED}
+        # Again: nothing to code, and the Welsh codes are not set aside as unread.
+        assert code_uncoded_answers(session, [round_.id], codebook) == 0
+        assert auto_codes(session, ids[WELSH_VOLUNTEERS]) == {"int.capacity"}
         uncoded = []
         skipped: list[int] = []
         while (view := next_item(session, codebook, 42, skipped=skipped)) is not None:
