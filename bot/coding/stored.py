@@ -93,13 +93,17 @@ def _not_read(codebook: Codebook) -> ColumnElement[bool]:
 
 
 def coded_as_stored(
-    text: str, language: str | None, codebook: Codebook
+    text: str, spoken: str | None, recorded: str | None, codebook: Codebook
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The AUTO rows of a free text as it is stored, coded in its writer's `language` (rules
-    and model in the codebook's own, rules in a further one with cues), or the UNCODED marker
-    when the codebook has no cues in it: a Welsh text is never coded with English cues."""
-    book = codebook.in_language(language)
-    if book is None:
+    """The AUTO rows of a free text as it is stored in the chat: coded with the cues of
+    `spoken`, the language the person is spoken to as they type it (rules and model in the
+    codebook's own, rules in a further one with cues). The UNCODED marker, for a coordinator,
+    when the codebook has no cues in it, so a Welsh text is never coded with English cues; and
+    when it has none in `recorded`, the answer's language as the catch-up reads it
+    (``answer_language``: they switched language since they were asked), so the next digest
+    does not set aside what was coded here."""
+    book = codebook.in_language(spoken)
+    if book is None or not codebook.reads(recorded):
         return [(UNCODED, {"evidence": None, "doubtful": False})]
     return auto_codes(code_text(text, book))
 
@@ -107,9 +111,8 @@ def coded_as_stored(
 def set_aside_unread(session: Session, round_ids: Sequence[int], codebook: Codebook) -> int:
     """Replace the coder's rows on unreviewed texts in a language the codebook has no cues for
     with the UNCODED marker: texts coded before the codebook lost that language's cues, or
-    typed after the person switched language mid-round (the chat codes a text in the language
-    it was asked in; the catch-up knows only the invitation's). Returns how many were set
-    aside."""
+    before the chat coded each text in its writer's language (``coded_as_stored``). Returns
+    how many were set aside."""
     has_marker = exists().where(
         AnswerCode.answer_id == Answer.id,
         AnswerCode.source == CodeSource.AUTO,

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from bot.coding.codebook import Codebook
-from bot.coding.stored import coded_as_stored
+from bot.coding.stored import answer_language, coded_as_stored
 from bot.participation.decide import DropAnswer, Effect, SaveAnswer, SetEditing, SetStatus
 from storage.models import (
     Answer,
@@ -20,6 +20,7 @@ from storage.models import (
     CodeSource,
     Invitation,
     InvitationStatus,
+    Participant,
 )
 from storage.prepared import Prepared
 
@@ -67,6 +68,15 @@ _CODES = Prepared(
         doubtful=bindparam("doubtful"),
         coded_at=bindparam("coded_at"),
     )
+)
+
+# The language the catch-up coder reads an invitation's answers in (bot.coding.stored): read
+# only when a free text is stored, not on a press.
+_RECORDED_LANGUAGE = (
+    select(answer_language())
+    .select_from(Invitation)
+    .outerjoin(Participant, Participant.id == Invitation.participant_id)
+    .where(Invitation.id == bindparam("invitation"))
 )
 
 # An answer that no longer applies goes with everything hanging on it; said here rather than
@@ -166,7 +176,9 @@ def _save(
     ]
     if save.recode and save.text and not save.skipped:
         # Coded as it is stored (a few ms), so a digest never has to code a backlog.
-        coded = coded_as_stored(save.text, language, codebook())
+        at = {"invitation": save.invitation_id}
+        recorded = connection.execute(_RECORDED_LANGUAGE, at).scalar()
+        coded = coded_as_stored(save.text, language, recorded, codebook())
         codes += [{"code": code, "source": CodeSource.AUTO, **fields} for code, fields in coded]
     if codes:
         _CODES.run(connection, [{"answer_id": answer_id, "coded_at": save.at, **c} for c in codes])

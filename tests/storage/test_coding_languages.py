@@ -380,29 +380,38 @@ def test_labels_follow_the_language_spoken(ctx: AppContext, k3: Settings) -> Non
 def test_a_welsh_answer_is_stored_uncoded_not_coded_with_english_cues(
     ctx: AppContext, k3: Settings
 ) -> None:
-    """Coded as it is stored (bot.participation.store), in the writer's language: the shipped
-    codebook has no Welsh cues, so the Welsh text waits for a coordinator, even though its
-    English loan words would give English codes."""
+    """Coded as it is stored (bot.participation.store), in the language the writer is spoken
+    to: the shipped codebook has no Welsh cues, so a Welsh text waits for a coordinator, even
+    though its English loan words would give English codes. Coded only when the language the
+    catch-up reads the answer in has cues too, so a digest never sets aside what was coded."""
     codebook = codebook_for(k3)
     assert {"ext.funding", "int.capacity"} <= set(code_text(WELSH_LOANWORDS, codebook).codes)
+    english = set(code_text(WELSH_LOANWORDS, codebook).codes)
+    # (language when invited, language spoken as they type) -> what is stored
+    cases: dict[tuple[str | None, str], set[str]] = {
+        ("cy", "cy"): {UNCODED},
+        ("en", "en"): english,
+        (None, "en"): english,  # never chose: spoken to in English
+        ("en", "cy"): {UNCODED},  # switched to Welsh mid-round
+        ("cy", "en"): {UNCODED},  # switched to English: the catch-up would read it as Welsh
+    }
     with session_scope(ctx.sessions) as session:
         round_ = factories.open_round(session, factories.consultation(session))
         q = question(round_.consultation, "biggest_obstacle")
-        stored: dict[str | None, int] = {}
-        for i, language in enumerate(("cy", "en", None)):
-            invitation = respondent(session, round_, 800 + i, {}, language=language)
-            save_ = SaveAnswer(
-                invitation.id, q.id, None, utcnow(), text=WELSH_LOANWORDS, recode=True
-            )
-            write(session.connection(), [save_], lambda: codebook, language=language)
-            stored[language] = session.scalar(
+        stored: dict[tuple[str | None, str], int] = {}
+        for i, (invited, spoken) in enumerate(cases):
+            invitation = respondent(session, round_, 800 + i, {}, language=invited)
+            at = utcnow()
+            text = SaveAnswer(invitation.id, q.id, None, at, text=WELSH_LOANWORDS, recode=True)
+            write(session.connection(), [text], lambda: codebook, language=spoken)
+            stored[invited, spoken] = session.scalars(
                 select(Answer.id).where(Answer.invitation_id == invitation.id)
-            )
-        assert auto_codes(session, stored["cy"]) == {UNCODED}
-        english = set(code_text(WELSH_LOANWORDS, codebook).codes)
-        assert auto_codes(session, stored["en"]) == english
-        assert auto_codes(session, stored[None]) == english, "never chose: spoken to in English"
-        # The catch-up leaves it so, and /review offers it.
+            ).one()
+        for case, codes in cases.items():
+            assert auto_codes(session, stored[case]) == codes, case
+        # The catch-up leaves them so, and /review offers the uncoded ones.
         assert code_uncoded_answers(session, [round_.id], codebook) == 0
+        for case, codes in cases.items():
+            assert auto_codes(session, stored[case]) == codes, case
         view = next_item(session, codebook, 42, skipped=[])
         assert view is not None and view.uncoded and view.text == WELSH_LOANWORDS
