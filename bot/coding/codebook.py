@@ -510,9 +510,11 @@ def _read_wording(
     optional."""
     at = _table_line(raw, line, "code", language)
     loc = _where(name, at or line)
+    inline = at is not None and not raw.splitlines()[at - 1].lstrip().startswith("[")
 
     def field_loc(key: str) -> str:
-        return _field_where(raw, name, at, key) or loc
+        # An inline table (cy = {...}) is one line; the lines after it are the code's own.
+        return loc if inline else _field_where(raw, name, at, key) or loc
 
     _further_language(language, own, loc, f"'{language}' of {ident!r}")
     for key in table:
