@@ -131,7 +131,8 @@ def write(
     language: str | None,
 ) -> None:
     """Apply `effects` in order; `codebook` is asked for only when a free text is stored, and
-    codes it in `language`, the one the person is spoken to (None: the bot's default)."""
+    codes it in `language`, the one the person is spoken to (i18n.current(); None only where
+    nothing is coded as it is stored)."""
     for effect in effects:
         if isinstance(effect, SaveAnswer):
             _save(connection, effect, codebook, language)
