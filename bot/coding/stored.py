@@ -4,10 +4,12 @@ catch-up coding of answers stored without them, and which stored codes count.
 An answer's codes are its OPTION and AUTO rows, unless a human reviewed it: then only its HUMAN
 rows count (``counts_for_answer``).
 
-A free text is coded only when the codebook has cues in its language (``Codebook.reads``): the
-answering person's language, as copied into their invitation when they were asked (else their
-language now), never guessed from the text. Any other text gets an UNCODED marker and waits in
-/review for a coordinator; the digest says how many wait (``awaiting_coding``).
+A free text is coded only with the cues of its writer's language (``Codebook.in_language``),
+never guessed from the text: as it is stored in the chat, the language the person is spoken to
+as they type it (``coded_as_stored``); in the catch-up, their language as copied into their
+invitation when they were asked, else their language now (``answer_language``). A text in a
+language the codebook has no cues for gets an UNCODED marker and waits in /review for a
+coordinator; the digest says how many wait (``awaiting_coding``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from bot.coding.codebook import Codebook, load_codebook, primary_language
-from bot.coding.coder import code_texts
+from bot.coding.codebook import Codebook, load_codebook
+from bot.coding.coder import code_text, code_texts
 from bot.coding.rules import Coding
 from bot.kernel.config import Settings
 from bot.kernel.context import Loaded
@@ -74,21 +76,43 @@ def answer_language() -> ColumnElement[str | None]:
 
 def _not_read(codebook: Codebook) -> ColumnElement[bool]:
     """The answer's language is one the codebook has no cues for (see Codebook.reads)."""
-    language = answer_language()
-    own = primary_language(codebook.language)
+    given = answer_language()
+    language = func.lower(given)
     return and_(
-        language.is_not(None),
-        language != "",
-        func.lower(language) != own,
-        ~func.lower(language).like(f"{own}-%"),
-        ~func.lower(language).like(f"{own}\\_%", escape="\\"),
+        given.is_not(None),
+        given != "",
+        *(
+            and_(
+                language != own,
+                ~language.like(f"{own}-%"),
+                ~language.like(f"{own}\\_%", escape="\\"),
+            )
+            for own in codebook.languages
+        ),
     )
+
+
+def coded_as_stored(
+    text: str, spoken: str | None, recorded: str | None, codebook: Codebook
+) -> list[tuple[str, dict[str, Any]]]:
+    """The AUTO rows of a free text as it is stored in the chat: coded with the cues of
+    `spoken`, the language the person is spoken to as they type it (rules and model in the
+    codebook's own, rules in a further one with cues). The UNCODED marker, for a coordinator,
+    when the codebook has no cues in it, so a Welsh text is never coded with English cues; and
+    when it has none in `recorded`, the answer's language as the catch-up reads it
+    (``answer_language``: they switched language since they were asked), so the next digest
+    does not set aside what was coded here."""
+    book = codebook.in_language(spoken)
+    if book is None or not codebook.reads(recorded):
+        return [(UNCODED, {"evidence": None, "doubtful": False})]
+    return auto_codes(code_text(text, book))
 
 
 def set_aside_unread(session: Session, round_ids: Sequence[int], codebook: Codebook) -> int:
     """Replace the coder's rows on unreviewed texts in a language the codebook has no cues for
-    with the UNCODED marker (texts given in the chat are coded as they are stored, whatever
-    their language). Returns how many were set aside."""
+    with the UNCODED marker: texts coded before the codebook lost that language's cues, or
+    before the chat coded each text in its writer's language (``coded_as_stored``). Returns
+    how many were set aside."""
     has_marker = exists().where(
         AnswerCode.answer_id == Answer.id,
         AnswerCode.source == CodeSource.AUTO,
@@ -172,22 +196,27 @@ def code_uncoded_answers(
         ).all()
         if not page:
             return coded
-        readable = [(i, text) for i, text, language in page if codebook.reads(language)]
-        rows: list[dict[str, Any]] = [
-            {"answer_id": i, "code": UNCODED, "source": CodeSource.AUTO}
-            for i, _, language in page
-            if not codebook.reads(language)
-        ]
-        codings = code_texts([text or "" for _, text in readable], codebook)
-        for (answer_id, _), coding in zip(readable, codings, strict=True):
-            rows.extend(
-                {"answer_id": answer_id, "code": code, "source": CodeSource.AUTO, **fields}
-                for code, fields in auto_codes(coding)
-            )
+        rows: list[dict[str, Any]] = []
+        # Each language with cues is coded with its own (in one batch: the model's part is
+        # vectorised); the rest get the UNCODED marker.
+        by_language: dict[str, tuple[Codebook, list[tuple[int, str]]]] = {}
+        for answer_id, text, language in page:
+            book = codebook.in_language(language)
+            if book is None:
+                rows.append({"answer_id": answer_id, "code": UNCODED, "source": CodeSource.AUTO})
+            else:
+                by_language.setdefault(book.language, (book, []))[1].append((answer_id, text or ""))
+        for book, readable in by_language.values():
+            codings = code_texts([text for _, text in readable], book)
+            for (answer_id, _), coding in zip(readable, codings, strict=True):
+                rows.extend(
+                    {"answer_id": answer_id, "code": code, "source": CodeSource.AUTO, **fields}
+                    for code, fields in auto_codes(coding)
+                )
+            coded += len(readable)
         session.execute(insert(AnswerCode), rows)
         if commit_pages:
             session.commit()
-        coded += len(readable)
         last = page[-1][0]
 
 

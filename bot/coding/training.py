@@ -166,7 +166,13 @@ def pruned(codebook: Codebook, keep: set[tuple[str, str]]) -> Codebook:
         )
         for c in codebook.codes
     )
-    return Codebook(codes=codes, source=codebook.source, lexicon=dict(codebook.lexicon))
+    return Codebook(
+        codes=codes,
+        source=codebook.source,
+        lexicon=dict(codebook.lexicon),
+        language=codebook.language,
+        lexicons=codebook.lexicons,
+    )
 
 
 def refit_model(path: Path | None = None) -> Path:

@@ -146,7 +146,7 @@ def _store(
     session.add_all(invitations)
     session.flush()
     effects = list(_saves(zip(invitations, submissions, strict=True), now))
-    write(session.connection(), effects, _no_codebook)
+    write(session.connection(), effects, _no_codebook, language=None)
 
 
 def _saves(pairs: Iterable[tuple[Invitation, Submission]], now: datetime) -> Iterable[SaveAnswer]:

@@ -76,7 +76,12 @@ def _run(
     decision = decide(state, event, ctx.clock.now())
     if decision.refused:
         log.warning("refused %r from %s: %s", event, user_id, decision.refused)
-    write(connection, decision.effects, lambda: codebook_for(ctx.settings, ctx.loaded))
+    write(
+        connection,
+        decision.effects,
+        lambda: codebook_for(ctx.settings, ctx.loaded),
+        language=i18n.current(),  # a typed answer is coded in the language it was asked in
+    )
     return render(
         decision, ctx.renderer, lambda invitation_id: _intro(connection, ctx, invitation_id)
     )

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from bot.coding.codebook import Codebook
-from bot.coding.coder import code_text
-from bot.coding.stored import auto_codes
+from bot.coding.stored import answer_language, coded_as_stored
 from bot.participation.decide import DropAnswer, Effect, SaveAnswer, SetEditing, SetStatus
 from storage.models import (
     Answer,
@@ -21,6 +20,7 @@ from storage.models import (
     CodeSource,
     Invitation,
     InvitationStatus,
+    Participant,
 )
 from storage.prepared import Prepared
 
@@ -70,6 +70,15 @@ _CODES = Prepared(
     )
 )
 
+# The language the catch-up coder reads an invitation's answers in (bot.coding.stored): read
+# only when a free text is stored, not on a press.
+_RECORDED_LANGUAGE = (
+    select(answer_language())
+    .select_from(Invitation)
+    .outerjoin(Participant, Participant.id == Invitation.participant_id)
+    .where(Invitation.id == bindparam("invitation"))
+)
+
 # An answer that no longer applies goes with everything hanging on it; said here rather than
 # left to ON DELETE CASCADE, as erasure does (bot.participation.mydata). Audit events about
 # it keep that something happened, not to what.
@@ -115,12 +124,18 @@ _SET_EDITING = (
 
 
 def write(
-    connection: Connection, effects: Iterable[Effect], codebook: Callable[[], Codebook]
+    connection: Connection,
+    effects: Iterable[Effect],
+    codebook: Callable[[], Codebook],
+    *,
+    language: str | None,
 ) -> None:
-    """Apply `effects` in order; `codebook` is asked for only when a free text is stored."""
+    """Apply `effects` in order; `codebook` is asked for only when a free text is stored, and
+    codes it in `language`, the one the person is spoken to (i18n.current(); None only where
+    nothing is coded as it is stored)."""
     for effect in effects:
         if isinstance(effect, SaveAnswer):
-            _save(connection, effect, codebook)
+            _save(connection, effect, codebook, language)
         elif isinstance(effect, DropAnswer):
             for statement in _DROP:
                 connection.execute(statement, {"answer": effect.answer_id})
@@ -133,10 +148,16 @@ def write(
             connection.execute(_SET_EDITING, at)
 
 
-def _save(connection: Connection, save: SaveAnswer, codebook: Callable[[], Codebook]) -> None:
+def _save(
+    connection: Connection,
+    save: SaveAnswer,
+    codebook: Callable[[], Codebook],
+    language: str | None,
+) -> None:
     """Write (or overwrite) one answer right away, so a half-finished consultation still
     counts. Options' codes follow the answer; the coder's are replaced when a free text is
-    (re)coded; coordinators' (HUMAN) codes stay."""
+    (re)coded, in the writer's `language` (a text in one the codebook has no cues for is
+    marked UNCODED, for a coordinator); coordinators' (HUMAN) codes stay."""
     values = {"at": save.at, "number": save.number, "text": save.text, "skipped": save.skipped}
     answer_id = save.answer_id
     if answer_id is None:
@@ -156,7 +177,9 @@ def _save(connection: Connection, save: SaveAnswer, codebook: Callable[[], Codeb
     ]
     if save.recode and save.text and not save.skipped:
         # Coded as it is stored (a few ms), so a digest never has to code a backlog.
-        coded = auto_codes(code_text(save.text, codebook()))
+        at = {"invitation": save.invitation_id}
+        recorded = connection.execute(_RECORDED_LANGUAGE, at).scalar()
+        coded = coded_as_stored(save.text, language, recorded, codebook())
         codes += [{"code": code, "source": CodeSource.AUTO, **fields} for code, fields in coded]
     if codes:
         _CODES.run(connection, [{"answer_id": answer_id, "coded_at": save.at, **c} for c in codes])

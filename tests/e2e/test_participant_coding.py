@@ -1,18 +1,22 @@
 """Free text is coded the moment it is stored through the chat, so a digest codes nothing:
-AUTO codes on the first answer, recoded on a change, and a coordinator's HUMAN codes kept."""
+AUTO codes on the first answer, recoded on a change, and a coordinator's HUMAN codes kept; in
+the writer's language, so Welsh text (no Welsh cues are shipped) is stored uncoded."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot.coding.coder import code_text
-from bot.coding.stored import NO_CODE, codebook_for
+from bot.coding.stored import NO_CODE, UNCODED, code_uncoded_answers, codebook_for
 from bot.consultations.catalogue import import_consultation
 from bot.consultations.sets import load_consultation
+from bot.kernel.config import Settings, load_settings
 from storage.db import session_scope
-from storage.models import Answer, AnswerCode, CodeSource
+from storage.models import Answer, AnswerCode, CodeSource, Round
+from tests.conftest import Database
 from tests.support import factories
 from tests.support.harness import BotHarness
 
@@ -109,3 +113,49 @@ async def test_text_is_coded_when_stored_and_recoded_on_change(
     )
     assert _coder(harness, third) == [NO_CODE]
     assert _codes(harness) == {CodeSource.AUTO: [NO_CODE], CodeSource.HUMAN: ["int.capacity"]}
+
+
+@pytest.fixture
+def settings(db: Database) -> Settings:
+    return load_settings(
+        None,
+        database={"url": db.url},
+        partnership={"name": "Riverside Partnership", "admins": [900], "languages": ["en", "cy"]},
+    )
+
+
+async def test_welsh_text_is_stored_uncoded_even_after_a_switch_to_welsh(
+    harness: BotHarness, tmp_path: Path
+) -> None:
+    """The shipped codebook has no Welsh cues: a Welsh speaker's text is stored uncoded for a
+    coordinator, never coded with the English cues its loan words would match, also when they
+    were asked in English and switched to Welsh mid-round."""
+    path = tmp_path / "coded.toml"
+    path.write_text(TWO_QUESTIONS)
+    with session_scope(harness.ctx.sessions) as session:
+        consultation, _ = import_consultation(session, load_consultation(path))
+        person = factories.participant(session, ME)
+        person.language = "en"
+        factories.invitation(session, factories.open_round(session, consultation), person)
+
+    intro = await harness.say(ME, "/resume")
+    harness.standin.press(ME, intro, "Start now")
+    q1 = await harness.standin.wait_for_message(ME, predicate=lambda m: "1 of 2" in m.text)
+    harness.standin.press(ME, q1, "Early")
+    await harness.standin.wait_for_message(ME, predicate=lambda m: "2 of 2" in m.text)
+    choice = await harness.say(ME, "/language")
+    await harness.press(ME, choice, "Cymraeg")
+    card = await harness.say(ME, "/resume")
+    assert "2 o 2" in card.text
+    welsh = "Mae'r funding yn short term a does dim digon o volunteers"
+    await harness.say(ME, welsh)
+    await harness.standin.wait_for_message(ME, predicate=lambda m: "Diolch!" in m.text)
+    assert "ext.funding" in _coder(harness, welsh), "English cues would code it"
+    assert _codes(harness) == {CodeSource.AUTO: [UNCODED]}
+
+    # The next digest's catch-up leaves it for a coordinator, as stored.
+    with session_scope(harness.ctx.sessions) as session:
+        round_ids = list(session.scalars(select(Round.id)))
+        codebook = codebook_for(harness.ctx.settings, harness.ctx.loaded)
+        assert code_uncoded_answers(session, round_ids, codebook) == 0
+    assert _codes(harness) == {CodeSource.AUTO: [UNCODED]}
