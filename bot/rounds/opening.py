@@ -10,8 +10,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.kernel import i18n
 from bot.kernel.audit import record
-from bot.kernel.people import chat_may_be_messaged
+from bot.kernel.people import chat_language, chat_may_be_messaged
 from bot.kernel.reply import OutgoingMessage
 from bot.outbox.queue import enqueue
 from bot.participation import cards
@@ -163,13 +164,14 @@ def _tell_left_out(
 ) -> None:
     """Tell the coordinator who opened the round which organisations the cap left out."""
     assert round_.progress_chat_id is not None
-    text = services.renderer.render(
-        "messages/coordinator/left_out.html",
-        round=round_,
-        names=names,
-        cap=services.max_rounds_per_period,
-        days=services.period_days,
-    )
+    with i18n.speaking(chat_language(session, round_.progress_chat_id)):
+        text = services.renderer.render(
+            "messages/coordinator/left_out.html",
+            round=round_,
+            names=names,
+            cap=services.max_rounds_per_period,
+            days=services.period_days,
+        )
     enqueue(
         session,
         chat_id=round_.progress_chat_id,
