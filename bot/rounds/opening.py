@@ -64,26 +64,29 @@ def open_round(
         session.add(invitation)
         invitations.append(invitation)
     session.flush()
-    for invitation in invitations:
-        if invitation.status == InvitationStatus.QUEUED:
-            result.queued += 1
-            continue
-        person = invitation.participant
-        assert person.chat_id is not None
-        enqueue(
-            session,
-            chat_id=person.chat_id,
-            message=cards.invitation_message(
-                session, services.renderer, invitation, partnership=services.partnership
-            ),
-            kind="invitation",
-            participant_id=person.id,
-            round_id=round_.id,
-            invitation_id=invitation.id,
-            dedupe_key=f"invite:{round_.id}:{person.id}",
-            not_before=now,
-        )
-        result.invited += 1
+    # Each invitation in its person's language, and for whoever chose none the deployment's,
+    # never the language of the coordinator whose /schedule or /close made this run.
+    with i18n.speaking(None):
+        for invitation in invitations:
+            if invitation.status == InvitationStatus.QUEUED:
+                result.queued += 1
+                continue
+            person = invitation.participant
+            assert person.chat_id is not None
+            enqueue(
+                session,
+                chat_id=person.chat_id,
+                message=cards.invitation_message(
+                    session, services.renderer, invitation, partnership=services.partnership
+                ),
+                kind="invitation",
+                participant_id=person.id,
+                round_id=round_.id,
+                invitation_id=invitation.id,
+                dedupe_key=f"invite:{round_.id}:{person.id}",
+                not_before=now,
+            )
+            result.invited += 1
     record(
         session,
         "round.open",
