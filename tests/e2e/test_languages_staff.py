@@ -5,7 +5,6 @@ is still answered in English."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -53,12 +52,10 @@ def buttons(message) -> list[str]:  # type: ignore[no-untyped-def]
     return [b["text"] for b in message.buttons]
 
 
-async def wait_for(harness: BotHarness, user_id: int, words: str, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not any(words in m.text for m in harness.standin.messages(user_id)):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{words!r} never came")
-        await asyncio.sleep(0.05)
+async def wait_for(harness: BotHarness, user_id: int, words: str) -> None:
+    """Until a message to `user_id` says `words` (one the outbox sends, not a reply)."""
+    messages = harness.standin.messages
+    await harness.eventually(lambda: any(words in m.text for m in messages(user_id)), timeout=10)
 
 
 async def test_a_welsh_coordinator_schedules_and_watches_a_round_in_welsh(
