@@ -5,13 +5,17 @@ is still answered in English."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.kernel.config import Settings, load_settings
+from bot.rounds.planning import schedule_once
+from bot.telegram.jobs import tick_now
 from storage.db import session_scope
-from storage.models import Role
+from storage.models import Consultation, Role
 from tests.conftest import Database
 from tests.support import factories
 from tests.support.harness import BotHarness
@@ -40,8 +44,9 @@ def staff_and_people(harness: BotHarness) -> list[int]:
             factories.participant(s, uid, organisation=north)
             harness.standin.register_chat(uid)
             members.append(uid)
-        factories.participant(s, CY_COORDINATOR, role=Role.COORDINATOR, language="cy")
-        factories.participant(s, EN_COORDINATOR, role=Role.COORDINATOR, language="en")
+        # The coordinators answer for no organisation: a round for organisations leaves them be.
+        for uid, language in ((CY_COORDINATOR, "cy"), (EN_COORDINATOR, "en")):
+            factories.participant(s, uid, role=Role.COORDINATOR, answers_as=None, language=language)
         factories.participant(s, CY_LEAD, organisation=north, role=Role.LEAD, language="cy")
     for uid in (CY_COORDINATOR, EN_COORDINATOR, CY_LEAD):
         harness.standin.register_chat(uid)
@@ -55,7 +60,12 @@ def buttons(message) -> list[str]:  # type: ignore[no-untyped-def]
 async def wait_for(harness: BotHarness, user_id: int, words: str) -> None:
     """Until a message to `user_id` says `words` (one the outbox sends, not a reply)."""
     messages = harness.standin.messages
-    await harness.eventually(lambda: any(words in m.text for m in messages(user_id)), timeout=10)
+    try:
+        await harness.eventually(
+            lambda: any(words in m.text for m in messages(user_id)), timeout=10
+        )
+    except AssertionError:
+        raise AssertionError(f"{words!r} not in {[m.text for m in messages(user_id)]}") from None
 
 
 async def test_a_welsh_coordinator_schedules_and_watches_a_round_in_welsh(
@@ -159,3 +169,32 @@ async def test_a_welsh_lead_is_refused_in_welsh_and_an_english_coordinator_gets_
     assert missing.text == "Does dim rownd 99."
     usage = await harness.say(EN_COORDINATOR, "/close")
     assert "Which round? Send it like /close 3 (see /rounds)." in usage.text
+
+
+async def test_a_coordinators_notice_comes_in_their_language(harness: BotHarness) -> None:
+    """What the outbox tells a coordinator outside any update of theirs (here, organisations
+    the fatigue cap left out of a round they scheduled) is said in the language they chose."""
+    staff_and_people(harness)
+    ctx = harness.ctx
+
+    async def open_now(chat: int | None) -> None:
+        with session_scope(ctx.sessions) as s:
+            schedule_once(
+                s,
+                s.scalars(select(Consultation)).one(),
+                audience={"who": "organisations", "where": {}},
+                opens_at=ctx.clock.now(),
+                open_for=timedelta(days=10),
+                remind_before=None,
+                progress_chat_id=chat,
+            )
+        await tick_now(ctx)
+
+    await open_now(None)
+    await open_now(None)  # North Food Bank is asked twice: the cap (2 in 30 days) is reached
+    await open_now(CY_COORDINATOR)
+    await wait_for(harness, CY_COORDINATOR, "Rownd 3: 1 sefydliad wedi'i adael allan: North Food")
+    await wait_for(harness, CY_COORDINATOR, "yn ystod y 30 diwrnod diwethaf.")
+    # The English-speaking coordinator's notice of the same is in English.
+    await open_now(EN_COORDINATOR)
+    await wait_for(harness, EN_COORDINATOR, "Round 4: 1 organisation left out: North Food Bank.")
