@@ -260,6 +260,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     if message is not None:
+        # The kind's words are the template's (not_text.html), in the person's language.
         kind = next((k for k in MEDIA_KINDS if getattr(message, k, None)), "message")
         await _journey_or_join(update, context, Media(kind))
 

@@ -12,6 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bot.coding.codebook import Codebook
+from bot.kernel import i18n
 from bot.kernel.audit import record
 from bot.kernel.people import may_be_messaged
 from bot.kernel.render import Renderer
@@ -172,15 +173,23 @@ def publish_feedback(
     )
     if not actions:
         raise FeedbackError("no_actions", round_id=round_id)
-    text = renderer.render(
-        "digest/feedback.html",
-        partnership=partnership,
-        title=round_.consultation.title,
-        actions=actions,
-    )
+    texts: dict[str | None, str] = {}
+
+    def said_in(language: str | None) -> str:
+        """The message in the language of the person it goes to, not the coordinator's."""
+        if language not in texts:
+            with i18n.speaking(language):
+                texts[language] = renderer.render(
+                    "digest/feedback.html",
+                    partnership=partnership,
+                    title=round_.consultation.title,
+                    actions=actions,
+                )
+        return texts[language]
+
     people = list(
         session.execute(
-            select(Participant.id, Participant.chat_id)
+            select(Participant.id, Participant.chat_id, Participant.language)
             .join(Invitation, Invitation.participant_id == Participant.id)
             .where(
                 took_part(round_id),
@@ -191,11 +200,11 @@ def publish_feedback(
     )
     version = len(actions)
     sent = 0
-    for participant_id, chat_id in people:
+    for participant_id, chat_id, language in people:
         if enqueue(
             session,
             chat_id=chat_id,
-            message=OutgoingMessage(text),
+            message=OutgoingMessage(said_in(language)),
             kind="feedback",
             not_before=now,
             participant_id=participant_id,

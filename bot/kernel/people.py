@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import Session
 
 from bot.kernel.audit import record
@@ -33,6 +33,20 @@ def chat_may_be_messaged(session: Session, chat_id: int) -> bool:
         Participant.chat_id == chat_id, Participant.status.not_in(MESSAGEABLE)
     )
     return not session.scalar(select(silenced))
+
+
+def chat_language(session: Session, chat_id: int) -> str | None:
+    """The language chosen by the person of a chat (a coordinator's, for their notices and
+    sending progress); None: the deployment's default. A private chat's id is its person's
+    Telegram id, which a coordinator's row has even before their chat is recorded."""
+    return session.scalar(
+        select(Participant.language)
+        .where(
+            or_(Participant.chat_id == chat_id, Participant.telegram_user_id == chat_id),
+            Participant.language.is_not(None),
+        )
+        .limit(1)
+    )
 
 
 def find_participant(session: Session, telegram_user_id: int) -> Participant | None:

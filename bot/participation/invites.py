@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.kernel.audit import record
 from bot.kernel.dialogs import DialogError, button
+from bot.kernel.i18n import _
 from bot.kernel.render import Renderer
 from bot.kernel.reply import OutgoingMessage, Reply, rows
 from storage.models import AuditEvent, Invite, Organisation, Role
@@ -183,7 +184,7 @@ def check_code(session: Session, code: str | None, *, person: int, now: datetime
 def invite_label(invite: Invite) -> str:
     if invite.organisation is not None:
         return invite.organisation.name
-    return invite.group_label or "the partnership"
+    return invite.group_label or _("the partnership")
 
 
 def list_invites(session: Session) -> list[Invite]:
@@ -259,7 +260,7 @@ def lead_invite(
 def parse_invite_args(args: list[str]) -> dict[str, object]:
     """`/invite Riverside Food Bank days=14 uses=20` or `/invite group Northside carers`.
 
-    Raises ValueError with a message fit to show the coordinator.
+    Raises ValueError with a message fit to show the coordinator, in their language.
     """
     words: list[str] = []
     days: int | None = None
@@ -268,7 +269,9 @@ def parse_invite_args(args: list[str]) -> dict[str, object]:
         key, sep, value = word.partition("=")
         if sep and key.lower() in {"days", "uses", "max_uses"}:
             if not value.isdigit():
-                raise ValueError(f"{key} must be a whole number")
+                raise ValueError(_("{key} must be a whole number").format(key=key))
+            if int(value) < 1:  # create_invite refuses these too, in words for the CLI
+                raise ValueError(_("{key} must be at least 1").format(key=key))
             if key.lower() == "days":
                 days = int(value)
             else:
@@ -278,9 +281,9 @@ def parse_invite_args(args: list[str]) -> dict[str, object]:
     group = bool(words) and words[0].lower() == "group"
     name = " ".join(words[1:] if group else words).strip()
     if not name:
-        raise ValueError("say who the invite is for")
+        raise ValueError(_("say who the invite is for"))
     if len(name) > 120:
-        raise ValueError("that name is too long")
+        raise ValueError(_("that name is too long"))
     return {
         "organisation": None if group else name,
         "group": name if group else None,

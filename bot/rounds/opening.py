@@ -10,8 +10,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.kernel import i18n
 from bot.kernel.audit import record
-from bot.kernel.people import chat_may_be_messaged
+from bot.kernel.people import chat_language, chat_may_be_messaged
 from bot.kernel.reply import OutgoingMessage
 from bot.outbox.queue import enqueue
 from bot.participation import cards
@@ -63,26 +64,29 @@ def open_round(
         session.add(invitation)
         invitations.append(invitation)
     session.flush()
-    for invitation in invitations:
-        if invitation.status == InvitationStatus.QUEUED:
-            result.queued += 1
-            continue
-        person = invitation.participant
-        assert person.chat_id is not None
-        enqueue(
-            session,
-            chat_id=person.chat_id,
-            message=cards.invitation_message(
-                session, services.renderer, invitation, partnership=services.partnership
-            ),
-            kind="invitation",
-            participant_id=person.id,
-            round_id=round_.id,
-            invitation_id=invitation.id,
-            dedupe_key=f"invite:{round_.id}:{person.id}",
-            not_before=now,
-        )
-        result.invited += 1
+    # Each invitation in its person's language, and for whoever chose none the deployment's,
+    # never the language of the coordinator whose /schedule or /close made this run.
+    with i18n.speaking(None):
+        for invitation in invitations:
+            if invitation.status == InvitationStatus.QUEUED:
+                result.queued += 1
+                continue
+            person = invitation.participant
+            assert person.chat_id is not None
+            enqueue(
+                session,
+                chat_id=person.chat_id,
+                message=cards.invitation_message(
+                    session, services.renderer, invitation, partnership=services.partnership
+                ),
+                kind="invitation",
+                participant_id=person.id,
+                round_id=round_.id,
+                invitation_id=invitation.id,
+                dedupe_key=f"invite:{round_.id}:{person.id}",
+                not_before=now,
+            )
+            result.invited += 1
     record(
         session,
         "round.open",
@@ -163,13 +167,14 @@ def _tell_left_out(
 ) -> None:
     """Tell the coordinator who opened the round which organisations the cap left out."""
     assert round_.progress_chat_id is not None
-    text = services.renderer.render(
-        "messages/coordinator/left_out.html",
-        round=round_,
-        names=names,
-        cap=services.max_rounds_per_period,
-        days=services.period_days,
-    )
+    with i18n.speaking(chat_language(session, round_.progress_chat_id)):
+        text = services.renderer.render(
+            "messages/coordinator/left_out.html",
+            round=round_,
+            names=names,
+            cap=services.max_rounds_per_period,
+            days=services.period_days,
+        )
     enqueue(
         session,
         chat_id=round_.progress_chat_id,

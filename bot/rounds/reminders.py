@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
+from bot.kernel import i18n
 from bot.kernel.audit import record
 from bot.kernel.people import may_be_asked
 from bot.outbox.queue import enqueue
@@ -43,25 +44,28 @@ def remind_round(
         )
         .order_by(Invitation.id)
     )
-    for invitation in invitations:
-        person = invitation.participant
-        assert person.chat_id is not None
-        added = enqueue(
-            session,
-            chat_id=person.chat_id,
-            message=reminder_message(
-                session, services.renderer, invitation, partnership=services.partnership
-            ),
-            kind="reminder",
-            participant_id=person.id,
-            round_id=round_.id,
-            invitation_id=invitation.id,
-            dedupe_key=f"remind:{invitation.id}:{key}",
-            not_before=now,
-        )
-        if added is not None:
-            invitation.reminded_at = now
-            count += 1
+    # Each reminder in its person's language, and for whoever chose none the deployment's,
+    # never the language of the coordinator who sent /remind.
+    with i18n.speaking(None):
+        for invitation in invitations:
+            person = invitation.participant
+            assert person.chat_id is not None
+            added = enqueue(
+                session,
+                chat_id=person.chat_id,
+                message=reminder_message(
+                    session, services.renderer, invitation, partnership=services.partnership
+                ),
+                kind="reminder",
+                participant_id=person.id,
+                round_id=round_.id,
+                invitation_id=invitation.id,
+                dedupe_key=f"remind:{invitation.id}:{key}",
+                not_before=now,
+            )
+            if added is not None:
+                invitation.reminded_at = now
+                count += 1
     record(
         session,
         "round.remind",

@@ -58,9 +58,11 @@ from babel.numbers import format_decimal
 from sqlalchemy import update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
 
+from bot.kernel import i18n
 from bot.kernel.clock import Clock, SystemClock
 from bot.kernel.config import Settings
-from bot.kernel.people import chat_may_be_messaged
+from bot.kernel.i18n import _
+from bot.kernel.people import chat_language, chat_may_be_messaged
 from bot.kernel.reply import OutgoingMessage
 from bot.outbox.claims import Attempt, Row, SenderLock, claim, record, recover
 from bot.rounds.watching import progress_counts
@@ -129,6 +131,7 @@ class Sender:
         poll_interval: float = 1.0,
         progress_every: float = 2.0,
         locale: str = "en_GB",
+        language: str = "en",
     ) -> None:
         self.sessions = sessions
         self.bot = bot
@@ -141,7 +144,8 @@ class Sender:
         self.concurrency = concurrency or int(min(32, max(8, rate / 25)))
         self.poll_interval = poll_interval
         self.progress_every = progress_every
-        self.locale = locale
+        self.locale = locale  # for the deployment's default language
+        self.language = language
         self.stats = SenderStats()
         self.lock = SenderLock(sessions)
         self._wake = asyncio.Event()
@@ -269,7 +273,7 @@ class Sender:
 
     def _progress_rows(
         self, round_ids: set[int]
-    ) -> list[tuple[int, int, int | None, int, int, int, int]]:
+    ) -> list[tuple[int, int, int | None, int, int, int, int, str | None]]:
         out = []
         with self.sessions() as session:
             for rid in round_ids:
@@ -290,6 +294,7 @@ class Sender:
                         sent,
                         unreachable,
                         waiting,
+                        chat_language(session, round_.progress_chat_id),
                     )
                 )
         return out
@@ -307,11 +312,23 @@ class Sender:
     def progress_text(
         self, round_id: int, total: int, sent: int, unreachable: int, waiting: int
     ) -> str:
-        def n(x: int) -> str:
-            return format_decimal(x, locale=self.locale)
+        """The progress line in the language being spoken (the coordinator's)."""
+        language = i18n.current()
+        # As bot.kernel.render.Renderer.locale: the configured locale for the default language.
+        locale = self.locale if language == self.language else language
 
-        head = f"Round {round_id}: " + ("all sent. " if waiting == 0 else "")
-        return f"{head}Sent {n(sent)} of {n(total)}, {n(unreachable)} unreachable"
+        def n(x: int) -> str:
+            return format_decimal(x, locale=locale)
+
+        figures = {"round_id": round_id, "sent": n(sent), "total": n(total)}
+        figures["unreachable"] = n(unreachable)
+        if waiting == 0:
+            done = _(
+                "Round {round_id}: all sent. Sent {sent} of {total}, {unreachable} unreachable"
+            )
+            return done.format(**figures)
+        going = _("Round {round_id}: Sent {sent} of {total}, {unreachable} unreachable")
+        return going.format(**figures)
 
     async def update_progress(self, round_ids: set[int], *, force: bool = False) -> None:
         """Edit the coordinator's progress message, at most every `progress_every` seconds
@@ -323,12 +340,13 @@ class Sender:
             if force or now - self._progress_at.get(r, -1e9) >= self.progress_every
         }
         rows = await asyncio.to_thread(self._progress_rows, round_ids)
-        for rid, chat_id, message_id, total, sent, unreachable, waiting in rows:
+        for rid, chat_id, message_id, total, sent, unreachable, waiting, language in rows:
             if rid not in due and waiting > 0:
                 continue
             if waiting == 0 and self._progress_at.get(rid) == -1.0:
                 continue  # the final figure is already shown
-            text_ = self.progress_text(rid, total, sent, unreachable, waiting)
+            with i18n.speaking(language):
+                text_ = self.progress_text(rid, total, sent, unreachable, waiting)
             try:
                 if message_id is None:
                     new_id = await self.bot.send_text(
@@ -372,4 +390,5 @@ def make_sender(
         max_attempts=sending.max_attempts,
         poll_interval=poll_interval,
         locale=settings.partnership.locale,
+        language=settings.partnership.languages[0],
     )
