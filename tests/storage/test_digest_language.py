@@ -58,7 +58,7 @@ def test_participation_by_language_with_small_segments_merged(db: Database, k5: 
         round_ = a_round(session, ["en"] * 6 + ["cy"] * 7 + [None] * 2, first_user=100)
         d = digest(session, k5, round_scope(session, round_.id))
     language = by_language(d)
-    assert language is not None and language.label == "Language"
+    assert language is not None and str(language.label) == "Language"
     # "Not given" (2) is under k: merged with the smallest other so neither can be had back.
     assert rows(language) == {("Cymraeg", 7, 7), (MERGED_LABEL, 8, 8)}
     assert d.participation.responded == 15
