@@ -136,7 +136,8 @@ def _respondents(session: Session, round_id: int) -> dict[int, dict[str, str]]:
     ).all()
     return {
         ident: {
-            key: _label(key, value) for (key, _column), value in zip(SEGMENT_COLUMNS, values, strict=True)
+            key: _label(key, value)
+            for (key, _column), value in zip(SEGMENT_COLUMNS, values, strict=True)
         }
         for ident, *values in rows
     }

@@ -130,11 +130,14 @@ def compile_digest(
 
 def _segment_names(settings: Settings) -> dict[str, dict[str, InLanguages]]:
     """The profile questions' options as segment labels: a segment is counted under its
-    option's id (its "_" read as spaces, bot.digests.segments) and read as the option's label
-    in the reader's language."""
+    option's id (its "_" read as spaces, bot.digests.segments; looked up in lower case, as an
+    organisation's area may be typed "North") and read as the option's label in the reader's
+    language."""
     return {
         question.key: {
-            option.id.replace("_", " "): InLanguages.of(option.label, dict(option.translations))
+            option.id.replace("_", " ").lower(): InLanguages.of(
+                option.label, dict(option.translations)
+            )
             for option in question.options
         }
         for question in load_profile_questions(settings.paths.templates)
@@ -182,7 +185,12 @@ def _versions(session: Session, round_ids: tuple[int, ...]) -> list[Said]:
     """Questions are matched by name across versions of a form, so a period compares like
     with like; the reader is told which version each round asked."""
     return [
-        said(N_("round {round}: {slug}, version {version}"), round=round_id, slug=slug, version=version)
+        said(
+            N_("round {round}: {slug}, version {version}"),
+            round=round_id,
+            slug=slug,
+            version=version,
+        )
         for round_id, slug, version in session.execute(
             select(Round.id, Consultation.slug, Consultation.version)
             .join(Consultation, Consultation.id == Round.consultation_id)

@@ -59,8 +59,9 @@ def words(value: Any) -> str:
 
 def segment_label(digest: Digest, dimension: str, label: str) -> str:
     """A segment's label as counted, in words: a profile option's label in the reader's
-    language ("north": North, or Gogledd), else through the catalog ("Not given")."""
-    named = digest.segment_names.get(dimension, {}).get(label)
+    language ("north", or an organisation's "North": North, or Gogledd), else through the
+    catalog ("Not given")."""
+    named = digest.segment_names.get(dimension, {}).get(label.lower())
     return str(named) if named is not None else _(label)
 
 
@@ -148,7 +149,7 @@ def _context(digest: Digest, renderer: Renderer) -> dict[str, Any]:
 
 
 def _spread(scale: ScaleStats) -> str:
-    """"sd 1.2, lowest 1, highest 5": a scale's spread, the lowest and highest when shown."""
+    """ "sd 1.2, lowest 1, highest 5": a scale's spread, the lowest and highest when shown."""
     parts = [_("sd {sd}").format(sd=f"{scale.sd:.1f}")]
     if scale.min is not None:
         parts.append(_("lowest {value}").format(value=f"{scale.min:g}"))
@@ -197,7 +198,9 @@ def render_html(
         name: base64.b64encode(png).decode("ascii")
         for name, png in (chart_pngs(digest, chart_cache) if charts else {}).items()
     }
-    return _prepare(renderer).render("digest/report.html", images=images, **_context(digest, renderer))
+    return _prepare(renderer).render(
+        "digest/report.html", images=images, **_context(digest, renderer)
+    )
 
 
 def chart_pngs(digest: Digest, cache: dict[str, bytes | None] | None = None) -> dict[str, bytes]:

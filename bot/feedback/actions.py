@@ -12,6 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bot.coding.codebook import Codebook
+from bot.kernel import i18n
 from bot.kernel.audit import record
 from bot.kernel.people import may_be_messaged
 from bot.kernel.render import Renderer
@@ -20,6 +21,7 @@ from bot.outbox.queue import enqueue
 from storage.models import (
     Action,
     ActionStatus,
+    Consultation,
     Invitation,
     InvitationStatus,
     Participant,
@@ -150,6 +152,12 @@ def took_part(round_id: int) -> object:
     )
 
 
+def _title_in(consultation: Consultation, language: str) -> str:
+    """The set's title in `language` when the set has it (its own translations)."""
+    texts = ((consultation.spec or {}).get("translations") or {}).get(language) or {}
+    return str(texts.get("title") or consultation.title)
+
+
 def publish_feedback(
     session: Session,
     renderer: Renderer,
@@ -172,15 +180,23 @@ def publish_feedback(
     )
     if not actions:
         raise FeedbackError("no_actions", round_id=round_id)
-    text = renderer.render(
-        "digest/feedback.html",
-        partnership=partnership,
-        title=round_.consultation.title,
-        actions=actions,
-    )
+    said: dict[str | None, str] = {}
+
+    def text_in(language: str | None) -> str:
+        """The message in `language` (None: the default), rendered once per language."""
+        if language not in said:
+            with i18n.speaking(language):
+                said[language] = renderer.render(
+                    "digest/feedback.html",
+                    partnership=partnership,
+                    title=_title_in(round_.consultation, i18n.current()),
+                    actions=actions,
+                )
+        return said[language]
+
     people = list(
         session.execute(
-            select(Participant.id, Participant.chat_id)
+            select(Participant.id, Participant.chat_id, Participant.language)
             .join(Invitation, Invitation.participant_id == Participant.id)
             .where(
                 took_part(round_id),
@@ -191,11 +207,11 @@ def publish_feedback(
     )
     version = len(actions)
     sent = 0
-    for participant_id, chat_id in people:
+    for participant_id, chat_id, language in people:
         if enqueue(
             session,
             chat_id=chat_id,
-            message=OutgoingMessage(text),
+            message=OutgoingMessage(text_in(language)),
             kind="feedback",
             not_before=now,
             participant_id=participant_id,

@@ -12,6 +12,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from bot.consultations.profile import load_profile_questions
 from bot.kernel import i18n
 from bot.kernel.audit import record
 from bot.kernel.context import AppContext
@@ -29,7 +30,6 @@ from bot.participation.invites import (
     invite_label,
 )
 from bot.participation.presses import ConsentPress, LanguagePress, ProfilePress, SwitchPress
-from bot.consultations.profile import load_profile_questions
 from bot.participation.profile import counted, next_question, set_answer
 from storage.models import Invite, Participant, ParticipantStatus, Role
 

@@ -4,6 +4,8 @@ Participant.profile, and copied into each invitation's segment."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.consultations.profile import ProfileOption, ProfileQuestion
 from storage.models import Participant
 
