@@ -149,7 +149,7 @@ def _context(digest: Digest, renderer: Renderer) -> dict[str, Any]:
 
 
 def _spread(scale: ScaleStats) -> str:
-    """ "sd 1.2, lowest 1, highest 5": a scale's spread, the lowest and highest when shown."""
+    """A scale's spread, with its lowest and highest values when shown: "sd 1.2, lowest 1"."""
     parts = [_("sd {sd}").format(sd=f"{scale.sd:.1f}")]
     if scale.min is not None:
         parts.append(_("lowest {value}").format(value=f"{scale.min:g}"))
