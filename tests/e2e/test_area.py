@@ -121,9 +121,7 @@ def _digest_areas(markdown: str) -> dict[str, int]:
     (area,) = [q for q in load_profile_questions(TEMPLATES) if q.key == "area"]
     ids = {option.label: option.id for option in area.options}
     table = markdown.split("| Area |", 1)[1].split("\n\n", 1)[0]
-    return {
-        ids[a]: int(n) for a, n in re.findall(r"^\| ([\w ]+) \| (\d+) \|", table, re.MULTILINE)
-    }
+    return {ids[a]: int(n) for a, n in re.findall(r"^\| ([\w ]+) \| (\d+) \|", table, re.MULTILINE)}
 
 
 def test_targeting_rounds_show_and_the_digest_count_the_same_people_per_area(
