@@ -7,6 +7,7 @@ each reader's language."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.coding.stored import codebook_for
@@ -15,11 +16,23 @@ from bot.digests.digest import NOT_GIVEN, Digest, Dimension, Scope
 from bot.digests.disclosure import MERGED_LABEL
 from bot.digests.render import chart_pngs, render_html, render_markdown, render_telegram
 from bot.digests.scopes import round_scope
+from bot.feedback.actions import publish_feedback
 from bot.kernel import i18n
 from bot.kernel.config import Settings, load_settings
 from bot.kernel.render import Renderer
 from storage.db import session_scope
-from storage.models import AnswerCode, AnswerReview, CodeSource, Release, Round, utcnow
+from storage.models import (
+    Action,
+    ActionStatus,
+    AnswerCode,
+    AnswerReview,
+    CodeSource,
+    Delivery,
+    Participant,
+    Release,
+    Round,
+    utcnow,
+)
 from tests.conftest import Database
 from tests.support import factories
 from tests.support.digest_fixtures import closed_round, question, respondent
@@ -185,3 +198,39 @@ def test_one_compiled_digest_reads_in_each_language(db: Database, k5: Settings) 
         assert str(d.title).endswith(": beth glywson ni")
     with i18n.speaking("en"):
         assert "what we heard" in str(d.title)
+
+
+def test_you_said_we_did_goes_to_each_person_in_their_language(db: Database, k5: Settings) -> None:
+    """The "You said, we did" message is rendered once per language of those who took part,
+    with the set's own title in theirs."""
+    renderer = Renderer(k5.paths.templates, zone=k5.zone, languages=("en", "cy"))
+    with session_scope(db.sessions) as session:
+        round_ = closed_round(session, factories.consultation(session))
+        for i, language in enumerate(["cy", "en", None]):
+            respondent(session, round_, 300 + i, ANSWER, language=language)
+        session.add(
+            Action(
+                round_id=round_.id,
+                finding="Partners ask too late",
+                action="Ask before plans are set",
+                owner="Council VCS team",
+                status=ActionStatus.DONE,
+            )
+        )
+        session.flush()
+        publish_feedback(
+            session, renderer, round_.id, partnership="Riverside Partnership", now=utcnow()
+        )
+        sent = {
+            person.language: delivery.payload["text"]
+            for delivery, person in session.execute(
+                select(Delivery, Participant).join(
+                    Participant, Participant.id == Delivery.participant_id
+                )
+            )
+        }
+    assert "<b>Dywedoch chi, fe wnaethon ni</b>" in sent["cy"]
+    assert 'Diolch am ateb "Pa mor dda ydyn ni&#39;n gweithio gyda chi?"' in sent["cy"]
+    assert "<b>Fe wnaethon ni:</b> Ask before plans are set" in sent["cy"]
+    assert "<b>You said, we did</b>" in sent["en"] and "<b>We did:</b>" in sent["en"]
+    assert sent[None] == sent["en"], "no language chosen: the deployment's"
