@@ -357,6 +357,11 @@ async def test_a_lead_reads_the_round_digest_in_welsh(harness: BotHarness, tmp_p
     assert '<html lang="en">' in english_page and "<h2>Key figures</h2>" in english_page
     assert "<strong>10 of 12</strong>people invited answered" in english_page
 
+    # Asked for later with /digest, it comes in the asker's language as well.
+    again = await harness.say(WELSH_LEAD, f"/digest {round_id}")
+    assert "Riverside Partnership: beth glywson ni" in again.text
+    assert "Ffigurau allweddol" in again.text
+
 
 async def until_sent(harness: BotHarness, timeout: float = 20.0) -> None:
     """Until every digest delivery queued at close has been sent."""
