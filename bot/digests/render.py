@@ -402,7 +402,11 @@ def chart_barriers(digest: Digest) -> bytes | None:
             ),
         ],
         fontsize=7,
-        loc="lower right",
+        # Below the axis, side by side: a legend over the bars hid a bar's share, and its
+        # words are longer in some languages than in others.
+        loc="upper left",
+        bbox_to_anchor=(0.0, -0.16 - 0.6 / (len(rows) + 3)),
+        ncol=2,
         frameon=False,
     )
     ax.set_title(_(CHART_TITLES["barriers"]), fontsize=10, loc="left")

@@ -351,7 +351,7 @@ async def test_a_lead_reads_the_round_digest_in_welsh(harness: BotHarness, tmp_p
     assert welsh_file.file and english_file.file
     page = welsh_file.file.content.decode("utf-8")
     assert '<html lang="cy">' in page and "<h2>Ffigurau allweddol</h2>" in page
-    assert "<strong>10 o 12</strong>o'r bobl a wahoddwyd a atebodd" in page
+    assert "<strong>10 o 12</strong>o bobl a wahoddwyd wedi ateb" in page
     assert "<td>Gogledd</td>" in page and "<th>Iaith</th>" in page
     english_page = english_file.file.content.decode("utf-8")
     assert '<html lang="en">' in english_page and "<h2>Key figures</h2>" in english_page
