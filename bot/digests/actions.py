@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.coding.codebook import Codebook
-from bot.digests.digest import ActionItem
+from bot.digests.digest import ActionItem, CodeLabel, Text
 from storage.models import Action, ActionStatus
 
 
@@ -25,9 +25,9 @@ def list_actions(
     for a in session.scalars(
         select(Action).where(Action.round_id.in_(list(round_ids))).order_by(Action.id)
     ):
-        label = None
+        label: Text | None = None
         if a.barrier_code and codebook is not None and a.barrier_code in codebook:
-            label = codebook[a.barrier_code].label
+            label = CodeLabel(codebook, a.barrier_code)
         items.append(
             ActionItem(
                 id=a.id,

@@ -13,6 +13,9 @@ nothing more from the file than from the digest's tables:
   and numbers only where every value given was given by none or by k or more people;
 - free texts are scrubbed (bot.digests.privacy), and held back where the scrubber is unsure.
 Respondents are numbered afresh in each file.
+
+Its notes and its segment labels are written in the language being spoken (the deployment's
+default, from the command line); its column names, ids and codes stay as they are, for scripts.
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ from bot.digests.privacy import Scrubber
 from bot.digests.published import released_figures
 from bot.digests.quotes import known_names
 from bot.digests.segments import ANSWERS_AS_LABELS
+from bot.kernel.i18n import N_, _
 from storage.models import Answer, AnswerChoice, Invitation, Organisation, Question
 
 # The note of a free text the scrubber would not let through (bot.digests.privacy).
-TEXT_HELD_BACK = (
+TEXT_HELD_BACK = N_(
     "text held back: it may point to someone (many names or addresses, or a doubtful name)"
 )
+NUMBER_HELD_BACK = N_("number held back: some values were given by very few people")
 
 CSV_COLUMNS = (
     "respondent",
@@ -131,7 +136,8 @@ def _respondents(session: Session, round_id: int) -> dict[int, dict[str, str]]:
     ).all()
     return {
         ident: {
-            key: _label(key, value) for (key, _), value in zip(SEGMENT_COLUMNS, values, strict=True)
+            key: _label(key, value)
+            for (key, _column), value in zip(SEGMENT_COLUMNS, values, strict=True)
         }
         for ident, *values in rows
     }
@@ -162,7 +168,7 @@ def _generalise(
         }
         for ident, labels in people.items()
     }
-    keys = [key for key, _ in SEGMENT_COLUMNS]
+    keys = [key for key, _column in SEGMENT_COLUMNS]
     while True:
         combos = Counter(tuple(c[key] for key in keys) for c in cells.values())
         rare = [combo for combo, n in combos.items() if n < k]
@@ -228,12 +234,12 @@ def _write_round(
                 if numbers_shown[key]:
                     shown_number = f"{number:g}"
                 else:
-                    note.append("number held back: some values were given by very few people")
+                    note.append(_(NUMBER_HELD_BACK))
             shown_text = ""
             if text and not skipped:
                 clean = scrubber.scrub(text)
                 if clean is None:
-                    note.append(TEXT_HELD_BACK)
+                    note.append(_(TEXT_HELD_BACK))
                 else:
                     shown_text = clean
             respondent = numbers.setdefault(inv, len(numbers) + 1)
@@ -244,7 +250,7 @@ def _write_round(
                     for value in (
                         respondent,
                         round_id,
-                        *(cells[key_] for key_, _ in SEGMENT_COLUMNS),
+                        *(_(cells[key_]) for key_, _column in SEGMENT_COLUMNS),
                         key,
                         qtype,
                         "yes" if skipped else "",

@@ -10,13 +10,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.coding.stored import effective_codes
+from bot.kernel.i18n import N_
 from storage.models import Invitation
 
+# A code family's heading, and its short name beside a barrier (translated where said).
 FAMILY_LABELS = {
-    "external": "External: how public bodies work with the sector",
-    "internal": "Internal: the organisation's own means",
-    "success": "What helps (success factors)",
+    "external": N_("External: how public bodies work with the sector"),
+    "internal": N_("Internal: the group's own means"),
+    "success": N_("What helps (success factors)"),
 }
+FAMILY_NAMES = {"external": N_("external"), "internal": N_("internal"), "success": N_("success")}
 
 
 def code_counts_by_organisation(

@@ -8,6 +8,7 @@ closed round not yet published.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,14 +17,24 @@ from sqlalchemy.orm import Session
 
 from bot.coding.codebook import Codebook, load_codebook
 from bot.coding.stored import code_uncoded_answers
+from bot.consultations.profile import load_profile_questions
 from bot.digests.actions import list_actions
-from bot.digests.digest import Digest, Quote, Scope
+from bot.digests.digest import (
+    Digest,
+    InLanguages,
+    QuestionSummary,
+    Quote,
+    Said,
+    Scope,
+    said,
+)
 from bot.digests.disclosure import RoundRelease, release_round
 from bot.digests.figures import RoundFigures
 from bot.digests.periods import release_period
 from bot.digests.published import publish, released_figures, unpublished
 from bot.digests.quotes import pick_quotes
 from bot.kernel.config import Settings
+from bot.kernel.i18n import N_
 from storage.models import Consultation, Organisation, Round
 
 
@@ -92,8 +103,9 @@ def compile_digest(
 
     previous = release(scope.previous) if scope.previous else None
     released = release(scope.round_ids, previous, scope.previous_label)
+    _in_languages(released.questions, _set_translations(session, scope.round_ids))
     return Digest(
-        title=f"{settings.partnership.name}: what we heard",
+        title=said(N_("{partnership}: what we heard"), partnership=settings.partnership.name),
         partnership=settings.partnership.name,
         scope=scope.label,
         round_ids=list(scope.round_ids),
@@ -112,14 +124,73 @@ def compile_digest(
         releasable=released.releasable,
         left_out=[i for i in scope.round_ids if figures[i].responded < k] if scope.period else [],
         versions=_versions(session, scope.round_ids),
+        segment_names=_segment_names(settings),
     )
 
 
-def _versions(session: Session, round_ids: tuple[int, ...]) -> list[str]:
+def _segment_names(settings: Settings) -> dict[str, dict[str, InLanguages]]:
+    """The profile questions' options as segment labels: a segment is counted under its
+    option's id (its "_" read as spaces, bot.digests.segments; looked up in lower case, as an
+    organisation's area may be typed "North") and read as the option's label in the reader's
+    language."""
+    return {
+        question.key: {
+            option.id.replace("_", " ").lower(): InLanguages.of(
+                option.label, dict(option.translations)
+            )
+            for option in question.options
+        }
+        for question in load_profile_questions(settings.paths.templates)
+    }
+
+
+Texts = Mapping[str, Mapping[str, str]]  # language -> text key -> text, as a set gives them
+
+
+def _set_translations(session: Session, round_ids: tuple[int, ...]) -> dict[str, Texts]:
+    """Each consultation set's translations (bot.consultations.sets), by slug, as its newest
+    version in these rounds gives them."""
+    found: dict[str, Texts] = {}
+    for slug, spec in session.execute(
+        select(Consultation.slug, Consultation.spec)
+        .join(Round, Round.consultation_id == Consultation.id)
+        .where(Round.id.in_(round_ids))
+        .order_by(Consultation.version)
+    ):
+        found[slug] = (spec or {}).get("translations") or {}
+    return found
+
+
+def _in_languages(questions: list[QuestionSummary], sets: Mapping[str, Texts]) -> None:
+    """Questions, options and scale labels with their sets' translations, so each reader
+    reads them in theirs; options are counted by id, whatever language answered them."""
+
+    def words(text: Any, key: str, translations: Texts) -> Any:
+        found = {lang: texts[key] for lang, texts in translations.items() if texts.get(key)}
+        return InLanguages.of(str(text), found) if found and isinstance(text, str) else text
+
+    for q in questions:
+        translations = sets.get(q.slug)
+        if not translations:
+            continue
+        q.text = words(q.text, f"{q.key}.text", translations)
+        for choice in [*q.choices, *([q.merged] if q.merged else [])]:
+            choice.label = words(choice.label, f"{q.key}.o.{choice.key}", translations)
+        if q.scale is not None:
+            q.scale.min_label = words(q.scale.min_label, f"{q.key}.min_label", translations)
+            q.scale.max_label = words(q.scale.max_label, f"{q.key}.max_label", translations)
+
+
+def _versions(session: Session, round_ids: tuple[int, ...]) -> list[Said]:
     """Questions are matched by name across versions of a form, so a period compares like
     with like; the reader is told which version each round asked."""
     return [
-        f"round {round_id}: {slug}, version {version}"
+        said(
+            N_("round {round}: {slug}, version {version}"),
+            round=round_id,
+            slug=slug,
+            version=version,
+        )
         for round_id, slug, version in session.execute(
             select(Round.id, Consultation.slug, Consultation.version)
             .join(Consultation, Consultation.id == Round.consultation_id)

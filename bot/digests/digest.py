@@ -1,14 +1,97 @@
 """What a digest is, as plain data: participation by segment, questions, barriers, quotes and
-actions, for one round or a period (a Scope). Compiled by compile.py, rendered by render.py."""
+actions, for one round or a period (a Scope). Compiled by compile.py, rendered by render.py.
+
+A compiled digest is in no language: its words are `Said` (a catalog message and its values)
+or `InLanguages` (a consultation's or profile's own translations), put into words when they
+are shown (str()), so one compiled digest renders in each reader's language. Segment and
+option labels stay as counted (the keys releases store, English for the fixed ones such as
+NOT_GIVEN, marked N_) and are put into words by render.py.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
+from babel.dates import format_date
+
+from bot.coding.codebook import Codebook
+from bot.kernel import i18n
+from bot.kernel.i18n import N_, _
 from storage.models import ActionStatus
 
-NOT_GIVEN = "Not given"
+NOT_GIVEN = N_("Not given")
+
+
+@dataclass(frozen=True)
+class Said:
+    """A catalog message (marked N_ where written) and its `{name}` values, said in the
+    language being spoken when shown. Values may be Said or InLanguages themselves."""
+
+    message: str
+    values: tuple[tuple[str, Any], ...] = ()
+
+    def __str__(self) -> str:
+        text = _(self.message)
+        return text.format(**{k: str(v) for k, v in self.values}) if self.values else text
+
+
+def said(message: str, **values: Any) -> Said:
+    return Said(message, tuple(values.items()))
+
+
+@dataclass(frozen=True)
+class InLanguages:
+    """A text with its own translations (a consultation's title, a profile option's label):
+    the one in the language being spoken, else the text as written."""
+
+    text: str
+    translations: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, text: str, translations: Mapping[str, str]) -> InLanguages:
+        return cls(text, tuple(sorted(translations.items())))
+
+    def __str__(self) -> str:
+        return dict(self.translations).get(i18n.current(), self.text)
+
+
+@dataclass(frozen=True)
+class Month:
+    """A month's name (with its year, `with_year`) in the language being spoken."""
+
+    day: date
+    with_year: bool = False
+
+    def __str__(self) -> str:
+        language = i18n.current()
+        locale = "en_GB" if language == "en" else language
+        return format_date(self.day, "MMMM y" if self.with_year else "MMMM", locale=locale)
+
+
+class CodeLabel:
+    """A barrier code's label, read from the codebook when shown (it says it in the language
+    being spoken), not when the digest is compiled."""
+
+    def __init__(self, codebook: Codebook, code: str) -> None:
+        self.codebook, self.code = codebook, code
+
+    def __str__(self) -> str:
+        return self.codebook[self.code].label
+
+    def __repr__(self) -> str:
+        return f"CodeLabel({self.code!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CodeLabel) and other.code == self.code
+
+    def __hash__(self) -> int:
+        return hash(self.code)
+
+
+Text = str | Said | InLanguages | CodeLabel
 
 
 @dataclass
@@ -25,9 +108,19 @@ class SegmentRow:
 @dataclass
 class Dimension:
     key: str
-    label: str
+    label: Text
     rows: list[SegmentRow]
-    note: str | None = None
+    note: Text | None = None
+
+
+@dataclass(frozen=True)
+class ReachGap:
+    """A segment with no responses, or fewer than k, from the people invited."""
+
+    dimension: str  # its dimension's key
+    label: str  # the segment's label, as counted
+    none: bool  # no responses at all (else fewer than k)
+    invited: int
 
 
 @dataclass
@@ -38,7 +131,7 @@ class Participation:
     rate: float | None
     completion_rate: float | None
     dimensions: list[Dimension]
-    reach_gaps: list[str]  # segments with few or no responses, in words
+    reach_gaps: list[ReachGap]  # segments with few or no responses
     organisations_without: list[str]  # named only for coordinators
     organisations_few: int  # registered organisations under k responses (all audiences)
 
@@ -46,7 +139,7 @@ class Participation:
 @dataclass
 class ChoiceCount:
     key: str
-    label: str
+    label: Text
     count: int
     share: float
 
@@ -58,14 +151,14 @@ class ScaleStats:
     sd: float
     min: float | None  # None: fewer than k people gave the lowest value
     max: float | None
-    min_label: str | None = None
-    max_label: str | None = None
+    min_label: Text | None = None
+    max_label: Text | None = None
 
 
 @dataclass
 class QuestionSummary:
     key: str
-    text: str
+    text: Text
     type: str
     answered: int | None  # None: the question is suppressed
     skipped: int | None  # None: held back (fewer than k skipped)
@@ -79,6 +172,7 @@ class QuestionSummary:
     # shown (a condition that would single out a group the digest does not show).
     asked: int | None = None
     branch_withheld: bool = False  # asked of a group too finely cut to show
+    slug: str = ""  # its consultation set, whose translations say it in the reader's language
 
     @property
     def visible(self) -> list[ChoiceCount]:
@@ -89,7 +183,7 @@ class QuestionSummary:
 @dataclass
 class BarrierRow:
     code: str
-    label: str
+    label: Text
     family: str  # external | internal | success
     respondents: int
     share: float
@@ -108,7 +202,7 @@ class Barriers:
     rows: list[BarrierRow]  # barriers shown, most frequent first
     successes: list[BarrierRow]
     hidden_codes: int  # how many codes named by someone are held back
-    compared_with: str | None  # "round 3" / "the previous quarter"
+    compared_with: Text | None  # "round 3" / "the previous quarter"
     # Free-text answers in a language the coder has no cues for, waiting for a coordinator to
     # code them (/review): 0 for none; None for some, but fewer than k (held back).
     awaiting_coding: int | None = 0
@@ -117,7 +211,7 @@ class Barriers:
 @dataclass
 class Quote:
     code: str
-    label: str
+    label: Text
     family: str
     text: str
     language: str | None = None  # the language it was written in (None: not given)
@@ -128,7 +222,7 @@ class ActionItem:
     id: int
     round_id: int
     barrier_code: str | None
-    barrier_label: str | None
+    barrier_label: Text | None
     finding: str
     action: str
     owner: str
@@ -150,9 +244,9 @@ class OrganisationDetail:
 
 @dataclass
 class Digest:
-    title: str
+    title: Text
     partnership: str
-    scope: str  # "Round 4: How well are we working with you?" or "July to September 2026"
+    scope: Text  # "Round 4: How well are we working with you?" or "July to September 2026"
     round_ids: list[int]
     period_start: datetime | None
     period_end: datetime | None
@@ -165,11 +259,14 @@ class Digest:
     quotes: list[Quote]
     actions: list[ActionItem]
     organisation: OrganisationDetail | None = None
-    notes: list[str] = field(default_factory=list)  # what the privacy rules held back
+    notes: list[Text] = field(default_factory=list)  # what the privacy rules held back
     releasable: bool = True  # False: fewer than k responded, participation figures only
     left_out: list[int] = field(default_factory=list)  # rounds a period leaves out (under k)
     # Which version of its form each round asked: "round 4: pulse, version 2".
-    versions: list[str] = field(default_factory=list)
+    versions: list[Text] = field(default_factory=list)
+    # Segment labels as counted -> their words, by dimension (the profile questions' options,
+    # in each language they have: "north" reads North, or Gogledd).
+    segment_names: dict[str, dict[str, InLanguages]] = field(default_factory=dict)
 
     @property
     def open_actions(self) -> list[ActionItem]:
@@ -189,11 +286,11 @@ class Scope:
     """What a digest covers: explicit rounds, with a label and optional period bounds."""
 
     round_ids: tuple[int, ...]
-    label: str
+    label: Text
     start: datetime | None = None
     end: datetime | None = None
     previous: tuple[int, ...] = ()
-    previous_label: str | None = None
+    previous_label: Text | None = None
     period: bool = False  # a quarter: made of its releasable rounds (bot.digests.disclosure)
 
 

@@ -37,26 +37,24 @@ from bot.digests.digest import (
     BarrierRow,
     Barriers,
     ChoiceCount,
+    CodeLabel,
     Dimension,
     OrganisationDetail,
     Participation,
     QuestionSummary,
+    ReachGap,
     ScaleStats,
     SegmentRow,
+    Text,
+    said,
 )
 from bot.digests.figures import OrganisationFigures, QuestionFigures, RoundFigures
 from bot.digests.segments import DIMENSIONS as SEGMENT_DIMENSIONS
+from bot.kernel.i18n import N_
 
-MERGED_LABEL = "Other (merged)"
-DIMENSION_LABELS = {
-    "area": "Area",
-    "size": "Organisation size",
-    "sector": "Sector",
-    "answers_as": "Answering as",
-    "kind": "Organisation type",
-    "channel": "Channel",
-    "language": "Language",
-}
+# A label as counted (a key, as NOT_GIVEN): put into the reader's words when shown.
+MERGED_LABEL = N_("Other (merged)")
+DIMENSION_LABELS = dict(SEGMENT_DIMENSIONS)
 # Dimensions of how people were asked, not of who they are: nobody is "not reached" by one.
 NOT_REACH = frozenset({"channel"})
 # Dimensions shown only with two labels or more: "everyone in English" is no breakdown (the one
@@ -65,6 +63,11 @@ NOT_REACH = frozenset({"channel"})
 SHOWN_FROM_TWO = frozenset({"language"})
 
 T = TypeVar("T")
+
+
+def dimension_label(key: str) -> Text:
+    """A dimension's name, said in the reader's language (an unknown key reads as itself)."""
+    return said(DIMENSION_LABELS[key]) if key in DIMENSION_LABELS else key
 
 
 def safe(count: int, k: int) -> bool:
@@ -229,7 +232,7 @@ class RoundRelease:
     questions: list[QuestionSummary]
     barriers: Barriers
     organisation: OrganisationDetail | None
-    notes: list[str]
+    notes: list[Text]
 
 
 def release_round(
@@ -241,15 +244,20 @@ def release_round(
     organisation_names: Mapping[int, str],
     own_organisation: int | None = None,
     previous: RoundRelease | None = None,
-    previous_label: str | None = None,
+    previous_label: Text | None = None,
 ) -> RoundRelease:
-    notes: list[str] = []
+    notes: list[Text] = []
     releasable = figures.responded >= k
     participation, rows_of = _participation(figures, k, audience, organisation_names, notes)
     if not releasable:
         notes.append(
-            f"Fewer than {k} people answered this round, so only who took part is shown, "
-            "not what they said."
+            said(
+                N_(
+                    "Fewer than {k} people answered this round, so only who took part is "
+                    "shown, not what they said."
+                ),
+                k=k,
+            )
         )
     questions: list[QuestionSummary] = []
     earlier: dict[str, tuple[QuestionFigures, QuestionSummary]] = {}
@@ -261,14 +269,24 @@ def release_round(
         earlier[q.key] = (q, summary)
     if any(q.suppressed or q.merged_hidden or q.merged for q in questions) and releasable:
         notes.append(
-            f"Questions answered by fewer than {k} people are not shown; answer options chosen "
-            f'by fewer than {k} are merged into "{MERGED_LABEL}" or held back.'
+            said(
+                N_(
+                    "Questions answered by fewer than {k} people are not shown; answer "
+                    'options chosen by fewer than {k} are merged into "{merged}" or held back.'
+                ),
+                k=k,
+                merged=said(MERGED_LABEL),
+            )
         )
     if any(q.branch_withheld for q in questions):
         notes.append(
-            "A question asked only after certain earlier answers is shown only when those "
-            "asked it can be counted from figures already shown: here the answers it depends "
-            "on were too few, or combined too finely."
+            said(
+                N_(
+                    "A question asked only after certain earlier answers is shown only when "
+                    "those asked it can be counted from figures already shown: here the "
+                    "answers it depends on were too few, or combined too finely."
+                )
+            )
         )
     barriers = _barriers(figures, k, codebook, releasable, previous, previous_label, notes)
     organisation = None
@@ -301,7 +319,7 @@ def _participation(
     k: int,
     audience: str,
     organisation_names: Mapping[int, str],
-    notes: list[str],
+    notes: list[Text],
 ) -> tuple[Participation, dict[str, dict[str, str]]]:
     responded = f.responded if f.responded >= k else None
     completed = f.completed if responded is not None and safe(f.completed, k) else None
@@ -334,9 +352,8 @@ def _participation(
         atoms.audit(hidden_c, 2, k)
         atoms.released(hidden_c, 2, k)
     dimensions: list[Dimension] = []
-    gaps: list[str] = []
+    gaps: list[ReachGap] = []
     for key, cells, any_merged in tables:
-        label = DIMENSION_LABELS.get(key, key)
         rows: list[SegmentRow] = []
         for lab, (n, r, c), is_merged in cells:
             shown_r = (key, lab) not in hidden_r and (responded is not None or r == 0)
@@ -348,17 +365,23 @@ def _participation(
             )
             rows.append(SegmentRow(lab, n, resp, comp, rate(resp, n), is_merged, 0 < r < k))
             if r < k and lab != NOT_GIVEN and key not in NOT_REACH:
-                words = "no responses" if r == 0 and n >= k else f"fewer than {k} responses"
-                gaps.append(f"{label}: {lab} ({words} from {n} invited)")
+                gaps.append(ReachGap(key, lab, r == 0 and n >= k, n))
         rows.sort(key=lambda s: (s.merged, s.label == NOT_GIVEN, -(s.rate or 0), s.label))
-        note = "Some small segments were merged." if any_merged else None
-        dimensions.append(Dimension(key, label, rows, note))
+        note = said(N_("Some small segments were merged.")) if any_merged else None
+        dimensions.append(Dimension(key, dimension_label(key), rows, note))
     if any(d.note for d in dimensions) or any(
         r.responded is None for d in dimensions for r in d.rows
     ):
         notes.append(
-            f'Segments with fewer than {k} people invited are merged into "{MERGED_LABEL}"; '
-            f"response counts under {k}, and any that would give one away, are not shown."
+            said(
+                N_(
+                    'Segments with fewer than {k} people invited are merged into "{merged}"; '
+                    "response counts under {k}, and any that would give one away, are not "
+                    "shown."
+                ),
+                k=k,
+                merged=said(MERGED_LABEL),
+            )
         )
     responded_by = {org: o.responded for org, o in f.organisations.items()}
     totals = (f.invited, responded, completed)
@@ -371,7 +394,7 @@ def _participation(
 def participation_of(
     totals: tuple[int, int | None, int | None],
     dimensions: list[Dimension],
-    gaps: list[str],
+    gaps: list[ReachGap],
     responded_by: Mapping[int, int],
     k: int,
     audience: str,
@@ -455,6 +478,7 @@ def _question(q: QuestionFigures, k: int, releasable: bool) -> QuestionSummary:
         suppressed=not shown,
         consultation=q.consultation,
         asked=q.asked if shown else None,
+        slug=q.slug,
     )
     if not shown:
         return summary
@@ -513,7 +537,7 @@ def _barriers(
     releasable: bool,
     previous: RoundRelease | None,
     previous_label: str | None,
-    notes: list[str],
+    notes: list[Text],
 ) -> Barriers:
     if not releasable:
         return Barriers(None, [], [], 0, None)
@@ -523,8 +547,13 @@ def _barriers(
     hidden = sum(1 for c, n in f.codes.items() if n and c not in shown)
     if hidden:
         notes.append(
-            f"Barriers and success factors named by fewer than {k} people (or by all but a "
-            f"few) are not shown."
+            said(
+                N_(
+                    "Barriers and success factors named by fewer than {k} people (or by all "
+                    "but a few) are not shown."
+                ),
+                k=k,
+            )
         )
     return Barriers(
         base=f.responded,
@@ -550,7 +579,7 @@ def code_rows(
     rows = [
         BarrierRow(
             code,
-            codebook[code].label,
+            CodeLabel(codebook, code),
             codebook[code].family,
             n,
             n / base if base else 0.0,

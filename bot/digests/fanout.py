@@ -15,7 +15,9 @@ from bot.digests.compile import compile_digest, prepare
 from bot.digests.digest import Digest, DigestError, Scope
 from bot.digests.render import chart_pngs, render_chart_caption, render_html, render_telegram
 from bot.digests.scopes import quarter_scope, round_scope
+from bot.kernel import i18n
 from bot.kernel.context import AppContext
+from bot.kernel.i18n import _
 from bot.kernel.people import find_participant, may_be_messaged, role_of
 from bot.kernel.reply import OutgoingMessage
 from bot.outbox.payloads import PURGED, document_payload, photo_payload
@@ -85,22 +87,26 @@ def scope_for(
         scope = quarter_scope(session, ctx.settings, now or ctx.clock.now())
         allowed = tuple(r for r in scope.round_ids if r in visible)
         if not allowed:
-            raise DigestError("You were not part of any round that closed in that quarter.")
+            raise DigestError(_("You were not part of any round that closed in that quarter."))
         previous = tuple(r for r in scope.previous if r in visible)
         return Scope(
             allowed, scope.label, scope.start, scope.end, previous, scope.previous_label, True
         )
     if argument == "":
         if not visible:
-            raise DigestError("No round you can see has closed yet.")
+            raise DigestError(_("No round you can see has closed yet."))
         return round_scope(session, visible[-1])
     if not argument.isdigit() or len(argument) > 9:
-        raise DigestError("Send /digest, /digest followed by a round number, or /digest quarter.")
+        raise DigestError(
+            _("Send /digest, /digest followed by a round number, or /digest quarter.")
+        )
     round_id = int(argument)
     if round_id not in visible:
         # Same answer for "no such round" and "not yours": round numbers are not a secret
         # worth probing for, but nothing is gained by telling them apart either.
-        raise DigestError(f"Round {round_id} is not closed, or it is not one you can see.")
+        raise DigestError(
+            _("Round {round} is not closed, or it is not one you can see.").format(round=round_id)
+        )
     return round_scope(session, round_id)
 
 
@@ -150,32 +156,32 @@ def round_recipients(session: Session, round_id: int) -> list[Participant]:
 
 @dataclass
 class _Copy:
-    """One audience's rendering of a round's digest, shared by everyone who gets that copy."""
+    """One audience's rendering of a round's digest in one language, shared by everyone who
+    gets that copy."""
 
     parts: list[str]
     photos: dict[str, dict[str, Any]]  # chart name -> photo payload
     html: bytes
+    caption: str  # the HTML file's
 
 
 class _Copies:
-    """Each audience's copy of a round's digest, rendered once and shared (charts are drawn
-    once for all the copies)."""
+    """Each audience's copy of a round's digest in each reader's language: compiled once per
+    audience (a compiled digest is in no language), rendered once per language, and shared
+    (charts are drawn once per language for all the copies)."""
 
     def __init__(self, session: Session, ctx: AppContext, round_id: int) -> None:
         self.session, self.ctx, self.round_id = session, ctx, round_id
         self.scope = round_scope(session, round_id)
         self.codebook = codebook_for(ctx.settings, ctx.loaded)
         self.now = ctx.clock.now()
-        self._copies: dict[tuple[str, int | None], _Copy] = {}
+        self._digests: dict[tuple[str, int | None], Digest] = {}
+        self._copies: dict[tuple[str, int | None, str], _Copy] = {}
         self._charts: dict[str, bytes | None] = {}
 
-    def items(self, person: Participant) -> list[tuple[str, OutgoingMessage | dict[str, Any]]]:
-        """(dedupe key, message) of everything this person gets: the Telegram messages, the
-        charts as photos (only those the HTML file shows, so none under k), the HTML file."""
-        audience = "coordinator" if person.role == Role.COORDINATOR else "lead"
-        org = person.organisation_id if audience == "lead" else None
-        if (audience, org) not in self._copies:
-            digest = compile_digest(
+    def _digest(self, audience: str, org: int | None) -> Digest:
+        if (audience, org) not in self._digests:
+            self._digests[(audience, org)] = compile_digest(
                 self.session,
                 self.ctx.settings,
                 self.scope,
@@ -184,16 +190,36 @@ class _Copies:
                 codebook=self.codebook,
                 now=self.now,
             )
+        return self._digests[(audience, org)]
+
+    def _copy(self, audience: str, org: int | None, language: str) -> _Copy:
+        key = (audience, org, language)
+        if key not in self._copies:
+            digest = self._digest(audience, org)
             renderer = self.ctx.renderer
-            self._copies[(audience, org)] = _Copy(
-                parts=render_telegram(digest, renderer),
-                photos={
-                    name: photo_payload(png, caption=render_chart_caption(digest, renderer, name))
-                    for name, png in chart_pngs(digest, self._charts).items()
-                },
-                html=render_html(digest, renderer, chart_cache=self._charts).encode("utf-8"),
-            )
-        copy = self._copies[(audience, org)]
+            with i18n.speaking(language):
+                self._copies[key] = _Copy(
+                    parts=render_telegram(digest, renderer),
+                    photos={
+                        name: photo_payload(
+                            png, caption=render_chart_caption(digest, renderer, name)
+                        )
+                        for name, png in chart_pngs(digest, self._charts).items()
+                    },
+                    html=render_html(digest, renderer, chart_cache=self._charts).encode("utf-8"),
+                    caption=_("The full digest, with charts, to open or print."),
+                )
+        return self._copies[key]
+
+    def items(self, person: Participant) -> list[tuple[str, OutgoingMessage | dict[str, Any]]]:
+        """(dedupe key, message) of everything this person gets, in their language: the
+        Telegram messages, the charts as photos (only those the HTML file shows, so none under
+        k), the HTML file."""
+        audience = "coordinator" if person.role == Role.COORDINATOR else "lead"
+        org = person.organisation_id if audience == "lead" else None
+        languages = self.ctx.settings.partnership.languages
+        language = person.language if person.language in languages else languages[0]
+        copy = self._copy(audience, org, language)
         base = f"digest:{self.round_id}:{person.id}"
         items: list[tuple[str, OutgoingMessage | dict[str, Any]]] = [
             (f"{base}:{i}", OutgoingMessage(text, disable_notification=i > 0))
@@ -203,9 +229,9 @@ class _Copies:
             (f"{base}:chart:{name}", {**photo, "disable_notification": True})
             for name, photo in copy.photos.items()
         ]
-        caption = "The full digest, with charts, to open or print."
         name = f"digest-round-{self.round_id}.html"
-        items.append((f"{base}:file", document_payload(name, content=copy.html, caption=caption)))
+        document = document_payload(name, content=copy.html, caption=copy.caption)
+        items.append((f"{base}:file", document))
         return items
 
 

@@ -18,22 +18,26 @@ from bot.digests.digest import (
     OrganisationDetail,
     Participation,
     QuestionSummary,
+    ReachGap,
     SegmentRow,
+    Text,
+    said,
 )
 from bot.digests.disclosure import (
-    DIMENSION_LABELS,
     MERGED_LABEL,
     NOT_REACH,
     SHOWN_FROM_TWO,
     RoundRelease,
     awaiting_shown,
     code_rows,
+    dimension_label,
     participation_of,
     rate,
     scale_stats,
 )
 from bot.digests.figures import OrganisationFigures, QuestionFigures, RoundFigures
 from bot.digests.segments import CHAT_LABEL
+from bot.kernel.i18n import N_
 
 
 def release_period(
@@ -45,7 +49,7 @@ def release_period(
     organisation_names: Mapping[int, str],
     own_organisation: int | None = None,
     previous: RoundRelease | None = None,
-    previous_label: str | None = None,
+    previous_label: Text | None = None,
 ) -> RoundRelease:
     """The period made of the rounds releasable on their own (the others are left out, and
     said to be), each figure shown only where every round showed its part."""
@@ -61,13 +65,15 @@ def release_period(
         codes=_sum_dicts(r.figures.codes for r in kept),
         quotes=[q for r in kept for q in r.figures.quotes],
     )
-    notes: list[str] = []
+    notes: list[Text] = []
     left_out = [r.figures.round_id for r in rounds if not r.releasable]
     if left_out:
         notes.append(
-            f"Rounds with fewer than {k} respondents are left out of the period: "
-            + ", ".join(str(i) for i in left_out)
-            + "."
+            said(
+                N_("Rounds with fewer than {k} respondents are left out of the period: {rounds}."),
+                k=k,
+                rounds=", ".join(str(i) for i in left_out),
+            )
         )
     participation, rows_of = _period_participation(kept, figures, k, audience, organisation_names)
     questions = _period_questions(kept, k)
@@ -82,8 +88,13 @@ def release_period(
     hidden = sum(1 for c, n in figures.codes.items() if n and c not in shown_everywhere)
     if hidden or any(q.suppressed or q.merged_hidden or q.merged for q in questions):
         notes.append(
-            "A figure is shown for the period only where each of its rounds showed its own "
-            f"part, so nothing under {k} can be worked out by comparing them."
+            said(
+                N_(
+                    "A figure is shown for the period only where each of its rounds showed its "
+                    "own part, so nothing under {k} can be worked out by comparing them."
+                ),
+                k=k,
+            )
         )
     # The period's sum only when every round showed its own: else it less the others shown
     # would give away the one held back.
@@ -156,7 +167,7 @@ def _period_participation(
     completed = figures.completed if kept and completed_all else None
     dimensions: list[Dimension] = []
     rows_of: dict[str, dict[str, str]] = {}
-    gaps: list[str] = []
+    gaps: list[ReachGap] = []
     keys = list(dict.fromkeys(key for r in kept for key in r.figures.segments))
     for key in keys:
         totals: dict[str, list[int]] = {}
@@ -185,8 +196,7 @@ def _period_participation(
                 for i, x in enumerate((n, resp, comp)):
                     rest[i] += x
             if resp < k and label != NOT_GIVEN and key not in NOT_REACH:
-                words = "no responses" if resp == 0 and n >= k else f"fewer than {k} responses"
-                gaps.append(f"{DIMENSION_LABELS.get(key, key)}: {label} ({words} from {n} invited)")
+                gaps.append(ReachGap(key, label, resp == 0 and n >= k, n))
         if rest_labels:
             # The rest is the total less the rows shown: already known, so shown.
             shown_c = all(row.completed is not None for row in rows) and completed is not None
@@ -201,10 +211,10 @@ def _period_participation(
                 )
             )
         rows.sort(key=lambda s: (s.merged, s.label == NOT_GIVEN, -(s.rate or 0), s.label))
-        note = "Some segments were merged." if rest_labels else None
+        note = said(N_("Some segments were merged.")) if rest_labels else None
         if key in SHOWN_FROM_TWO and len(totals) < 2:
             continue
-        dimensions.append(Dimension(key, DIMENSION_LABELS.get(key, key), rows, note))
+        dimensions.append(Dimension(key, dimension_label(key), rows, note))
     totals = (figures.invited, figures.responded if kept else None, completed)
     participation = participation_of(
         totals, dimensions, gaps, _sum_org_responded(kept), k, audience, organisation_names
@@ -242,6 +252,7 @@ def _period_question(
         suppressed=True,
         consultation=latest.consultation,
         branch_withheld=any(s.branch_withheld for s in summaries),
+        slug=latest.slug,
     )
     if any(s.suppressed or s.answered is None for s in summaries):
         return summary

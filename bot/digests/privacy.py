@@ -16,6 +16,11 @@ _URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<!\w)@\w{3,}")
 _SPACES = re.compile(r"\s+")
 
+# What replaces what is removed, in one form whatever the reader's language: a quote is
+# scrubbed once, when its round is published, and stored so (bot.digests.published), so a
+# placeholder is part of the stored text, as the person's own words around it are (which stay
+# in their language too). Translating it at render would mean finding it again in stored text,
+# and a quote whose words a reader's language does not share is shown as written anyway.
 NAME_REMOVED = "[name removed]"
 ADDRESS_REMOVED = "[address removed]"
 POSTCODE_REMOVED = "[postcode removed]"

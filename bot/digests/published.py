@@ -21,6 +21,7 @@ from bot.digests.figures import OrganisationFigures, QuoteCandidate, RoundFigure
 from bot.digests.questions import question_counts
 from bot.digests.quotes import quote_candidates
 from bot.digests.segments import participation_cells
+from bot.kernel.i18n import _
 from storage.models import Release, Round, RoundStatus
 
 
@@ -111,7 +112,9 @@ def released_figures(
     missing = [i for i in ids if i not in found]
     if missing and not missing_ok:
         raise DigestError(
-            f"Round {missing[0]} has not closed yet: its digest is published when it closes."
+            _("Round {round} has not closed yet: its digest is published when it closes.").format(
+                round=missing[0]
+            )
         )
     return found
 

@@ -3,6 +3,10 @@ embedded charts, Markdown, a CSV of anonymised answers, and chart PNGs.
 
 Every answer text reaching a template is escaped by Jinja2's autoescape (HTML) or by the `md`
 filter (Markdown); CSV cells that a spreadsheet would run as formulas are neutralised.
+
+A digest is rendered in the language being spoken (i18n.speaking around each reader's copy):
+the templates' words through gettext, and the digest's own (bot.digests.digest.Said, labels
+as counted) put into words here, so one compiled digest renders in every language.
 """
 
 from __future__ import annotations
@@ -15,14 +19,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from babel.lists import format_list
+from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
 from bot.coding.codebook import Codebook, primary_language
 from bot.digests.answers_csv import write_csv
-from bot.digests.digest import Digest, Scope
-from bot.digests.disclosure import MERGED_LABEL
+from bot.digests.barriers import FAMILY_LABELS, FAMILY_NAMES
+from bot.digests.digest import ActionItem, Digest, ReachGap, ScaleStats, Scope
+from bot.digests.disclosure import MERGED_LABEL, dimension_label
 from bot.digests.segments import language_label
+from bot.kernel import i18n
 from bot.kernel.config import Settings
+from bot.kernel.i18n import N_, _, ngettext
 from bot.kernel.render import TELEGRAM_LIMIT, Renderer
 
 log = logging.getLogger(__name__)
@@ -32,12 +41,48 @@ if TYPE_CHECKING:
 
 FAMILY_COLOURS = {"external": "#1f5f8b", "internal": "#d9822b", "success": "#3a8a4f"}
 FORMATS = ("tg", "html", "md", "csv")
-# What digests are written in (templates/digest/): a quote in another language is marked.
-DIGEST_LANGUAGE = "en"
 CHART_TITLES = {
-    "barriers": "Barriers named: external against internal",
-    "response": "Who we heard from: response rate by segment",
+    "barriers": N_("Barriers named: external against internal"),
+    "response": N_("Who we heard from: response rate by segment"),
 }
+
+
+# --------------------------------------------------------------------------- words
+
+
+def words(value: Any) -> str:
+    """A digest's text in the language being spoken: a label as counted (a key such as
+    "Not given", or "Yes") through the catalog, which leaves a name or a typed value as it
+    is; anything else (Said, a set's own translations, a code's label) says itself."""
+    return _(value) if isinstance(value, str) else str(value)
+
+
+def segment_label(digest: Digest, dimension: str, label: str) -> str:
+    """A segment's label as counted, in words: a profile option's label in the reader's
+    language ("north", or an organisation's "North": North, or Gogledd), else through the
+    catalog ("Not given")."""
+    named = digest.segment_names.get(dimension, {}).get(label.lower())
+    return str(named) if named is not None else _(label)
+
+
+def reach_gap(digest: Digest, gap: ReachGap) -> str:
+    """A reach gap in words: "Area: East (no responses from 6 invited)"."""
+    values = {
+        "dimension": words(dimension_label(gap.dimension)),
+        "segment": segment_label(digest, gap.dimension, gap.label),
+        "invited": gap.invited,
+        "k": digest.k,
+    }
+    if gap.none:
+        return _("{dimension}: {segment} (no responses from {invited} invited)").format(**values)
+    return _("{dimension}: {segment} (fewer than {k} responses from {invited} invited)").format(
+        **values
+    )
+
+
+def family_name(family: str) -> str:
+    """A code family's short name ("external"), in words."""
+    return _(FAMILY_NAMES[family]) if family in FAMILY_NAMES else family
 
 
 # --------------------------------------------------------------------------- templates
@@ -48,8 +93,10 @@ def _signed_pp(change: float | None) -> str:
         return ""
     points = round(change * 100)
     if points == 0:
-        return "no change"
-    return f"{'+' if points > 0 else '−'}{abs(points)} pt{'s' if abs(points) != 1 else ''}"
+        return _("no change")
+    sign = "+" if points > 0 else "−"
+    n = abs(points)
+    return ngettext("{sign}{n} pt", "{sign}{n} pts", n).format(sign=sign, n=n)
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
@@ -68,38 +115,73 @@ def _prepare(renderer: Renderer) -> Renderer:
     return renderer
 
 
-def _context(digest: Digest) -> dict[str, Any]:
+def _context(digest: Digest, renderer: Renderer) -> dict[str, Any]:
     barriers = digest.barriers
+
+    def listed(items: list[str]) -> Markup:
+        """Items (already escaped) as a list in words: "a, b and c", "a, b a c"."""
+        return Markup(format_list([str(escape(i)) for i in items], locale=renderer.locale))
 
     def cell(value: int | None, small: bool = False) -> str:
         """A count as shown: the number, or why it is held back."""
         if value is not None:
             return str(value)
-        return f"fewer than {digest.k}" if small else "not shown"
+        return _("fewer than {k}").format(k=digest.k) if small else _("not shown")
 
     return {
         "d": digest,
-        "external": [r for r in barriers.rows if r.family == "external"],
-        "internal": [r for r in barriers.rows if r.family == "internal"],
-        "merged_label": MERGED_LABEL,
+        "families": [
+            (_(FAMILY_LABELS[family]), [r for r in barriers.rows if r.family == family])
+            for family in ("external", "internal")
+        ],
+        "merged_label": _(MERGED_LABEL),
         "quotes_by_code": _quotes_by_code(digest),
         "cell": cell,
+        "words": words,
+        "segment": lambda dimension, label: segment_label(digest, dimension, label),
+        "gap": lambda g: reach_gap(digest, g),
+        "family": family_name,
+        "spread": _spread,
+        "action_status": _action_status,
+        "listed": listed,
+        "language": i18n.current(),
     }
 
 
+def _spread(scale: ScaleStats) -> str:
+    """A scale's spread, with its lowest and highest values when shown: "sd 1.2, lowest 1"."""
+    parts = [_("sd {sd}").format(sd=f"{scale.sd:.1f}")]
+    if scale.min is not None:
+        parts.append(_("lowest {value}").format(value=f"{scale.min:g}"))
+    if scale.max is not None:
+        parts.append(_("highest {value}").format(value=f"{scale.max:g}"))
+    return ", ".join(parts)
+
+
+ACTION_STATUSES = {"open": N_("open"), "done": N_("done"), "dropped": N_("dropped")}
+
+
+def _action_status(action: ActionItem) -> str:
+    if action.overdue:
+        return _("overdue")
+    return _(ACTION_STATUSES[action.status]) if action.status in ACTION_STATUSES else action.status
+
+
 def _quotes_by_code(digest: Digest) -> list[tuple[str, str, list[tuple[str, str | None]]]]:
-    """(code label, family, [(quote, its language's name when not the digest's)]) per code."""
+    """(code label, family, [(quote, its language's name when not the reader's)]) per code.
+    Quotes stay in the language they were written in."""
     grouped: dict[str, tuple[str, str, list[tuple[str, str | None]]]] = {}
+    reading = primary_language(i18n.current())
     for q in digest.quotes:
-        other = q.language and primary_language(q.language) != DIGEST_LANGUAGE
+        other = q.language and primary_language(q.language) != reading
         marker = language_label(q.language) if q.language and other else None
-        grouped.setdefault(q.code, (q.label, q.family, []))[2].append((q.text, marker))
+        grouped.setdefault(q.code, (str(q.label), q.family, []))[2].append((q.text, marker))
     return [(label, family, texts) for label, family, texts in grouped.values()]
 
 
 def render_telegram(digest: Digest, renderer: Renderer) -> list[str]:
     """The digest as Telegram HTML messages, each under 4096 characters, tags never broken."""
-    text = _prepare(renderer).render("digest/telegram.html", **_context(digest))
+    text = _prepare(renderer).render("digest/telegram.html", **_context(digest, renderer))
     return split_html(text, TELEGRAM_LIMIT)
 
 
@@ -116,7 +198,9 @@ def render_html(
         name: base64.b64encode(png).decode("ascii")
         for name, png in (chart_pngs(digest, chart_cache) if charts else {}).items()
     }
-    return _prepare(renderer).render("digest/report.html", images=images, **_context(digest))
+    return _prepare(renderer).render(
+        "digest/report.html", images=images, **_context(digest, renderer)
+    )
 
 
 def chart_pngs(digest: Digest, cache: dict[str, bytes | None] | None = None) -> dict[str, bytes]:
@@ -126,14 +210,14 @@ def chart_pngs(digest: Digest, cache: dict[str, bytes | None] | None = None) -> 
 
     Drawing a chart costs far more than the rest of a digest, and every lead's copy of a round
     shows the same partnership-wide charts: pass one `cache` dict for all the copies and each
-    distinct chart is drawn once (keyed by the figures it shows)."""
+    distinct chart is drawn once (keyed by the figures it shows and the language it is in)."""
     cache = {} if cache is None else cache
     pngs: dict[str, bytes] = {}
     for name, draw, data in (
         ("barriers", chart_barriers, digest.barriers),
         ("response", chart_response_rates, digest.participation.dimensions),
     ):
-        key = f"{name}:{digest.k}:{data!r}"
+        key = f"{name}:{i18n.current()}:{digest.k}:{data!r}"
         if key not in cache:
             cache[key] = draw(digest)
         png = cache[key]
@@ -144,11 +228,11 @@ def chart_pngs(digest: Digest, cache: dict[str, bytes | None] | None = None) -> 
 
 def render_chart_caption(digest: Digest, renderer: Renderer, name: str) -> str:
     """A chart photo's caption (Telegram HTML, well under the 1,024-character limit)."""
-    return renderer.render("digest/chart_caption.html", title=CHART_TITLES[name], d=digest)
+    return renderer.render("digest/chart_caption.html", title=_(CHART_TITLES[name]), d=digest)
 
 
 def render_markdown(digest: Digest, renderer: Renderer) -> str:
-    return _prepare(renderer).render("digest/report.md", **_context(digest)) + "\n"
+    return _prepare(renderer).render("digest/report.md", **_context(digest, renderer)) + "\n"
 
 
 # --------------------------------------------------------------------------- splitting
@@ -265,14 +349,11 @@ def chart_response_rates(digest: Digest) -> bytes | None:
     notes: list[str] = []
     for dim in digest.participation.dimensions:
         for row in dim.rows:
-            labels.append(f"{dim.label}: {row.label}")
+            labels.append(f"{words(dim.label)}: {segment_label(digest, dim.key, row.label)}")
             rates.append((row.rate or 0.0) * 100)
-            held = f"fewer than {digest.k}" if row.small else "not shown"
-            notes.append(
-                f"{row.rate:.0%} of {row.invited}"
-                if row.rate is not None
-                else f"{held} of {row.invited}"
-            )
+            held = _("fewer than {k}").format(k=digest.k) if row.small else _("not shown")
+            shown = f"{row.rate:.0%}" if row.rate is not None else held
+            notes.append(_("{share} of {invited}").format(share=shown, invited=row.invited))
     if not labels:
         return None
     fig, ax = _figure(7.5, 0.32 * len(labels) + 1.2)
@@ -281,10 +362,10 @@ def chart_response_rates(digest: Digest) -> bytes | None:
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlim(0, 118)  # room for the bar labels beyond 100%
     ax.set_xticks(range(0, 101, 20))
-    ax.set_xlabel("Responded (% of people invited)")
+    ax.set_xlabel(_("Responded (% of people invited)"))
     for yy, rate, note in zip(y, rates, notes, strict=True):
         ax.text(rate + 1, yy, note, va="center", fontsize=7, color="#333333")
-    ax.set_title(CHART_TITLES["response"], fontsize=10, loc="left")
+    ax.set_title(_(CHART_TITLES["response"]), fontsize=10, loc="left")
     ax.spines[["top", "right"]].set_visible(False)
     return _figure_png(fig)
 
@@ -296,7 +377,7 @@ def chart_barriers(digest: Digest) -> bytes | None:
     if not rows:
         return None
     ordered = sorted(rows, key=lambda r: (r.family != "external", -r.share))
-    labels = [r.label for r in ordered]
+    labels = [words(r.label) for r in ordered]
     shares = [r.share * 100 for r in ordered]
     colours = [FAMILY_COLOURS.get(r.family, "#777777") for r in ordered]
     fig, ax = _figure(7.5, 0.36 * len(rows) + 1.3)
@@ -308,23 +389,27 @@ def chart_barriers(digest: Digest) -> bytes | None:
     top = max(shares) * 1.25 + 5
     ax.set_xlim(0, top)  # room for the bar labels
     ax.set_xticks(range(0, int(min(top, 100)) + 1, 20))  # no ticks past 100%
-    ax.set_xlabel(f"% of {digest.barriers.base} respondents")
+    ax.set_xlabel(_("% of {base} respondents").format(base=digest.barriers.base))
     for yy, share in zip(y, shares, strict=True):
         ax.text(share + 0.8, yy, f"{share:.0f}%", va="center", fontsize=7)
     ax.legend(
         handles=[
             patches.Patch(
-                color=FAMILY_COLOURS["external"], label="External (how public bodies work)"
+                color=FAMILY_COLOURS["external"], label=_("External (how public bodies work)")
             ),
             patches.Patch(
-                color=FAMILY_COLOURS["internal"], label="Internal (the group's own means)"
+                color=FAMILY_COLOURS["internal"], label=_("Internal (the group's own means)")
             ),
         ],
         fontsize=7,
-        loc="lower right",
+        # Below the axis, side by side: a legend over the bars hid a bar's share, and its
+        # words are longer in some languages than in others.
+        loc="upper left",
+        bbox_to_anchor=(0.0, -0.16 - 0.6 / (len(rows) + 3)),
+        ncol=2,
         frameon=False,
     )
-    ax.set_title(CHART_TITLES["barriers"], fontsize=10, loc="left")
+    ax.set_title(_(CHART_TITLES["barriers"]), fontsize=10, loc="left")
     ax.spines[["top", "right"]].set_visible(False)
     return _figure_png(fig)
 

@@ -9,24 +9,32 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.digests.digest import DigestError, Scope
+from bot.digests.digest import DigestError, InLanguages, Month, Said, Scope, said
 from bot.kernel.config import Settings
+from bot.kernel.i18n import N_, _
 from storage.models import Consultation, Round, RoundStatus
 
 
 def round_scope(session: Session, round_id: int) -> Scope:
     round_ = session.get(Round, round_id)
     if round_ is None:
-        raise DigestError(f"There is no round {round_id}.")
+        raise DigestError(_("There is no round {round}.").format(round=round_id))
     consultation = round_.consultation
     previous = previous_round(session, round_)
+    # The set's own translations of its title, so each reader reads it in theirs.
+    translations = {
+        language: texts["title"]
+        for language, texts in ((consultation.spec or {}).get("translations") or {}).items()
+        if texts.get("title")
+    }
+    title = InLanguages.of(consultation.title, translations)
     return Scope(
         round_ids=(round_.id,),
-        label=f"Round {round_.id}: {consultation.title}",
+        label=said(N_("Round {round}: {title}"), round=round_.id, title=title),
         start=round_.opened_at or round_.opens_at,
         end=round_.closed_at or round_.closes_at,
         previous=(previous.id,) if previous else (),
-        previous_label=f"round {previous.id}" if previous else None,
+        previous_label=said(N_("round {round}"), round=previous.id) if previous else None,
     )
 
 
@@ -86,13 +94,13 @@ def quarter_scope(session: Session, settings: Settings, moment: datetime) -> Sco
                 start=start,
                 end=end,
                 previous=tuple(_closed_rounds_between(session, p_start, p_end)),
-                previous_label="the previous quarter",
+                previous_label=said(N_("the previous quarter")),
                 period=True,
             )
-    raise DigestError("No round has closed this quarter or last quarter.")
+    raise DigestError(_("No round has closed this quarter or last quarter."))
 
 
-def _quarter_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
-    first = start.astimezone(zone)
-    last = (end - timedelta(seconds=1)).astimezone(zone)
-    return f"{first:%B} to {last:%B %Y}"
+def _quarter_label(start: datetime, end: datetime, zone: ZoneInfo) -> Said:
+    first = start.astimezone(zone).date()
+    last = (end - timedelta(seconds=1)).astimezone(zone).date()
+    return said(N_("{first} to {last}"), first=Month(first), last=Month(last, with_year=True))

@@ -16,24 +16,28 @@ from sqlalchemy import JSON, ColumnElement, Text, case, cast, exists, func, or_,
 from sqlalchemy.orm import Session
 
 from bot.digests.digest import NOT_GIVEN
+from bot.kernel.i18n import N_
 from storage.models import CHAT, Answer, Invitation, InvitationStatus, Organisation
 
 # Channel and then language come last: releases published before them have the others' labels
 # only, in this order (see figures.RoundFigures.from_json and OLD_RELEASE_LABELS).
 DIMENSIONS: tuple[tuple[str, str], ...] = (
-    ("area", "Area"),
-    ("size", "Organisation size"),
-    ("sector", "Sector"),
-    ("answers_as", "Answering as"),
-    ("kind", "Organisation type"),
-    ("channel", "Channel"),
-    ("language", "Language"),
+    ("area", N_("Area")),
+    ("size", N_("Organisation size")),
+    ("sector", N_("Sector")),
+    ("answers_as", N_("Answering as")),
+    ("kind", N_("Organisation type")),
+    ("channel", N_("Channel")),
+    ("language", N_("Language")),
 )
-ANSWERS_AS_LABELS = {"organisation": "An organisation", "service_user": "A service user"}
+# Segment labels as counted and stored in releases: English keys, marked N_ and put into the
+# reader's words when a digest is rendered (bot.digests.render), so a release published in one
+# language reads in every other.
+ANSWERS_AS_LABELS = {"organisation": N_("An organisation"), "service_user": N_("A service user")}
 CHANNEL_LABELS = {
-    CHAT: "Chat",
-    "paper": "Paper",
-    "event": "Event",
+    CHAT: N_("Chat"),
+    "paper": N_("Paper"),
+    "event": N_("Event"),
     "kobo": "KoboToolbox",
     "odk": "ODK",
 }

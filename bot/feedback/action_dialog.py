@@ -131,7 +131,7 @@ def _finding_screen(
     top = digest.barriers.rows[:TOP_CODES]
     dialogs.advance(state, "code", d.now, round_id=round_.id, codes=[r.code for r in top])
     token = state.data["token"]
-    buttons = [[Button(r.label[:48], f"{PREFIX}:{token}:code:{i}")] for i, r in enumerate(top)]
+    buttons = [[Button(str(r.label)[:48], f"{PREFIX}:{token}:code:{i}")] for i, r in enumerate(top)]
     return OutgoingMessage(
         d.say("finding", round=round_, rows=top, k=digest.k),
         rows(*buttons, [d.button(state, "other_finding", "code", "other")], d.cancel(state)),

@@ -21,6 +21,7 @@ from bot.outbox.queue import enqueue
 from storage.models import (
     Action,
     ActionStatus,
+    Consultation,
     Invitation,
     InvitationStatus,
     Participant,
@@ -151,6 +152,12 @@ def took_part(round_id: int) -> object:
     )
 
 
+def _title_in(consultation: Consultation, language: str) -> str:
+    """The set's title in `language` when the set has it (its own translations)."""
+    texts = ((consultation.spec or {}).get("translations") or {}).get(language) or {}
+    return str(texts.get("title") or consultation.title)
+
+
 def publish_feedback(
     session: Session,
     renderer: Renderer,
@@ -173,19 +180,19 @@ def publish_feedback(
     )
     if not actions:
         raise FeedbackError("no_actions", round_id=round_id)
-    texts: dict[str | None, str] = {}
+    said: dict[str | None, str] = {}
 
-    def said_in(language: str | None) -> str:
-        """The message in the language of the person it goes to, not the coordinator's."""
-        if language not in texts:
+    def text_in(language: str | None) -> str:
+        """The message in `language` (None: the default), rendered once per language."""
+        if language not in said:
             with i18n.speaking(language):
-                texts[language] = renderer.render(
+                said[language] = renderer.render(
                     "digest/feedback.html",
                     partnership=partnership,
-                    title=round_.consultation.title,
+                    title=_title_in(round_.consultation, i18n.current()),
                     actions=actions,
                 )
-        return texts[language]
+        return said[language]
 
     people = list(
         session.execute(
@@ -204,7 +211,7 @@ def publish_feedback(
         if enqueue(
             session,
             chat_id=chat_id,
-            message=OutgoingMessage(said_in(language)),
+            message=OutgoingMessage(text_in(language)),
             kind="feedback",
             not_before=now,
             participant_id=participant_id,

@@ -12,6 +12,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from bot.consultations.profile import load_profile_questions
 from bot.kernel import i18n
 from bot.kernel.audit import record
 from bot.kernel.context import AppContext
@@ -29,7 +30,7 @@ from bot.participation.invites import (
     invite_label,
 )
 from bot.participation.presses import ConsentPress, LanguagePress, ProfilePress, SwitchPress
-from bot.participation.profile import counted, load_profile_questions, next_question, set_answer
+from bot.participation.profile import counted, next_question, set_answer
 from storage.models import Invite, Participant, ParticipantStatus, Role
 
 log = logging.getLogger(__name__)
@@ -224,7 +225,7 @@ def handle_press(
     option = question.options[press.option_index]
     set_answer(participant, question, option)
     text = ctx.renderer.render(
-        T + "profile_answered.html", question=question.text, answer=option.label
+        T + "profile_answered.html", question=question.local_text, answer=option.local_label
     )
     out = Reply(toast="", edit=OutgoingMessage(text))
     return _ask_profile(ctx, participant, out, after=press.question_index, joining=press.joining)
@@ -384,7 +385,12 @@ def _ask_profile(
             ),
             buttons=rows(
                 *[
-                    [Button(("✓ " if o.id == current else "") + o.label, f"pf:{index}:{i}{suffix}")]
+                    [
+                        Button(
+                            ("✓ " if o.id == current else "") + o.local_label,
+                            f"pf:{index}:{i}{suffix}",
+                        )
+                    ]
                     for i, o in enumerate(question.options)
                 ]
             ),

@@ -1,51 +1,16 @@
-"""The deployment's profile questions (templates/profile.toml): asked after joining and with
-/profile, stored in Participant.profile, and copied into each invitation's segment."""
+"""The deployment's profile questions (templates/profile.toml, read by
+bot.consultations.profile): asked after joining and with /profile, stored in
+Participant.profile, and copied into each invitation's segment."""
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
+from bot.consultations.profile import ProfileOption, ProfileQuestion
 from storage.models import Participant
 
-PROFILE_FILE = "profile.toml"
 # Organisation columns a profile answer may fill in when the organisation has none yet.
 ORGANISATION_FIELDS = ("area", "size", "sector", "kind")
-
-
-@dataclass(frozen=True)
-class ProfileOption:
-    id: str
-    label: str
-
-
-@dataclass(frozen=True)
-class ProfileQuestion:
-    key: str
-    text: str
-    options: tuple[ProfileOption, ...]
-    only_for: str | None = None
-
-
-@lru_cache(maxsize=8)
-def load_profile_questions(templates: Path) -> tuple[ProfileQuestion, ...]:
-    path = templates / PROFILE_FILE
-    if not path.exists():
-        return ()
-    with path.open("rb") as handle:
-        data: dict[str, Any] = tomllib.load(handle)
-    questions = []
-    for raw in data.get("questions", [])[:3]:  # more than three is no longer "quick"
-        options = tuple(ProfileOption(str(o["id"]), str(o["label"])[:40]) for o in raw["options"])
-        if not 2 <= len(options) <= 8:
-            raise ValueError(f"{path}: profile question {raw['key']!r} needs 2-8 options")
-        questions.append(
-            ProfileQuestion(str(raw["key"]), str(raw["text"]), options, raw.get("only_for"))
-        )
-    return tuple(questions)
 
 
 def applies(question: ProfileQuestion, participant: Participant, *, joining: bool) -> bool:

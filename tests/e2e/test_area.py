@@ -15,6 +15,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.consultations.profile import load_profile_questions
+from bot.kernel.config import REPO_ROOT
 from bot.kernel.context import AppContext
 from bot.rounds.events import run_due_events
 from bot.rounds.services import round_services
@@ -28,6 +30,7 @@ from tests.support.harness import BotHarness
 
 COORDINATOR = 900  # an admin in the test settings
 AREAS = ("centre", "east", "north", "south", "west")
+TEMPLATES = REPO_ROOT / "templates"
 
 
 def population(sessions: SessionFactory, harness: BotHarness | None = None) -> dict[str, set[int]]:
@@ -113,9 +116,12 @@ def _rounds_show(output: str) -> dict[str, int]:
 
 
 def _digest_areas(markdown: str) -> dict[str, int]:
-    """area -> invited, from the digest's "Area" table."""
+    """area -> invited, from the digest's "Area" table (which names each area by its label in
+    templates/profile.toml: "Town centre" is centre)."""
+    (area,) = [q for q in load_profile_questions(TEMPLATES) if q.key == "area"]
+    ids = {option.label: option.id for option in area.options}
     table = markdown.split("| Area |", 1)[1].split("\n\n", 1)[0]
-    return {a: int(n) for a, n in re.findall(r"^\| (\w+) \| (\d+) \|", table, re.MULTILINE)}
+    return {ids[a]: int(n) for a, n in re.findall(r"^\| ([\w ]+) \| (\d+) \|", table, re.MULTILINE)}
 
 
 def test_targeting_rounds_show_and_the_digest_count_the_same_people_per_area(

@@ -176,7 +176,7 @@ def test_barriers_are_counted_per_respondent(db: Database, k3: Settings) -> None
     # 1,6,7; capacity: 1,2,3,5. information (3) and finance (2,7) are under k: merged.
     assert rows == {"ext.engagement": 4, "ext.funding": 4, "ext.red_tape": 3, "int.capacity": 4}
     assert b.hidden_codes == 2  # information and finance, with no count of any kind
-    assert b.rows[0].label == "How the partnership engages the sector"
+    assert str(b.rows[0].label) == "How the partnership engages the sector"
     assert b.rows[0].share == pytest.approx(0.5)
 
 
@@ -237,7 +237,7 @@ def test_change_against_previous_round(db: Database, k3: Settings) -> None:
         for i in range(3):
             respondent(session, new, 7300 + i, {"partnership_barriers": ["red_tape"]})
         d = digest(session, k3, new.id)
-    assert d.barriers.compared_with == f"round {old.id}"
+    assert str(d.barriers.compared_with) == f"round {old.id}"
     rows = {r.code: r for r in d.barriers.rows}
     assert rows["ext.funding"].change == pytest.approx(0.5 - 4 / 7)
     assert rows["ext.red_tape"].change == pytest.approx(0.5)  # named by nobody before
