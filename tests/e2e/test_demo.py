@@ -33,4 +33,5 @@ async def test_demo_plays_a_whole_round_and_writes_the_digest(tmp_path: Path) ->
     assert "Thank you!" in transcript and "what we heard" in transcript
     assert "Diolch!" in transcript and "Cytuno" in transcript, "a Welsh speaker's conversation"
     assert (tmp_path / "out" / "digest.cy.html").exists()
+    assert "”“" not in transcript, "each quote on its own line"
     assert any("digest went to" in line for line in lines)
