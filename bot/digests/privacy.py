@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.digests.personal import NameFinder, remove_addresses
+from bot.kernel.i18n import N_, _
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 # Phone numbers: 9+ digits with optional spaces, dots, dashes, brackets and a leading +.
@@ -16,14 +17,35 @@ _URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<!\w)@\w{3,}")
 _SPACES = re.compile(r"\s+")
 
-# What replaces what is removed, in one form whatever the reader's language: a quote is
-# scrubbed once, when its round is published, and stored so (bot.digests.published), so a
-# placeholder is part of the stored text, as the person's own words around it are (which stay
-# in their language too). Translating it at render would mean finding it again in stored text,
-# and a quote whose words a reader's language does not share is shown as written anyway.
-NAME_REMOVED = "[name removed]"
-ADDRESS_REMOVED = "[address removed]"
-POSTCODE_REMOVED = "[postcode removed]"
+# What replaces what is removed. A quote is scrubbed once, when its round is published, and
+# stored so (bot.digests.published) with these marks in English; they are said in the reader's
+# language when the quote is shown (in_reader_language), the person's own words staying as
+# they wrote them.
+NAME_REMOVED = N_("[name removed]")
+ADDRESS_REMOVED = N_("[address removed]")
+POSTCODE_REMOVED = N_("[postcode removed]")
+EMAIL_REMOVED = N_("[email removed]")
+LINK_REMOVED = N_("[link removed]")
+PHONE_REMOVED = N_("[phone removed]")
+_REMOVED = re.compile(
+    "|".join(
+        re.escape(mark)
+        for mark in (
+            NAME_REMOVED,
+            ADDRESS_REMOVED,
+            POSTCODE_REMOVED,
+            EMAIL_REMOVED,
+            LINK_REMOVED,
+            PHONE_REMOVED,
+        )
+    )
+)
+
+
+def in_reader_language(quote: str) -> str:
+    """A stored quote with its removal marks in the language being spoken."""
+    return _REMOVED.sub(lambda mark: _(mark.group()), quote)
+
 
 # A text that needed more removals than this (names, @handles, addresses, postcodes) is about
 # people and places more than about barriers: it is not quoted at all.
@@ -60,9 +82,9 @@ class Scrubber:
 
     def clean(self, text: str) -> Scrubbed:
         """Everything removed, with the count and doubts that decide whether it is quoted."""
-        text = _EMAIL.sub("[email removed]", text)
-        text = _URL.sub("[link removed]", text)
-        text = _PHONE.sub("[phone removed]", text)
+        text = _EMAIL.sub(EMAIL_REMOVED, text)
+        text = _URL.sub(LINK_REMOVED, text)
+        text = _PHONE.sub(PHONE_REMOVED, text)
         text, removed = _HANDLE.subn(NAME_REMOVED, text)
         text, places = remove_addresses(text, ADDRESS_REMOVED, POSTCODE_REMOVED)
         found = self._names.find(text)

@@ -28,6 +28,7 @@ from bot.digests.answers_csv import write_csv
 from bot.digests.barriers import FAMILY_LABELS, FAMILY_NAMES
 from bot.digests.digest import ActionItem, Digest, ReachGap, ScaleStats, Scope
 from bot.digests.disclosure import MERGED_LABEL, dimension_label
+from bot.digests.privacy import in_reader_language
 from bot.digests.segments import language_label
 from bot.kernel import i18n
 from bot.kernel.config import Settings
@@ -175,7 +176,8 @@ def _quotes_by_code(digest: Digest) -> list[tuple[str, str, list[tuple[str, str 
     for q in digest.quotes:
         other = q.language and primary_language(q.language) != reading
         marker = language_label(q.language) if q.language and other else None
-        grouped.setdefault(q.code, (str(q.label), q.family, []))[2].append((q.text, marker))
+        quote = in_reader_language(q.text)
+        grouped.setdefault(q.code, (str(q.label), q.family, []))[2].append((quote, marker))
     return [(label, family, texts) for label, family, texts in grouped.values()]
 
 

@@ -132,7 +132,9 @@ def test_a_quarter_counts_a_round_of_one_language_under_it(db: Database, k5: Set
     assert by_language(only_english) is None
 
 
-ENGLISH_QUOTE = "Funding is always short term and confirmed late, so we cannot plan"
+ENGLISH_QUOTE = (
+    "Funding is always short term and confirmed late, so we cannot plan (ring 07700 900123)"
+)
 WELSH_QUOTE = "Mae'r cyllid bob amser yn fyr dymor ac yn cyrraedd yn rhy hwyr i gynllunio"
 
 
@@ -188,6 +190,9 @@ def test_one_compiled_digest_reads_in_each_language(db: Database, k5: Settings) 
     assert "“Mae&#39;r cyllid bob amser yn fyr dymor" in welsh
     assert "[Cymraeg]" not in welsh and "[English]" in welsh
     assert "[Cymraeg]" in english and "[English]" not in english
+    # What the scrubber took out is said in the reader's language; the words around it are not.
+    assert "so we cannot plan (ring [rhif ffôn wedi&#39;i dynnu])" in welsh
+    assert "so we cannot plan (ring [phone removed])" in english
     assert "## Ffigurau allweddol" in said["cy.md"] and "## Key figures" in said["en.md"]
     assert '<html lang="cy">' in said["cy.html"] and '<html lang="en">' in said["en.html"]
     # A chart's words are in the reader's language too: drawn once per language.
