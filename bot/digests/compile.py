@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from bot.coding.codebook import Codebook, load_codebook
 from bot.coding.stored import code_uncoded_answers
-from bot.consultations.profile import load_profile_questions
 from bot.digests.actions import list_actions
 from bot.digests.digest import (
     Digest,
@@ -33,6 +32,7 @@ from bot.digests.figures import RoundFigures
 from bot.digests.periods import release_period
 from bot.digests.published import publish, released_figures, unpublished
 from bot.digests.quotes import pick_quotes
+from bot.digests.segments import segment_names
 from bot.kernel.config import Settings
 from bot.kernel.i18n import N_
 from storage.models import Consultation, Organisation, Round
@@ -124,24 +124,8 @@ def compile_digest(
         releasable=released.releasable,
         left_out=[i for i in scope.round_ids if figures[i].responded < k] if scope.period else [],
         versions=_versions(session, scope.round_ids),
-        segment_names=_segment_names(settings),
+        segment_names=segment_names(settings.paths.templates),
     )
-
-
-def _segment_names(settings: Settings) -> dict[str, dict[str, InLanguages]]:
-    """The profile questions' options as segment labels: a segment is counted under its
-    option's id (its "_" read as spaces, bot.digests.segments; looked up in lower case, as an
-    organisation's area may be typed "North") and read as the option's label in the reader's
-    language."""
-    return {
-        question.key: {
-            option.id.replace("_", " ").lower(): InLanguages.of(
-                option.label, dict(option.translations)
-            )
-            for option in question.options
-        }
-        for question in load_profile_questions(settings.paths.templates)
-    }
 
 
 Texts = Mapping[str, Mapping[str, str]]  # language -> text key -> text, as a set gives them

@@ -29,7 +29,7 @@ from bot.digests.barriers import FAMILY_LABELS, FAMILY_NAMES
 from bot.digests.digest import ActionItem, Digest, ReachGap, ScaleStats, Scope
 from bot.digests.disclosure import MERGED_LABEL, dimension_label
 from bot.digests.privacy import in_reader_language
-from bot.digests.segments import language_label
+from bot.digests.segments import language_label, segment_label
 from bot.kernel import i18n
 from bot.kernel.config import Settings
 from bot.kernel.i18n import N_, _, ngettext
@@ -58,19 +58,11 @@ def words(value: Any) -> str:
     return _(value) if isinstance(value, str) else str(value)
 
 
-def segment_label(digest: Digest, dimension: str, label: str) -> str:
-    """A segment's label as counted, in words: a profile option's label in the reader's
-    language ("north", or an organisation's "North": North, or Gogledd), else through the
-    catalog ("Not given")."""
-    named = digest.segment_names.get(dimension, {}).get(label.lower())
-    return str(named) if named is not None else _(label)
-
-
 def reach_gap(digest: Digest, gap: ReachGap) -> str:
     """A reach gap in words: "Area: East (no responses from 6 invited)"."""
     values = {
         "dimension": words(dimension_label(gap.dimension)),
-        "segment": segment_label(digest, gap.dimension, gap.label),
+        "segment": segment_label(digest.segment_names, gap.dimension, gap.label),
         "invited": gap.invited,
         "k": digest.k,
     }
@@ -139,7 +131,7 @@ def _context(digest: Digest, renderer: Renderer) -> dict[str, Any]:
         "quotes_by_code": _quotes_by_code(digest),
         "cell": cell,
         "words": words,
-        "segment": lambda dimension, label: segment_label(digest, dimension, label),
+        "segment": lambda dimension, label: segment_label(digest.segment_names, dimension, label),
         "gap": lambda g: reach_gap(digest, g),
         "family": family_name,
         "spread": _spread,
@@ -351,7 +343,9 @@ def chart_response_rates(digest: Digest) -> bytes | None:
     notes: list[str] = []
     for dim in digest.participation.dimensions:
         for row in dim.rows:
-            labels.append(f"{words(dim.label)}: {segment_label(digest, dim.key, row.label)}")
+            labels.append(
+                f"{words(dim.label)}: {segment_label(digest.segment_names, dim.key, row.label)}"
+            )
             rates.append((row.rate or 0.0) * 100)
             held = _("fewer than {k}").format(k=digest.k) if row.small else _("not shown")
             shown = f"{row.rate:.0%}" if row.rate is not None else held

@@ -9,14 +9,17 @@ question; completed: they finished the round. A submission gathered elsewhere an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from sqlalchemy import JSON, ColumnElement, Text, case, cast, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
-from bot.digests.digest import NOT_GIVEN
-from bot.kernel.i18n import N_
+from bot.consultations.profile import load_profile_questions
+from bot.digests.digest import NOT_GIVEN, InLanguages
+from bot.kernel.i18n import N_, _
 from storage.models import CHAT, Answer, Invitation, InvitationStatus, Organisation
 
 # Channel and then language come last: releases published before them have the others' labels
@@ -107,7 +110,7 @@ def participation_cells(
         _add(totals, cell)
         if org is not None:
             _add(per_org.setdefault(org, [0, 0, 0]), cell)
-        for (key, _), label in zip(DIMENSIONS, labels, strict=True):
+        for (key, _name), label in zip(DIMENSIONS, labels, strict=True):
             _add(segments.setdefault(key, {}).setdefault(label, [0, 0, 0]), cell)
     return (
         totals,
@@ -198,3 +201,28 @@ def language_label(code: str) -> str:
     except (ValueError, UnknownLocaleError):
         return code
     return name[:1].upper() + name[1:] if name else code
+
+
+def segment_names(templates: Path) -> dict[str, dict[str, InLanguages]]:
+    """The profile questions' options as segment labels: a segment is counted under its
+    option's id (its "_" read as spaces; looked up in lower case, as an organisation's area may
+    be typed "North") and read as the option's label in the reader's language."""
+    return {
+        question.key: {
+            option.id.replace("_", " ").lower(): InLanguages.of(
+                option.label, dict(option.translations)
+            )
+            for option in question.options
+        }
+        for question in load_profile_questions(templates)
+    }
+
+
+def segment_label(
+    names: Mapping[str, Mapping[str, InLanguages]], dimension: str, label: str
+) -> str:
+    """A segment's label as counted, in words: a profile option's label in the reader's
+    language ("north", or an organisation's "North": North, or Gogledd), else through the
+    catalog ("Not given")."""
+    named = names.get(dimension, {}).get(label.lower())
+    return str(named) if named is not None else _(label)

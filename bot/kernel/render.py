@@ -41,6 +41,7 @@ class Renderer:
         locale: str = "en_GB",
         languages: tuple[str, ...] = ("en",),
     ) -> None:
+        self.templates = templates
         self.zone = zone
         self.default_locale = locale
         self.languages = languages

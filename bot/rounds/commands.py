@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.digests.segments import segment_label, segment_names
 from bot.kernel import dialogs
 from bot.kernel.reply import OutgoingMessage, Reply, rows
 from bot.rounds.audiences import describe_audience
@@ -41,7 +42,14 @@ def detail(session: Session, services: Services, round_id: int) -> Reply:
     round_ = get_round(session, round_id)
     audience = describe_audience(services.renderer, round_.audience)
     stats = round_stats(session, round_, services.k)
-    return _say(services, "round", s=stats, audience=audience)
+    names = segment_names(services.renderer.templates)
+    return _say(
+        services,
+        "round",
+        s=stats,
+        audience=audience,
+        segment=lambda dimension, label: segment_label(names, dimension, label),
+    )
 
 
 def remind(

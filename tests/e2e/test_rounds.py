@@ -105,6 +105,7 @@ async def test_schedule_now_from_chat_opens_sends_and_shows_progress(harness: Bo
     assert "#1" in rounds_text and "open" in rounds_text
     detail = (await harness.say(COORDINATOR, "/round 1")).text
     assert "Invited 5" in detail and "delivered 5" in detail and "By area" in detail
+    assert "\nNorth: 0 of 5 answered" in detail, "a row by its profile label, not its id"
 
 
 async def test_recurring_schedule_from_chat_shows_the_first_dates(harness: BotHarness) -> None:
