@@ -141,11 +141,17 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(db: Database, tmp_path: Path) -> Settings:
+def settings(db: Database, request: pytest.FixtureRequest) -> Settings:
+    """The deployment: English only, or the languages a `languages` mark gives."""
+    mark = request.node.get_closest_marker("languages")
     return load_settings(
         None,
         database={"url": db.url},
-        partnership={"name": "Riverside Partnership", "admins": [900]},
+        partnership={
+            "name": "Riverside Partnership",
+            "admins": [900],
+            "languages": list(mark.args) if mark else ["en"],
+        },
     )
 
 

@@ -7,16 +7,13 @@ and discarding all speak Welsh. Through real PTB and the stand-in."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 
-from bot.kernel.config import Settings, load_settings
 from standin.models import BotMessage
 from storage.db import session_scope
 from storage.models import Role
-from tests.conftest import Database
 from tests.e2e.test_authoring import (
     COORDINATOR,
     FORM,
@@ -30,16 +27,9 @@ from tests.e2e.test_authoring import (
 from tests.support import factories
 from tests.support.harness import BotHarness
 
+pytestmark = pytest.mark.languages("en", "cy")
+
 ENGLISH_COORDINATOR = 1301
-
-
-@pytest.fixture
-def settings(db: Database, tmp_path: Path) -> Settings:
-    return load_settings(
-        None,
-        database={"url": db.url},
-        partnership={"name": "Riverside Partnership", "admins": [900], "languages": ["en", "cy"]},
-    )
 
 
 async def choose_welsh(harness: BotHarness, user_id: int) -> None:

@@ -6,31 +6,21 @@ is still answered in English."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bot.kernel.config import Settings, load_settings
 from bot.rounds.planning import schedule_once
 from bot.telegram.jobs import tick_now
 from storage.db import session_scope
 from storage.models import Consultation, Role
-from tests.conftest import Database
 from tests.support import factories
 from tests.support.harness import BotHarness
 
+pytestmark = pytest.mark.languages("en", "cy")
+
 CY_COORDINATOR, EN_COORDINATOR, CY_LEAD = 4101, 4102, 4103
 HEALTH_CHECK = "How well are we working with you?"  # the set's title: a button as written
-
-
-@pytest.fixture
-def settings(db: Database, tmp_path: Path) -> Settings:
-    return load_settings(
-        None,
-        database={"url": db.url},
-        partnership={"name": "Riverside Partnership", "admins": [900], "languages": ["en", "cy"]},
-    )
 
 
 def staff_and_people(harness: BotHarness) -> list[int]:

@@ -13,12 +13,12 @@ from bot.coding.coder import code_text
 from bot.coding.stored import NO_CODE, UNCODED, code_uncoded_answers, codebook_for
 from bot.consultations.catalogue import import_consultation
 from bot.consultations.sets import load_consultation
-from bot.kernel.config import Settings, load_settings
 from storage.db import session_scope
 from storage.models import Answer, AnswerCode, CodeSource, Round
-from tests.conftest import Database
 from tests.support import factories
 from tests.support.harness import BotHarness
+
+pytestmark = pytest.mark.languages("en", "cy")
 
 ME = 3101
 
@@ -113,15 +113,6 @@ async def test_text_is_coded_when_stored_and_recoded_on_change(
     )
     assert _coder(harness, third) == [NO_CODE]
     assert _codes(harness) == {CodeSource.AUTO: [NO_CODE], CodeSource.HUMAN: ["int.capacity"]}
-
-
-@pytest.fixture
-def settings(db: Database) -> Settings:
-    return load_settings(
-        None,
-        database={"url": db.url},
-        partnership={"name": "Riverside Partnership", "admins": [900], "languages": ["en", "cy"]},
-    )
 
 
 async def test_welsh_text_is_stored_uncoded_even_after_a_switch_to_welsh(
