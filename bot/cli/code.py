@@ -34,6 +34,14 @@ def code(
             help="Texts coded (and written out) at a time; smaller shows progress sooner.",
         ),
     ] = 500,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            "--language",
+            help="The texts' language (cy, en...): coded with the codebook's cues in it. "
+            "Default: the codebook's own language.",
+        ),
+    ] = None,
 ) -> None:
     """Code free text from any source against the codebook (JSON lines in and out).
 
@@ -41,11 +49,18 @@ def code(
     "evidence": [...], "doubtful": ...} lines on stdout, in the same order: each evidence is
     the words of the text its code (in the same place) rests on. A line that is not such an
     object is named on stderr by its number and skipped (exit code 1 at the end); empty lines
-    are ignored."""
+    are ignored. --language codes texts in a further language of the codebook, by its rules
+    (the text model knows only the codebook's own)."""
     try:
-        codebook = codebook_for(state(ctx).settings)
+        full = codebook_for(state(ctx).settings)
     except CodebookError as exc:
         raise UserError(str(exc)) from None
+    codebook = full.in_language(language or full.language)
+    if codebook is None:
+        raise UserError(
+            f"the codebook has no cues in {language!r} (it has: {', '.join(full.languages)}): "
+            "such texts wait for a coordinator in /review"
+        )
     out = click.get_text_stream("stdout")
     bad = 0
     pending: list[tuple[Any, str]] = []

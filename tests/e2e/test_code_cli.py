@@ -14,6 +14,7 @@ from bot.coding.coder import code_text
 from bot.coding.stored import NO_CODE, auto_codes, codebook_for
 from bot.kernel.config import load_settings
 from tests.support.cli_run import consultbot
+from tests.support.codebooks import codebook_with_welsh
 
 FUNDING = "Our grant always arrives months late, so we cannot plan anything"
 VOLUNTEERS = "We only have two volunteers and nobody has time to fill in the forms"
@@ -101,3 +102,22 @@ def test_a_codebook_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().endswith("cannot read codebook (No such file or directory)")
     assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
+
+
+def test_texts_in_a_further_language_are_coded_with_its_cues(tmp_path: Path) -> None:
+    codebook = codebook_with_welsh(tmp_path)
+    (tmp_path / "config.toml").write_text(f'[paths]\ncodebook = "{codebook}"\n')
+    welsh = json.dumps({"id": 1, "text": "Mae'r cyllid yn rhy fyr bob amser"})
+    result = consultbot("code", "--language", "cy", cwd=tmp_path, input=welsh)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["codes"] == ["ext.funding"]
+    # Without --language the codebook's own (English) cues read it, and find nothing.
+    english = consultbot("code", cwd=tmp_path, input=welsh)
+    assert json.loads(english.stdout)["codes"] == []
+
+
+def test_a_language_without_cues_is_refused_in_one_line(tmp_path: Path) -> None:
+    text = json.dumps({"id": 1, "text": "Finansowanie jest zawsze krótkoterminowe"})
+    result = consultbot("code", "--language", "pl", cwd=tmp_path, input=text)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "the codebook has no cues in 'pl' (it has: en)" in result.stderr
