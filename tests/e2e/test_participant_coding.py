@@ -63,14 +63,17 @@ def _codes(harness: BotHarness) -> dict[CodeSource, list[str]]:
         return {k: sorted(v) for k, v in out.items()}
 
 
-async def test_text_is_coded_when_stored_and_recoded_on_change(
-    harness: BotHarness, tmp_path: Path
+async def to_the_text_question(
+    harness: BotHarness, tmp_path: Path, *, language: str | None = None
 ) -> None:
+    """ME, invited to a round of TWO_QUESTIONS, starts it and answers the first: the typed
+    question is asked."""
     path = tmp_path / "coded.toml"
     path.write_text(TWO_QUESTIONS)
     with session_scope(harness.ctx.sessions) as session:
         consultation, _ = import_consultation(session, load_consultation(path))
         person = factories.participant(session, ME)
+        person.language = language
         factories.invitation(session, factories.open_round(session, consultation), person)
 
     intro = await harness.say(ME, "/resume")
@@ -78,6 +81,12 @@ async def test_text_is_coded_when_stored_and_recoded_on_change(
     q1 = await harness.standin.wait_for_message(ME, predicate=lambda m: "1 of 2" in m.text)
     harness.standin.press(ME, q1, "Early")
     await harness.standin.wait_for_message(ME, predicate=lambda m: "2 of 2" in m.text)
+
+
+async def test_text_is_coded_when_stored_and_recoded_on_change(
+    harness: BotHarness, tmp_path: Path
+) -> None:
+    await to_the_text_question(harness, tmp_path)
     first = "Funding is always short term and confirmed late, so we cannot plan."
     await harness.say(ME, first)
     summary = await harness.standin.wait_for_message(ME, predicate=lambda m: "Thank you" in m.text)
@@ -121,19 +130,7 @@ async def test_welsh_text_is_stored_uncoded_even_after_a_switch_to_welsh(
     """The shipped codebook has no Welsh cues: a Welsh speaker's text is stored uncoded for a
     coordinator, never coded with the English cues its loan words would match, also when they
     were asked in English and switched to Welsh mid-round."""
-    path = tmp_path / "coded.toml"
-    path.write_text(TWO_QUESTIONS)
-    with session_scope(harness.ctx.sessions) as session:
-        consultation, _ = import_consultation(session, load_consultation(path))
-        person = factories.participant(session, ME)
-        person.language = "en"
-        factories.invitation(session, factories.open_round(session, consultation), person)
-
-    intro = await harness.say(ME, "/resume")
-    harness.standin.press(ME, intro, "Start now")
-    q1 = await harness.standin.wait_for_message(ME, predicate=lambda m: "1 of 2" in m.text)
-    harness.standin.press(ME, q1, "Early")
-    await harness.standin.wait_for_message(ME, predicate=lambda m: "2 of 2" in m.text)
+    await to_the_text_question(harness, tmp_path, language="en")
     choice = await harness.say(ME, "/language")
     await harness.press(ME, choice, "Cymraeg")
     card = await harness.say(ME, "/resume")
