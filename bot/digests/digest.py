@@ -66,9 +66,7 @@ class Month:
     with_year: bool = False
 
     def __str__(self) -> str:
-        language = i18n.current()
-        locale = "en_GB" if language == "en" else language
-        return format_date(self.day, "MMMM y" if self.with_year else "MMMM", locale=locale)
+        return format_date(self.day, "MMMM y" if self.with_year else "MMMM", locale=i18n.locale())
 
 
 class CodeLabel:

@@ -28,9 +28,11 @@ DOMAIN = "messages"
 # None: the deployment's default language (the templates' own English when it has no catalog).
 _LANGUAGE: ContextVar[str | None] = ContextVar("consultbot_language", default=None)
 _NULL = NullTranslations()
-# The deployment's default language (bot.kernel.render.Renderer sets it from the settings):
-# one deployment per process.
+# The deployment's default language, and Babel's locale for it (partnership.locale: en_GB
+# rather than en's American forms); bot.kernel.render.Renderer sets them from the settings.
+# One deployment per process.
 _DEFAULT: list[str] = ["en"]
+_LOCALE: list[str] = ["en_GB"]
 
 # What a language is called in itself, for the buttons that choose one.
 NAMES = {"en": "English", "cy": "Cymraeg"}
@@ -55,8 +57,16 @@ def catalogs(directory: Path = TRANSLATIONS) -> dict[str, NullTranslations]:
     return found
 
 
-def set_default(language: str) -> None:
+def set_default(language: str, locale: str = "en_GB") -> None:
     _DEFAULT[0] = language
+    _LOCALE[0] = locale
+
+
+def locale() -> str:
+    """Babel's locale for dates and numbers in the language being spoken: the configured one
+    for the default language, else the language itself."""
+    language = current()
+    return _LOCALE[0] if language == _DEFAULT[0] else language
 
 
 def current() -> str:

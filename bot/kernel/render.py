@@ -43,9 +43,8 @@ class Renderer:
     ) -> None:
         self.templates = templates
         self.zone = zone
-        self.default_locale = locale
         self.languages = languages
-        i18n.set_default(languages[0])
+        i18n.set_default(languages[0], locale)
         self.env = Environment(
             loader=FileSystemLoader(str(templates)),
             autoescape=select_autoescape(["html", "htm", "xml"], default_for_string=False),
@@ -80,12 +79,8 @@ class Renderer:
 
     @property
     def locale(self) -> str:
-        """Babel's locale for dates and numbers: the configured one for the default language
-        (en_GB rather than en's American forms), else the language itself."""
-        language = i18n.current()
-        if language == self.languages[0]:
-            return self.default_locale
-        return language
+        """Babel's locale for dates and numbers in the language being spoken (i18n.locale)."""
+        return i18n.locale()
 
     def format_when(self, moment: datetime, fmt: str = "EEE d MMM, HH:mm") -> str:
         return self._when(moment, fmt, self.locale)

@@ -130,8 +130,6 @@ class Sender:
         concurrency: int | None = None,
         poll_interval: float = 1.0,
         progress_every: float = 2.0,
-        locale: str = "en_GB",
-        language: str = "en",
     ) -> None:
         self.sessions = sessions
         self.bot = bot
@@ -144,8 +142,6 @@ class Sender:
         self.concurrency = concurrency or int(min(32, max(8, rate / 25)))
         self.poll_interval = poll_interval
         self.progress_every = progress_every
-        self.locale = locale  # for the deployment's default language
-        self.language = language
         self.stats = SenderStats()
         self.lock = SenderLock(sessions)
         self._wake = asyncio.Event()
@@ -313,12 +309,9 @@ class Sender:
         self, round_id: int, total: int, sent: int, unreachable: int, waiting: int
     ) -> str:
         """The progress line in the language being spoken (the coordinator's)."""
-        language = i18n.current()
-        # As bot.kernel.render.Renderer.locale: the configured locale for the default language.
-        locale = self.locale if language == self.language else language
 
         def n(x: int) -> str:
-            return format_decimal(x, locale=locale)
+            return format_decimal(x, locale=i18n.locale())
 
         figures = {"round_id": round_id, "sent": n(sent), "total": n(total)}
         figures["unreachable"] = n(unreachable)
@@ -389,6 +382,4 @@ def make_sender(
         batch_size=batch_size or sending.batch_size,
         max_attempts=sending.max_attempts,
         poll_interval=poll_interval,
-        locale=settings.partnership.locale,
-        language=settings.partnership.languages[0],
     )
