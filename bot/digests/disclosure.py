@@ -148,7 +148,9 @@ class Atoms:
         groups = [np.eye(len(self.labels))]
         for key in self.rows_of:
             labels = [lab.get(key) for lab in self.labels]
-            for label in set(labels):
+            # In first-seen order, not a set's: which group is found first decides which row is
+            # held back, and a digest must come out the same every time it is compiled.
+            for label in dict.fromkeys(labels):
                 groups.append(np.array([[x == label for x in labels]], float))
         matrix = np.vstack(groups)
         counts, people = matrix @ self.values[:, index], matrix @ self.values[:, 0]
@@ -169,7 +171,7 @@ class Atoms:
     def shown_cells(self, hidden: set[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
         cells: dict[tuple[str, str], np.ndarray] = {}
         for key, rows in self.rows_of.items():
-            for row in set(rows.values()):
+            for row in dict.fromkeys(rows.values()):  # in order, as _targets
                 if (key, row) not in hidden:
                     cells[(key, row)] = self.cell(key, row)
         return cells
