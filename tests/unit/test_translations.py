@@ -262,3 +262,19 @@ NOT_SAID: dict[str, tuple[str, ...]] = {
 def test_every_sentence_in_python_that_reaches_a_chat_is_in_the_catalogs() -> None:
     left = _unmarked_prose()
     assert not left, f"prose not marked with _() or N_() (or listed as never said): {left}"
+
+
+def test_a_line_ending_in_words_keeps_its_newline() -> None:
+    """trim_blocks takes the newline after every block tag, {% endtrans %} too, so a line of
+    words ending in one would run into the next: it ends in {% endtrans +%}, unless the next
+    line only closes its branch ({% else %}, {% endif %}...) or there is none."""
+    joined = []
+    for path in sorted(TEMPLATES.rglob("*")):
+        if path.suffix not in {".html", ".txt", ".md"}:
+            continue
+        lines = path.read_text(encoding="utf-8").rstrip("\n").split("\n")
+        for number, line in enumerate(lines[:-1], 1):
+            closes = lines[number].lstrip().startswith(("{% el", "{% end"))
+            if line.endswith("{% endtrans %}") and not closes:
+                joined.append(f"{path.relative_to(TEMPLATES)}:{number}")
+    assert not joined, f"lines that lose their newline: {joined}"
