@@ -221,8 +221,8 @@ def segment_names(templates: Path) -> dict[str, dict[str, InLanguages]]:
 def segment_label(
     names: Mapping[str, Mapping[str, InLanguages]], dimension: str, label: str
 ) -> str:
-    """A segment's label as counted, in words: a profile option's label in the reader's
-    language ("north", or an organisation's "North": North, or Gogledd), else through the
-    catalog ("Not given")."""
-    named = names.get(dimension, {}).get(label.lower())
+    """A segment's label as counted, or a value as stored ("volunteers_only"), in words: a
+    profile option's label in the reader's language ("north", or an organisation's "North":
+    North, or Gogledd), else through the catalog ("Not given")."""
+    named = names.get(dimension, {}).get(label.replace("_", " ").lower())
     return str(named) if named is not None else _(label)

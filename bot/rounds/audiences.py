@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from bot.digests.segments import segment_label, segment_names
 from bot.kernel.people import may_be_asked
 from bot.kernel.render import Renderer
 from bot.participation.profile import area_of
@@ -55,9 +56,13 @@ def normalise_audience(audience: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def describe_audience(renderer: Renderer, audience: dict[str, Any]) -> str:
-    """The audience in words, for the coordinator (Telegram HTML)."""
+    """The audience in words, for the coordinator (Telegram HTML): an area or size by its
+    profile label in the reader's language ("North", "Gogledd")."""
+    names = segment_names(renderer.templates)
     return renderer.render(
-        "messages/coordinator/audience.html", audience=normalise_audience(audience)
+        "messages/coordinator/audience.html",
+        audience=normalise_audience(audience),
+        label=lambda key, value: segment_label(names, key, value),
     )
 
 

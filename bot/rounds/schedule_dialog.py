@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.consultations.catalogue import current_consultations
+from bot.digests.segments import segment_label, segment_names
 from bot.kernel import dialogs
 from bot.kernel.reply import Button, OutgoingMessage, Reply, rows
 from bot.rounds.audiences import (
@@ -150,7 +151,11 @@ def _choose(
         if not values:
             raise d.refuse("no_segment", segment=key)
         dialogs.advance(state, "val", now, segment=key, values=values, who=who)
-        choices = [[Button(v[:40], f"{PREFIX}:val:{i}")] for i, v in enumerate(values)]
+        names = segment_names(d.renderer.templates)
+        choices = [
+            [Button(segment_label(names, key, v)[:40], f"{PREFIX}:val:{i}")]
+            for i, v in enumerate(values)
+        ]
         return d.step("val", *choices, segment=key)
     if step == "val":
         values, chosen = state.data.get("values", []), dialogs.number(value)

@@ -72,7 +72,7 @@ async def test_a_welsh_coordinator_schedules_and_watches_a_round_in_welsh(
     assert {"Pawb", "Sefydliadau", "Defnyddwyr gwasanaeth", "Yn ôl ardal"} <= set(buttons(msg))
     msg = await harness.press(me, msg, "Yn ôl ardal")
     assert "Pa ardal?" in msg.text
-    msg = await harness.press(me, msg, "north")
+    msg = await harness.press(me, msg, "Gogledd")
     assert "Pryd?" in msg.text and buttons(msg)[:2] == ["Nawr", "Dyddiad ac amser"]
     msg = await harness.press(me, msg, "Nawr")
     assert "Am ba hyd mae'n aros ar agor?" in msg.text
@@ -81,7 +81,7 @@ async def test_a_welsh_coordinator_schedules_and_watches_a_round_in_welsh(
     msg = await harness.press(me, msg, "2 ddiwrnod cyn hynny")
     assert "Yn barod i'w threfnu" in msg.text
     # The lead of the north organisation counts too: 3 + 1.
-    assert "Cynulleidfa: sefydliadau gyda ardal north" in msg.text and "o bobl nawr" in msg.text
+    assert "Cynulleidfa: sefydliadau gyda ardal Gogledd" in msg.text and "o bobl nawr" in msg.text
     assert "Pryd: nawr" in msg.text
     assert "Ar agor am 10 diwrnod; nodyn atgoffa 2 ddiwrnod cyn cau." in msg.text
     assert buttons(msg) == ["Cadarnhau", "Canslo"]
@@ -99,7 +99,7 @@ async def test_a_welsh_coordinator_schedules_and_watches_a_round_in_welsh(
     assert "/round N am y manylion." in rounds.text
     detail = await harness.say(me, "/round 1")
     assert "Statws: ar agor. Yn agor" in detail.text
-    assert "Cynulleidfa: sefydliadau gyda ardal north" in detail.text
+    assert "Cynulleidfa: sefydliadau gyda ardal Gogledd" in detail.text
     assert "Wedi gwahodd 4 · wedi cyrraedd 4 · heb eu cyrraedd 0" in detail.text
     assert "Mae llai na 5 wedi ateb hyd yma" in detail.text
 

@@ -71,12 +71,12 @@ async def test_schedule_now_from_chat_opens_sends_and_shows_progress(harness: Bo
     assert "Which consultation?" in msg.text
     msg = await harness.press(COORDINATOR, msg, "How well are we working with you?")
     msg = await harness.press(COORDINATOR, msg, "By area")
-    msg = await harness.press(COORDINATOR, msg, "north")
+    msg = await harness.press(COORDINATOR, msg, "North")
     msg = await harness.press(COORDINATOR, msg, "Now")
     msg = await harness.press(COORDINATOR, msg, "10 days")
     msg = await harness.press(COORDINATOR, msg, "2 days before")
     # Members and the lead of the north organisation count too: 3 + 2.
-    assert "5 people" in msg.text and "north" in msg.text
+    assert "5 people" in msg.text and "area North" in msg.text
     assert "reminder 2 days before closing" in msg.text
     msg = await harness.press(COORDINATOR, msg, "Confirm")
     assert "opening now" in msg.text
@@ -425,7 +425,7 @@ async def test_schedule_warns_when_the_audience_is_not_the_one_the_set_is_writte
         msg = await harness.press(COORDINATOR, msg, "How well are we working with you?")
         msg = await harness.press(COORDINATOR, msg, audience)
         if audience == "By area":
-            msg = await harness.press(COORDINATOR, msg, "north")
+            msg = await harness.press(COORDINATOR, msg, "North")
         msg = await harness.press(COORDINATOR, msg, "Now")
         msg = await harness.press(COORDINATOR, msg, "10 days")
         summary = await harness.press(COORDINATOR, msg, "No reminder")

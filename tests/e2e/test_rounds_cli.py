@@ -52,7 +52,7 @@ def test_rounds_schedule_list_show_close_cancel(db: Database, tmp_path: Path) ->
         env=env,
     )
     assert monthly.returncode == 0, monthly.stderr
-    assert "schedule 1: first round 1 opens" in monthly.stdout and "area north" in monthly.stdout
+    assert "schedule 1: first round 1 opens" in monthly.stdout and "area North" in monthly.stdout
     once = consultbot(
         "rounds",
         "schedule",
