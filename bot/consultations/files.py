@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.consultations.conditions import parse
-from bot.consultations.problems import ConsultationError, Problem
+from bot.consultations.problems import ConsultationError, Problem, SourceMap
 from bot.consultations.sets import ConsultationSet, QuestionType, load_consultation
 from bot.consultations.xlsform import read_xlsform
 from bot.kernel.i18n import _, ngettext
@@ -48,13 +48,27 @@ def load_files(
             message = _("duplicate consultation id {id} (also in {file})").format(
                 id=repr(spec.id), file=first[spec.id]
             )
-            problems.append(Problem(str(path), None, None, message))
+            problems.append(Problem(str(path), *_id_line(path), message))
             continue
         first[spec.id] = path
         loaded.append((path, spec))
     if problems:
         raise ConsultationError(problems)
     return loaded
+
+
+def load_directory(folder: Path, known_codes: set[str] | None = None) -> list[ConsultationSet]:
+    """Every ``*.toml`` set directly in `folder`, sorted by set id (the shipped sets' sources:
+    their spreadsheet copies are in a folder below). Problems as `load_files`."""
+    loaded = load_files(sorted(folder.glob("*.toml")), known_codes)
+    return sorted((spec for path, spec in loaded), key=lambda spec: spec.id)
+
+
+def _id_line(path: Path) -> tuple[int | None, str | None]:
+    """Where a TOML file says its set id (line, field), for a duplicate; a sheet: nowhere."""
+    if path.suffix.lower() != ".toml":
+        return None, None
+    return SourceMap(path.read_text(encoding="utf-8")).locate(("id",)), "id"
 
 
 def describe_flow(spec: ConsultationSet) -> list[str]:

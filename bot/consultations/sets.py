@@ -115,7 +115,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from bot.consultations.conditions import ConditionError, parse
-from bot.consultations.problems import ConsultationError, Problem, SourceMap, problems_from
+from bot.consultations.problems import ConsultationError, Problem, problems_from
 from bot.kernel.i18n import N_, _
 
 DEFAULT_TEXT_MAX_LENGTH = 800
@@ -494,37 +494,3 @@ def load_consultation(path: Path, known_codes: set[str] | None = None) -> Consul
         return ConsultationSet.model_validate(data, context=context)
     except ValidationError as exc:
         raise ConsultationError(problems_from(exc, text, file, _PATTERN_HINTS)) from None
-
-
-def load_directory(path: Path, known_codes: set[str] | None = None) -> list[ConsultationSet]:
-    """Load every ``*.toml`` in ``path`` (not recursive), sorted by set id.
-
-    Problems in all files are gathered into one ConsultationError, so one run shows them all;
-    two files with the same set id are an error, since rounds refer to sets by id.
-    """
-    problems: list[Problem] = []
-    loaded: dict[str, tuple[ConsultationSet, Path]] = {}
-    for file in sorted(path.glob("*.toml")):
-        try:
-            consultation = load_consultation(file, known_codes)
-        except ConsultationError as exc:
-            problems.extend(exc.problems)
-            continue
-        if consultation.id in loaded:
-            first = loaded[consultation.id][1]
-            line = SourceMap(file.read_text(encoding="utf-8")).locate(("id",))
-            problems.append(
-                Problem(
-                    str(file),
-                    line,
-                    "id",
-                    _("duplicate consultation id {id} (also in {file})").format(
-                        id=repr(consultation.id), file=first
-                    ),
-                )
-            )
-            continue
-        loaded[consultation.id] = (consultation, file)
-    if problems:
-        raise ConsultationError(problems)
-    return [loaded[key][0] for key in sorted(loaded)]

@@ -19,7 +19,8 @@ from babel import Locale, UnknownLocaleError
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from bot.consultations.sets import ConsultationSet, Question, QuestionType, load_directory
+from bot.consultations.files import load_directory
+from bot.consultations.sets import ConsultationSet, Question, QuestionType
 
 _SURVEY = [
     "type", "name", "label", "hint", "required", "relevant", "constraint",

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from bot.coding.codebook import load_codebook
 from bot.coding.stored import codebook_for
 from bot.consultations.catalogue import consultation_by_slug, import_consultation
-from bot.consultations.sets import load_directory
+from bot.consultations.files import load_directory
 from bot.demo.local import LocalBot
 from bot.demo.people import ORGANISATIONS, Persona, cast
 from bot.digests.compile import compile_digest

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.consultations.files import load_directory
 from bot.consultations.sets import (
     DEFAULT_TEXT_MAX_LENGTH,
     ConsultationError,
@@ -15,7 +16,6 @@ from bot.consultations.sets import (
     QuestionType,
     consultation_digest_hash,
     load_consultation,
-    load_directory,
 )
 
 SHIPPED = Path(__file__).resolve().parents[2] / "templates" / "consultations"

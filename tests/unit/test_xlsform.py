@@ -14,14 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyxform.xls2json_backends import md_table_to_workbook
 
-from bot.consultations.files import describe_flow, load_file, load_files
+from bot.consultations.files import describe_flow, load_directory, load_file, load_files
 from bot.consultations.problems import ConsultationError, Problem
 from bot.consultations.sets import (
     ConsultationSet,
     QuestionType,
     consultation_digest_hash,
     load_consultation,
-    load_directory,
 )
 from bot.consultations.xlsform import read_xlsform
 from bot.consultations.xlsform_write import write_shipped, write_xlsform
