@@ -63,10 +63,11 @@ register_command("invite", Role.COORDINATOR)
 
 
 def _participant_service(
-    service: Callable[[Session, AppContext, Participant], Reply],
+    service: Callable[[Session, AppContext, Participant], Reply], *, agreed: bool = True
 ) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], object]:
-    """A command for people who have joined and agreed to the notice; others are told how
-    to join."""
+    """A command for people who have joined and agreed to the notice (or, not `agreed`, for
+    anyone with a row: staff granted a role before they joined); others are told how to
+    join."""
 
     async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         ctx = app_context(context)
@@ -76,7 +77,7 @@ def _participant_service(
 
         def decide(session: Session) -> Reply:
             participant = find_participant(session, user.id)
-            if participant is None or participant.consent_at is None:
+            if participant is None or (agreed and participant.consent_at is None):
                 return Reply().say(ctx.renderer.render(T + "not_joined.html"))
             return service(session, ctx, participant)
 
@@ -108,19 +109,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await replies.deliver(update, context, await _decided(ctx, user.id, decide))
 
 
-async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+def _choose_language(session: Session, ctx: AppContext, participant: Participant) -> Reply:
     """/language: anyone with a row (participants, leads, coordinators) chooses theirs."""
-    ctx = app_context(context)
-    user = update.effective_user
-    if user is None:
-        return
-
-    def decide(session: Session) -> Reply:
-        if find_participant(session, user.id) is None:
-            return Reply().say(ctx.renderer.render(T + "not_joined.html"))
-        return Reply().say(joining.choose_language(ctx))
-
-    await replies.deliver(update, context, await _decided(ctx, user.id, decide))
+    return Reply().say(joining.choose_language(ctx))
 
 
 def _invite_latecomer(session: Session, ctx: AppContext, participant: Participant) -> None:
@@ -430,7 +421,8 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     for name, service in commands.items():
         application.add_handler(CommandHandler(name, _participant_service(service)))
     application.add_handler(CommandHandler("invite", invite_command))
-    application.add_handler(CommandHandler("language", language_command))
+    language = _participant_service(_choose_language, agreed=False)
+    application.add_handler(CommandHandler("language", language))
     application.add_handler(CallbackQueryHandler(lead_invite_button, pattern=r"^iv:"))
     application.add_handler(CallbackQueryHandler(on_press, pattern=OWN_PRESSES))
     # on_press checks for duplicates in its own transaction: one commit per button, not two.
