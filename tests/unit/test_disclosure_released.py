@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from bot.digests.disclosure import Atoms
+from bot.digests.atoms import Atoms
 from bot.digests.figures import RoundFigures
 from bot.digests.segments import DIMENSIONS
 from bot.kernel.config import REPO_ROOT
