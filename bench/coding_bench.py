@@ -43,7 +43,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a plain script from the repo without installing
 
-from bot.coding.codebook import Codebook, load_codebook  # noqa: E402
+from bot.coding.codebook import Codebook  # noqa: E402
+from bot.coding.codebook_file import load_codebook  # noqa: E402
 from bot.coding.coder import code_text, code_texts, model_tokens  # noqa: E402
 from bot.coding.rules import explain, rule_code  # noqa: E402
 from bot.coding.training import Gold, fit_text_model, pruned, supported_cues  # noqa: E402

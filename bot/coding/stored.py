@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from bot.coding.codebook import Codebook, load_codebook
+from bot.coding.codebook import Codebook
+from bot.coding.codebook_file import load_codebook
 from bot.coding.coder import code_text, code_texts
 from bot.coding.rules import Coding
 from bot.kernel.config import Settings

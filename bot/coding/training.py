@@ -23,9 +23,9 @@ from bot.coding.codebook import (
     Codebook,
     CodebookError,
     default_codebook_path,
-    load_codebook,
     model_digest_for,
 )
+from bot.coding.codebook_file import load_codebook
 from bot.coding.coder import combiner_rows, model_tokens
 from bot.coding.rules import rule_code
 from bot.coding.text_model import TextModel, fit_combiner, fit_model, save_model

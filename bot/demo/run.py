@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.coding.codebook import load_codebook
+from bot.coding.codebook_file import load_codebook
 from bot.coding.stored import codebook_for
 from bot.consultations.catalogue import consultation_by_slug, import_consultation
 from bot.consultations.files import load_directory

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.coding.codebook import Codebook, load_codebook
+from bot.coding.codebook import Codebook
+from bot.coding.codebook_file import load_codebook
 from bot.coding.stored import code_uncoded_answers
 from bot.digests.actions import list_actions
 from bot.digests.digest import (

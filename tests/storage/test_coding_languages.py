@@ -14,7 +14,8 @@ from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.coding.codebook import CodebookError, load_codebook
+from bot.coding.codebook import CodebookError
+from bot.coding.codebook_file import load_codebook
 from bot.coding.coder import code_text
 from bot.coding.review import Reviewer, ReviewView, next_item, save, start, toggle
 from bot.coding.rules import rule_code

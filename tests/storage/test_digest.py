@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.coding.codebook import load_codebook
+from bot.coding.codebook_file import load_codebook
 from bot.coding.stored import code_uncoded_answers, codebook_for, effective_codes
 from bot.digests.compile import compile_digest, prepare
 from bot.digests.digest import Digest, DigestError

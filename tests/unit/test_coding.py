@@ -14,9 +14,9 @@ from bot.coding.codebook import (
     Codebook,
     CodebookError,
     default_codebook_path,
-    load_codebook,
     model_digest_for,
 )
+from bot.coding.codebook_file import load_codebook
 from bot.coding.coder import _decide, code_text, code_texts, model_tokens
 from bot.coding.rules import Coding, explain, rule_code
 from bot.coding.text_model import COMBINER_FEATURES, load_model

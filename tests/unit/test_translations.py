@@ -203,7 +203,8 @@ def _unmarked_prose() -> dict[str, list[str]]:
 
 # Whole modules whose strings are data or for whoever runs the server, not messages, and why.
 NOT_SAID_FILES: dict[str, str] = {
-    "bot/coding/codebook.py": "the codebook's lexicons, and its load errors (at start, on stderr)",
+    "bot/coding/codebook.py": "the codebook's lexicons",
+    "bot/coding/codebook_file.py": "a codebook file's load errors (at start, on stderr)",
     "bot/coding/cues.py": "the cue language's patterns, and its load errors",
     "bot/coding/rules.py": "function words the rules skip, and explain(), a line for developers",
     "bot/coding/spelling.py": "words the spelling matcher must never confuse",
