@@ -3,9 +3,9 @@ Bot API stand-in's side door, in their own language, as a person on a phone woul
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable
 
+from bot.consultations.profile import load_profile_questions
 from bot.demo.people import Persona
 from bot.kernel import i18n
 from bot.kernel.config import Settings
@@ -22,7 +22,7 @@ class Script:
 
     def __init__(self, standin: BotApiStandIn, settings: Settings) -> None:
         self.standin = standin
-        self.profile = tomllib.loads((settings.paths.templates / "profile.toml").read_text())
+        self.profile = load_profile_questions(settings.paths.templates)
 
     @staticmethod
     def said(person: Persona, message: str, **values: object) -> str:
@@ -33,13 +33,8 @@ class Script:
 
     def profile_labels(self, person: Persona) -> dict[str, dict[str, str]]:
         """Each profile question's option labels (by id) in the person's language."""
-        words = self.profile.get("translations", {}).get(person.language, {})
-        return {
-            q["key"]: {
-                o["id"]: words.get(f"{q['key']}.o.{o['id']}", o["label"]) for o in q["options"]
-            }
-            for q in self.profile["questions"]
-        }
+        with i18n.speaking(person.language):
+            return {q.key: {o.id: o.local_label for o in q.options} for q in self.profile}
 
     async def wait(self, chat: int, predicate: Callable[[BotMessage], bool]) -> BotMessage:
         return await self.standin.wait_for_message(chat, predicate=predicate, timeout=WAIT)
